@@ -1,0 +1,41 @@
+# Thin wrapper around CMake. The README's two commands are `make demo` and
+# `make check`; both install missing packages first.
+JOBS     ?= $(shell nproc)
+BUILD    ?= build
+ASAN     ?= build-asan
+DEMO_CMD  = $(BUILD)/bin/kvmlet-vmm --kernel $(BUILD)/firmware/kvmlet-testguest.elf \
+	--vcpus 2 --memory 128 --cmdline "console=ttyS0 kvmlet.test=smp,irq,mem"
+
+.PHONY: all deps build asan demo check test clean format
+
+all: build
+
+deps:
+	scripts/install-deps
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+asan:
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DKVMLET_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN) -j $(JOBS)
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	$(DEMO_CMD)
+
+# Every test runs twice: in the release build and under ASan+UBSan.
+check: deps
+	@$(MAKE) --no-print-directory build asan
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	ctest --test-dir $(ASAN) --output-on-failure -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+format:
+	git ls-files '*.c' '*.h' | grep -v '^firmware/.*\.S$$' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A 16550A UART, as Linux's 8250 driver expects it: FIFOs, divisor latch,
+ * loopback, and the interrupt identification priorities of the datasheet.
+ * Transmitted bytes go to out_fd at once; received bytes come from the host
+ * through serial_receive().
+ */
+#ifndef KVMLET_DEVICES_SERIAL_H
+#define KVMLET_DEVICES_SERIAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devices/machine.h"
+#include "devices/bus.h"
+
+#define SERIAL_NR_PORTS 8
+
+struct serial;
+
+/*
+ * out_fd: where output goes (-1 discards). rx_ready_fd: an eventfd written
+ * when the receive FIFO has room again after being full (-1 if unused).
+ */
+struct serial *serial_create(int out_fd, int rx_ready_fd, struct irq_line irq);
+void serial_destroy(struct serial *s);
+
+extern const struct bus_ops serial_bus_ops;
+
+/* Queues input for the guest; returns how many bytes fit (0 when the FIFO is full). */
+size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvmlet/platform.h"
+#include "vmm/memory.h"
+
+unsigned int gm_layout(uint64_t bytes, struct mem_region out[GM_MAX_REGIONS])
+{
+	uint64_t low = bytes < PLAT_MMIO_HOLE_START ? bytes : PLAT_MMIO_HOLE_START;
+
+	memset(out, 0, sizeof(*out) * GM_MAX_REGIONS);
+	out[0].gpa = 0;
+	out[0].size = low;
+	if (bytes == low)
+		return 1;
+	out[1].gpa = PLAT_MMIO_HOLE_END;
+	out[1].size = bytes - low;
+	return 2;
+}
+
+int gm_alloc(struct guest_memory *gm, uint64_t bytes, enum mem_backend backend, struct err *err)
+{
+	int flags = MAP_NORESERVE;
+	uint64_t off = 0;
+	void *p;
+
+	memset(gm, 0, sizeof(*gm));
+	gm->memfd = -1;
+	if (backend == MEM_BACKEND_MEMFD) {
+		gm->memfd = memfd_create("kvmlet-guest-ram", MFD_CLOEXEC);
+		if (gm->memfd < 0)
+			return err_set(err, -errno, "memfd_create for guest RAM: %s", strerror(errno));
+		if (ftruncate(gm->memfd, (off_t)bytes) < 0) {
+			int e = errno;
+
+			close(gm->memfd);
+			gm->memfd = -1;
+			return err_set(err, -e, "sizing guest RAM memfd to %llu bytes: %s",
+				       (unsigned long long)bytes, strerror(e));
+		}
+		flags |= MAP_SHARED;
+	} else {
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+	}
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, gm->memfd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+
+		if (gm->memfd >= 0)
+			close(gm->memfd);
+		gm->memfd = -1;
+		return err_set(err, -e, "mapping %llu MiB of guest RAM: %s",
+			       (unsigned long long)(bytes >> 20), strerror(e));
+	}
+	/* Guest RAM has no place in a VMM core dump. */
+	madvise(p, bytes, MADV_DONTDUMP);
+	gm->base = p;
+	gm->size = bytes;
+	gm->nr_regions = gm_layout(bytes, gm->region);
+	for (unsigned int i = 0; i < gm->nr_regions; i++) {
+		gm->region[i].host = gm->base + off;
+		off += gm->region[i].size;
+	}
+	return 0;
+}
+
+void gm_free(struct guest_memory *gm)
+{
+	if (gm->base)
+		munmap(gm->base, gm->size);
+	if (gm->memfd >= 0)
+		close(gm->memfd);
+	memset(gm, 0, sizeof(*gm));
+	gm->memfd = -1;
+}
+
+void *gm_ptr(const struct guest_memory *gm, uint64_t gpa, uint64_t len)
+{
+	for (unsigned int i = 0; i < gm->nr_regions; i++) {
+		const struct mem_region *r = &gm->region[i];
+
+		/* Written so that no sum can overflow. */
+		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+			return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+uint64_t gm_low_end(const struct guest_memory *gm)
+{
+	return gm->nr_regions ? gm->region[0].size : 0;
+}

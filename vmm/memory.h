@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Guest RAM: one host mapping, split into a region below the 32-bit MMIO
+ * hole and one above 4 GiB. Every guest-physical access from the VMM goes
+ * through gm_ptr(), which refuses ranges that are not wholly inside RAM.
+ */
+#ifndef KVMLET_VMM_MEMORY_H
+#define KVMLET_VMM_MEMORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+#define GM_MAX_REGIONS 2
+
+enum mem_backend {
+	MEM_BACKEND_ANON,  /* private anonymous memory */
+	MEM_BACKEND_MEMFD, /* shared memfd, so snapshots and migration can hand it over */
+};
+
+struct mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *host;
+};
+
+struct guest_memory {
+	struct mem_region region[GM_MAX_REGIONS];
+	unsigned int nr_regions;
+	uint8_t *base; /* host mapping of all regions, in order */
+	uint64_t size; /* total RAM in bytes */
+	int memfd;     /* -1 for anonymous memory */
+};
+
+/* Fills region gpa/size for `bytes` of RAM around the MMIO hole; returns the count. */
+unsigned int gm_layout(uint64_t bytes, struct mem_region out[GM_MAX_REGIONS]);
+
+int gm_alloc(struct guest_memory *gm, uint64_t bytes, enum mem_backend backend, struct err *err);
+void gm_free(struct guest_memory *gm);
+
+/* Host address of [gpa, gpa + len), or NULL unless it lies inside one region. */
+void *gm_ptr(const struct guest_memory *gm, uint64_t gpa, uint64_t len);
+
+/* End of RAM below the MMIO hole. */
+uint64_t gm_low_end(const struct guest_memory *gm);
+
+#endif

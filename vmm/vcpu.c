@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvmlet/exit_codes.h"
+#include "kvmlet/platform.h"
+#include "lib/log.h"
+#include "vmm/boot/gdt.h"
+#include "vmm/cpuid.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#define MSR_IA32_TSC		0x00000010
+#define MSR_IA32_SYSENTER_CS	0x00000174
+#define MSR_IA32_SYSENTER_ESP	0x00000175
+#define MSR_IA32_SYSENTER_EIP	0x00000176
+#define MSR_IA32_MISC_ENABLE	0x000001a0
+#define MSR_MTRR_DEF_TYPE	0x000002ff
+#define MSR_STAR		0xc0000081
+#define MSR_LSTAR		0xc0000082
+#define MSR_CSTAR		0xc0000083
+#define MSR_SYSCALL_MASK	0xc0000084
+#define MSR_KERNEL_GS_BASE	0xc0000102
+#define MISC_ENABLE_FAST_STRING 0x1
+#define MTRR_ENABLE_WB		((1ULL << 11) | 6) /* MTRRs on, default write-back */
+
+#define APIC_LVT_LINT0	   0x350
+#define APIC_LVT_LINT1	   0x360
+#define APIC_MODE_NMI	   0x4
+#define APIC_MODE_EXTINT   0x7
+#define APIC_MODE_SHIFT	   8
+#define APIC_MODE_MASK	   (0x7 << APIC_MODE_SHIFT)
+
+#define CR0_PE	 (1ULL << 0)
+#define CR0_MP	 (1ULL << 1)
+#define CR0_ET	 (1ULL << 4)
+#define CR0_NE	 (1ULL << 5)
+#define CR0_WP	 (1ULL << 16)
+#define CR0_AM	 (1ULL << 18)
+#define CR0_PG	 (1ULL << 31)
+#define CR4_PAE	 (1ULL << 5)
+#define EFER_LME (1ULL << 8)
+#define EFER_LMA (1ULL << 10)
+#define RFLAGS_RESERVED 0x2
+
+#define FPU_DEFAULT_FCW	  0x37f
+#define FPU_DEFAULT_MXCSR 0x1f80
+
+int vcpu_kick_signal(void)
+{
+	return SIGRTMIN;
+}
+
+static void vcpu_kick_handler(int sig)
+{
+	/* Only here so that the signal interrupts KVM_RUN. */
+}
+
+int vcpu_signals_init(void)
+{
+	struct sigaction sa = { .sa_handler = vcpu_kick_handler };
+
+	sigemptyset(&sa.sa_mask);
+	return sigaction(vcpu_kick_signal(), &sa, NULL) < 0 ? -errno : 0;
+}
+
+static int vcpu_set_cpuid(struct vcpu *v, struct err *err)
+{
+	const struct kvm_cpuid2 *host = v->vm->kvm.supported_cpuid;
+	size_t size = sizeof(*host) + host->nent * sizeof(host->entries[0]);
+	struct cpuid_topology topo = {
+		.cpu_index = v->id,
+		.nr_cpus = v->vm->nr_vcpus,
+		.tsc_deadline = v->vm->kvm.tsc_deadline,
+	};
+	struct kvm_cpuid2 *c = malloc(size);
+	int r = 0;
+
+	if (!c)
+		return err_set(err, -ENOMEM, "out of memory");
+	memcpy(c, host, size);
+	cpuid_shape(c, &topo);
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
+		r = err_set(err, -errno, "vcpu %u: KVM_SET_CPUID2: %s", v->id, strerror(errno));
+	free(c);
+	return r;
+}
+
+static int vcpu_set_msrs(struct vcpu *v, struct err *err)
+{
+	static const struct kvm_msr_entry boot_msrs[] = {
+		{ .index = MSR_IA32_SYSENTER_CS },
+		{ .index = MSR_IA32_SYSENTER_ESP },
+		{ .index = MSR_IA32_SYSENTER_EIP },
+		{ .index = MSR_STAR },
+		{ .index = MSR_CSTAR },
+		{ .index = MSR_KERNEL_GS_BASE },
+		{ .index = MSR_SYSCALL_MASK },
+		{ .index = MSR_LSTAR },
+		{ .index = MSR_IA32_TSC },
+		{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
+		{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_ENABLE_WB },
+	};
+	enum { N = sizeof(boot_msrs) / sizeof(boot_msrs[0]) };
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[N];
+	} m;
+	int n;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = N;
+	memcpy(m.e, boot_msrs, sizeof(boot_msrs));
+	n = ioctl(v->fd, KVM_SET_MSRS, &m);
+	if (n != N)
+		return err_set(err, -EIO, "vcpu %u: KVM_SET_MSRS set %d of %d MSRs (stopped at 0x%x)",
+			       v->id, n, N, n >= 0 && n < N ? boot_msrs[n].index : 0);
+	return 0;
+}
+
+static int vcpu_set_fpu(struct vcpu *v, struct err *err)
+{
+	struct kvm_fpu fpu = { .fcw = FPU_DEFAULT_FCW, .mxcsr = FPU_DEFAULT_MXCSR };
+
+	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
+		return err_set(err, -errno, "vcpu %u: KVM_SET_FPU: %s", v->id, strerror(errno));
+	return 0;
+}
+
+static void lapic_set_mode(struct kvm_lapic_state *l, unsigned int reg, uint32_t mode)
+{
+	uint32_t val;
+
+	memcpy(&val, &l->regs[reg], 4);
+	val = (val & ~APIC_MODE_MASK) | (mode << APIC_MODE_SHIFT);
+	memcpy(&l->regs[reg], &val, 4);
+}
+
+static int vcpu_set_lapic(struct vcpu *v, struct err *err)
+{
+	struct kvm_lapic_state l;
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0)
+		return err_set(err, -errno, "vcpu %u: KVM_GET_LAPIC: %s", v->id, strerror(errno));
+	/* Virtual wire mode: the 8259 on LINT0, NMIs on LINT1. */
+	lapic_set_mode(&l, APIC_LVT_LINT0, APIC_MODE_EXTINT);
+	lapic_set_mode(&l, APIC_LVT_LINT1, APIC_MODE_NMI);
+	if (ioctl(v->fd, KVM_SET_LAPIC, &l) < 0)
+		return err_set(err, -errno, "vcpu %u: KVM_SET_LAPIC: %s", v->id, strerror(errno));
+	return 0;
+}
+
+int vcpu_create(struct vcpu *v, struct vm *vm, unsigned int id, struct err *err)
+{
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	v->vm = vm;
+	v->id = id;
+	v->fd = ioctl(vm->fd, KVM_CREATE_VCPU, id);
+	if (v->fd < 0)
+		return err_set(err, -errno, "vcpu %u: KVM_CREATE_VCPU: %s", id, strerror(errno));
+	v->run = mmap(NULL, vm->kvm.run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		return err_set(err, -errno, "vcpu %u: mapping kvm_run: %s", id, strerror(errno));
+	}
+	r = vcpu_set_cpuid(v, err);
+	if (!r)
+		r = vcpu_set_msrs(v, err);
+	if (!r)
+		r = vcpu_set_fpu(v, err);
+	if (!r)
+		r = vcpu_set_lapic(v, err);
+	return r;
+}
+
+int vcpu_set_boot_state(struct vcpu *v, const struct boot_entry *entry, struct err *err)
+{
+	struct kvm_regs regs = { .rip = entry->entry, .rflags = RFLAGS_RESERVED };
+	struct kvm_sregs sregs;
+	struct kvm_segment data = gdt_segment(PLAT_SEL_DATA);
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return err_set(err, -errno, "vcpu %u: KVM_GET_SREGS: %s", v->id, strerror(errno));
+	sregs.gdt.base = PLAT_GDT_ADDR;
+	sregs.gdt.limit = gdt_write(&v->vm->mem);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+	sregs.tr = gdt_segment(PLAT_SEL_TSS);
+	if (entry->mode == BOOT_MODE_PVH) {
+		/* PVH: flat 32-bit protected mode, paging off, %ebx -> start_info. */
+		sregs.cs = gdt_segment(PLAT_SEL_CODE32);
+		sregs.cr0 = CR0_PE | CR0_ET;
+		sregs.cr4 = 0;
+		sregs.efer = 0;
+		regs.rbx = entry->info_gpa;
+	} else {
+		/* Linux 64-bit boot protocol: long mode on identity-mapped tables. */
+		sregs.cs = gdt_segment(PLAT_SEL_CODE64);
+		sregs.cr3 = PLAT_PML4_ADDR;
+		sregs.cr4 = CR4_PAE;
+		sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
+		sregs.efer = EFER_LME | EFER_LMA;
+		regs.rsi = entry->info_gpa;
+		regs.rsp = regs.rbp = PLAT_BOOT_STACK;
+	}
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
+		return err_set(err, -errno, "vcpu %u: KVM_SET_SREGS: %s", v->id, strerror(errno));
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		return err_set(err, -errno, "vcpu %u: KVM_SET_REGS: %s", v->id, strerror(errno));
+	return 0;
+}
+
+static void vcpu_handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool out = run->io.direction == KVM_EXIT_IO_OUT;
+
+	/* String instructions hand over `count` items at once. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		if (bus_access(&v->vm->pio, run->io.port, data, run->io.size, out))
+			continue;
+		if (!out)
+			memset(data, 0xff, run->io.size); /* nothing there: a floating bus */
+		log_debug("vcpu %u: unclaimed port %s 0x%x", v->id, out ? "write" : "read",
+			  run->io.port);
+	}
+}
+
+static void vcpu_handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint32_t len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : 0;
+
+	if (len && bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
+			      run->mmio.is_write))
+		return;
+	if (!run->mmio.is_write)
+		memset(run->mmio.data, 0, sizeof(run->mmio.data));
+	log_debug("vcpu %u: unclaimed MMIO %s 0x%llx len %u", v->id,
+		  run->mmio.is_write ? "write" : "read", (unsigned long long)run->mmio.phys_addr,
+		  run->mmio.len);
+}
+
+static void vcpu_fail(struct vcpu *v, int code, const char *what)
+{
+	struct kvm_regs regs;
+	char why[256];
+
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0)
+		snprintf(why, sizeof(why), "vcpu %u: %s at rip 0x%llx", v->id, what,
+			 (unsigned long long)regs.rip);
+	else
+		snprintf(why, sizeof(why), "vcpu %u: %s", v->id, what);
+	vm_request_exit(v->vm, code, why);
+}
+
+/* Returns false when the loop must stop. */
+static bool vcpu_handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	char what[128];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		vcpu_handle_io(v);
+		return true;
+	case KVM_EXIT_MMIO:
+		vcpu_handle_mmio(v);
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		vcpu_fail(v, KVMLET_EXIT_GUEST_CRASH, "guest triple fault (KVM_EXIT_SHUTDOWN)");
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			vm_request_exit(v->vm, KVMLET_EXIT_OK, "guest reset the machine");
+		else
+			vm_request_exit(v->vm, KVMLET_EXIT_OK, "guest powered off");
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(what, sizeof(what), "KVM internal error, suberror %u%s",
+			 run->internal.suberror,
+			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+				 " (instruction emulation failed)" :
+				 "");
+		vcpu_fail(v, KVMLET_EXIT_GUEST_CRASH, what);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what), "VM entry failed, hardware reason 0x%llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vcpu_fail(v, KVMLET_EXIT_VMM_ERROR, what);
+		return false;
+	case KVM_EXIT_HLT:
+		/* Only without an in-kernel LAPIC; a halted CPU simply waits. */
+		return true;
+	default:
+		snprintf(what, sizeof(what), "unexpected KVM exit reason %u", run->exit_reason);
+		vcpu_fail(v, KVMLET_EXIT_VMM_ERROR, what);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	char name[16];
+	sigset_t set;
+
+	snprintf(name, sizeof(name), "vcpu%u", v->id);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&set);
+	sigaddset(&set, vcpu_kick_signal());
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!vm_exiting(v->vm)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			char what[96];
+
+			snprintf(what, sizeof(what), "KVM_RUN failed: %s", strerror(errno));
+			vcpu_fail(v, KVMLET_EXIT_VMM_ERROR, what);
+			break;
+		}
+		if (!vcpu_handle_exit(v))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *v, struct err *err)
+{
+	int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+
+	if (r)
+		return err_set(err, -r, "vcpu %u: creating thread: %s", v->id, strerror(r));
+	v->started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (!v->started)
+		return;
+	/* immediate_exit covers a signal that lands just before KVM_RUN. */
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(v->thread, vcpu_kick_signal());
+}
+
+void vcpu_join(struct vcpu *v)
+{
+	if (v->started)
+		pthread_join(v->thread, NULL);
+	v->started = false;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->vm->kvm.run_size);
+	if (v->fd > 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}

@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "devices/legacy/debug_exit.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/serial.h"
+#include "kvmlet/exit_codes.h"
+#include "kvmlet/platform.h"
+#include "lib/file_map.h"
+#include "lib/log.h"
+#include "vmm/boot/boot.h"
+#include "vmm/mptable.h"
+#include "vmm/vm.h"
+
+#define KVM_DEVICE_DEFAULT "/dev/kvm"
+#define KVM_DEVICE_ENV	   "KVMLET_KVM_DEVICE" /* for tests of a missing or foreign device */
+
+bool vm_exiting(const struct vm *vm)
+{
+	return __atomic_load_n(&vm->exiting, __ATOMIC_ACQUIRE);
+}
+
+void vm_request_exit(struct vm *vm, int code, const char *reason)
+{
+	bool expected = false;
+	uint64_t one = 1;
+
+	if (!__atomic_compare_exchange_n(&vm->exiting, &expected, true, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return;
+	vm->exit_code = code;
+	if (code == KVMLET_EXIT_VMM_ERROR || code == KVMLET_EXIT_GUEST_CRASH)
+		log_error("%s", reason);
+	else
+		log_info("%s", reason);
+	if (write(vm->exit_ev.fd, &one, sizeof(one)) < 0)
+		log_debug("exit eventfd: %s", strerror(errno));
+}
+
+static void vm_exit_hook(void *ctx, int code, const char *reason)
+{
+	vm_request_exit(ctx, code, reason);
+}
+
+static void vm_set_irq(void *ctx, unsigned int gsi, bool level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+		log_debug("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+static int vm_create_kvm_vm(struct vm *vm, struct err *err)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t identity = PLAT_KVM_IDENTITY_MAP;
+
+	vm->fd = ioctl(vm->kvm.fd, KVM_CREATE_VM, 0);
+	if (vm->fd < 0)
+		return err_set(err, -errno, "KVM_CREATE_VM: %s", strerror(errno));
+	/* Intel needs these pages for real mode; they sit in the MMIO hole. */
+	if (ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0 ||
+	    ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)PLAT_KVM_TSS_ADDR) < 0)
+		return err_set(err, -errno, "placing KVM's TSS: %s", strerror(errno));
+	/* Slots before the irqchip: the other order makes each slot far slower to add. */
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct mem_region *r = &vm->mem.region[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->host,
+		};
+
+		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return err_set(err, -errno, "adding guest RAM slot %u: %s", i,
+				       strerror(errno));
+	}
+	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return err_set(err, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)
+		return err_set(err, -errno, "KVM_CREATE_PIT2: %s", strerror(errno));
+	return 0;
+}
+
+static int vm_load_kernel(struct vm *vm, const struct vm_config *cfg, struct boot_entry *entry,
+			  struct err *err)
+{
+	struct file_map kernel, initrd = { 0 };
+	struct boot_input in;
+	int r;
+
+	r = file_map_open(&kernel, cfg->kernel_path, "kernel", err);
+	if (r)
+		return r;
+	if (cfg->initrd_path) {
+		r = file_map_open(&initrd, cfg->initrd_path, "initrd", err);
+		if (!r && !initrd.size)
+			r = err_set(err, -EINVAL, "initrd '%s' is empty", cfg->initrd_path);
+	}
+	if (!r) {
+		in = (struct boot_input){
+			.kernel = kernel.data,
+			.kernel_size = kernel.size,
+			.initrd = initrd.data,
+			.initrd_size = initrd.size,
+			.cmdline = cfg->cmdline,
+		};
+		r = boot_load(&vm->mem, &in, entry, err);
+	}
+	file_map_close(&initrd);
+	file_map_close(&kernel);
+	return r;
+}
+
+static int vm_register_pio(struct vm *vm, uint64_t port, uint64_t n, const struct bus_ops *ops,
+			   void *opaque, const char *name, struct err *err)
+{
+	int r = bus_register(&vm->pio, port, n, ops, opaque, name);
+
+	return r ? err_set(err, r, "claiming ports 0x%llx for %s: %s", (unsigned long long)port,
+			   name, strerror(-r)) :
+		   0;
+}
+
+static int vm_open_serial_out(const struct vm_config *cfg, struct err *err)
+{
+	int fd;
+
+	switch (cfg->serial) {
+	case SERIAL_STDIO:
+		return STDOUT_FILENO;
+	case SERIAL_NONE:
+		return -1;
+	case SERIAL_FILE:
+		fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+		if (fd < 0)
+			return err_set(err, -errno, "cannot open serial output '%s': %s",
+				       cfg->serial_path, strerror(errno));
+		return fd;
+	}
+	return -1;
+}
+
+static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	struct irq_line com1 = { .set = vm_set_irq, .ctx = vm, .gsi = PLAT_COM1_IRQ };
+	int out, r;
+
+	out = vm_open_serial_out(cfg, err);
+	if (out < -1)
+		return out;
+	vm->serial_out_fd = cfg->serial == SERIAL_FILE ? out : -1;
+	vm->serial = serial_create(out, vm->rx_room_ev.fd, com1);
+	if (!vm->serial)
+		return err_set(err, -ENOMEM, "out of memory");
+
+	r = vm_register_pio(vm, PLAT_COM1_PORT, SERIAL_NR_PORTS, &serial_bus_ops, vm->serial,
+			    "serial", err);
+	if (!r)
+		r = vm_register_pio(vm, PLAT_I8042_DATA_PORT, I8042_NR_PORTS, &i8042_bus_ops,
+				    &vm->exit_hook, "i8042", err);
+	if (!r)
+		r = vm_register_pio(vm, PLAT_DEBUG_EXIT_PORT, DEBUG_EXIT_NR_PORTS,
+				    &debug_exit_bus_ops, &vm->exit_hook, "debug-exit", err);
+	if (r)
+		return r;
+	r = bus_register(&vm->mmio, PLAT_BOOT_TIMER_ADDR, PLAT_BOOT_TIMER_SIZE, &boot_timer_bus_ops,
+			 &vm->boot_timer, "boot-timer");
+	if (r)
+		return err_set(err, r, "claiming the boot-timer: %s", strerror(-r));
+	return 0;
+}
+
+/* Host input goes to the guest only as fast as the UART FIFO takes it. */
+static void vm_stdin_feed(struct vm *vm)
+{
+	size_t n = serial_receive(vm->serial, vm->stdin_buf + vm->stdin_off,
+				  vm->stdin_len - vm->stdin_off);
+
+	vm->stdin_off += n;
+	if (vm->stdin_off < vm->stdin_len) {
+		if (vm->stdin_watched && event_loop_del(&vm->loop, &vm->stdin_ev) == 0)
+			vm->stdin_watched = false;
+	} else {
+		vm->stdin_off = vm->stdin_len = 0;
+	}
+}
+
+static void vm_on_stdin(struct event_handler *h, uint32_t events)
+{
+	struct vm *vm = container_of(h, struct vm, stdin_ev);
+	ssize_t n = read(h->fd, vm->stdin_buf, sizeof(vm->stdin_buf));
+
+	if (n <= 0) {
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		/* End of input: the guest simply gets no more. */
+		event_loop_del(&vm->loop, h);
+		vm->stdin_watched = false;
+		return;
+	}
+	vm->stdin_len = (size_t)n;
+	vm->stdin_off = 0;
+	vm_stdin_feed(vm);
+}
+
+static void vm_on_rx_room(struct event_handler *h, uint32_t events)
+{
+	struct vm *vm = container_of(h, struct vm, rx_room_ev);
+	uint64_t v;
+
+	if (read(h->fd, &v, sizeof(v)) < 0)
+		return;
+	if (vm->stdin_len)
+		vm_stdin_feed(vm);
+	if (!vm->stdin_len && !vm->stdin_watched && vm->stdin_ev.fd >= 0 &&
+	    event_loop_add(&vm->loop, &vm->stdin_ev, EPOLLIN) == 0)
+		vm->stdin_watched = true;
+}
+
+static void vm_on_exit(struct event_handler *h, uint32_t events)
+{
+	uint64_t v;
+
+	/* vm->exiting is already set; waking the loop was the point. */
+	if (read(h->fd, &v, sizeof(v)) < 0)
+		return;
+}
+
+static void vm_on_signal(struct event_handler *h, uint32_t events)
+{
+	struct vm *vm = container_of(h, struct vm, signal_ev);
+	struct signalfd_siginfo si;
+	char why[64];
+
+	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	snprintf(why, sizeof(why), "received %s, shutting down", sigabbrev_np(si.ssi_signo));
+	vm_request_exit(vm, 128 + (int)si.ssi_signo, why);
+}
+
+static int vm_setup_events(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	sigset_t stop, block;
+	int r;
+
+	r = event_loop_init(&vm->loop);
+	if (r)
+		return err_set(err, r, "epoll: %s", strerror(-r));
+	vm->exit_ev = (struct event_handler){ eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), vm_on_exit };
+	vm->rx_room_ev =
+		(struct event_handler){ eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), vm_on_rx_room };
+	if (vm->exit_ev.fd < 0 || vm->rx_room_ev.fd < 0)
+		return err_set(err, -errno, "eventfd: %s", strerror(errno));
+
+	/* The main thread takes stop signals through a signalfd; vCPU threads never see them. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	block = stop;
+	sigaddset(&block, vcpu_kick_signal());
+	if (pthread_sigmask(SIG_BLOCK, &block, NULL))
+		return err_set(err, -EINVAL, "blocking signals failed");
+	vm->signal_ev = (struct event_handler){ signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK),
+						vm_on_signal };
+	if (vm->signal_ev.fd < 0)
+		return err_set(err, -errno, "signalfd: %s", strerror(errno));
+	r = vcpu_signals_init();
+	if (r)
+		return err_set(err, r, "installing the vCPU kick handler: %s", strerror(-r));
+
+	if (event_loop_add(&vm->loop, &vm->exit_ev, EPOLLIN) ||
+	    event_loop_add(&vm->loop, &vm->rx_room_ev, EPOLLIN) ||
+	    event_loop_add(&vm->loop, &vm->signal_ev, EPOLLIN))
+		return err_set(err, -errno, "epoll_ctl: %s", strerror(errno));
+
+	vm->stdin_ev = (struct event_handler){ -1, vm_on_stdin };
+	if (cfg->serial == SERIAL_STDIO) {
+		vm->stdin_ev.fd = STDIN_FILENO;
+		/* Regular files and /dev/null cannot be polled; they give no input. */
+		vm->stdin_watched = event_loop_add(&vm->loop, &vm->stdin_ev, EPOLLIN) == 0;
+		if (!vm->stdin_watched)
+			vm->stdin_ev.fd = -1;
+	}
+	return 0;
+}
+
+static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry, struct err *err)
+{
+	int r;
+
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return err_set(err, -ENOMEM, "out of memory");
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		r = vcpu_create(&vm->vcpus[i], vm, i, err);
+		if (r)
+			return r;
+	}
+	/* Application processors wait for INIT-SIPI from the guest. */
+	return vcpu_set_boot_state(&vm->vcpus[0], entry, err);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns, struct err *err)
+{
+	const char *dev = getenv(KVM_DEVICE_ENV);
+	struct boot_entry entry;
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = -1;
+	vm->serial_out_fd = -1;
+	vm->kvm.fd = -1;
+	vm->mem.memfd = -1;
+	vm->loop.epfd = -1;
+	vm->exit_ev.fd = vm->signal_ev.fd = vm->stdin_ev.fd = vm->rx_room_ev.fd = -1;
+	vm->nr_vcpus = cfg->nr_vcpus;
+	vm->boot_timer.start_ns = start_ns;
+	vm->exit_hook = (struct machine_exit){ vm_exit_hook, vm };
+
+	r = config_check_host(cfg, err);
+	if (r)
+		return r;
+	r = kvm_open(&vm->kvm, dev && *dev ? dev : KVM_DEVICE_DEFAULT, err);
+	if (r)
+		return r;
+	if (cfg->nr_vcpus > vm->kvm.max_vcpus)
+		return err_set(err, -EINVAL, "--vcpus %u is more than this host's KVM allows (%u)",
+			       cfg->nr_vcpus, vm->kvm.max_vcpus);
+	r = gm_alloc(&vm->mem, cfg->memory_mib << 20, cfg->mem_backend, err);
+	if (r)
+		return r;
+	r = vm_create_kvm_vm(vm, err);
+	if (r)
+		return r;
+	r = vm_load_kernel(vm, cfg, &entry, err);
+	if (r)
+		return r;
+	r = mptable_write(&vm->mem, vm->nr_vcpus, err);
+	if (r)
+		return r;
+	r = vm_setup_events(vm, cfg, err);
+	if (r)
+		return r;
+	r = vm_create_vcpus(vm, &entry, err);
+	if (r)
+		return r;
+	/* Last, so that a VM that cannot be built leaves no serial file behind. */
+	return vm_add_devices(vm, cfg, err);
+}
+
+int vm_run(struct vm *vm)
+{
+	struct err err = { 0 };
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		if (vcpu_start(&vm->vcpus[i], &err)) {
+			vm_request_exit(vm, KVMLET_EXIT_VMM_ERROR, err.msg);
+			break;
+		}
+	}
+	while (!vm_exiting(vm)) {
+		int r = event_loop_run_once(&vm->loop, -1);
+
+		if (r < 0) {
+			vm_request_exit(vm, KVMLET_EXIT_VMM_ERROR, "event loop failed");
+			break;
+		}
+	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	return vm->exit_code;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->vcpus) {
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			vcpu_destroy(&vm->vcpus[i]);
+		free(vm->vcpus);
+		vm->vcpus = NULL;
+	}
+	serial_destroy(vm->serial);
+	vm->serial = NULL;
+	bus_free(&vm->pio);
+	bus_free(&vm->mmio);
+	close_fd(&vm->serial_out_fd);
+	close_fd(&vm->exit_ev.fd);
+	close_fd(&vm->signal_ev.fd);
+	close_fd(&vm->rx_room_ev.fd);
+	event_loop_fini(&vm->loop);
+	close_fd(&vm->fd);
+	gm_free(&vm->mem);
+	kvm_close(&vm->kvm);
+}
