@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared helpers for kvmlet's integration tests.
+
+Tests start real kvmlet-vmm processes on real /dev/kvm. Paths come from the
+environment that ctest sets (see tests/integration/CMakeLists.txt).
+"""
+import os
+import struct
+import subprocess
+import sys
+
+VMM = os.environ.get("KVMLET_VMM", "build/bin/kvmlet-vmm")
+FIRMWARE = os.environ.get("KVMLET_FIRMWARE", "build/firmware/kvmlet-testguest.elf")
+SKIP = 77  # ctest's SKIP_RETURN_CODE for these tests
+
+# Every run is bounded: a hung VMM fails the test instead of stalling ctest.
+RUN_TIMEOUT = 60
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def run_vmm(args, timeout=RUN_TIMEOUT, env=None, stdin=subprocess.DEVNULL, prefix=()):
+    """Runs the VMM to completion; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([*prefix, VMM, *args], stdin=stdin, capture_output=True,
+                       timeout=timeout, env=env, text=True, errors="replace")
+    return p.returncode, p.stdout, p.stderr
+
+
+def skip(reason):
+    print(f"SKIPPED: {reason}")
+    sys.exit(SKIP)
+
+
+def kvm_usable():
+    return os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
+def elf64(segments, entry, pvh_entry=None, machine=62):
+    """Builds an ELF64 executable. segments: list of (paddr, data, memsz)."""
+    notes = b""
+    if pvh_entry is not None:
+        notes = struct.pack("<III", 4, 4, 18) + b"Xen\0" + struct.pack("<I", pvh_entry)
+    phnum = len(segments) + (1 if notes else 0)
+    off = 64 + 56 * phnum
+    phdrs, body = b"", b""
+    for paddr, data, memsz in segments:
+        phdrs += struct.pack("<IIQQQQQQ", 1, 5, off + len(body), paddr, paddr,
+                             len(data), memsz, 0x1000)
+        body += data
+    if notes:
+        phdrs += struct.pack("<IIQQQQQQ", 4, 4, off + len(body), 0, 0,
+                             len(notes), len(notes), 4)
+        body += notes
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    ehdr = ident + struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, entry, 64, 0, 0,
+                               64, 56, phnum, 0, 0, 0)
+    return ehdr + phdrs + body
+
+
+def main(tests):
+    """Runs test functions; prints a pass/fail line per test and a summary."""
+    failed = 0
+    for t in tests:
+        try:
+            t()
+            print(f"ok   {t.__name__}")
+        except (Failure, subprocess.TimeoutExpired) as e:
+            failed += 1
+            print(f"FAIL {t.__name__}: {e}")
+    print(f"{len(tests) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
