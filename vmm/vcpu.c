@@ -108,16 +108,15 @@ static int vcpu_set_msrs(struct vcpu *v, struct err *err)
 		{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_ENABLE_WB },
 	};
 	enum { N = sizeof(boot_msrs) / sizeof(boot_msrs[0]) };
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[N];
-	} m;
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + sizeof(boot_msrs));
 	int n;
 
-	memset(&m, 0, sizeof(m));
-	m.hdr.nmsrs = N;
-	memcpy(m.e, boot_msrs, sizeof(boot_msrs));
-	n = ioctl(v->fd, KVM_SET_MSRS, &m);
+	if (!m)
+		return err_set(err, -ENOMEM, "out of memory");
+	m->nmsrs = N;
+	memcpy(m->entries, boot_msrs, sizeof(boot_msrs));
+	n = ioctl(v->fd, KVM_SET_MSRS, m);
+	free(m);
 	if (n != N)
 		return err_set(err, -EIO, "vcpu %u: KVM_SET_MSRS set %d of %d MSRs (stopped at 0x%x)",
 			       v->id, n, N, n >= 0 && n < N ? boot_msrs[n].index : 0);
