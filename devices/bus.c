@@ -31,7 +31,8 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 	if (len == 0 || base + len - 1 < base)
 		return -EINVAL;
 	i = bus_find(bus, base + len - 1);
-	if (i >= 0 && bus->ranges[i].base + bus->ranges[i].len > base)
+	/* Compare last bytes: a range may end at the very top of the address space. */
+	if (i >= 0 && bus->ranges[i].base + (bus->ranges[i].len - 1) >= base)
 		return -EEXIST;
 	if (bus->nr == bus->cap) {
 		unsigned int cap = bus->cap ? bus->cap * 2 : 16;

@@ -120,7 +120,7 @@ enum config_result config_parse_args(struct vm_config *cfg, int argc, char **arg
 	cfg->serial = SERIAL_STDIO;
 
 	opterr = 0; /* we report errors ourselves, in one line */
-	optind = 1;
+	optind = 0; /* 0, not 1: also resets getopt's state from an earlier call */
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (opt == OPT_HELP) {
 			fputs(usage, stdout);

@@ -42,6 +42,11 @@ int boot_check_segment(const struct guest_memory *gm, uint64_t gpa, uint64_t len
 		return err_set(err, -EINVAL,
 			       "kernel segment at 0x%llx (%llu bytes) is outside guest RAM (%llu MiB)",
 			       (unsigned long long)gpa, (unsigned long long)len, MiB(gm->size));
+	/* PVH enters in 32-bit mode and the boot page tables map 4 GiB: stay below the hole. */
+	if (gpa + len > gm_low_end(gm))
+		return err_set(err, -EINVAL,
+			       "kernel segment at 0x%llx is not below the MMIO hole at 0x%llx",
+			       (unsigned long long)gpa, (unsigned long long)gm_low_end(gm));
 	return 0;
 }
 
@@ -125,7 +130,7 @@ static void write_zero_page(struct guest_memory *gm, const struct kernel_image *
 	bp->hdr.loadflags |= CAN_USE_HEAP | LOADED_HIGH;
 	bp->hdr.heap_end_ptr = LINUX_HEAP_END;
 	bp->hdr.cmd_line_ptr = PLAT_CMDLINE_ADDR;
-	bp->hdr.cmdline_size = ki->cmdline_max + 1;
+	bp->hdr.cmdline_size = ki->cmdline_max; /* like the header's: without the NUL */
 	bp->hdr.ramdisk_image = (uint32_t)initrd;
 	bp->hdr.ramdisk_size = (uint32_t)initrd_size;
 	bp->e820_entries = n;
