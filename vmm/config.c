@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/kvopts.h"
 #include "lib/parse.h"
 #include "vmm/config.h"
 
@@ -20,6 +23,11 @@ static const char usage[] =
 	"  --memory MiB           guest RAM (default 128)\n"
 	"  --memory-backend B     anon (default) or memfd\n"
 	"  --serial MODE          stdio (default), file:PATH or none\n"
+	"  --rng                  a virtio-rng device fed by getrandom()\n"
+	"  --drive id=ID,path=FILE[,readonly=on][,serial=STR][,queues=N]\n"
+	"                         a virtio-blk disk (repeatable)\n"
+	"  --net id=ID,tap=NAME[,mac=MAC]\n"
+	"                         a virtio-net interface on a TAP device (repeatable)\n"
 	"  --help, --version\n"
 	"\n"
 	"Exit status: the guest's debug-exit status; 0 after power-off or reset;\n"
@@ -33,6 +41,9 @@ enum {
 	OPT_MEMORY,
 	OPT_MEMORY_BACKEND,
 	OPT_SERIAL,
+	OPT_RNG,
+	OPT_DRIVE,
+	OPT_NET,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -45,6 +56,9 @@ static const struct option options[] = {
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "memory-backend", required_argument, NULL, OPT_MEMORY_BACKEND },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "drive", required_argument, NULL, OPT_DRIVE },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -63,6 +77,155 @@ static int parse_serial(struct vm_config *cfg, const char *v, struct err *err)
 		return err_set(err, -EINVAL, "--serial '%s': expected stdio, file:PATH or none", v);
 	}
 	return 0;
+}
+
+/* Device ids name devices in the API and in logs: keep them plain. */
+static int check_id(const char *what, const char *id, size_t max, struct err *err)
+{
+	size_t n = strlen(id);
+
+	if (n > max)
+		return err_set(err, -EINVAL, "%s: id '%s' is longer than %zu characters", what, id,
+			       max);
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
+			return err_set(err, -EINVAL,
+				       "%s: id '%s' may only contain letters, digits, '_' and '-'",
+				       what, id);
+	return 0;
+}
+
+static bool id_taken(const struct vm_config *cfg, const char *id)
+{
+	for (unsigned int i = 0; i < cfg->nr_drives; i++)
+		if (!strcmp(cfg->drives[i].id, id))
+			return true;
+	for (unsigned int i = 0; i < cfg->nr_nets; i++)
+		if (!strcmp(cfg->nets[i].id, id))
+			return true;
+	return false;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int parse_drive(struct vm_config *cfg, const char *arg, struct err *err)
+{
+	enum { K_ID, K_PATH, K_READONLY, K_SERIAL, K_QUEUES };
+	static const struct kvopt_key keys[] = {
+		[K_ID] = { "id", true },	 [K_PATH] = { "path", true },
+		[K_READONLY] = { "readonly", false }, [K_SERIAL] = { "serial", false },
+		[K_QUEUES] = { "queues", false },
+	};
+	struct blk_params *d = &cfg->drives[cfg->nr_drives];
+	struct kvopts o;
+	uint64_t queues = 1;
+	bool ro = false;
+	int r;
+
+	if (cfg->nr_drives == CONFIG_MAX_DRIVES)
+		return err_set(err, -EINVAL, "--drive: at most %u drives", CONFIG_MAX_DRIVES);
+	r = kvopts_parse(&o, "--drive", arg, keys, sizeof(keys) / sizeof(keys[0]), err);
+	if (r)
+		return r;
+	r = check_id("--drive", o.value[K_ID], BLK_ID_MAX, err);
+	if (!r && id_taken(cfg, o.value[K_ID]))
+		r = err_set(err, -EINVAL, "--drive: id '%s' is already used", o.value[K_ID]);
+	if (!r && o.value[K_READONLY] && kvopts_bool(o.value[K_READONLY], &ro))
+		r = err_set(err, -EINVAL, "--drive: readonly='%s': expected on or off",
+			    o.value[K_READONLY]);
+	if (!r && o.value[K_SERIAL] && strlen(o.value[K_SERIAL]) > 20)
+		r = err_set(err, -EINVAL, "--drive: serial '%s' is longer than 20 bytes",
+			    o.value[K_SERIAL]);
+	if (!r && o.value[K_QUEUES] && parse_u64(o.value[K_QUEUES], 1, BLK_MAX_QUEUES, &queues))
+		r = err_set(err, -EINVAL, "--drive: queues='%s': expected 1 to %u",
+			    o.value[K_QUEUES], BLK_MAX_QUEUES);
+	if (!r) {
+		*d = (struct blk_params){
+			.id = strdup(o.value[K_ID]),
+			.path = strdup(o.value[K_PATH]),
+			.readonly = ro,
+			.serial = dup_or_null(o.value[K_SERIAL]),
+			.queues = (unsigned int)queues,
+		};
+		cfg->nr_drives++;
+		if (!d->id || !d->path || (o.value[K_SERIAL] && !d->serial))
+			r = err_set(err, -ENOMEM, "out of memory");
+	}
+	kvopts_free(&o);
+	return r;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != 6 || strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	/* A NIC needs a unicast address. */
+	return (mac[0] & 1) ? -EINVAL : 0;
+}
+
+static int parse_net(struct vm_config *cfg, const char *arg, struct err *err)
+{
+	enum { K_ID, K_TAP, K_MAC };
+	static const struct kvopt_key keys[] = {
+		[K_ID] = { "id", true },
+		[K_TAP] = { "tap", true },
+		[K_MAC] = { "mac", false },
+	};
+	struct net_params *n = &cfg->nets[cfg->nr_nets];
+	struct kvopts o;
+	uint8_t mac[6] = { 0 };
+	int r;
+
+	if (cfg->nr_nets == CONFIG_MAX_NETS)
+		return err_set(err, -EINVAL, "--net: at most %u interfaces", CONFIG_MAX_NETS);
+	r = kvopts_parse(&o, "--net", arg, keys, sizeof(keys) / sizeof(keys[0]), err);
+	if (r)
+		return r;
+	r = check_id("--net", o.value[K_ID], NET_ID_MAX, err);
+	if (!r && id_taken(cfg, o.value[K_ID]))
+		r = err_set(err, -EINVAL, "--net: id '%s' is already used", o.value[K_ID]);
+	if (!r && strlen(o.value[K_TAP]) >= IFNAMSIZ)
+		r = err_set(err, -EINVAL, "--net: tap name '%s' is longer than %d characters",
+			    o.value[K_TAP], IFNAMSIZ - 1);
+	if (!r && o.value[K_MAC] && parse_mac(o.value[K_MAC], mac))
+		r = err_set(err, -EINVAL, "--net: mac '%s': expected a unicast xx:xx:xx:xx:xx:xx",
+			    o.value[K_MAC]);
+	if (!r) {
+		*n = (struct net_params){
+			.id = strdup(o.value[K_ID]),
+			.tap = strdup(o.value[K_TAP]),
+			.has_mac = o.value[K_MAC] != NULL,
+		};
+		memcpy(n->mac, mac, sizeof(mac));
+		cfg->nr_nets++;
+		if (!n->id || !n->tap)
+			r = err_set(err, -ENOMEM, "out of memory");
+	}
+	kvopts_free(&o);
+	return r;
+}
+
+void config_free(struct vm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nr_drives; i++) {
+		free(cfg->drives[i].id);
+		free(cfg->drives[i].path);
+		free(cfg->drives[i].serial);
+	}
+	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
+		free(cfg->nets[i].id);
+		free(cfg->nets[i].tap);
+	}
+	cfg->nr_drives = cfg->nr_nets = 0;
 }
 
 static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct err *err)
@@ -103,11 +266,18 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 		return 0;
 	case OPT_SERIAL:
 		return parse_serial(cfg, arg, err);
+	case OPT_RNG:
+		cfg->rng = true;
+		return 0;
+	case OPT_DRIVE:
+		return parse_drive(cfg, arg, err);
+	case OPT_NET:
+		return parse_net(cfg, arg, err);
 	}
 	return err_set(err, -EINVAL, "internal: unhandled option %d", opt);
 }
 
-enum config_result config_parse_args(struct vm_config *cfg, int argc, char **argv,
+static enum config_result parse_args(struct vm_config *cfg, int argc, char **argv,
 				     struct err *err)
 {
 	int opt;
@@ -163,4 +333,14 @@ int config_check_host(const struct vm_config *cfg, struct err *err)
 		return err_set(err, -ENOMEM, "--memory %llu MiB is more than the host's %llu MiB",
 			       (unsigned long long)cfg->memory_mib, (unsigned long long)host_mib);
 	return 0;
+}
+
+enum config_result config_parse_args(struct vm_config *cfg, int argc, char **argv,
+				     struct err *err)
+{
+	enum config_result r = parse_args(cfg, argc, argv, err);
+
+	if (r != CONFIG_OK)
+		config_free(cfg);
+	return r;
 }

@@ -6,8 +6,11 @@
 #ifndef KVMLET_VMM_CONFIG_H
 #define KVMLET_VMM_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/net/net.h"
 #include "lib/err.h"
 #include "vmm/memory.h"
 
@@ -16,6 +19,8 @@
 #define CONFIG_DEFAULT_VCPUS   1
 #define CONFIG_DEFAULT_MEMORY  128
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=1"
+#define CONFIG_MAX_DRIVES      8
+#define CONFIG_MAX_NETS	       8
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 
@@ -28,6 +33,11 @@ struct vm_config {
 	enum mem_backend mem_backend;
 	enum serial_mode serial;
 	const char *serial_path;
+	bool rng; /* virtio-rng */
+	struct blk_params drives[CONFIG_MAX_DRIVES];
+	unsigned int nr_drives;
+	struct net_params nets[CONFIG_MAX_NETS];
+	unsigned int nr_nets;
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK /* --help, --version */, CONFIG_ERROR };
@@ -35,6 +45,9 @@ enum config_result { CONFIG_OK, CONFIG_EXIT_OK /* --help, --version */, CONFIG_E
 /* Parses argv; on CONFIG_ERROR err says which option is wrong and why. */
 enum config_result config_parse_args(struct vm_config *cfg, int argc, char **argv,
 				     struct err *err);
+
+/* Frees what config_parse_args() allocated. */
+void config_free(struct vm_config *cfg);
 
 /* Checks limits that depend on the host (memory size). */
 int config_check_host(const struct vm_config *cfg, struct err *err);

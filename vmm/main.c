@@ -32,9 +32,11 @@ int main(int argc, char **argv)
 	if (vm_create(&vm, &cfg, (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec, &err)) {
 		log_error("%s", err.msg);
 		vm_destroy(&vm);
+		config_free(&cfg);
 		return KVMLET_EXIT_BAD_INPUT;
 	}
 	code = vm_run(&vm);
 	vm_destroy(&vm);
+	config_free(&cfg);
 	return code;
 }

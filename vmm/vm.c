@@ -15,12 +15,16 @@
 #include "devices/legacy/debug_exit.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/rng/rng.h"
 #include "kvmlet/exit_codes.h"
 #include "kvmlet/platform.h"
 #include "lib/file_map.h"
 #include "lib/log.h"
 #include "vmm/boot/boot.h"
 #include "vmm/mptable.h"
+#include "vmm/virtio_slot.h"
 #include "vmm/vm.h"
 
 #define KVM_DEVICE_DEFAULT "/dev/kvm"
@@ -116,7 +120,7 @@ static int vm_load_kernel(struct vm *vm, const struct vm_config *cfg, struct boo
 			.kernel_size = kernel.size,
 			.initrd = initrd.data,
 			.initrd_size = initrd.size,
-			.cmdline = cfg->cmdline,
+			.cmdline = vm->cmdline,
 		};
 		r = boot_load(&vm->mem, &in, entry, err);
 	}
@@ -299,6 +303,38 @@ static int vm_setup_events(struct vm *vm, const struct vm_config *cfg, struct er
 	return 0;
 }
 
+/* Virtio devices come before the kernel: they add to its command line. */
+static int vm_add_virtio_devices(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	int r;
+
+	for (unsigned int i = 0; i < cfg->nr_drives; i++) {
+		vm->blk[i] = virtio_blk_create(&cfg->drives[i], &vm->mem, err);
+		if (!vm->blk[i])
+			return err->code ? err->code : -ENOMEM;
+		vm->nr_blk++;
+		r = virtio_slot_add(vm, virtio_blk_dev(vm->blk[i]), err);
+		if (r)
+			return r;
+	}
+	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
+		vm->net[i] = virtio_net_create(&cfg->nets[i], &vm->mem, err);
+		if (!vm->net[i])
+			return err->code ? err->code : -ENOMEM;
+		vm->nr_net++;
+		r = virtio_slot_add(vm, virtio_net_dev(vm->net[i]), err);
+		if (r)
+			return r;
+	}
+	if (cfg->rng) {
+		vm->rng = virtio_rng_create(&vm->mem);
+		if (!vm->rng)
+			return err_set(err, -ENOMEM, "out of memory");
+		return virtio_slot_add(vm, virtio_rng_dev(vm->rng), err);
+	}
+	return 0;
+}
+
 static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry, struct err *err)
 {
 	int r;
@@ -349,13 +385,19 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns, str
 	r = vm_create_kvm_vm(vm, err);
 	if (r)
 		return r;
+	r = vm_setup_events(vm, cfg, err);
+	if (r)
+		return r;
+	vm->cmdline = strdup(cfg->cmdline);
+	if (!vm->cmdline)
+		return err_set(err, -ENOMEM, "out of memory");
+	r = vm_add_virtio_devices(vm, cfg, err);
+	if (r)
+		return r;
 	r = vm_load_kernel(vm, cfg, &entry, err);
 	if (r)
 		return r;
 	r = mptable_write(&vm->mem, vm->nr_vcpus, err);
-	if (r)
-		return r;
-	r = vm_setup_events(vm, cfg, err);
 	if (r)
 		return r;
 	r = vm_create_vcpus(vm, &entry, err);
@@ -465,6 +507,16 @@ void vm_destroy(struct vm *vm)
 	}
 	serial_destroy(vm->serial);
 	vm->serial = NULL;
+	virtio_rng_destroy(vm->rng);
+	vm->rng = NULL;
+	for (unsigned int i = 0; i < vm->nr_blk; i++)
+		virtio_blk_destroy(vm->blk[i]);
+	for (unsigned int i = 0; i < vm->nr_net; i++)
+		virtio_net_destroy(vm->net[i]);
+	vm->nr_blk = vm->nr_net = 0;
+	vm->nr_virtio = 0;
+	free(vm->cmdline);
+	vm->cmdline = NULL;
 	bus_free(&vm->pio);
 	bus_free(&vm->mmio);
 	close_fd(&vm->serial_out_fd);

@@ -13,6 +13,7 @@
 #include "devices/bus.h"
 #include "devices/legacy/boot_timer.h"
 #include "devices/machine.h"
+#include "kvmlet/platform.h"
 #include "lib/err.h"
 #include "lib/event_loop.h"
 #include "vmm/config.h"
@@ -23,6 +24,10 @@
 #define VM_STDIN_CHUNK 64
 
 struct serial;
+struct virtio_dev;
+struct virtio_rng;
+struct virtio_blk;
+struct virtio_net;
 
 struct vm {
 	struct kvm kvm;
@@ -37,6 +42,14 @@ struct vm {
 	struct boot_timer boot_timer;
 	struct serial *serial;
 	int serial_out_fd; /* owned when --serial file: */
+	struct virtio_dev *virtio[PLAT_VIRTIO_MAX_DEVICES]; /* in slot order */
+	unsigned int nr_virtio;
+	struct virtio_rng *rng;
+	struct virtio_blk *blk[CONFIG_MAX_DRIVES];
+	unsigned int nr_blk;
+	struct virtio_net *net[CONFIG_MAX_NETS];
+	unsigned int nr_net;
+	char *cmdline; /* the user's, plus what devices announce */
 
 	struct event_loop loop;
 	struct event_handler exit_ev;	/* eventfd: someone asked the VM to stop */

@@ -36,6 +36,7 @@
 #define PLAT_VIRTIO_MMIO_BASE	0xc0001000ULL
 #define PLAT_VIRTIO_MMIO_SIZE	0x1000ULL
 #define PLAT_VIRTIO_IRQ_BASE	5		/* first GSI handed to virtio */
+#define PLAT_VIRTIO_MAX_DEVICES	(PLAT_IOAPIC_PINS - PLAT_VIRTIO_IRQ_BASE)
 
 /* KVM needs three pages for its real-mode TSS and identity map (Intel). */
 #define PLAT_KVM_IDENTITY_MAP	0xfeffc000ULL

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * virtio-blk (virtio 1.2, 5.2) on a raw image file or block device, with
+ * its I/O on io_uring.
+ */
+#ifndef KVMLET_DEVICES_VIRTIO_BLK_H
+#define KVMLET_DEVICES_VIRTIO_BLK_H
+
+#include <stdbool.h>
+
+#include "devices/virtio/virtio.h"
+#include "lib/err.h"
+
+#define BLK_ID_MAX     31 /* drive ids, as Firecracker's drive_id */
+#define BLK_MAX_QUEUES 8
+
+struct blk_params {
+	char *id;
+	char *path;
+	bool readonly;
+	char *serial;	     /* GET_ID string; NULL means the id */
+	unsigned int queues; /* request queues, 1..BLK_MAX_QUEUES */
+};
+
+struct virtio_blk;
+
+/* Opens the backend; a missing, unwritable or misaligned image is an error. */
+struct virtio_blk *virtio_blk_create(const struct blk_params *p, const struct guest_memory *mem,
+				     struct err *err);
+void virtio_blk_destroy(struct virtio_blk *blk);
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk);
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * virtio-net (virtio 1.2, 5.1) on a TAP device opened with
+ * IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, with RX and TX on io_uring.
+ */
+#ifndef KVMLET_DEVICES_VIRTIO_NET_H
+#define KVMLET_DEVICES_VIRTIO_NET_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/virtio/virtio.h"
+#include "lib/err.h"
+
+#define NET_ID_MAX 31
+
+struct net_params {
+	char *id;
+	char *tap; /* interface name, < IFNAMSIZ */
+	uint8_t mac[6];
+	bool has_mac; /* else a locally administered MAC derived from the id */
+};
+
+struct virtio_net;
+
+struct virtio_net *virtio_net_create(const struct net_params *p, const struct guest_memory *mem,
+				     struct err *err);
+void virtio_net_destroy(struct virtio_net *net);
+struct virtio_dev *virtio_net_dev(struct virtio_net *net);
+
+#endif

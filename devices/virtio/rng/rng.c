@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <linux/virtio_ids.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "devices/virtio/rng/rng.h"
+
+/* Bytes handed out per request: a greedy guest waits for its next turn. */
+#define RNG_MAX_REQUEST (64 * 1024)
+
+struct virtio_rng {
+	struct virtio_dev vdev;
+	struct vq_chain chain;
+};
+
+static void rng_config_read(struct virtio_dev *vdev, uint64_t off, void *data, uint32_t len)
+{
+	/* virtio-rng has no configuration space. */
+}
+
+static void rng_config_write(struct virtio_dev *vdev, uint64_t off, const void *data,
+			     uint32_t len)
+{
+}
+
+static int rng_activate(struct virtio_dev *vdev)
+{
+	return 0;
+}
+
+static void rng_reset(struct virtio_dev *vdev)
+{
+}
+
+/* Fills the writable buffers of a chain; returns the bytes written. */
+static uint32_t rng_fill(const struct vq_chain *c)
+{
+	uint32_t done = 0;
+
+	for (unsigned int i = c->nr_out; i < c->nr_out + c->nr_in && done < RNG_MAX_REQUEST; i++) {
+		size_t want = c->buf[i].len, got = 0;
+
+		if (want > RNG_MAX_REQUEST - done)
+			want = RNG_MAX_REQUEST - done;
+		while (got < want) {
+			ssize_t n = getrandom(c->buf[i].addr + got, want - got, 0);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return done + got;
+			}
+			got += n;
+		}
+		done += got;
+	}
+	return done;
+}
+
+static void rng_notify(struct virtio_dev *vdev, unsigned int q)
+{
+	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
+	struct virtqueue *vq = &vdev->vqs[q];
+	int r;
+
+	while ((r = vq_pop(vq, &rng->chain)) > 0)
+		vq_push(vq, rng->chain.head, rng_fill(&rng->chain));
+	if (r < 0)
+		virtio_set_needs_reset(vdev, vq_strerror(-r));
+	virtio_notify_used(vdev, q);
+}
+
+static const struct virtio_dev_ops rng_ops = {
+	.config_read = rng_config_read,
+	.config_write = rng_config_write,
+	.activate = rng_activate,
+	.reset = rng_reset,
+	.notify = rng_notify,
+};
+
+struct virtio_rng *virtio_rng_create(const struct guest_memory *mem)
+{
+	struct virtio_rng *rng = calloc(1, sizeof(*rng));
+
+	if (rng)
+		virtio_dev_init(&rng->vdev, &rng_ops, "virtio-rng", VIRTIO_ID_RNG, 0, 1, mem);
+	return rng;
+}
+
+void virtio_rng_destroy(struct virtio_rng *rng)
+{
+	if (!rng)
+		return;
+	virtio_dev_fini(&rng->vdev);
+	free(rng);
+}
+
+struct virtio_dev *virtio_rng_dev(struct virtio_rng *rng)
+{
+	return &rng->vdev;
+}

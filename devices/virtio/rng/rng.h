@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* virtio-rng (virtio 1.2, 5.4): entropy from the host's getrandom(). */
+#ifndef KVMLET_DEVICES_VIRTIO_RNG_H
+#define KVMLET_DEVICES_VIRTIO_RNG_H
+
+#include "devices/virtio/virtio.h"
+
+struct virtio_rng;
+
+struct virtio_rng *virtio_rng_create(const struct guest_memory *mem);
+void virtio_rng_destroy(struct virtio_rng *rng);
+struct virtio_dev *virtio_rng_dev(struct virtio_rng *rng);
+
+#endif
