@@ -72,11 +72,11 @@ entry64:
 	test %esi, %esi
 	jz ap_entry64
 
-	/* First 64-bit instruction of the BSP: tell the VMM's boot timer. */
+	/* Milestone 1 for the VMM's boot timer: the BSP is in long mode. */
 	mov $PLAT_BOOT_TIMER_ADDR, %eax
 	movb $1, (%rax)
 
-	mov $(kstacks + KSTACK_SIZE), %esp
+	mov $(bsp_kstack + KSTACK_SIZE), %esp
 	mov $SEL_TSS0, %eax
 	ltr %ax
 	/*
@@ -101,7 +101,7 @@ ap_entry64:
 	jae cpu_halt
 	mov %eax, %edi
 	shl $KSTACK_SHIFT, %eax
-	lea (kstacks + KSTACK_SIZE)(%rax), %rsp
+	lea (ap_kstacks + KSTACK_SIZE)(%rax), %rsp
 	mov %edi, %eax
 	shl $4, %eax
 	add $SEL_TSS0, %eax

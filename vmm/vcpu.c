@@ -319,7 +319,11 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!vm_exiting(v->vm)) {
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		int r = ioctl(v->fd, KVM_RUN, 0);
+
+		/* Batched serial output goes first: it happened before this exit. */
+		serial_coalesce_drain(&v->vm->coalesce);
+		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			char what[96];

@@ -158,6 +158,13 @@ static int vm_open_serial_out(const struct vm_config *cfg, struct err *err)
 	return -1;
 }
 
+static void vm_serial_tx_hook(void *ctx)
+{
+	struct vm *vm = ctx;
+
+	serial_coalesce_stop(&vm->coalesce);
+}
+
 static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	struct irq_line com1 = { .set = vm_set_irq, .ctx = vm, .gsi = PLAT_COM1_IRQ };
@@ -170,6 +177,7 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, struct err
 	vm->serial = serial_create(out, vm->rx_room_ev.fd, com1);
 	if (!vm->serial)
 		return err_set(err, -ENOMEM, "out of memory");
+	serial_set_tx_hook(vm->serial, vm_serial_tx_hook, vm);
 
 	r = vm_register_pio(vm, PLAT_COM1_PORT, SERIAL_NR_PORTS, &serial_bus_ops, vm->serial,
 			    "serial", err);
@@ -403,6 +411,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns, str
 	r = vm_create_vcpus(vm, &entry, err);
 	if (r)
 		return r;
+	r = serial_coalesce_init(&vm->coalesce, vm, err);
+	if (!r)
+		r = serial_coalesce_start(&vm->coalesce, vm->vcpus[0].run, err);
+	if (r)
+		return r;
 	/* Last, so that a VM that cannot be built leaves no serial file behind. */
 	return vm_add_devices(vm, cfg, err);
 }
@@ -462,6 +475,7 @@ int vm_run(struct vm *vm)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	serial_coalesce_drain(&vm->coalesce);
 	if (log_debug_enabled())
 		vm_log_memory(vm);
 	return vm->exit_code;
@@ -499,6 +513,9 @@ static void vm_release_fd(int fd)
 
 void vm_destroy(struct vm *vm)
 {
+	/* The ring lives in the vCPUs' run areas; the replay needs the serial port. */
+	if (vm->coalesce.vm)
+		serial_coalesce_fini(&vm->coalesce);
 	if (vm->vcpus) {
 		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 			vcpu_destroy(&vm->vcpus[i]);

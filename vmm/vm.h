@@ -19,6 +19,7 @@
 #include "vmm/config.h"
 #include "vmm/kvm.h"
 #include "vmm/memory.h"
+#include "vmm/serial_coalesce.h"
 #include "vmm/vcpu.h"
 
 #define VM_STDIN_CHUNK 64
@@ -42,6 +43,7 @@ struct vm {
 	struct boot_timer boot_timer;
 	struct serial *serial;
 	int serial_out_fd; /* owned when --serial file: */
+	struct serial_coalesce coalesce;
 	struct virtio_dev *virtio[PLAT_VIRTIO_MAX_DEVICES]; /* in slot order */
 	unsigned int nr_virtio;
 	struct virtio_rng *rng;

@@ -73,6 +73,8 @@ struct serial {
 	int rx_ready_fd;
 	struct irq_line irq;
 	bool irq_level;
+	void (*tx_hook)(void *ctx);
+	void *tx_hook_ctx;
 
 	uint8_t ier, lcr, mcr, lsr, msr, scr, fcr;
 	uint16_t divisor;
@@ -168,11 +170,23 @@ static uint8_t loopback_msr(uint8_t mcr)
 	       ((mcr & MCR_OUT1) ? MSR_RI : 0) | ((mcr & MCR_OUT2) ? MSR_DCD : 0);
 }
 
+/* Tells the VMM, once, that THR writes now have immediate guest-visible effects. */
+static void serial_tx_hook(struct serial *s)
+{
+	void (*fn)(void *ctx) = s->tx_hook;
+
+	s->tx_hook = NULL;
+	if (fn)
+		fn(s->tx_hook_ctx);
+}
+
 static void serial_set_mcr(struct serial *s, uint8_t mcr)
 {
 	uint8_t old = s->msr & ~MSR_DELTA, now;
 
 	s->mcr = mcr & MCR_MASK;
+	if (s->mcr & MCR_LOOP)
+		serial_tx_hook(s);
 	now = (s->mcr & MCR_LOOP) ? loopback_msr(s->mcr) : (MSR_CTS | MSR_DSR | MSR_DCD);
 	if ((old ^ now) & MSR_CTS)
 		s->msr |= MSR_DCTS;
@@ -237,8 +251,10 @@ static void serial_write_reg(struct serial *s, uint64_t reg, uint8_t v)
 			break;
 		}
 		/* Enabling THRE interrupts with an empty THR raises one at once. */
-		if (!(s->ier & IER_THRI) && (v & IER_THRI))
+		if (!(s->ier & IER_THRI) && (v & IER_THRI)) {
 			s->thr_pending = true;
+			serial_tx_hook(s);
+		}
 		s->ier = v & IER_MASK;
 		break;
 	case UART_FCR:
@@ -313,6 +329,14 @@ void serial_destroy(struct serial *s)
 		return;
 	pthread_mutex_destroy(&s->lock);
 	free(s);
+}
+
+void serial_set_tx_hook(struct serial *s, void (*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&s->lock);
+	s->tx_hook = fn;
+	s->tx_hook_ctx = ctx;
+	pthread_mutex_unlock(&s->lock);
 }
 
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)

@@ -27,6 +27,13 @@ void serial_destroy(struct serial *s);
 
 extern const struct bus_ops serial_bus_ops;
 
+/*
+ * fn runs once, under the device lock, the first time the guest enables the
+ * THRE interrupt or loopback: from then on it relies on seeing the effect of
+ * each THR write at once (the VMM stops batching them).
+ */
+void serial_set_tx_hook(struct serial *s, void (*fn)(void *ctx), void *ctx);
+
 /* Queues input for the guest; returns how many bytes fit (0 when the FIFO is full). */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Time for timeouts and delays: the TSC, calibrated against the LAPIC timer. */
+#ifndef FW_CLOCK_H
+#define FW_CLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Calibrates once (about 1 ms); uses, then frees, the LAPIC timer. */
+void clock_init(void);
+uint64_t clock_us_since(uint64_t tsc_start);
+void clock_delay_us(uint64_t us);
+
+struct deadline {
+	uint64_t end;
+};
+
+struct deadline deadline_in_us(uint64_t us);
+bool deadline_passed(const struct deadline *d);
+
+#endif

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Self-tests. Each returns pass/fail and writes the text that goes in
+ * parentheses after PASS or FAIL into @detail.
+ */
+#ifndef FW_TESTS_H
+#define FW_TESTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+bool test_smp(char *detail, size_t len);
+bool test_irq(char *detail, size_t len);
+bool test_mem(char *detail, size_t len);
+bool test_echo(char *detail, size_t len);
+
+#endif
