@@ -6,7 +6,6 @@
  *
  * usage: kvmlet-udpflood DST_IP PORT SECONDS [PAYLOAD_BYTES]
  */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>

@@ -221,14 +221,19 @@ static void virtio_set_status(struct virtio_dev *vdev, uint32_t val)
 		virtio_set_needs_reset(vdev, "activation failed");
 }
 
-static void virtio_kick_queue(struct virtio_dev *vdev, uint32_t q)
+void virtio_requeue(struct virtio_dev *vdev, unsigned int q)
 {
 	uint64_t one = 1;
 
-	/* Normally KVM signals the ioeventfd without an exit; this is the slow path. */
 	if (q < vdev->nr_queues && vdev->kicks[q].ev.fd >= 0 &&
 	    write(vdev->kicks[q].ev.fd, &one, sizeof(one)) < 0)
 		log_debug("%s: kick eventfd: %s", vdev->name, strerror(errno));
+}
+
+static void virtio_kick_queue(struct virtio_dev *vdev, uint32_t q)
+{
+	/* Normally KVM signals the ioeventfd without an exit; this is the slow path. */
+	virtio_requeue(vdev, q);
 }
 
 static void virtio_reg_write(struct virtio_dev *vdev, uint64_t off, uint32_t val)

@@ -177,8 +177,15 @@ void vq_unpop(struct virtqueue *vq)
 
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 {
-	struct vring_used_elem *e = &vq->used->ring[vq->used_idx % vq->size];
+	struct vring_used_elem *e;
 
+	/*
+	 * A request that completes after the driver took the queue down has
+	 * nowhere to go: the size and rings may have been rewritten since.
+	 */
+	if (!vq->ready)
+		return;
+	e = &vq->used->ring[vq->used_idx % vq->size];
 	e->id = head;
 	e->len = written;
 	vq->used_idx++;
@@ -190,7 +197,7 @@ bool vq_should_notify(struct virtqueue *vq)
 {
 	uint16_t old = vq->signalled;
 
-	if (vq->used_idx == old)
+	if (!vq->ready || vq->used_idx == old)
 		return false;
 	/* Our used->idx store must be globally visible before we read the driver's fields. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -89,6 +89,12 @@ static inline bool virtio_has_feature(const struct virtio_dev *vdev, unsigned in
 
 /* After pushing used buffers to queue q: interrupts the driver if it wants one. */
 void virtio_notify_used(struct virtio_dev *vdev, unsigned int q);
+/*
+ * Runs ops->notify for queue q again on a later turn of the event loop: a
+ * device that stops at its budget with requests left calls this, so that one
+ * busy queue cannot starve the rest of the VMM.
+ */
+void virtio_requeue(struct virtio_dev *vdev, unsigned int q);
 /* The device's configuration changed. */
 void virtio_notify_config(struct virtio_dev *vdev);
 /*

@@ -8,6 +8,14 @@
 /* Rings and buffers go above the first MiB, as a guest's would. */
 #define VDRIVER_FIRST_GPA 0x100000ULL
 
+void vdriver_bind(struct vdriver *d, struct guest_memory *gm, struct virtio_dev *vdev)
+{
+	memset(d, 0, sizeof(*d));
+	d->gm = gm;
+	d->vdev = vdev;
+	d->next_gpa = VDRIVER_FIRST_GPA;
+}
+
 uint32_t vdriver_reg_read(struct vdriver *d, uint64_t off)
 {
 	uint32_t v;
@@ -35,7 +43,7 @@ void *vdriver_host(struct vdriver *d, uint64_t gpa, uint64_t len)
 	return gm_ptr(d->gm, gpa, len);
 }
 
-static void vdriver_setup_queue(struct vdriver *d, unsigned int i, uint16_t size)
+void vdriver_setup_queue(struct vdriver *d, unsigned int i, uint16_t size)
 {
 	struct vdriver_queue *q = &d->q[i];
 
@@ -60,10 +68,7 @@ static void vdriver_setup_queue(struct vdriver *d, unsigned int i, uint16_t size
 uint32_t vdriver_init(struct vdriver *d, struct guest_memory *gm, struct virtio_dev *vdev,
 		      uint64_t features, unsigned int nr_queues, uint16_t qsize)
 {
-	memset(d, 0, sizeof(*d));
-	d->gm = gm;
-	d->vdev = vdev;
-	d->next_gpa = VDRIVER_FIRST_GPA;
+	vdriver_bind(d, gm, vdev);
 	features |= 1ULL << VIRTIO_F_VERSION_1;
 
 	vdriver_reg_write(d, VIRTIO_MMIO_STATUS, 0);
@@ -72,7 +77,8 @@ uint32_t vdriver_init(struct vdriver *d, struct guest_memory *gm, struct virtio_
 			  VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	for (uint32_t sel = 0; sel < 2; sel++) {
 		vdriver_reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, sel);
-		vdriver_reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> (32 * sel)));
+		vdriver_reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES,
+				  (uint32_t)(features >> (32 * sel)));
 	}
 	vdriver_reg_write(d, VIRTIO_MMIO_STATUS,
 			  VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
@@ -134,4 +140,46 @@ bool vdriver_used(struct vdriver *d, unsigned int i, uint32_t *id, uint32_t *len
 	*len = e->len;
 	q->last_used++;
 	return true;
+}
+
+void vdriver_set_desc(struct vdriver *d, unsigned int i, uint16_t idx, uint64_t gpa, uint32_t len,
+		      uint16_t flags, uint16_t next)
+{
+	struct vring_desc *desc = &d->q[i].desc[idx % d->q[i].size];
+
+	desc->addr = gpa;
+	desc->len = len;
+	desc->flags = flags;
+	desc->next = next;
+}
+
+uint16_t vdriver_add_indirect(struct vdriver *d, unsigned int i, const struct vdriver_buf *bufs,
+			      unsigned int n)
+{
+	struct vdriver_queue *q = &d->q[i];
+	uint64_t table_gpa = vdriver_alloc(d, 16ULL * n);
+	struct vring_desc *table = vdriver_host(d, table_gpa, 16ULL * n);
+	uint16_t head = q->next_desc;
+
+	for (unsigned int k = 0; k < n; k++) {
+		table[k].addr = bufs[k].gpa;
+		table[k].len = bufs[k].len;
+		table[k].flags = (bufs[k].write ? VRING_DESC_F_WRITE : 0) |
+				 (k + 1 < n ? VRING_DESC_F_NEXT : 0);
+		table[k].next = (uint16_t)(k + 1);
+	}
+	vdriver_set_desc(d, i, head, table_gpa, 16U * n, VRING_DESC_F_INDIRECT, 0);
+	q->next_desc = (uint16_t)((head + 1) % q->size);
+	vdriver_publish(d, i, head);
+	return head;
+}
+
+uint16_t *vdriver_used_event(struct vdriver *d, unsigned int i)
+{
+	return &d->q[i].avail->ring[d->q[i].size];
+}
+
+uint16_t *vdriver_avail_event(struct vdriver *d, unsigned int i)
+{
+	return (uint16_t *)&d->q[i].used->ring[d->q[i].size];
 }

@@ -37,6 +37,9 @@ struct vdriver_buf {
 	bool write; /* device-writable */
 };
 
+/* Binds the driver to a device and guest memory without touching a register. */
+void vdriver_bind(struct vdriver *d, struct guest_memory *gm, struct virtio_dev *vdev);
+
 uint32_t vdriver_reg_read(struct vdriver *d, uint64_t off);
 void vdriver_reg_write(struct vdriver *d, uint64_t off, uint32_t val);
 
@@ -52,14 +55,33 @@ uint32_t vdriver_init(struct vdriver *d, struct guest_memory *gm, struct virtio_
 uint64_t vdriver_alloc(struct vdriver *d, uint64_t len);
 void *vdriver_host(struct vdriver *d, uint64_t gpa, uint64_t len);
 
+/*
+ * Lays out rings of `size` entries for queue q in guest memory, programs
+ * them through the registers and sets QueueReady (vdriver_init does this
+ * for each queue).
+ */
+void vdriver_setup_queue(struct vdriver *d, unsigned int q, uint16_t size);
+
 /* Builds a direct chain and makes it available; returns its head. */
 uint16_t vdriver_add(struct vdriver *d, unsigned int q, const struct vdriver_buf *bufs,
 		     unsigned int n);
+/*
+ * Builds an indirect table of n descriptors in fresh guest memory and a
+ * one-descriptor chain pointing at it; makes it available, returns its head.
+ */
+uint16_t vdriver_add_indirect(struct vdriver *d, unsigned int q, const struct vdriver_buf *bufs,
+			      unsigned int n);
+/* Writes descriptor idx of queue q as is, for malformed-chain tests. */
+void vdriver_set_desc(struct vdriver *d, unsigned int q, uint16_t idx, uint64_t gpa, uint32_t len,
+		      uint16_t flags, uint16_t next);
 /* Makes an arbitrary head index available, for malformed-chain tests. */
 void vdriver_publish(struct vdriver *d, unsigned int q, uint16_t head);
 /* What the event loop does on a queue kick. */
 void vdriver_kick(struct vdriver *d, unsigned int q);
 /* Takes the next used element; false when there is none. */
 bool vdriver_used(struct vdriver *d, unsigned int q, uint32_t *id, uint32_t *len);
+/* The event-index fields (VIRTIO_RING_F_EVENT_IDX) trailing queue q's rings. */
+uint16_t *vdriver_used_event(struct vdriver *d, unsigned int q);  /* driver-written */
+uint16_t *vdriver_avail_event(struct vdriver *d, unsigned int q); /* device-written */
 
 #endif

@@ -7,8 +7,9 @@
 
 #include "devices/virtio/rng/rng.h"
 
-/* Bytes handed out per request: a greedy guest waits for its next turn. */
+/* Bytes handed out per request, and requests served per turn of the event loop. */
 #define RNG_MAX_REQUEST (64 * 1024)
+#define RNG_BUDGET	64
 
 struct virtio_rng {
 	struct virtio_dev vdev;
@@ -63,12 +64,17 @@ static void rng_notify(struct virtio_dev *vdev, unsigned int q)
 {
 	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
 	struct virtqueue *vq = &vdev->vqs[q];
-	int r;
+	unsigned int served = 0;
+	int r = 0;
 
-	while ((r = vq_pop(vq, &rng->chain)) > 0)
+	while (served < RNG_BUDGET && (r = vq_pop(vq, &rng->chain)) > 0) {
 		vq_push(vq, rng->chain.head, rng_fill(&rng->chain));
+		served++;
+	}
 	if (r < 0)
 		virtio_set_needs_reset(vdev, vq_strerror(-r));
+	else if (served == RNG_BUDGET)
+		virtio_requeue(vdev, q); /* let other devices have the loop, then go on */
 	virtio_notify_used(vdev, q);
 }
 
