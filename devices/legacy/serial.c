@@ -4,65 +4,15 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/serial_reg.h>
 #include <unistd.h>
 
 #include "devices/legacy/serial.h"
 
-/* Register offsets; DLL/DLM replace RBR/THR and IER while LCR.DLAB is set. */
-enum {
-	UART_RBR = 0, /* read */
-	UART_THR = 0, /* write */
-	UART_DLL = 0,
-	UART_IER = 1,
-	UART_DLM = 1,
-	UART_IIR = 2, /* read */
-	UART_FCR = 2, /* write */
-	UART_LCR = 3,
-	UART_MCR = 4,
-	UART_LSR = 5,
-	UART_MSR = 6,
-	UART_SCR = 7,
-};
-
-#define IER_RDI	   0x01 /* received data available */
-#define IER_THRI   0x02 /* transmitter holding register empty */
-#define IER_RLSI   0x04 /* receiver line status */
-#define IER_MSI	   0x08 /* modem status */
+/* Register and bit names are Linux's (<linux/serial_reg.h>); these it lacks. */
 #define IER_MASK   0x0f
-
-#define IIR_NO_INT 0x01
-#define IIR_MSI	   0x00
-#define IIR_THRI   0x02
-#define IIR_RDI	   0x04
-#define IIR_RLSI   0x06
 #define IIR_FIFO   0xc0 /* FIFOs enabled */
-
-#define FCR_ENABLE   0x01
-#define FCR_CLEAR_RX 0x02
-
-#define LCR_DLAB 0x80
-
-#define MCR_DTR	 0x01
-#define MCR_RTS	 0x02
-#define MCR_OUT1 0x04
-#define MCR_OUT2 0x08
-#define MCR_LOOP 0x10
-#define MCR_MASK 0x1f
-
-#define LSR_DR	 0x01
-#define LSR_OE	 0x02
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-
-#define MSR_DCTS  0x01
-#define MSR_DDSR  0x02
-#define MSR_TERI  0x04
-#define MSR_DDCD  0x08
-#define MSR_CTS	  0x10
-#define MSR_DSR	  0x20
-#define MSR_RI	  0x40
-#define MSR_DCD	  0x80
-#define MSR_DELTA 0x0f
+#define MCR_MASK   0x1f
 
 #define RX_FIFO_SIZE 64
 #define DEFAULT_DIVISOR 12 /* 9600 baud, what firmware leaves behind */
@@ -86,23 +36,23 @@ struct serial {
 
 static uint8_t serial_iir(const struct serial *s)
 {
-	uint8_t fifo = (s->fcr & FCR_ENABLE) ? IIR_FIFO : 0;
+	uint8_t fifo = (s->fcr & UART_FCR_ENABLE_FIFO) ? IIR_FIFO : 0;
 
 	/* Priorities from the 16550 datasheet: line status, data, THRE, modem. */
-	if ((s->ier & IER_RLSI) && (s->lsr & LSR_OE))
-		return fifo | IIR_RLSI;
-	if ((s->ier & IER_RDI) && s->rx_count)
-		return fifo | IIR_RDI;
-	if ((s->ier & IER_THRI) && s->thr_pending)
-		return fifo | IIR_THRI;
-	if ((s->ier & IER_MSI) && (s->msr & MSR_DELTA))
-		return fifo | IIR_MSI;
-	return fifo | IIR_NO_INT;
+	if ((s->ier & UART_IER_RLSI) && (s->lsr & UART_LSR_OE))
+		return fifo | UART_IIR_RLSI;
+	if ((s->ier & UART_IER_RDI) && s->rx_count)
+		return fifo | UART_IIR_RDI;
+	if ((s->ier & UART_IER_THRI) && s->thr_pending)
+		return fifo | UART_IIR_THRI;
+	if ((s->ier & UART_IER_MSI) && (s->msr & UART_MSR_ANY_DELTA))
+		return fifo | UART_IIR_MSI;
+	return fifo | UART_IIR_NO_INT;
 }
 
 static void serial_update_irq(struct serial *s)
 {
-	bool level = !(serial_iir(s) & IIR_NO_INT);
+	bool level = !(serial_iir(s) & UART_IIR_NO_INT);
 
 	if (level != s->irq_level) {
 		s->irq_level = level;
@@ -114,12 +64,12 @@ static void serial_update_irq(struct serial *s)
 static bool rx_push(struct serial *s, uint8_t b)
 {
 	if (s->rx_count == RX_FIFO_SIZE) {
-		s->lsr |= LSR_OE;
+		s->lsr |= UART_LSR_OE;
 		return false;
 	}
 	s->rx[(s->rx_head + s->rx_count) % RX_FIFO_SIZE] = b;
 	s->rx_count++;
-	s->lsr |= LSR_DR;
+	s->lsr |= UART_LSR_DR;
 	return true;
 }
 
@@ -144,13 +94,13 @@ static uint8_t rx_pop(struct serial *s)
 	if (s->rx_count-- == RX_FIFO_SIZE)
 		rx_notify_room(s);
 	if (!s->rx_count)
-		s->lsr &= ~LSR_DR;
+		s->lsr &= ~UART_LSR_DR;
 	return b;
 }
 
 static void serial_transmit(struct serial *s, uint8_t b)
 {
-	if (s->mcr & MCR_LOOP) {
+	if (s->mcr & UART_MCR_LOOP) {
 		rx_push(s, b);
 	} else if (s->out_fd >= 0) {
 		ssize_t n;
@@ -166,8 +116,8 @@ static void serial_transmit(struct serial *s, uint8_t b)
 /* In loopback the modem inputs mirror the modem outputs. */
 static uint8_t loopback_msr(uint8_t mcr)
 {
-	return ((mcr & MCR_RTS) ? MSR_CTS : 0) | ((mcr & MCR_DTR) ? MSR_DSR : 0) |
-	       ((mcr & MCR_OUT1) ? MSR_RI : 0) | ((mcr & MCR_OUT2) ? MSR_DCD : 0);
+	return ((mcr & UART_MCR_RTS) ? UART_MSR_CTS : 0) | ((mcr & UART_MCR_DTR) ? UART_MSR_DSR : 0) |
+	       ((mcr & UART_MCR_OUT1) ? UART_MSR_RI : 0) | ((mcr & UART_MCR_OUT2) ? UART_MSR_DCD : 0);
 }
 
 /* Tells the VMM, once, that THR writes now have immediate guest-visible effects. */
@@ -182,21 +132,21 @@ static void serial_tx_hook(struct serial *s)
 
 static void serial_set_mcr(struct serial *s, uint8_t mcr)
 {
-	uint8_t old = s->msr & ~MSR_DELTA, now;
+	uint8_t old = s->msr & ~UART_MSR_ANY_DELTA, now;
 
 	s->mcr = mcr & MCR_MASK;
-	if (s->mcr & MCR_LOOP)
+	if (s->mcr & UART_MCR_LOOP)
 		serial_tx_hook(s);
-	now = (s->mcr & MCR_LOOP) ? loopback_msr(s->mcr) : (MSR_CTS | MSR_DSR | MSR_DCD);
-	if ((old ^ now) & MSR_CTS)
-		s->msr |= MSR_DCTS;
-	if ((old ^ now) & MSR_DSR)
-		s->msr |= MSR_DDSR;
-	if ((old & MSR_RI) && !(now & MSR_RI))
-		s->msr |= MSR_TERI;
-	if ((old ^ now) & MSR_DCD)
-		s->msr |= MSR_DDCD;
-	s->msr = (s->msr & MSR_DELTA) | now;
+	now = (s->mcr & UART_MCR_LOOP) ? loopback_msr(s->mcr) : (UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD);
+	if ((old ^ now) & UART_MSR_CTS)
+		s->msr |= UART_MSR_DCTS;
+	if ((old ^ now) & UART_MSR_DSR)
+		s->msr |= UART_MSR_DDSR;
+	if ((old & UART_MSR_RI) && !(now & UART_MSR_RI))
+		s->msr |= UART_MSR_TERI;
+	if ((old ^ now) & UART_MSR_DCD)
+		s->msr |= UART_MSR_DDCD;
+	s->msr = (s->msr & UART_MSR_ANY_DELTA) | now;
 }
 
 static uint8_t serial_read_reg(struct serial *s, uint64_t reg)
@@ -204,18 +154,18 @@ static uint8_t serial_read_reg(struct serial *s, uint64_t reg)
 	uint8_t v;
 
 	switch (reg) {
-	case UART_RBR:
-		if (s->lcr & LCR_DLAB)
+	case UART_RX:
+		if (s->lcr & UART_LCR_DLAB)
 			return s->divisor & 0xff;
 		return rx_pop(s);
 	case UART_IER:
-		if (s->lcr & LCR_DLAB)
+		if (s->lcr & UART_LCR_DLAB)
 			return s->divisor >> 8;
 		return s->ier;
 	case UART_IIR:
 		v = serial_iir(s);
 		/* Reading IIR acknowledges a THRE interrupt it reports. */
-		if ((v & 0x0f) == IIR_THRI)
+		if ((v & 0x0f) == UART_IIR_THRI)
 			s->thr_pending = false;
 		return v;
 	case UART_LCR:
@@ -223,12 +173,12 @@ static uint8_t serial_read_reg(struct serial *s, uint64_t reg)
 	case UART_MCR:
 		return s->mcr;
 	case UART_LSR:
-		v = s->lsr | LSR_THRE | LSR_TEMT;
-		s->lsr &= ~LSR_OE;
+		v = s->lsr | UART_LSR_THRE | UART_LSR_TEMT;
+		s->lsr &= ~UART_LSR_OE;
 		return v;
 	case UART_MSR:
 		v = s->msr;
-		s->msr &= ~MSR_DELTA;
+		s->msr &= ~UART_MSR_ANY_DELTA;
 		return v;
 	case UART_SCR:
 		return s->scr;
@@ -239,31 +189,31 @@ static uint8_t serial_read_reg(struct serial *s, uint64_t reg)
 static void serial_write_reg(struct serial *s, uint64_t reg, uint8_t v)
 {
 	switch (reg) {
-	case UART_THR:
-		if (s->lcr & LCR_DLAB)
+	case UART_TX:
+		if (s->lcr & UART_LCR_DLAB)
 			s->divisor = (s->divisor & 0xff00) | v;
 		else
 			serial_transmit(s, v);
 		break;
 	case UART_IER:
-		if (s->lcr & LCR_DLAB) {
+		if (s->lcr & UART_LCR_DLAB) {
 			s->divisor = (s->divisor & 0x00ff) | (uint16_t)(v << 8);
 			break;
 		}
 		/* Enabling THRE interrupts with an empty THR raises one at once. */
-		if (!(s->ier & IER_THRI) && (v & IER_THRI)) {
+		if (!(s->ier & UART_IER_THRI) && (v & UART_IER_THRI)) {
 			s->thr_pending = true;
 			serial_tx_hook(s);
 		}
 		s->ier = v & IER_MASK;
 		break;
 	case UART_FCR:
-		s->fcr = v & FCR_ENABLE;
-		if (v & FCR_CLEAR_RX) {
+		s->fcr = v & UART_FCR_ENABLE_FIFO;
+		if (v & UART_FCR_CLEAR_RCVR) {
 			if (s->rx_count == RX_FIFO_SIZE)
 				rx_notify_room(s);
 			s->rx_count = 0;
-			s->lsr &= ~LSR_DR;
+			s->lsr &= ~UART_LSR_DR;
 		}
 		break;
 	case UART_LCR:
@@ -318,8 +268,8 @@ struct serial *serial_create(int out_fd, int rx_ready_fd, struct irq_line irq)
 	s->irq = irq;
 	s->divisor = DEFAULT_DIVISOR;
 	s->lcr = 0x03; /* 8N1 */
-	s->mcr = MCR_OUT2;
-	s->msr = MSR_CTS | MSR_DSR | MSR_DCD;
+	s->mcr = UART_MCR_OUT2;
+	s->msr = UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD;
 	return s;
 }
 

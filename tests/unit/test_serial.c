@@ -5,6 +5,7 @@
  * interrupt line.
  */
 #include <fcntl.h>
+#include <linux/serial_reg.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,49 +22,7 @@
 #include "tests/unit/images.h"
 
 /* Register offsets and bits, spelled out independently of serial.c. */
-#define RBR 0
-#define THR 0
-#define DLL 0
-#define IER 1
-#define DLM 1
-#define IIR 2
-#define FCR 2
-#define LCR 3
-#define MCR 4
-#define LSR 5
-#define MSR 6
-#define SCR 7
-
-#define IER_RDI	 0x01
-#define IER_THRI 0x02
-#define IER_RLSI 0x04
-#define IER_MSI	 0x08
-
-#define IIR_NONE 0x01
-#define IIR_MS	 0x00
-#define IIR_THR	 0x02
-#define IIR_RDA	 0x04
-#define IIR_RLS	 0x06
-
-#define LSR_DR	 0x01
-#define LSR_OE	 0x02
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-
-#define MCR_DTR	 0x01
-#define MCR_RTS	 0x02
-#define MCR_OUT1 0x04
-#define MCR_OUT2 0x08
-#define MCR_LOOP 0x10
-
-#define MSR_DCTS 0x01
-#define MSR_DDSR 0x02
-#define MSR_TERI 0x04
-#define MSR_DDCD 0x08
-#define MSR_CTS	 0x10
-#define MSR_DSR	 0x20
-#define MSR_RI	 0x40
-#define MSR_DCD	 0x80
+/* Register names are Linux's, as in the device model. */
 
 #define FIFO_SIZE 64
 
@@ -156,13 +115,13 @@ static void reset_state(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(rd(f, IER), 0);
-	assert_int_equal(rd(f, IIR), IIR_NONE);
-	assert_int_equal(rd(f, LCR), 0x03); /* 8N1 */
-	assert_int_equal(rd(f, MCR), MCR_OUT2);
-	assert_int_equal(rd(f, LSR), LSR_THRE | LSR_TEMT);
-	assert_int_equal(rd(f, MSR), MSR_CTS | MSR_DSR | MSR_DCD);
-	assert_int_equal(rd(f, SCR), 0);
+	assert_int_equal(rd(f, UART_IER), 0);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_NO_INT);
+	assert_int_equal(rd(f, UART_LCR), 0x03); /* 8N1 */
+	assert_int_equal(rd(f, UART_MCR), UART_MCR_OUT2);
+	assert_int_equal(rd(f, UART_LSR), UART_LSR_THRE | UART_LSR_TEMT);
+	assert_int_equal(rd(f, UART_MSR), UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD);
+	assert_int_equal(rd(f, UART_SCR), 0);
 	assert_int_equal(f->nr_changes, 0);
 }
 
@@ -172,13 +131,13 @@ static void transmit_to_out_fd(void **state)
 	char buf[16];
 
 	for (const char *p = "hello\n"; *p; p++) {
-		wr(f, THR, (uint8_t)*p);
+		wr(f, UART_TX, (uint8_t)*p);
 		/* The byte is gone at once: holding register and shifter are empty. */
-		assert_int_equal(rd(f, LSR) & (LSR_THRE | LSR_TEMT), LSR_THRE | LSR_TEMT);
+		assert_int_equal(rd(f, UART_LSR) & (UART_LSR_THRE | UART_LSR_TEMT), UART_LSR_THRE | UART_LSR_TEMT);
 	}
 	assert_int_equal(drain_out(f, buf, sizeof(buf)), 6);
 	assert_memory_equal(buf, "hello\n", 6);
-	assert_int_equal(rd(f, LSR) & LSR_DR, 0); /* nothing echoed back */
+	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, 0); /* nothing echoed back */
 	assert_int_equal(f->nr_changes, 0);	  /* THRE interrupts are off */
 }
 
@@ -188,13 +147,13 @@ static void transmit_discarded_without_fd(void **state)
 	uint8_t v = 'x';
 
 	assert_non_null(s);
-	serial_bus_ops.write(s, THR, &v, 1);
-	v = IER_THRI;
-	serial_bus_ops.write(s, IER, &v, 1); /* no irq callback: must not crash */
-	serial_bus_ops.read(s, IIR, &v, 1);
-	assert_int_equal(v, IIR_THR);
-	serial_bus_ops.read(s, LSR, &v, 1);
-	assert_int_equal(v, LSR_THRE | LSR_TEMT);
+	serial_bus_ops.write(s, UART_TX, &v, 1);
+	v = UART_IER_THRI;
+	serial_bus_ops.write(s, UART_IER, &v, 1); /* no irq callback: must not crash */
+	serial_bus_ops.read(s, UART_IIR, &v, 1);
+	assert_int_equal(v, UART_IIR_THRI);
+	serial_bus_ops.read(s, UART_LSR, &v, 1);
+	assert_int_equal(v, UART_LSR_THRE | UART_LSR_TEMT);
 	serial_destroy(s);
 	serial_destroy(NULL);
 }
@@ -204,40 +163,40 @@ static void divisor_latch(void **state)
 	struct fixture *f = *state;
 	char buf[4];
 
-	wr(f, LCR, 0x83); /* DLAB + 8N1 */
-	assert_int_equal(rd(f, DLL), 12); /* 9600 baud by default */
-	assert_int_equal(rd(f, DLM), 0);
-	wr(f, DLL, 0x01);
-	wr(f, DLM, 0x02);
-	assert_int_equal(rd(f, DLL), 0x01);
-	assert_int_equal(rd(f, DLM), 0x02);
-	/* With DLAB set the writes went to the latch, not THR and IER. */
+	wr(f, UART_LCR, 0x83); /* DLAB + 8N1 */
+	assert_int_equal(rd(f, UART_DLL), 12); /* 9600 baud by default */
+	assert_int_equal(rd(f, UART_DLM), 0);
+	wr(f, UART_DLL, 0x01);
+	wr(f, UART_DLM, 0x02);
+	assert_int_equal(rd(f, UART_DLL), 0x01);
+	assert_int_equal(rd(f, UART_DLM), 0x02);
+	/* With DLAB set the writes went to the latch, not UART_TX and UART_IER. */
 	assert_int_equal(drain_out(f, buf, sizeof(buf)), 0);
-	wr(f, LCR, 0x03);
-	assert_int_equal(rd(f, LCR), 0x03);
-	assert_int_equal(rd(f, IER), 0);
-	wr(f, IER, IER_RDI);
-	assert_int_equal(rd(f, IER), IER_RDI);
-	wr(f, THR, 'z');
+	wr(f, UART_LCR, 0x03);
+	assert_int_equal(rd(f, UART_LCR), 0x03);
+	assert_int_equal(rd(f, UART_IER), 0);
+	wr(f, UART_IER, UART_IER_RDI);
+	assert_int_equal(rd(f, UART_IER), UART_IER_RDI);
+	wr(f, UART_TX, 'z');
 	assert_int_equal(drain_out(f, buf, sizeof(buf)), 1);
 	assert_int_equal(buf[0], 'z');
 	/* The latch kept its value. */
-	wr(f, LCR, 0x83);
-	assert_int_equal(rd(f, DLL), 0x01);
-	assert_int_equal(rd(f, DLM), 0x02);
-	assert_int_equal(rd(f, IIR) & 0x0f, IIR_NONE); /* IIR is not banked */
+	wr(f, UART_LCR, 0x83);
+	assert_int_equal(rd(f, UART_DLL), 0x01);
+	assert_int_equal(rd(f, UART_DLM), 0x02);
+	assert_int_equal(rd(f, UART_IIR) & 0x0f, UART_IIR_NO_INT); /* UART_IIR is not banked */
 }
 
 static void scratch_register(void **state)
 {
 	struct fixture *f = *state;
 
-	wr(f, SCR, 0x5a);
-	assert_int_equal(rd(f, SCR), 0x5a);
-	wr(f, SCR, 0xa5);
-	assert_int_equal(rd(f, SCR), 0xa5);
-	wr(f, LCR, 0x83); /* not affected by DLAB */
-	assert_int_equal(rd(f, SCR), 0xa5);
+	wr(f, UART_SCR, 0x5a);
+	assert_int_equal(rd(f, UART_SCR), 0x5a);
+	wr(f, UART_SCR, 0xa5);
+	assert_int_equal(rd(f, UART_SCR), 0xa5);
+	wr(f, UART_LCR, 0x83); /* not affected by DLAB */
+	assert_int_equal(rd(f, UART_SCR), 0xa5);
 }
 
 static void register_masks(void **state)
@@ -245,20 +204,20 @@ static void register_masks(void **state)
 	struct fixture *f = *state;
 	uint8_t wide[4] = { 0 };
 
-	wr(f, IER, 0xff);
-	assert_int_equal(rd(f, IER), 0x0f);
-	wr(f, IER, 0);
-	wr(f, MCR, 0xff);
-	assert_int_equal(rd(f, MCR), 0x1f);
-	wr(f, MCR, MCR_OUT2);
-	/* LSR and MSR are read-only. */
-	wr(f, LSR, 0xff);
-	wr(f, MSR, 0x00);
-	assert_int_equal(rd(f, LSR), LSR_THRE | LSR_TEMT);
-	assert_int_equal(rd(f, MSR) & 0xf0, MSR_CTS | MSR_DSR | MSR_DCD);
+	wr(f, UART_IER, 0xff);
+	assert_int_equal(rd(f, UART_IER), 0x0f);
+	wr(f, UART_IER, 0);
+	wr(f, UART_MCR, 0xff);
+	assert_int_equal(rd(f, UART_MCR), 0x1f);
+	wr(f, UART_MCR, UART_MCR_OUT2);
+	/* UART_LSR and UART_MSR are read-only. */
+	wr(f, UART_LSR, 0xff);
+	wr(f, UART_MSR, 0x00);
+	assert_int_equal(rd(f, UART_LSR), UART_LSR_THRE | UART_LSR_TEMT);
+	assert_int_equal(rd(f, UART_MSR) & 0xf0, UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD);
 	/* A wider read returns the register in the low byte, 0xff above. */
-	wr(f, SCR, 0x12);
-	serial_bus_ops.read(f->s, SCR, wide, sizeof(wide));
+	wr(f, UART_SCR, 0x12);
+	serial_bus_ops.read(f->s, UART_SCR, wide, sizeof(wide));
 	assert_int_equal(wide[0], 0x12);
 	assert_int_equal(wide[1], 0xff);
 	assert_int_equal(wide[3], 0xff);
@@ -268,33 +227,33 @@ static void thre_interrupt(void **state)
 {
 	struct fixture *f = *state;
 
-	/* Enabling ETBEI with an empty THR raises THRE at once. */
-	wr(f, IER, IER_THRI);
+	/* Enabling ETBEI with an empty UART_TX raises THRE at once. */
+	wr(f, UART_IER, UART_IER_THRI);
 	assert_int_equal(f->nr_changes, 1);
 	assert_true(irq_level(f));
 	assert_int_equal(f->last_gsi, PLAT_COM1_IRQ);
-	/* Reading IIR reports it and acknowledges it. */
-	assert_int_equal(rd(f, IIR), IIR_THR);
+	/* Reading UART_IIR reports it and acknowledges it. */
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_THRI);
 	assert_false(irq_level(f));
-	assert_int_equal(rd(f, IIR), IIR_NONE);
-	/* Each transmitted byte empties THR again. */
-	wr(f, THR, 'a');
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_NO_INT);
+	/* Each transmitted byte empties UART_TX again. */
+	wr(f, UART_TX, 'a');
 	assert_true(irq_level(f));
-	assert_int_equal(rd(f, IIR), IIR_THR);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_THRI);
 	assert_false(irq_level(f));
 	/* Disabling ETBEI drops a pending THRE. */
-	wr(f, THR, 'b');
+	wr(f, UART_TX, 'b');
 	assert_true(irq_level(f));
-	wr(f, IER, 0);
+	wr(f, UART_IER, 0);
 	assert_false(irq_level(f));
-	assert_int_equal(rd(f, IIR), IIR_NONE);
-	/* Re-enabling it with THR still empty raises it again. */
-	wr(f, IER, IER_THRI);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_NO_INT);
+	/* Re-enabling it with UART_TX still empty raises it again. */
+	wr(f, UART_IER, UART_IER_THRI);
 	assert_true(irq_level(f));
 	assert_int_equal(f->nr_changes, 7);
-	/* Rewriting IER with ETBEI still set is not a new edge. */
-	assert_int_equal(rd(f, IIR), IIR_THR);
-	wr(f, IER, IER_THRI | IER_RDI);
+	/* Rewriting UART_IER with ETBEI still set is not a new edge. */
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_THRI);
+	wr(f, UART_IER, UART_IER_THRI | UART_IER_RDI);
 	assert_false(irq_level(f));
 }
 
@@ -303,23 +262,23 @@ static void receive_data(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(receive_str(f, "ab"), 2);
-	assert_int_equal(rd(f, LSR) & LSR_DR, LSR_DR);
+	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, UART_LSR_DR);
 	assert_int_equal(f->nr_changes, 0); /* RDA interrupts are off */
-	wr(f, IER, IER_RDI);
+	wr(f, UART_IER, UART_IER_RDI);
 	assert_true(irq_level(f));
-	assert_int_equal(rd(f, IIR), IIR_RDA);
-	assert_true(irq_level(f)); /* IIR does not acknowledge RDA; reading data does */
-	assert_int_equal(rd(f, RBR), 'a');
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_RDI);
+	assert_true(irq_level(f)); /* UART_IIR does not acknowledge RDA; reading data does */
+	assert_int_equal(rd(f, UART_RX), 'a');
 	assert_true(irq_level(f));
-	assert_int_equal(rd(f, RBR), 'b');
+	assert_int_equal(rd(f, UART_RX), 'b');
 	assert_false(irq_level(f));
-	assert_int_equal(rd(f, LSR) & LSR_DR, 0);
-	assert_int_equal(rd(f, IIR), IIR_NONE);
-	assert_int_equal(rd(f, RBR), 0); /* empty FIFO */
+	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, 0);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_NO_INT);
+	assert_int_equal(rd(f, UART_RX), 0); /* empty FIFO */
 	/* Input arriving with RDA enabled raises the line directly. */
 	assert_int_equal(receive_str(f, "c"), 1);
 	assert_true(irq_level(f));
-	assert_int_equal(rd(f, RBR), 'c');
+	assert_int_equal(rd(f, UART_RX), 'c');
 	assert_false(irq_level(f));
 	assert_int_equal(f->nr_changes, 4);
 	assert_int_equal(serial_receive(f->s, (const uint8_t *)"", 0), 0);
@@ -336,18 +295,18 @@ static void fifo_capacity_and_rx_ready(void **state)
 	assert_int_equal(serial_receive(f->s, in, sizeof(in)), FIFO_SIZE);
 	assert_int_equal(serial_receive(f->s, in, 1), 0); /* full */
 	/* Host input never overruns: no OE. */
-	assert_int_equal(rd(f, LSR) & (LSR_OE | LSR_DR), LSR_DR);
+	assert_int_equal(rd(f, UART_LSR) & (UART_LSR_OE | UART_LSR_DR), UART_LSR_DR);
 	assert_int_equal(read_eventfd(f), 0);
 	/* The first byte out of a full FIFO tells the host there is room. */
-	assert_int_equal(rd(f, RBR), 0);
+	assert_int_equal(rd(f, UART_RX), 0);
 	assert_int_equal(read_eventfd(f), 1);
-	assert_int_equal(rd(f, RBR), 1);
+	assert_int_equal(rd(f, UART_RX), 1);
 	assert_int_equal(read_eventfd(f), 0); /* only on the full -> not full edge */
 	/* Refill exactly what was freed, in order. */
 	assert_int_equal(serial_receive(f->s, in + FIFO_SIZE, 5), 2);
 	for (unsigned int i = 2; i < FIFO_SIZE + 2; i++)
-		assert_int_equal(rd(f, RBR), i);
-	assert_int_equal(rd(f, LSR) & LSR_DR, 0);
+		assert_int_equal(rd(f, UART_RX), i);
+	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, 0);
 	assert_int_equal(read_eventfd(f), 1);
 }
 
@@ -357,26 +316,26 @@ static void fcr_clears_rx(void **state)
 	uint8_t in[FIFO_SIZE];
 
 	memset(in, 'q', sizeof(in));
-	wr(f, IER, IER_RDI);
+	wr(f, UART_IER, UART_IER_RDI);
 	assert_int_equal(serial_receive(f->s, in, 10), 10);
 	assert_true(irq_level(f));
-	wr(f, FCR, 0x01); /* enable FIFOs without clearing */
-	assert_int_equal(rd(f, IIR), 0xc0 | IIR_RDA);
-	assert_int_equal(rd(f, LSR) & LSR_DR, LSR_DR);
-	wr(f, FCR, 0x03); /* clear RX */
+	wr(f, UART_FCR, 0x01); /* enable FIFOs without clearing */
+	assert_int_equal(rd(f, UART_IIR), 0xc0 | UART_IIR_RDI);
+	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, UART_LSR_DR);
+	wr(f, UART_FCR, 0x03); /* clear RX */
 	assert_false(irq_level(f));
-	assert_int_equal(rd(f, LSR) & LSR_DR, 0);
-	assert_int_equal(rd(f, IIR), 0xc0 | IIR_NONE);
+	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, 0);
+	assert_int_equal(rd(f, UART_IIR), 0xc0 | UART_IIR_NO_INT);
 	assert_int_equal(read_eventfd(f), 0);
 	/* Clearing a full FIFO makes room, so the host is told. */
 	assert_int_equal(serial_receive(f->s, in, sizeof(in)), FIFO_SIZE);
-	wr(f, FCR, 0x03);
+	wr(f, UART_FCR, 0x03);
 	assert_int_equal(read_eventfd(f), 1);
 	assert_int_equal(serial_receive(f->s, (const uint8_t *)"xy", 2), 2);
-	assert_int_equal(rd(f, RBR), 'x');
-	assert_int_equal(rd(f, RBR), 'y');
-	wr(f, FCR, 0x00);
-	assert_int_equal(rd(f, IIR), IIR_NONE);
+	assert_int_equal(rd(f, UART_RX), 'x');
+	assert_int_equal(rd(f, UART_RX), 'y');
+	wr(f, UART_FCR, 0x00);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_NO_INT);
 }
 
 static void loopback(void **state)
@@ -384,31 +343,31 @@ static void loopback(void **state)
 	struct fixture *f = *state;
 	char buf[4];
 
-	wr(f, MCR, MCR_LOOP | MCR_DTR | MCR_RTS | MCR_OUT1 | MCR_OUT2);
-	/* MSR mirrors MCR: RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD. */
-	assert_int_equal(rd(f, MSR) & 0xf0, MSR_CTS | MSR_DSR | MSR_RI | MSR_DCD);
-	wr(f, THR, 'L');
-	assert_int_equal(rd(f, LSR) & LSR_DR, LSR_DR);
-	assert_int_equal(rd(f, RBR), 'L');
+	wr(f, UART_MCR, UART_MCR_LOOP | UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT1 | UART_MCR_OUT2);
+	/* UART_MSR mirrors UART_MCR: RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD. */
+	assert_int_equal(rd(f, UART_MSR) & 0xf0, UART_MSR_CTS | UART_MSR_DSR | UART_MSR_RI | UART_MSR_DCD);
+	wr(f, UART_TX, 'L');
+	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, UART_LSR_DR);
+	assert_int_equal(rd(f, UART_RX), 'L');
 	assert_int_equal(drain_out(f, buf, sizeof(buf)), 0); /* nothing left the UART */
 
-	wr(f, MCR, MCR_LOOP | MCR_RTS);
-	assert_int_equal(rd(f, MSR), MSR_CTS | MSR_DDSR | MSR_TERI | MSR_DDCD);
-	assert_int_equal(rd(f, MSR), MSR_CTS); /* deltas clear on read */
-	wr(f, MCR, MCR_LOOP | MCR_OUT2);
-	assert_int_equal(rd(f, MSR), MSR_DCD | MSR_DCTS | MSR_DDCD);
-	wr(f, MCR, MCR_LOOP | MCR_OUT1);
-	assert_int_equal(rd(f, MSR), MSR_RI | MSR_DDCD); /* RI rising is not TERI */
-	wr(f, MCR, MCR_LOOP);
-	assert_int_equal(rd(f, MSR), MSR_TERI);		 /* RI falling is */
+	wr(f, UART_MCR, UART_MCR_LOOP | UART_MCR_RTS);
+	assert_int_equal(rd(f, UART_MSR), UART_MSR_CTS | UART_MSR_DDSR | UART_MSR_TERI | UART_MSR_DDCD);
+	assert_int_equal(rd(f, UART_MSR), UART_MSR_CTS); /* deltas clear on read */
+	wr(f, UART_MCR, UART_MCR_LOOP | UART_MCR_OUT2);
+	assert_int_equal(rd(f, UART_MSR), UART_MSR_DCD | UART_MSR_DCTS | UART_MSR_DDCD);
+	wr(f, UART_MCR, UART_MCR_LOOP | UART_MCR_OUT1);
+	assert_int_equal(rd(f, UART_MSR), UART_MSR_RI | UART_MSR_DDCD); /* RI rising is not TERI */
+	wr(f, UART_MCR, UART_MCR_LOOP);
+	assert_int_equal(rd(f, UART_MSR), UART_MSR_TERI);		 /* RI falling is */
 
 	/* Leaving loopback restores the modem lines and transmits for real. */
-	wr(f, MCR, MCR_OUT2);
-	assert_int_equal(rd(f, MSR), MSR_CTS | MSR_DSR | MSR_DCD | MSR_DCTS | MSR_DDSR | MSR_DDCD);
-	wr(f, THR, 'R');
+	wr(f, UART_MCR, UART_MCR_OUT2);
+	assert_int_equal(rd(f, UART_MSR), UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD | UART_MSR_DCTS | UART_MSR_DDSR | UART_MSR_DDCD);
+	wr(f, UART_TX, 'R');
 	assert_int_equal(drain_out(f, buf, sizeof(buf)), 1);
 	assert_int_equal(buf[0], 'R');
-	assert_int_equal(rd(f, LSR) & LSR_DR, 0);
+	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, 0);
 }
 
 static void loopback_overrun(void **state)
@@ -417,63 +376,63 @@ static void loopback_overrun(void **state)
 	uint8_t in[FIFO_SIZE];
 
 	memset(in, 'f', sizeof(in));
-	wr(f, MCR, MCR_LOOP);
+	wr(f, UART_MCR, UART_MCR_LOOP);
 	assert_int_equal(serial_receive(f->s, in, sizeof(in)), FIFO_SIZE);
-	wr(f, THR, 'X'); /* no room: the byte is lost and OE set */
-	assert_int_equal(rd(f, LSR), LSR_OE | LSR_DR | LSR_THRE | LSR_TEMT);
-	assert_int_equal(rd(f, LSR), LSR_DR | LSR_THRE | LSR_TEMT); /* OE clears on read */
+	wr(f, UART_TX, 'X'); /* no room: the byte is lost and OE set */
+	assert_int_equal(rd(f, UART_LSR), UART_LSR_OE | UART_LSR_DR | UART_LSR_THRE | UART_LSR_TEMT);
+	assert_int_equal(rd(f, UART_LSR), UART_LSR_DR | UART_LSR_THRE | UART_LSR_TEMT); /* OE clears on read */
 	for (int i = 0; i < FIFO_SIZE; i++)
-		assert_int_equal(rd(f, RBR), 'f');
-	assert_int_equal(rd(f, LSR) & LSR_DR, 0);
+		assert_int_equal(rd(f, UART_RX), 'f');
+	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, 0);
 }
 
-/* RLS > RDA > THRE > MSR, each cleared by its own acknowledgement. */
+/* RLS > RDA > THRE > UART_MSR, each cleared by its own acknowledgement. */
 static void interrupt_priorities(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t in[FIFO_SIZE];
 
 	memset(in, 'p', sizeof(in));
-	wr(f, MCR, MCR_LOOP);		/* modem lines drop: MSR deltas */
+	wr(f, UART_MCR, UART_MCR_LOOP);		/* modem lines drop: UART_MSR deltas */
 	assert_int_equal(serial_receive(f->s, in, sizeof(in)), FIFO_SIZE);
-	wr(f, THR, 'o');		/* overrun, and THR empty again */
+	wr(f, UART_TX, 'o');		/* overrun, and UART_TX empty again */
 	assert_int_equal(f->nr_changes, 0);
-	wr(f, IER, IER_RDI | IER_THRI | IER_RLSI | IER_MSI);
+	wr(f, UART_IER, UART_IER_RDI | UART_IER_THRI | UART_IER_RLSI | UART_IER_MSI);
 	assert_true(irq_level(f));
 
-	assert_int_equal(rd(f, IIR), IIR_RLS);
-	assert_int_equal(rd(f, IIR), IIR_RLS); /* IIR does not clear line status */
-	rd(f, LSR);
-	assert_int_equal(rd(f, IIR), IIR_RDA);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_RLSI);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_RLSI); /* UART_IIR does not clear line status */
+	rd(f, UART_LSR);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_RDI);
 	for (int i = 0; i < FIFO_SIZE; i++)
-		rd(f, RBR);
+		rd(f, UART_RX);
 	assert_true(irq_level(f));
-	assert_int_equal(rd(f, IIR), IIR_THR); /* and acknowledges it */
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_THRI); /* and acknowledges it */
 	assert_true(irq_level(f));
-	assert_int_equal(rd(f, IIR), IIR_MS);
-	rd(f, MSR);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_MSI);
+	rd(f, UART_MSR);
 	assert_false(irq_level(f));
-	assert_int_equal(rd(f, IIR), IIR_NONE);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_NO_INT);
 	/* The line went up once and down once. */
 	assert_int_equal(f->nr_changes, 2);
 	assert_true(f->levels[0]);
 	assert_false(f->levels[1]);
 }
 
-/* Sources that are not enabled in IER neither show in IIR nor raise the line. */
+/* Sources that are not enabled in UART_IER neither show in UART_IIR nor raise the line. */
 static void masked_sources(void **state)
 {
 	struct fixture *f = *state;
 
-	wr(f, MCR, MCR_LOOP);
+	wr(f, UART_MCR, UART_MCR_LOOP);
 	receive_str(f, "m");
-	wr(f, THR, 'n');
-	assert_int_equal(rd(f, IIR), IIR_NONE);
+	wr(f, UART_TX, 'n');
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_NO_INT);
 	assert_int_equal(f->nr_changes, 0);
-	wr(f, IER, IER_MSI);
-	assert_int_equal(rd(f, IIR), IIR_MS);
-	rd(f, MSR);
-	assert_int_equal(rd(f, IIR), IIR_NONE);
+	wr(f, UART_IER, UART_IER_MSI);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_MSI);
+	rd(f, UART_MSR);
+	assert_int_equal(rd(f, UART_IIR), UART_IIR_NO_INT);
 	assert_int_equal(f->nr_changes, 2);
 }
 
@@ -481,17 +440,17 @@ static void irq_level_sequence(void **state)
 {
 	struct fixture *f = *state;
 
-	wr(f, IER, IER_RDI);
+	wr(f, UART_IER, UART_IER_RDI);
 	assert_int_equal(f->nr_changes, 0);
 	receive_str(f, "1");
 	receive_str(f, "2"); /* already high: no new call */
 	assert_int_equal(f->nr_changes, 1);
-	rd(f, RBR);
+	rd(f, UART_RX);
 	assert_int_equal(f->nr_changes, 1);
-	rd(f, RBR);
+	rd(f, UART_RX);
 	assert_int_equal(f->nr_changes, 2);
 	receive_str(f, "3");
-	wr(f, IER, 0);
+	wr(f, UART_IER, 0);
 	assert_int_equal(f->nr_changes, 4);
 	assert_true(f->levels[0]);
 	assert_false(f->levels[1]);
@@ -512,12 +471,12 @@ static void on_the_bus(void **state)
 				      "com1"),
 			 0);
 	v = 'B';
-	assert_true(bus_access(&bus, PLAT_COM1_PORT + THR, &v, 1, true));
+	assert_true(bus_access(&bus, PLAT_COM1_PORT + UART_TX, &v, 1, true));
 	assert_int_equal(drain_out(f, &c, 1), 1);
 	assert_int_equal(c, 'B');
-	assert_true(bus_access(&bus, PLAT_COM1_PORT + LSR, &v, 1, false));
-	assert_int_equal(v, LSR_THRE | LSR_TEMT);
-	assert_true(bus_access(&bus, PLAT_COM1_PORT + SCR, &v, 1, false));
+	assert_true(bus_access(&bus, PLAT_COM1_PORT + UART_LSR, &v, 1, false));
+	assert_int_equal(v, UART_LSR_THRE | UART_LSR_TEMT);
+	assert_true(bus_access(&bus, PLAT_COM1_PORT + UART_SCR, &v, 1, false));
 	assert_false(bus_access(&bus, PLAT_COM1_PORT + 8, &v, 1, false));
 	bus_free(&bus);
 }
