@@ -83,7 +83,11 @@ void vq_unpop(struct virtqueue *vq);
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
 /* Whether the driver wants an interrupt for what was pushed since the last one. */
 bool vq_should_notify(struct virtqueue *vq);
-/* Asks for (or stops asking for) a kick when new buffers arrive. */
+/*
+ * Asks for (or stops asking for) a kick when new buffers arrive. Buffers
+ * already available are not announced again: after enabling, check
+ * vq_has_avail() and serve what is there rather than wait.
+ */
 void vq_set_notification(struct virtqueue *vq, bool enable);
 /* Whether buffers are waiting, without taking one. */
 bool vq_has_avail(const struct virtqueue *vq);

@@ -76,3 +76,41 @@ def main(tests):
             print(f"FAIL {t.__name__}: {e}")
     print(f"{len(tests) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+class NetNS:
+    """A network namespace holding one TAP device with the host's address,
+    deleted on exit. Commands run inside with .run() or .prefix."""
+
+    def __init__(self, tag, host_ip, prefix_len=24):
+        self.name = f"kvmlet-{tag}-{os.getpid()}"
+        self.tap = f"kvt{tag[:4]}{os.getpid() % 100000}"[:15]
+        self.host_ip = host_ip
+        self.prefix_len = prefix_len
+        self.prefix = ("ip", "netns", "exec", self.name)
+
+    def run(self, *cmd, check=True, **kw):
+        return subprocess.run([*self.prefix, *cmd], check=check, **kw)
+
+    def __enter__(self):
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        try:
+            self.run("ip", "link", "set", "lo", "up")
+            self.run("ip", "tuntap", "add", "dev", self.tap, "mode", "tap", "vnet_hdr")
+            self.run("ip", "addr", "add", f"{self.host_ip}/{self.prefix_len}", "dev", self.tap)
+            self.run("ip", "link", "set", self.tap, "up")
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["ip", "netns", "delete", self.name], check=False)
+
+
+def netns_usable():
+    r = subprocess.run(["ip", "netns", "add", f"kvmlet-probe-{os.getpid()}"],
+                       capture_output=True)
+    if r.returncode == 0:
+        subprocess.run(["ip", "netns", "delete", f"kvmlet-probe-{os.getpid()}"])
+    return r.returncode == 0
