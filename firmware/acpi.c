@@ -98,13 +98,14 @@ static const struct sdt_header *sdt_map(uint64_t addr, const char *sig)
 	return h;
 }
 
-static const struct madt *madt_find(uint64_t rsdp_addr)
+/* The table with signature @sig that the RSDP's root table lists. */
+static const struct sdt_header *table_find(uint64_t rsdp_addr, const char *sig)
 {
 	const struct rsdp *r = phys_ptr(rsdp_addr);
 	const struct sdt_header *root;
 	unsigned int entry_size, n;
 
-	if (rsdp_addr >= (1ULL << 32) || !rsdp_valid(r))
+	if (!rsdp_addr || rsdp_addr >= (1ULL << 32) || !rsdp_valid(r))
 		return NULL;
 	if (r->revision >= 2 && (root = sdt_map(r->xsdt, "XSDT")))
 		entry_size = 8;
@@ -120,11 +121,44 @@ static const struct madt *madt_find(uint64_t rsdp_addr)
 		const struct sdt_header *h;
 
 		memcpy(&addr, e, entry_size);
-		h = sdt_map(addr, "APIC");
-		if (h && h->length >= sizeof(struct madt))
-			return (const struct madt *)h;
+		h = sdt_map(addr, sig);
+		if (h)
+			return h;
 	}
 	return NULL;
+}
+
+static const struct madt *madt_find(uint64_t rsdp_addr)
+{
+	const struct sdt_header *h = table_find(rsdp_addr, "APIC");
+
+	return h && h->length >= sizeof(struct madt) ? (const struct madt *)h : NULL;
+}
+
+/* FADT fields: DSDT (32-bit) at 40, X_DSDT (64-bit, ACPI 2.0+) at 140. */
+#define FADT_DSDT   40
+#define FADT_X_DSDT 140
+
+const uint8_t *acpi_dsdt(uint64_t rsdp, uint32_t *len)
+{
+	const struct sdt_header *fadt = table_find(rsdp, "FACP"), *dsdt = NULL;
+	const uint8_t *f = (const uint8_t *)fadt;
+	uint64_t addr = 0;
+	uint32_t addr32 = 0;
+
+	if (!fadt)
+		return NULL;
+	if (fadt->length >= FADT_X_DSDT + 8)
+		memcpy(&addr, f + FADT_X_DSDT, 8);
+	if (!addr && fadt->length >= FADT_DSDT + 4) {
+		memcpy(&addr32, f + FADT_DSDT, 4);
+		addr = addr32;
+	}
+	dsdt = sdt_map(addr, "DSDT");
+	if (!dsdt)
+		return NULL;
+	*len = dsdt->length - sizeof(*dsdt);
+	return (const uint8_t *)(dsdt + 1);
 }
 
 static uint32_t inti_to_ioapic_flags(uint16_t inti)
@@ -171,6 +205,7 @@ bool acpi_parse(struct topology *t, uint64_t rsdp)
 
 		if (p[0] != MADT_IOAPIC || p[1] < sizeof(*io))
 			continue;
+		topology_add_ioapic(t, io->addr, io->gsi_base);
 		if (io->gsi_base <= t->com1_gsi &&
 		    (!ioapic_addr || io->gsi_base > t->ioapic_gsi_base)) {
 			ioapic_addr = io->addr;

@@ -44,6 +44,7 @@
 #define VEC_GP		 13
 #define VEC_LAPIC_TIMER	 0x40
 #define VEC_UART	 0x41
+#define VEC_VIRTIO	 0x42
 #define VEC_SPURIOUS	 0xff
 #define IST_DOUBLE_FAULT 1
 

@@ -9,7 +9,7 @@ static char cmdline_copy[PLAT_CMDLINE_MAX] __noinit;
 
 const char *bootinfo_copy(const struct hvm_start_info *si)
 {
-	if (!si || si->magic != HVM_START_MAGIC)
+	if (!si || si->magic != PVH_START_MAGIC)
 		return "no PVH start_info";
 
 	bootinfo.version = si->version;
@@ -40,7 +40,7 @@ uint64_t bootinfo_ram_bytes(void)
 	uint64_t total = 0;
 
 	for (unsigned int i = 0; i < bootinfo.nr_memmap; i++)
-		if (bootinfo.memmap[i].type == E820_RAM)
+		if (bootinfo.memmap[i].type == PVH_MEMMAP_TYPE_RAM)
 			total += bootinfo.memmap[i].size;
 	return total;
 }
@@ -48,9 +48,9 @@ uint64_t bootinfo_ram_bytes(void)
 bool bootinfo_is_ram(uint64_t start, uint64_t end)
 {
 	for (unsigned int i = 0; i < bootinfo.nr_memmap; i++) {
-		const struct hvm_memmap_entry *e = &bootinfo.memmap[i];
+		const struct hvm_memmap_table_entry *e = &bootinfo.memmap[i];
 
-		if (e->type == E820_RAM && start >= e->addr && end <= e->addr + e->size)
+		if (e->type == PVH_MEMMAP_TYPE_RAM && start >= e->addr && end <= e->addr + e->size)
 			return true;
 	}
 	return false;

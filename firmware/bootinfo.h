@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <kvmlet/platform.h>
-#include "pvh.h"
+#include <kvmlet/pvh.h>
 
 #define BOOTINFO_MAX_MEMMAP 128
 
@@ -17,7 +17,7 @@ struct bootinfo {
 	uint32_t version;
 	uint64_t rsdp;
 	unsigned int nr_memmap;
-	struct hvm_memmap_entry memmap[BOOTINFO_MAX_MEMMAP];
+	struct hvm_memmap_table_entry memmap[BOOTINFO_MAX_MEMMAP];
 	const char *cmdline; /* never NULL */
 };
 

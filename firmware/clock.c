@@ -44,6 +44,11 @@ uint64_t clock_us_since(uint64_t tsc_start)
 	return (rdtsc() - tsc_start) * 1000 / tsc_per_ms;
 }
 
+uint64_t clock_tsc_to_ns(uint64_t ticks)
+{
+	return ticks / tsc_per_ms * 1000000 + ticks % tsc_per_ms * 1000000 / tsc_per_ms;
+}
+
 struct deadline deadline_in_us(uint64_t us)
 {
 	return (struct deadline){ .end = rdtsc() + us * tsc_per_ms / 1000 };

@@ -77,7 +77,7 @@ struct desc_ptr idt_ptr = { sizeof(idt) - 1, (uint64_t)idt };
 
 /* entry.S */
 extern const char fault_stubs[];
-extern const char isr_lapic_timer[], isr_uart[], isr_spurious[], isr_unexpected[];
+extern const char isr_lapic_timer[], isr_uart[], isr_virtio[], isr_spurious[], isr_unexpected[];
 
 static void set_gate(unsigned int vec, const void *handler, unsigned int ist)
 {
@@ -121,6 +121,7 @@ void desc_init(void)
 		set_gate(v, isr_unexpected, 0);
 	set_gate(VEC_LAPIC_TIMER, isr_lapic_timer, 0);
 	set_gate(VEC_UART, isr_uart, 0);
+	set_gate(VEC_VIRTIO, isr_virtio, 0);
 	set_gate(VEC_SPURIOUS, isr_spurious, 0);
 
 	tss_area.iobitmap_end = 0xff;

@@ -101,6 +101,21 @@ isr_uart:
 	pop %rax
 	iretq
 
+/*
+ * A virtio device's line, routed edge-triggered: a level-triggered line
+ * (QEMU's) stays up until ring 3 acknowledges InterruptStatus, which the
+ * handler cannot do without knowing the device, and would fire again at
+ * every EOI. With edge, it fires once per rising edge.
+ */
+	.globl isr_virtio
+isr_virtio:
+	push %rax
+	lock incl irq_virtio_count
+	mov $LAPIC_EOI, %eax
+	movl $0, (%rax)
+	pop %rax
+	iretq
+
 	/* The LAPIC does not set an ISR bit for its spurious vector: no EOI. */
 	.globl isr_spurious
 isr_spurious:

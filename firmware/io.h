@@ -31,6 +31,16 @@ static inline void *phys_ptr(uint64_t addr)
 	return p;
 }
 
+static inline uint8_t mmio_read8(uint64_t addr)
+{
+	return *(volatile uint8_t *)phys_ptr(addr);
+}
+
+static inline uint16_t mmio_read16(uint64_t addr)
+{
+	return *(volatile uint16_t *)phys_ptr(addr);
+}
+
 static inline uint32_t mmio_read32(uint64_t addr)
 {
 	return *(volatile uint32_t *)phys_ptr(addr);

@@ -14,5 +14,7 @@
 void ioapic_route(uint64_t base, unsigned int pin, uint8_t vector, unsigned int apic_id,
 		  uint32_t flags);
 void ioapic_mask(uint64_t base, unsigned int pin);
+/* Redirection entries of the I/O APIC at @base (its version register). */
+unsigned int ioapic_pins(uint64_t base);
 
 #endif

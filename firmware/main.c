@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The BSP's ring-3 life: take over the boot data, describe the machine,
- * run the tests named by kvmlet.test=, report, and end the way kvmlet.end=
- * says. The lines printed here are a contract with the tests and
+ * run the tests named by kvmlet.test= and the benchmarks kvmlet.bench=
+ * names, report, and end the way kvmlet.end= says. The lines printed here are a contract with the tests and
  * benchmarks (README.md).
  */
 #include <kvmlet/exit_codes.h>
 #include <kvmlet/platform.h>
+#include "bench.h"
 #include "bootinfo.h"
 #include "cpu.h"
 #include "cmdline.h"
@@ -31,6 +32,10 @@ static const struct test tests[] = {
 	{ "irq", test_irq, true },
 	{ "mem", test_mem, true },
 	{ "echo", test_echo, false },
+	{ "rng", test_rng, false },
+	{ "blk", test_blk, false },
+	{ "net", test_net, false },
+	{ "hostile", test_hostile, false },
 };
 
 enum end { END_EXIT, END_IDLE, END_RESET, END_TRIPLE_FAULT };
@@ -158,6 +163,9 @@ void fw_main(const struct hvm_start_info *si)
 	list = cmdline_get(bootinfo.cmdline, "kvmlet.test", &len);
 	if (list)
 		run_list(list, len);
+	list = cmdline_get(bootinfo.cmdline, "kvmlet.bench", &len);
+	if (list)
+		failed += bench_run_list(list, len);
 
 	if (failed)
 		cons_printf("kvmlet-testguest: FAIL (%u failed)\n", failed);

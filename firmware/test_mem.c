@@ -62,11 +62,11 @@ static uint64_t for_each_chunk(const struct range *excl, unsigned int nexcl,
 	uint64_t total = 0;
 
 	for (unsigned int i = 0; i < bootinfo.nr_memmap; i++) {
-		const struct hvm_memmap_entry *e = &bootinfo.memmap[i];
+		const struct hvm_memmap_table_entry *e = &bootinfo.memmap[i];
 		uint64_t start = (e->addr + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 		uint64_t end = (e->addr + e->size) & ~(PAGE_SIZE - 1);
 
-		if (e->type != E820_RAM || start >= end)
+		if (e->type != PVH_MEMMAP_TYPE_RAM || start >= end)
 			continue;
 		for (unsigned int x = 0; x <= nexcl && start < end; x++) {
 			uint64_t stop = x < nexcl ? MIN(excl[x].start, end) : end;
@@ -114,9 +114,9 @@ bool test_mem(char *detail, size_t len)
 		return false;
 	}
 	for (unsigned int i = 0; i < bootinfo.nr_memmap; i++) {
-		const struct hvm_memmap_entry *e = &bootinfo.memmap[i];
+		const struct hvm_memmap_table_entry *e = &bootinfo.memmap[i];
 
-		if (e->type == E820_RAM && e->addr + e->size > SZ_4G &&
+		if (e->type == PVH_MEMMAP_TYPE_RAM && e->addr + e->size > SZ_4G &&
 		    !paging_map(MAX(e->addr, SZ_4G), e->addr + e->size)) {
 			fmt_snprintf(detail, len, "out of page tables to map RAM at 0x%lx",
 				     e->addr);

@@ -41,6 +41,29 @@ void topology_add_cpu(struct topology *t, unsigned int apic_id)
 		t->apic_id[t->nr_cpus++] = apic_id;
 }
 
+void topology_add_ioapic(struct topology *t, uint64_t addr, uint32_t gsi_base)
+{
+	if (t->nr_ioapics < TOPO_MAX_IOAPICS)
+		t->ioapics[t->nr_ioapics++] = (struct topo_ioapic){ addr, gsi_base };
+}
+
+bool topology_gsi_to_pin(uint32_t gsi, uint64_t *ioapic_addr, unsigned int *pin)
+{
+	const struct topo_ioapic *best = NULL;
+
+	for (unsigned int i = 0; i < topo.nr_ioapics; i++) {
+		const struct topo_ioapic *io = &topo.ioapics[i];
+
+		if (io->gsi_base <= gsi && (!best || io->gsi_base > best->gsi_base))
+			best = io;
+	}
+	if (!best || gsi - best->gsi_base >= ioapic_pins(best->addr))
+		return false;
+	*ioapic_addr = best->addr;
+	*pin = gsi - best->gsi_base;
+	return true;
+}
+
 int topology_cpu_index(unsigned int apic_id)
 {
 	for (unsigned int i = 0; i < topo.nr_cpus; i++)
@@ -75,11 +98,19 @@ void topology_discover(void)
 		}
 	}
 
+	/* No table named an I/O APIC: the board's own is at the usual place. */
+	if (!topo.nr_ioapics)
+		topology_add_ioapic(&topo, topo.ioapic_addr, topo.ioapic_gsi_base);
+
 	idx = topology_cpu_index(self);
 	if (idx < 0) {
 		/* No table, or one that forgot us: we exist all the same. */
 		topology_add_cpu(&topo, self);
-		idx = topology_cpu_index(self);
+		/* No table named an I/O APIC: the board's own is at the usual place. */
+	if (!topo.nr_ioapics)
+		topology_add_ioapic(&topo, topo.ioapic_addr, topo.ioapic_gsi_base);
+
+	idx = topology_cpu_index(self);
 		if (idx < 0)
 			idx = 0;
 	}

@@ -41,7 +41,9 @@ def test_traffic_both_ways():
                 seen += line
                 if "net: ready" in line:
                     break
-            check("net: ready" in seen, f"guest never got ready: {seen} {p.stderr.read()}")
+            if "net: ready" not in seen:
+                p.kill()
+                check(False, f"guest never got ready: {seen} {p.stderr.read()}")
             ping = ns.run("ping", "-c", "3", "-W", "2", GUEST_IP, check=False,
                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
             check(ping.returncode == 0, f"host could not ping the guest: {ping.stdout}")
