@@ -19,7 +19,7 @@ struct kvopt_key {
 };
 
 struct kvopts {
-	char *buf; /* owned copy of the string, cut into keys and values */
+	char *buf;		       /* owned copy of the string, cut into keys and values */
 	const char *value[KVOPTS_MAX]; /* indexed like the key table; NULL if absent */
 };
 

@@ -115,8 +115,10 @@ static int parse_drive(struct vm_config *cfg, const char *arg, struct err *err)
 {
 	enum { K_ID, K_PATH, K_READONLY, K_SERIAL, K_QUEUES };
 	static const struct kvopt_key keys[] = {
-		[K_ID] = { "id", true },	 [K_PATH] = { "path", true },
-		[K_READONLY] = { "readonly", false }, [K_SERIAL] = { "serial", false },
+		[K_ID] = { "id", true },
+		[K_PATH] = { "path", true },
+		[K_READONLY] = { "readonly", false },
+		[K_SERIAL] = { "serial", false },
 		[K_QUEUES] = { "queues", false },
 	};
 	struct blk_params *d = &cfg->drives[cfg->nr_drives];
@@ -164,7 +166,8 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	char tail;
 
 	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &tail) != 6 || strlen(s) != 17)
+		   &tail) != 6 ||
+	    strlen(s) != 17)
 		return -EINVAL;
 	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)b[i];
@@ -251,8 +254,8 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 	case OPT_MEMORY:
 		/* The upper bound only keeps the byte count from overflowing. */
 		if (parse_u64(arg, CONFIG_MIN_MEMORY_MIB, UINT64_MAX >> 21, &v))
-			return err_set(err, -EINVAL, "--memory '%s': expected MiB, at least %u", arg,
-				       CONFIG_MIN_MEMORY_MIB);
+			return err_set(err, -EINVAL, "--memory '%s': expected MiB, at least %u",
+				       arg, CONFIG_MIN_MEMORY_MIB);
 		cfg->memory_mib = v;
 		return 0;
 	case OPT_MEMORY_BACKEND:
@@ -261,8 +264,8 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 		else if (strcmp(arg, "memfd") == 0)
 			cfg->mem_backend = MEM_BACKEND_MEMFD;
 		else
-			return err_set(err, -EINVAL, "--memory-backend '%s': expected anon or memfd",
-				       arg);
+			return err_set(err, -EINVAL,
+				       "--memory-backend '%s': expected anon or memfd", arg);
 		return 0;
 	case OPT_SERIAL:
 		return parse_serial(cfg, arg, err);
@@ -277,8 +280,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 	return err_set(err, -EINVAL, "internal: unhandled option %d", opt);
 }
 
-static enum config_result parse_args(struct vm_config *cfg, int argc, char **argv,
-				     struct err *err)
+static enum config_result parse_args(struct vm_config *cfg, int argc, char **argv, struct err *err)
 {
 	int opt;
 
@@ -302,7 +304,8 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 		}
 		if (opt == '?') {
 			if (optopt >= OPT_KERNEL)
-				err_set(err, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
+				err_set(err, -EINVAL, "option '%s' needs a value",
+					argv[optind - 1]);
 			else if (optopt)
 				err_set(err, -EINVAL, "unknown option '-%c' (see --help)", optopt);
 			else
@@ -335,8 +338,7 @@ int config_check_host(const struct vm_config *cfg, struct err *err)
 	return 0;
 }
 
-enum config_result config_parse_args(struct vm_config *cfg, int argc, char **argv,
-				     struct err *err)
+enum config_result config_parse_args(struct vm_config *cfg, int argc, char **argv, struct err *err)
 {
 	enum config_result r = parse_args(cfg, argc, argv, err);
 

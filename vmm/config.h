@@ -43,8 +43,7 @@ struct vm_config {
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK /* --help, --version */, CONFIG_ERROR };
 
 /* Parses argv; on CONFIG_ERROR err says which option is wrong and why. */
-enum config_result config_parse_args(struct vm_config *cfg, int argc, char **argv,
-				     struct err *err);
+enum config_result config_parse_args(struct vm_config *cfg, int argc, char **argv, struct err *err);
 
 /* Frees what config_parse_args() allocated. */
 void config_free(struct vm_config *cfg);

@@ -9,8 +9,7 @@
 #define CPUID_TOPO_LEVEL_SMT	 1
 #define CPUID_TOPO_LEVEL_CORE	 2
 
-struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, unsigned int function,
-				    unsigned int index)
+struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, unsigned int function, unsigned int index)
 {
 	for (unsigned int i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];

@@ -55,9 +55,10 @@ int kvm_open(struct kvm *kvm, const char *path, struct err *err)
 			return err_set(err, -e, "%s does not exist: is KVM enabled on this host?",
 				       path);
 		if (e == EACCES || e == EPERM)
-			return err_set(err, -e,
-				       "no permission to open %s: run as root or join the kvm group",
-				       path);
+			return err_set(
+				err, -e,
+				"no permission to open %s: run as root or join the kvm group",
+				path);
 		return err_set(err, -e, "cannot open %s: %s", path, strerror(e));
 	}
 	version = ioctl(kvm->fd, KVM_GET_API_VERSION, 0);

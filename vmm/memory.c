@@ -32,7 +32,8 @@ int gm_alloc(struct guest_memory *gm, uint64_t bytes, enum mem_backend backend, 
 	if (backend == MEM_BACKEND_MEMFD) {
 		gm->memfd = memfd_create("kvmlet-guest-ram", MFD_CLOEXEC);
 		if (gm->memfd < 0)
-			return err_set(err, -errno, "memfd_create for guest RAM: %s", strerror(errno));
+			return err_set(err, -errno, "memfd_create for guest RAM: %s",
+				       strerror(errno));
 		if (ftruncate(gm->memfd, (off_t)bytes) < 0) {
 			int e = errno;
 

@@ -83,10 +83,14 @@ int mptable_write(struct guest_memory *gm, unsigned int nr_cpus, struct err *err
 		mp_add(&pos, &count, &src, sizeof(src));
 	}
 	/* The 8259 feeds LINT0 and NMIs arrive on LINT1, as on real boards. */
-	struct mp_intsrc lint0 = { .type = MP_ENTRY_LOCALINT, .irq_type = MP_INT_TYPE_EXTINT,
-				   .dst_apic = MP_APIC_ALL, .dst_pin = 0 };
-	struct mp_intsrc lint1 = { .type = MP_ENTRY_LOCALINT, .irq_type = MP_INT_TYPE_NMI,
-				   .dst_apic = MP_APIC_ALL, .dst_pin = 1 };
+	struct mp_intsrc lint0 = { .type = MP_ENTRY_LOCALINT,
+				   .irq_type = MP_INT_TYPE_EXTINT,
+				   .dst_apic = MP_APIC_ALL,
+				   .dst_pin = 0 };
+	struct mp_intsrc lint1 = { .type = MP_ENTRY_LOCALINT,
+				   .irq_type = MP_INT_TYPE_NMI,
+				   .dst_apic = MP_APIC_ALL,
+				   .dst_pin = 1 };
 	mp_add(&pos, &count, &lint0, sizeof(lint0));
 	mp_add(&pos, &count, &lint1, sizeof(lint1));
 

@@ -12,8 +12,8 @@
 #include "vmm/vm.h"
 
 #define COALESCE_PAGE_SIZE 4096
-#define COALESCE_RING_MAX                                                         \
-	((COALESCE_PAGE_SIZE - sizeof(struct kvm_coalesced_mmio_ring)) /         \
+#define COALESCE_RING_MAX                                                \
+	((COALESCE_PAGE_SIZE - sizeof(struct kvm_coalesced_mmio_ring)) / \
 	 sizeof(struct kvm_coalesced_mmio))
 /* How stale polled output may get when the guest stops exiting (e.g. it halts). */
 #define COALESCE_FLUSH_NS (10 * 1000 * 1000)
@@ -75,7 +75,8 @@ void serial_coalesce_drain(struct serial_coalesce *c)
 		return;
 	pthread_mutex_lock(&c->lock);
 	while (ring->first != __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE)) {
-		struct kvm_coalesced_mmio *e = &ring->coalesced_mmio[ring->first % COALESCE_RING_MAX];
+		struct kvm_coalesced_mmio *e =
+			&ring->coalesced_mmio[ring->first % COALESCE_RING_MAX];
 		uint32_t len = e->len <= sizeof(e->data) ? e->len : sizeof(e->data);
 
 		bus_access(&c->vm->pio, e->phys_addr, e->data, len, true);

@@ -30,23 +30,23 @@
 #define MISC_ENABLE_FAST_STRING 0x1
 #define MTRR_ENABLE_WB		((1ULL << 11) | 6) /* MTRRs on, default write-back */
 
-#define APIC_LVT_LINT0	   0x350
-#define APIC_LVT_LINT1	   0x360
-#define APIC_MODE_NMI	   0x4
-#define APIC_MODE_EXTINT   0x7
-#define APIC_MODE_SHIFT	   8
-#define APIC_MODE_MASK	   (0x7 << APIC_MODE_SHIFT)
+#define APIC_LVT_LINT0	 0x350
+#define APIC_LVT_LINT1	 0x360
+#define APIC_MODE_NMI	 0x4
+#define APIC_MODE_EXTINT 0x7
+#define APIC_MODE_SHIFT	 8
+#define APIC_MODE_MASK	 (0x7 << APIC_MODE_SHIFT)
 
-#define CR0_PE	 (1ULL << 0)
-#define CR0_MP	 (1ULL << 1)
-#define CR0_ET	 (1ULL << 4)
-#define CR0_NE	 (1ULL << 5)
-#define CR0_WP	 (1ULL << 16)
-#define CR0_AM	 (1ULL << 18)
-#define CR0_PG	 (1ULL << 31)
-#define CR4_PAE	 (1ULL << 5)
-#define EFER_LME (1ULL << 8)
-#define EFER_LMA (1ULL << 10)
+#define CR0_PE		(1ULL << 0)
+#define CR0_MP		(1ULL << 1)
+#define CR0_ET		(1ULL << 4)
+#define CR0_NE		(1ULL << 5)
+#define CR0_WP		(1ULL << 16)
+#define CR0_AM		(1ULL << 18)
+#define CR0_PG		(1ULL << 31)
+#define CR4_PAE		(1ULL << 5)
+#define EFER_LME	(1ULL << 8)
+#define EFER_LMA	(1ULL << 10)
 #define RFLAGS_RESERVED 0x2
 
 #define FPU_DEFAULT_FCW	  0x37f
@@ -118,8 +118,9 @@ static int vcpu_set_msrs(struct vcpu *v, struct err *err)
 	n = ioctl(v->fd, KVM_SET_MSRS, m);
 	free(m);
 	if (n != N)
-		return err_set(err, -EIO, "vcpu %u: KVM_SET_MSRS set %d of %d MSRs (stopped at 0x%x)",
-			       v->id, n, N, n >= 0 && n < N ? boot_msrs[n].index : 0);
+		return err_set(err, -EIO,
+			       "vcpu %u: KVM_SET_MSRS set %d of %d MSRs (stopped at 0x%x)", v->id,
+			       n, N, n >= 0 && n < N ? boot_msrs[n].index : 0);
 	return 0;
 }
 
@@ -238,8 +239,8 @@ static void vcpu_handle_mmio(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	uint32_t len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : 0;
 
-	if (len && bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
-			      run->mmio.is_write))
+	if (len &&
+	    bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write))
 		return;
 	if (!run->mmio.is_write)
 		memset(run->mmio.data, 0, sizeof(run->mmio.data));
@@ -286,9 +287,9 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	case KVM_EXIT_INTERNAL_ERROR:
 		snprintf(what, sizeof(what), "KVM internal error, suberror %u%s",
 			 run->internal.suberror,
-			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-				 " (instruction emulation failed)" :
-				 "");
+			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+				 ? " (instruction emulation failed)"
+				 : "");
 		vcpu_fail(v, KVMLET_EXIT_GUEST_CRASH, what);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:

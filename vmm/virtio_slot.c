@@ -86,8 +86,8 @@ int virtio_slot_add(struct vm *vm, struct virtio_dev *vdev, struct err *err)
 	/* From here on the device owns the descriptors. */
 	r = virtio_dev_attach(vdev, &vm->loop, irq, kick, err);
 	if (!r) {
-		r = bus_register(&vm->mmio, base, PLAT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
-				 vdev, vdev->name);
+		r = bus_register(&vm->mmio, base, PLAT_VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops, vdev,
+				 vdev->name);
 		if (r)
 			err_set(err, r, "%s: claiming MMIO at 0x%llx: %s", vdev->name,
 				(unsigned long long)base, strerror(-r));

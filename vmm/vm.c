@@ -135,8 +135,8 @@ static int vm_register_pio(struct vm *vm, uint64_t port, uint64_t n, const struc
 	int r = bus_register(&vm->pio, port, n, ops, opaque, name);
 
 	return r ? err_set(err, r, "claiming ports 0x%llx for %s: %s", (unsigned long long)port,
-			   name, strerror(-r)) :
-		   0;
+			   name, strerror(-r))
+		 : 0;
 }
 
 static int vm_open_serial_out(const struct vm_config *cfg, struct err *err)

@@ -54,9 +54,9 @@ struct vm {
 	char *cmdline; /* the user's, plus what devices announce */
 
 	struct event_loop loop;
-	struct event_handler exit_ev;	/* eventfd: someone asked the VM to stop */
-	struct event_handler signal_ev; /* signalfd: SIGTERM, SIGINT, SIGHUP */
-	struct event_handler stdin_ev;	/* host input for the serial port */
+	struct event_handler exit_ev;	 /* eventfd: someone asked the VM to stop */
+	struct event_handler signal_ev;	 /* signalfd: SIGTERM, SIGINT, SIGHUP */
+	struct event_handler stdin_ev;	 /* host input for the serial port */
 	struct event_handler rx_room_ev; /* eventfd: the serial FIFO has room again */
 	bool stdin_watched;
 	uint8_t stdin_buf[VM_STDIN_CHUNK];

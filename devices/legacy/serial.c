@@ -10,11 +10,11 @@
 #include "devices/legacy/serial.h"
 
 /* Register and bit names are Linux's (<linux/serial_reg.h>); these it lacks. */
-#define IER_MASK   0x0f
-#define IIR_FIFO   0xc0 /* FIFOs enabled */
-#define MCR_MASK   0x1f
+#define IER_MASK 0x0f
+#define IIR_FIFO 0xc0 /* FIFOs enabled */
+#define MCR_MASK 0x1f
 
-#define RX_FIFO_SIZE 64
+#define RX_FIFO_SIZE	64
 #define DEFAULT_DIVISOR 12 /* 9600 baud, what firmware leaves behind */
 
 struct serial {
@@ -78,8 +78,7 @@ static void rx_notify_room(struct serial *s)
 {
 	uint64_t one = 1;
 
-	if (s->rx_ready_fd >= 0 && write(s->rx_ready_fd, &one, sizeof(one)) < 0 &&
-	    errno != EAGAIN)
+	if (s->rx_ready_fd >= 0 && write(s->rx_ready_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		s->rx_ready_fd = -1;
 }
 
@@ -116,8 +115,10 @@ static void serial_transmit(struct serial *s, uint8_t b)
 /* In loopback the modem inputs mirror the modem outputs. */
 static uint8_t loopback_msr(uint8_t mcr)
 {
-	return ((mcr & UART_MCR_RTS) ? UART_MSR_CTS : 0) | ((mcr & UART_MCR_DTR) ? UART_MSR_DSR : 0) |
-	       ((mcr & UART_MCR_OUT1) ? UART_MSR_RI : 0) | ((mcr & UART_MCR_OUT2) ? UART_MSR_DCD : 0);
+	return ((mcr & UART_MCR_RTS) ? UART_MSR_CTS : 0) |
+	       ((mcr & UART_MCR_DTR) ? UART_MSR_DSR : 0) |
+	       ((mcr & UART_MCR_OUT1) ? UART_MSR_RI : 0) |
+	       ((mcr & UART_MCR_OUT2) ? UART_MSR_DCD : 0);
 }
 
 /* Tells the VMM, once, that THR writes now have immediate guest-visible effects. */
@@ -137,7 +138,8 @@ static void serial_set_mcr(struct serial *s, uint8_t mcr)
 	s->mcr = mcr & MCR_MASK;
 	if (s->mcr & UART_MCR_LOOP)
 		serial_tx_hook(s);
-	now = (s->mcr & UART_MCR_LOOP) ? loopback_msr(s->mcr) : (UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD);
+	now = (s->mcr & UART_MCR_LOOP) ? loopback_msr(s->mcr)
+				       : (UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD);
 	if ((old ^ now) & UART_MSR_CTS)
 		s->msr |= UART_MSR_DCTS;
 	if ((old ^ now) & UART_MSR_DSR)

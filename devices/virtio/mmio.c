@@ -10,17 +10,17 @@
 #include "devices/virtio/virtio.h"
 #include "lib/log.h"
 
-#define VIRTIO_MMIO_MAGIC   0x74726976 /* "virt" */
-#define VIRTIO_MMIO_VERSION_2 2
-#define VIRTIO_VENDOR_ID    0x4b564c54 /* "KVLT" */
-#define VIRTIO_MMIO_CONFIG  0x100
-#define VIRTIO_MMIO_SHM_SEL 0x0ac
-#define VIRTIO_MMIO_SHM_LEN_LOW 0x0b0
+#define VIRTIO_MMIO_MAGIC	  0x74726976 /* "virt" */
+#define VIRTIO_MMIO_VERSION_2	  2
+#define VIRTIO_VENDOR_ID	  0x4b564c54 /* "KVLT" */
+#define VIRTIO_MMIO_CONFIG	  0x100
+#define VIRTIO_MMIO_SHM_SEL	  0x0ac
+#define VIRTIO_MMIO_SHM_LEN_LOW	  0x0b0
 #define VIRTIO_MMIO_SHM_BASE_HIGH 0x0bc
 
 /* What every kvmlet device offers on top of its own features. */
-#define VIRTIO_TRANSPORT_FEATURES                                                     \
-	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |            \
+#define VIRTIO_TRANSPORT_FEATURES                                           \
+	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) | \
 	 (1ULL << VIRTIO_RING_F_INDIRECT_DESC))
 
 void virtio_dev_init(struct virtio_dev *vdev, const struct virtio_dev_ops *ops, const char *name,
@@ -179,8 +179,7 @@ static uint32_t virtio_reg_read(struct virtio_dev *vdev, uint64_t off)
 
 static void set_half(uint64_t *v, bool high, uint32_t val)
 {
-	*v = high ? (*v & 0xffffffffULL) | ((uint64_t)val << 32) :
-		    (*v & ~0xffffffffULL) | val;
+	*v = high ? (*v & 0xffffffffULL) | ((uint64_t)val << 32) : (*v & ~0xffffffffULL) | val;
 }
 
 static void virtio_queue_ready(struct virtio_dev *vdev, struct virtqueue *vq, uint32_t val)

@@ -18,8 +18,8 @@ static const char *const vq_errors[] = {
 
 const char *vq_strerror(enum vq_error e)
 {
-	return (unsigned int)e < sizeof(vq_errors) / sizeof(vq_errors[0]) ? vq_errors[e] :
-									    "unknown error";
+	return (unsigned int)e < sizeof(vq_errors) / sizeof(vq_errors[0]) ? vq_errors[e]
+									  : "unknown error";
 }
 
 /* The event-index fields trail the rings (virtio 1.2, 2.7.7 and 2.7.10). */
@@ -207,8 +207,7 @@ bool vq_should_notify(struct virtqueue *vq)
 
 		return vring_need_event(event, vq->used_idx, old);
 	}
-	return !(__atomic_load_n(&vq->avail->flags, __ATOMIC_RELAXED) &
-		 VRING_AVAIL_F_NO_INTERRUPT);
+	return !(__atomic_load_n(&vq->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 void vq_set_notification(struct virtqueue *vq, bool enable)

@@ -14,7 +14,7 @@
 
 #include "vmm/memory.h"
 
-#define VQ_MAX_SIZE  256 /* QueueNumMax of every kvmlet device */
+#define VQ_MAX_SIZE  256	 /* QueueNumMax of every kvmlet device */
 #define VQ_MAX_CHAIN VQ_MAX_SIZE /* buffers in one chain, indirect or not */
 
 /* One guest buffer of a chain, already translated to a host address. */
@@ -43,25 +43,25 @@ struct virtqueue {
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
-	bool event_idx;	      /* VIRTIO_RING_F_EVENT_IDX negotiated */
-	bool indirect;	      /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
-	uint16_t last_avail;  /* next avail entry the device will take */
-	uint16_t used_idx;    /* the device's copy of used->idx */
-	uint16_t signalled;   /* used_idx when the guest was last interrupted */
+	bool event_idx;	     /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect;	     /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	uint16_t last_avail; /* next avail entry the device will take */
+	uint16_t used_idx;   /* the device's copy of used->idx */
+	uint16_t signalled;  /* used_idx when the guest was last interrupted */
 	const struct guest_memory *mem;
 };
 
 enum vq_error {
 	VQ_OK = 0,
-	VQ_ERR_RING,	    /* ring addresses or size unusable */
-	VQ_ERR_AVAIL_IDX,   /* the driver claims more new buffers than the ring holds */
-	VQ_ERR_HEAD,	    /* head index out of range */
-	VQ_ERR_NEXT,	    /* next index out of range */
-	VQ_ERR_LOOP,	    /* more descriptors than the chain may have: a loop */
-	VQ_ERR_ADDR,	    /* buffer not inside guest RAM */
-	VQ_ERR_INDIRECT,    /* bad indirect table, or one inside another */
-	VQ_ERR_ORDER,	    /* a readable buffer after a writable one */
-	VQ_ERR_LEN,	    /* total length overflows */
+	VQ_ERR_RING,	  /* ring addresses or size unusable */
+	VQ_ERR_AVAIL_IDX, /* the driver claims more new buffers than the ring holds */
+	VQ_ERR_HEAD,	  /* head index out of range */
+	VQ_ERR_NEXT,	  /* next index out of range */
+	VQ_ERR_LOOP,	  /* more descriptors than the chain may have: a loop */
+	VQ_ERR_ADDR,	  /* buffer not inside guest RAM */
+	VQ_ERR_INDIRECT,  /* bad indirect table, or one inside another */
+	VQ_ERR_ORDER,	  /* a readable buffer after a writable one */
+	VQ_ERR_LEN,	  /* total length overflows */
 };
 
 const char *vq_strerror(enum vq_error e);

@@ -29,8 +29,7 @@ struct virtio_dev;
 struct virtio_dev_ops {
 	/* Device configuration space; off is relative to its start (0x100). */
 	void (*config_read)(struct virtio_dev *vdev, uint64_t off, void *data, uint32_t len);
-	void (*config_write)(struct virtio_dev *vdev, uint64_t off, const void *data,
-			     uint32_t len);
+	void (*config_write)(struct virtio_dev *vdev, uint64_t off, const void *data, uint32_t len);
 	/* DRIVER_OK: features are fixed and the ready queues can be served. */
 	int (*activate)(struct virtio_dev *vdev);
 	/* The driver reset the device: drop every request, forget the queues. */

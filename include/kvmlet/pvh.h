@@ -9,9 +9,9 @@
 
 #include <stdint.h>
 
-#define PVH_START_MAGIC	     0x336ec578
-#define PVH_START_VERSION    1 /* version 1 adds the memory map */
-#define PVH_MEMMAP_TYPE_RAM  1
+#define PVH_START_MAGIC		 0x336ec578
+#define PVH_START_VERSION	 1 /* version 1 adds the memory map */
+#define PVH_MEMMAP_TYPE_RAM	 1
 #define PVH_MEMMAP_TYPE_RESERVED 2
 
 struct hvm_start_info {

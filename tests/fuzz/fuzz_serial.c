@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			serial_bus_ops.write(s, off, &val, 1);
 			break;
 		default:
-			serial_receive(s, &data[i + 2], 1 + val % 3 <= size - i - 2 ? 1 + val % 3 : 1);
+			serial_receive(s, &data[i + 2],
+				       1 + val % 3 <= size - i - 2 ? 1 + val % 3 : 1);
 			break;
 		}
 	}

@@ -10,11 +10,11 @@
 
 #include "vmm/boot/internal.h"
 
-#define BZ_HDR_OFFSET	    0x1f1 /* setup_header within the image and boot_params */
-#define BZ_BOOT_FLAG	    0xaa55
-#define BZ_HEADER_MAGIC	    0x53726448 /* "HdrS" */
-#define BZ_MIN_VERSION	    0x020c /* 2.12: xloadflags, so XLF_KERNEL_64 can be checked */
-#define BZ_ENTRY64_OFFSET   0x200
+#define BZ_HDR_OFFSET	       0x1f1 /* setup_header within the image and boot_params */
+#define BZ_BOOT_FLAG	       0xaa55
+#define BZ_HEADER_MAGIC	       0x53726448 /* "HdrS" */
+#define BZ_MIN_VERSION	       0x020c	  /* 2.12: xloadflags, so XLF_KERNEL_64 can be checked */
+#define BZ_ENTRY64_OFFSET      0x200
 #define BZ_DEFAULT_SETUP_SECTS 4
 
 bool bzimage_probe(const uint8_t *img, size_t size)
@@ -27,8 +27,8 @@ bool bzimage_probe(const uint8_t *img, size_t size)
 	return h.boot_flag == BZ_BOOT_FLAG && h.header == BZ_HEADER_MAGIC;
 }
 
-int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t size,
-		 struct kernel_image *ki, struct err *err)
+int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t size, struct kernel_image *ki,
+		 struct err *err)
 {
 	struct setup_header h;
 	uint64_t hdr_end, setup_size, payload, load, reserve;
@@ -52,13 +52,15 @@ int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t size,
 	sects = h.setup_sects ? h.setup_sects : BZ_DEFAULT_SETUP_SECTS;
 	setup_size = (uint64_t)(sects + 1) * 512;
 	if (setup_size >= size)
-		return err_set(err, -EINVAL, "bzImage is truncated: %zu bytes, setup alone needs %llu",
-			       size, (unsigned long long)setup_size);
+		return err_set(err, -EINVAL,
+			       "bzImage is truncated: %zu bytes, setup alone needs %llu", size,
+			       (unsigned long long)setup_size);
 	payload = size - setup_size;
 	if ((uint64_t)h.syssize * 16 > payload)
-		return err_set(err, -EINVAL,
-			       "bzImage is truncated: kernel needs %llu bytes after setup, file has %llu",
-			       (unsigned long long)h.syssize * 16, (unsigned long long)payload);
+		return err_set(
+			err, -EINVAL,
+			"bzImage is truncated: kernel needs %llu bytes after setup, file has %llu",
+			(unsigned long long)h.syssize * 16, (unsigned long long)payload);
 
 	load = h.pref_address;
 	if (load < PLAT_HIMEM_START)

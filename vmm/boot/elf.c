@@ -45,7 +45,8 @@ static int elf_parse_header(struct elf_file *f, struct err *err)
 		Elf64_Ehdr eh;
 
 		if (f->size < sizeof(eh))
-			return err_set(err, -EINVAL, "ELF kernel is truncated (%zu bytes)", f->size);
+			return err_set(err, -EINVAL, "ELF kernel is truncated (%zu bytes)",
+				       f->size);
 		memcpy(&eh, f->img, sizeof(eh));
 		f->is64 = true;
 		machine = eh.e_machine;
@@ -61,7 +62,8 @@ static int elf_parse_header(struct elf_file *f, struct err *err)
 		Elf32_Ehdr eh;
 
 		if (f->size < sizeof(eh))
-			return err_set(err, -EINVAL, "ELF kernel is truncated (%zu bytes)", f->size);
+			return err_set(err, -EINVAL, "ELF kernel is truncated (%zu bytes)",
+				       f->size);
 		memcpy(&eh, f->img, sizeof(eh));
 		f->is64 = false;
 		machine = eh.e_machine;
@@ -84,7 +86,8 @@ static int elf_parse_header(struct elf_file *f, struct err *err)
 		return err_set(err, -EINVAL, "ELF kernel has %u program headers (1..%u allowed)",
 			       f->phnum, ELF_MAX_PHDRS);
 	if (f->phoff > f->size || (uint64_t)f->phnum * phentsize > f->size - f->phoff)
-		return err_set(err, -EINVAL, "ELF kernel is truncated: program headers past the end");
+		return err_set(err, -EINVAL,
+			       "ELF kernel is truncated: program headers past the end");
 	return 0;
 }
 
@@ -142,7 +145,8 @@ static int elf_find_pvh(const struct elf_file *f, const struct phdr *p, uint64_t
 				memcpy(&e64, n + sizeof(nh) + name_sz, 8);
 				*entry = e64;
 			} else {
-				return err_set(err, -EINVAL, "ELF kernel's PVH entry note has size %u",
+				return err_set(err, -EINVAL,
+					       "ELF kernel's PVH entry note has size %u",
 					       nh.n_descsz);
 			}
 			return 1;
@@ -176,10 +180,12 @@ int elf_load(struct guest_memory *gm, const uint8_t *img, size_t size, struct ke
 		if (p.type != PT_LOAD || p.memsz == 0)
 			continue;
 		if (p.filesz > p.memsz)
-			return err_set(err, -EINVAL, "ELF segment %u: file size exceeds memory size", i);
+			return err_set(err, -EINVAL,
+				       "ELF segment %u: file size exceeds memory size", i);
 		if (p.offset > size || p.filesz > size - p.offset)
 			return err_set(err, -EINVAL,
-				       "ELF kernel is truncated: segment %u needs bytes up to %llu, file has %zu",
+				       "ELF kernel is truncated: segment %u needs bytes up to "
+				       "%llu, file has %zu",
 				       i, (unsigned long long)(p.offset + p.filesz), size);
 		r = boot_check_segment(gm, p.paddr, p.memsz, err);
 		if (r)

@@ -5,8 +5,8 @@
 #include "vmm/boot/gdt.h"
 
 /* Descriptor = flags (bits 52-55, 40-47 here as a 16-bit field), base and limit. */
-#define GDT_ENTRY(flags, base, limit)                                                   \
-	((((uint64_t)(base)&0xff000000ULL) << 32) | (((uint64_t)(flags)&0xf0ffULL) << 40) | \
+#define GDT_ENTRY(flags, base, limit)                                                           \
+	((((uint64_t)(base)&0xff000000ULL) << 32) | (((uint64_t)(flags)&0xf0ffULL) << 40) |     \
 	 (((uint64_t)(limit)&0x000f0000ULL) << 32) | (((uint64_t)(base)&0x00ffffffULL) << 16) | \
 	 ((uint64_t)(limit)&0x0000ffffULL))
 

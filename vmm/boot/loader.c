@@ -27,21 +27,21 @@
 #define PVH_MODLIST_ADDR (PLAT_PVH_INFO_ADDR + 0x40)
 #define PVH_MEMMAP_ADDR	 (PLAT_PVH_INFO_ADDR + 0x80)
 
-#define LINUX_TYPE_OF_LOADER  0xff /* "undefined" in the boot protocol */
-#define LINUX_KERNEL_ALIGN    0x1000000
-#define LINUX_HEAP_END	      0xfe00
+#define LINUX_TYPE_OF_LOADER 0xff /* "undefined" in the boot protocol */
+#define LINUX_KERNEL_ALIGN   0x1000000
+#define LINUX_HEAP_END	     0xfe00
 
-int boot_check_segment(const struct guest_memory *gm, uint64_t gpa, uint64_t len,
-		       struct err *err)
+int boot_check_segment(const struct guest_memory *gm, uint64_t gpa, uint64_t len, struct err *err)
 {
 	if (gpa < PLAT_HIMEM_START)
 		return err_set(err, -EINVAL,
 			       "kernel segment at 0x%llx overlaps the boot structures below 1 MiB",
 			       (unsigned long long)gpa);
 	if (!gm_ptr(gm, gpa, len))
-		return err_set(err, -EINVAL,
-			       "kernel segment at 0x%llx (%llu bytes) is outside guest RAM (%llu MiB)",
-			       (unsigned long long)gpa, (unsigned long long)len, MiB(gm->size));
+		return err_set(
+			err, -EINVAL,
+			"kernel segment at 0x%llx (%llu bytes) is outside guest RAM (%llu MiB)",
+			(unsigned long long)gpa, (unsigned long long)len, MiB(gm->size));
 	/* PVH enters in 32-bit mode and the boot page tables map 4 GiB: stay below the hole. */
 	if (gpa + len > gm_low_end(gm))
 		return err_set(err, -EINVAL,
@@ -63,7 +63,8 @@ static int place_initrd(struct guest_memory *gm, const struct kernel_image *ki, 
 	addr = size <= top ? (top - size) & ~(PAGE_SIZE - 1) : 0;
 	if (addr < ki->load_end)
 		return err_set(err, -EINVAL,
-			       "initrd (%llu MiB) overlaps the kernel: only %llu MiB free between the kernel's end and 0x%llx",
+			       "initrd (%llu MiB) overlaps the kernel: only %llu MiB free between "
+			       "the kernel's end and 0x%llx",
 			       MiB(size), MiB(top > ki->load_end ? top - ki->load_end : 0),
 			       (unsigned long long)top);
 	*gpa = addr;
@@ -110,8 +111,8 @@ static void write_pvh_info(struct guest_memory *gm, uint64_t initrd, uint64_t in
 	}
 }
 
-static void write_zero_page(struct guest_memory *gm, const struct kernel_image *ki,
-			    uint64_t initrd, uint64_t initrd_size)
+static void write_zero_page(struct guest_memory *gm, const struct kernel_image *ki, uint64_t initrd,
+			    uint64_t initrd_size)
 {
 	struct boot_params *bp = gm_ptr(gm, PLAT_ZERO_PAGE_ADDR, sizeof(*bp));
 	struct memmap_entry map[MEMMAP_MAX];
@@ -135,7 +136,8 @@ static void write_zero_page(struct guest_memory *gm, const struct kernel_image *
 	bp->hdr.ramdisk_size = (uint32_t)initrd_size;
 	bp->e820_entries = n;
 	for (unsigned int i = 0; i < n; i++)
-		bp->e820_table[i] = (struct boot_e820_entry){ map[i].addr, map[i].size, map[i].type };
+		bp->e820_table[i] =
+			(struct boot_e820_entry){ map[i].addr, map[i].size, map[i].type };
 }
 
 int boot_load(struct guest_memory *gm, const struct boot_input *in, struct boot_entry *out,
@@ -161,9 +163,10 @@ int boot_load(struct guest_memory *gm, const struct boot_input *in, struct boot_
 	if (ki.cmdline_max > PLAT_CMDLINE_MAX - 1)
 		ki.cmdline_max = PLAT_CMDLINE_MAX - 1;
 	if (cmdline_len > ki.cmdline_max)
-		return err_set(err, -E2BIG,
-			       "command line is %llu bytes; this kernel's boot protocol allows %llu",
-			       (unsigned long long)cmdline_len, (unsigned long long)ki.cmdline_max);
+		return err_set(
+			err, -E2BIG,
+			"command line is %llu bytes; this kernel's boot protocol allows %llu",
+			(unsigned long long)cmdline_len, (unsigned long long)ki.cmdline_max);
 	if (in->initrd) {
 		r = place_initrd(gm, &ki, in->initrd_size, &initrd, err);
 		if (r)

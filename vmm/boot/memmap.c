@@ -15,7 +15,7 @@ unsigned int memmap_build(const struct guest_memory *gm, struct memmap_entry out
 		out[n++] = (struct memmap_entry){ PLAT_HIMEM_START, low_end - PLAT_HIMEM_START,
 						  MEMMAP_RAM };
 	if (gm->nr_regions > 1)
-		out[n++] = (struct memmap_entry){ gm->region[1].gpa, gm->region[1].size,
-						  MEMMAP_RAM };
+		out[n++] =
+			(struct memmap_entry){ gm->region[1].gpa, gm->region[1].size, MEMMAP_RAM };
 	return n;
 }

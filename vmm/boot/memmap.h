@@ -7,8 +7,8 @@
 
 #include "vmm/memory.h"
 
-#define MEMMAP_MAX     4
-#define MEMMAP_RAM     1 /* the same numbers in e820 and PVH */
+#define MEMMAP_MAX	4
+#define MEMMAP_RAM	1 /* the same numbers in e820 and PVH */
 #define MEMMAP_RESERVED 2
 
 struct memmap_entry {

@@ -21,8 +21,7 @@ static void rng_config_read(struct virtio_dev *vdev, uint64_t off, void *data, u
 	/* virtio-rng has no configuration space. */
 }
 
-static void rng_config_write(struct virtio_dev *vdev, uint64_t off, const void *data,
-			     uint32_t len)
+static void rng_config_write(struct virtio_dev *vdev, uint64_t off, const void *data, uint32_t len)
 {
 }
 
