@@ -33,6 +33,25 @@ def run_vmm(args, timeout=RUN_TIMEOUT, env=None, stdin=subprocess.DEVNULL, prefi
     return p.returncode, p.stdout, p.stderr
 
 
+def start_vmm(args, prefix=()):
+    """Starts the VMM with pipes for all three streams; the caller reads and reaps it."""
+    return subprocess.Popen([*prefix, VMM, *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace")
+
+
+def read_until(p, text):
+    """Reads the guest's serial output line by line until one contains text.
+    Returns everything read; fails (with the VMM's stderr) if output ends first."""
+    seen = ""
+    for line in p.stdout:
+        seen += line
+        if text in line:
+            return seen
+    p.kill()
+    raise Failure(f"output ended before {text!r}:\n{seen}\n{p.stderr.read()}")
+
+
 def skip(reason):
     print(f"SKIPPED: {reason}")
     sys.exit(SKIP)

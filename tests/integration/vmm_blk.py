@@ -7,7 +7,8 @@ import signal
 import subprocess
 import tempfile
 
-from harness import FIRMWARE, RUN_TIMEOUT, VMM, check, kvm_usable, main, run_vmm, skip
+from harness import (FIRMWARE, RUN_TIMEOUT, check, kvm_usable, main, read_until, run_vmm,
+                     skip, start_vmm)
 
 TMP = tempfile.mkdtemp(prefix="kvmlet-blk-")
 MiB = 1 << 20
@@ -88,16 +89,10 @@ def test_flushed_data_survives_sigkill():
     """A completed FLUSH means the data reached the host file: kill -9 the
     VMM right after the guest reports its flushed writes, then look."""
     img = make_image("kill.img", 16 * MiB)
-    p = subprocess.Popen([VMM, "--kernel", FIRMWARE, "--drive", f"id=d0,path={img}",
-                          "--cmdline", "kvmlet.test=blk kvmlet.end=idle"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = start_vmm(["--kernel", FIRMWARE, "--drive", f"id=d0,path={img}",
+                   "--cmdline", "kvmlet.test=blk kvmlet.end=idle"])
     try:
-        seen = ""
-        for line in p.stdout:
-            seen += line
-            if "kvmlet-testguest: idle" in line:
-                break
+        seen = read_until(p, "kvmlet-testguest: idle")
         check("test blk: PASS" in seen, f"blk test did not pass: {seen}")
         p.send_signal(signal.SIGKILL)
         p.wait(RUN_TIMEOUT)

@@ -8,35 +8,22 @@ import signal
 import subprocess
 import tempfile
 
-from harness import FIRMWARE, RUN_TIMEOUT, VMM, check, kvm_usable, main, run_vmm, skip
+from harness import FIRMWARE, RUN_TIMEOUT, check, kvm_usable, main, read_until, run_vmm, skip, start_vmm
 
 IDLE = "kvmlet-testguest: idle"
 
 
 def start(cmdline, *extra):
-    return subprocess.Popen([VMM, "--kernel", FIRMWARE, "--cmdline", cmdline, *extra],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-
-
-def wait_for_line(p, text):
-    """Reads serial output until a line containing text; returns what was read."""
-    seen = b""
-    while True:
-        line = p.stdout.readline()
-        check(line, f"VMM output ended before {text!r}: {seen.decode(errors='replace')}")
-        seen += line
-        if text.encode() in line:
-            return seen.decode(errors="replace")
+    return start_vmm(["--kernel", FIRMWARE, "--cmdline", cmdline, *extra])
 
 
 def stop_with(sig, expect_code):
     p = start(f"kvmlet.end=idle", "--vcpus", "2")
     try:
-        wait_for_line(p, IDLE)
+        read_until(p, IDLE)
         p.send_signal(sig)
         code = p.wait(RUN_TIMEOUT)
-        err = p.stderr.read().decode()
+        err = p.stderr.read()
     finally:
         p.kill()
         p.wait()
@@ -70,10 +57,9 @@ def test_serial_input_reaches_guest_without_loss():
     text = "".join(chr(ord("a") + i % 26) for i in range(300))
     p = start("kvmlet.test=echo")
     try:
-        out, err = p.communicate((text + "\n").encode(), timeout=RUN_TIMEOUT)
+        out, err = p.communicate(text + "\n", timeout=RUN_TIMEOUT)
     finally:
         p.kill()
-    out = out.decode(errors="replace")
     check(f"echo: {text}" in out, f"echo line missing or damaged: {out!r} {err!r}")
     check(p.returncode == 0, f"exit code {p.returncode}; {err!r}")
 

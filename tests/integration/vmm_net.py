@@ -8,7 +8,7 @@ import subprocess
 import textwrap
 
 from harness import (FIRMWARE, RUN_TIMEOUT, VMM, NetNS, check, kvm_usable, main, netns_usable,
-                     run_vmm, skip)
+                     read_until, skip, start_vmm)
 
 HOST_IP, GUEST_IP = "10.77.0.1", "10.77.0.2"
 
@@ -29,21 +29,12 @@ UDP_ECHO = textwrap.dedent(f"""
 
 def test_traffic_both_ways():
     with NetNS("net", HOST_IP) as ns:
-        p = subprocess.Popen([*ns.prefix, VMM, "--kernel", FIRMWARE, "--memory", "256",
-                              "--net", f"id=n0,tap={ns.tap},mac=52:54:00:12:34:56",
-                              "--cmdline",
-                              f"kvmlet.test=net kvmlet.ip={GUEST_IP} kvmlet.peer={HOST_IP}"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        p = start_vmm(["--kernel", FIRMWARE, "--memory", "256",
+                       "--net", f"id=n0,tap={ns.tap},mac=52:54:00:12:34:56",
+                       "--cmdline", f"kvmlet.test=net kvmlet.ip={GUEST_IP} kvmlet.peer={HOST_IP}"],
+                      prefix=ns.prefix)
         try:
-            seen = ""
-            for line in p.stdout:
-                seen += line
-                if "net: ready" in line:
-                    break
-            if "net: ready" not in seen:
-                p.kill()
-                check(False, f"guest never got ready: {seen} {p.stderr.read()}")
+            seen = read_until(p, "net: ready")
             ping = ns.run("ping", "-c", "3", "-W", "2", GUEST_IP, check=False,
                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
             check(ping.returncode == 0, f"host could not ping the guest: {ping.stdout}")
