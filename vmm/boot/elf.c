@@ -41,43 +41,34 @@ static int elf_parse_header(struct elf_file *f, struct err *err)
 		return err_set(err, -EINVAL, "ELF kernel is truncated (%zu bytes)", f->size);
 	if (id[EI_DATA] != ELFDATA2LSB)
 		return err_set(err, -EINVAL, "ELF kernel is not little-endian");
-	if (id[EI_CLASS] == ELFCLASS64) {
-		Elf64_Ehdr eh;
+/* Both classes name their header fields alike; this copies out what we use. */
+#define ELF_READ_HEADER(ehdr_type, phdr_type)                                                 \
+	do {                                                                                  \
+		ehdr_type eh;                                                                 \
+                                                                                              \
+		if (f->size < sizeof(eh))                                                     \
+			return err_set(err, -EINVAL, "ELF kernel is truncated (%zu bytes)",   \
+				       f->size);                                              \
+		memcpy(&eh, f->img, sizeof(eh));                                              \
+		machine = eh.e_machine;                                                       \
+		type = eh.e_type;                                                             \
+		phentsize = eh.e_phentsize;                                                   \
+		f->entry = eh.e_entry;                                                        \
+		f->phoff = eh.e_phoff;                                                        \
+		f->phnum = eh.e_phnum;                                                        \
+		if (phentsize != sizeof(phdr_type))                                           \
+			return err_set(err, -EINVAL,                                          \
+				       "ELF kernel has bad program header size %u", phentsize); \
+	} while (0)
 
-		if (f->size < sizeof(eh))
-			return err_set(err, -EINVAL, "ELF kernel is truncated (%zu bytes)",
-				       f->size);
-		memcpy(&eh, f->img, sizeof(eh));
-		f->is64 = true;
-		machine = eh.e_machine;
-		type = eh.e_type;
-		phentsize = eh.e_phentsize;
-		f->entry = eh.e_entry;
-		f->phoff = eh.e_phoff;
-		f->phnum = eh.e_phnum;
-		if (phentsize != sizeof(Elf64_Phdr))
-			return err_set(err, -EINVAL, "ELF kernel has bad program header size %u",
-				       phentsize);
-	} else if (id[EI_CLASS] == ELFCLASS32) {
-		Elf32_Ehdr eh;
-
-		if (f->size < sizeof(eh))
-			return err_set(err, -EINVAL, "ELF kernel is truncated (%zu bytes)",
-				       f->size);
-		memcpy(&eh, f->img, sizeof(eh));
-		f->is64 = false;
-		machine = eh.e_machine;
-		type = eh.e_type;
-		phentsize = eh.e_phentsize;
-		f->entry = eh.e_entry;
-		f->phoff = eh.e_phoff;
-		f->phnum = eh.e_phnum;
-		if (phentsize != sizeof(Elf32_Phdr))
-			return err_set(err, -EINVAL, "ELF kernel has bad program header size %u",
-				       phentsize);
-	} else {
+	f->is64 = id[EI_CLASS] == ELFCLASS64;
+	if (f->is64)
+		ELF_READ_HEADER(Elf64_Ehdr, Elf64_Phdr);
+	else if (id[EI_CLASS] == ELFCLASS32)
+		ELF_READ_HEADER(Elf32_Ehdr, Elf32_Phdr);
+	else
 		return err_set(err, -EINVAL, "ELF kernel has unknown class %u", id[EI_CLASS]);
-	}
+#undef ELF_READ_HEADER
 	if (machine != (f->is64 ? EM_X86_64 : EM_386))
 		return err_set(err, -EINVAL, "ELF kernel is not for x86 (e_machine %u)", machine);
 	if (type != ET_EXEC)
