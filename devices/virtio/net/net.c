@@ -13,9 +13,10 @@
  * until its next exit. vCPU-side paths therefore only change state and wake
  * the loop through the ring's eventfd.
  *
- * Receive. One read at a time goes into a device-owned bounce buffer of
- * 65562 bytes, and the packet is then copied into the guest's chains. We
- * chose that over reading straight into guest buffers because:
+ * Receive. Reads go into device-owned bounce buffers of 65562 bytes (one
+ * probe read, then bursts of up to NET_RX_SLOTS while the TAP has a backlog;
+ * see rx_submit()), and each packet is then copied into the guest's chains.
+ * We chose that over reading straight into guest buffers because:
  *  - the packet's size is known before a single guest buffer is taken, so
  *    with MRG_RXBUF exactly the chains it needs are used, and a packet that
  *    does not fit yet simply waits; a gather read would have to take chains
@@ -28,7 +29,7 @@
  *    against a syscall and an event-loop round trip per packet.
  * The TAP is only read while the guest has posted at least one buffer, so a
  * guest that stops receiving stops the reads (back-pressure), with at most
- * one packet parked in the bounce buffer until it posts more and kicks.
+ * burst of packets parked in the bounce buffers until it posts more and kicks.
  *
  * Transmit. A batch of up to NET_TX_BATCH chains goes out as linked writevs
  * (our checked copy of the header, then the guest's buffers as they are),
@@ -73,16 +74,18 @@
 #define NET_NR_QUEUES 2
 
 #define NET_TX_BATCH	 32
+/* Reads on the TAP per submission while it has packets for us. */
+#define NET_RX_SLOTS	 16
 /* Transmit chains looked at per run before the loop serves its other fds. */
 #define NET_TX_BUDGET	 VQ_MAX_SIZE
 /* Completions handled per wake-up, likewise. */
 #define NET_CQE_BUDGET	 256
-/* In flight at most: a batch, a read or poll, a POLLOUT, its removal, a cancel. */
+/* In flight at most: a batch, the reads or a poll, a POLLOUT, its removal, a cancel. */
 #define NET_RING_ENTRIES 64
 
 #define BIT(n) (1ULL << (n))
 
-/* user_data: the operation in bits 0-7, a TX slot in 8-15, the generation in 32-63. */
+/* user_data: the operation in bits 0-7, a TX or RX slot in 8-15, the generation in 32-63. */
 enum net_op {
 	OP_RX_READ = 1,
 	OP_RX_POLL,
@@ -126,11 +129,17 @@ struct virtio_net {
 	bool ring_watched;
 
 	/* Receive */
-	uint8_t *rx_buf;
-	uint32_t rx_len;   /* bytes of the parked packet, header included; 0: none */
+	uint8_t *rx_buf;	  /* NET_RX_SLOTS bounce buffers of NET_MAX_PACKET */
+	uint32_t rx_free;	  /* bit per slot: neither read into nor holding a packet */
+	uint32_t rx_slot_len[NET_RX_SLOTS];
+	uint8_t rx_fifo[NET_RX_SLOTS]; /* slots holding packets, in the order they were read */
+	unsigned int rx_fifo_first, rx_fifo_n;
+	unsigned int rx_reading;  /* reads in flight */
+	uint32_t rx_len;   /* bytes of the packet being delivered, header included; 0: none */
 	uint32_t rx_done;  /* bytes of it already copied into held chains */
-	bool rx_busy;	   /* a read or POLLIN wait is in flight */
+	bool rx_polling;   /* a POLLIN wait is in flight */
 	bool rx_poll;	   /* the last read found nothing: poll before reading again */
+	bool rx_burst;	   /* the last read found a packet: more are likely behind it */
 	bool rx_stopped;   /* the TAP failed a read: no more reads until a reset */
 	uint16_t rx_nheld; /* chains popped for the parked packet (MRG_RXBUF) */
 	uint16_t rx_head[VQ_MAX_SIZE];
@@ -217,11 +226,26 @@ static void net_submit(struct virtio_net *net)
 
 /* --- Receive ----------------------------------------------------------------------------- */
 
+static uint8_t *rx_slot_buf(struct virtio_net *net, unsigned int slot)
+{
+	return net->rx_buf + (size_t)slot * NET_MAX_PACKET;
+}
+
+/* The packet at the head of the FIFO is done with; its slot can be read into again. */
+static void rx_slot_release(struct virtio_net *net)
+{
+	net->rx_free |= 1U << net->rx_fifo[net->rx_fifo_first];
+	net->rx_fifo_first = (net->rx_fifo_first + 1) % NET_RX_SLOTS;
+	net->rx_fifo_n--;
+}
+
+/* Drops the packet being delivered; chains held for it stay with us until the next packet. */
 static void rx_drop(struct virtio_net *net)
 {
 	net->stats.rx_dropped++;
 	net->rx_len = net->rx_done = 0;
 	net->rx_nheld = 0;
+	rx_slot_release(net);
 }
 
 /*
@@ -286,7 +310,7 @@ static bool rx_deliver(struct virtio_net *net)
 			rx_drop(net);
 			return true;
 		}
-		n = (uint32_t)vq_chain_write(c, 0, net->rx_buf + net->rx_done,
+		n = (uint32_t)vq_chain_write(c, 0, rx_slot_buf(net, net->rx_fifo[net->rx_fifo_first]) + net->rx_done,
 					     net->rx_len - net->rx_done);
 		net->rx_head[net->rx_nheld] = c->head;
 		net->rx_used[net->rx_nheld++] = n;
@@ -314,57 +338,110 @@ static bool rx_deliver(struct virtio_net *net)
 	net->stats.rx_bytes += net->rx_len - NET_HDR_LEN;
 	net->rx_len = net->rx_done = 0;
 	net->rx_nheld = 0;
+	rx_slot_release(net);
 	return true;
 }
 
-static void rx_submit(struct virtio_net *net)
+/*
+ * Chains the driver has posted and we have not taken yet. Read straight off
+ * the ring like vq_has_avail(); vq_pop() checks the index properly later.
+ */
+static unsigned int rx_avail(const struct virtqueue *vq)
+{
+	uint16_t n = (uint16_t)(le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE)) -
+				vq->last_avail);
+
+	return n < vq->size ? n : vq->size;
+}
+
+/*
+ * Reads go into free slots, several per submission while the TAP keeps
+ * having packets: one io_uring_enter() then fetches a burst instead of one
+ * packet, which is what an event-loop thread sharing the CPUs with a
+ * spinning vCPU and the sender needs to keep up. After the TAP ran dry, one
+ * read (or the poll) probes it first, so an idle TAP costs one read and not
+ * a burst of them. Never more reads than the guest has chains posted: each
+ * packet takes at least one, so back-pressure holds, with at most
+ * NET_RX_SLOTS packets parked here.
+ *
+ * Reads that wait inside io_uring (kernels that do not answer EAGAIN on an
+ * O_NONBLOCK fd) may complete in any slot order, so packets are delivered
+ * in completion order, which is the order the TAP handed them out.
+ */
+static void rx_submit(struct virtio_net *net, unsigned int avail)
 {
 	struct io_uring_sqe *sqe;
+	unsigned int n;
 
 	if (net->rx_poll) {
+		if (net->rx_reading)
+			return; /* the poll goes once every read of the burst is back */
 		/* Kernels that do not wait inside io_uring on an O_NONBLOCK fd say EAGAIN. */
 		sqe = net_sqe(net, net_ud(OP_RX_POLL, 0, net->gen));
 		io_uring_prep_poll_add(sqe, net->tap_fd, POLLIN);
-	} else {
-		sqe = net_sqe(net, net_ud(OP_RX_READ, 0, net->gen));
-		io_uring_prep_read(sqe, net->tap_fd, net->rx_buf, NET_MAX_PACKET, (uint64_t)-1);
+		net->rx_polling = true;
+		return;
+	}
+	n = net->rx_burst ? NET_RX_SLOTS : 1;
+	if (n > avail)
+		n = avail;
+	for (; net->rx_reading < n && net->rx_free; net->rx_reading++) {
+		unsigned int slot = (unsigned int)__builtin_ctz(net->rx_free);
+
+		sqe = net_sqe(net, net_ud(OP_RX_READ, slot, net->gen));
+		io_uring_prep_read(sqe, net->tap_fd, rx_slot_buf(net, slot), NET_MAX_PACKET,
+				   (uint64_t)-1);
+		net->rx_free &= ~(1U << slot);
 		net->stats.rx_reads++;
 	}
-	net->rx_busy = true;
 }
 
 static void rx_run(struct virtio_net *net)
 {
 	struct virtqueue *vq = &net->vdev.vqs[NET_RXQ];
+	unsigned int avail;
 
-	if (!net_live(net))
-		return;
-	if (net->rx_len && !rx_deliver(net))
-		return; /* parked until the driver posts buffers and kicks */
-	if (net->rx_busy || net->rx_stopped || !net_live(net))
+	while (net->rx_fifo_n && net_live(net)) {
+		if (!net->rx_len) {
+			net->rx_len = net->rx_slot_len[net->rx_fifo[net->rx_fifo_first]];
+			net->rx_done = 0;
+			net->rx_nheld = 0;
+		}
+		if (!rx_deliver(net))
+			return; /* parked until the driver posts buffers and kicks */
+	}
+	if (net->rx_polling || net->rx_stopped || !net_live(net))
 		return;
 	/* Back-pressure: nothing is taken off the TAP unless the guest has room. */
-	if (!vq_has_avail(vq)) {
+	avail = rx_avail(vq);
+	if (!avail) {
 		vq_set_notification(vq, true);
-		if (!vq_has_avail(vq))
+		avail = rx_avail(vq);
+		if (!avail)
 			return;
 	}
 	vq_set_notification(vq, false);
-	rx_submit(net);
+	rx_submit(net, avail);
 }
 
-static void rx_complete(struct virtio_net *net, enum net_op op, int res)
+static void rx_complete(struct virtio_net *net, enum net_op op, unsigned int slot, int res)
 {
-	struct virtio_net_hdr_v1 *hdr = (struct virtio_net_hdr_v1 *)net->rx_buf;
+	struct virtio_net_hdr_v1 *hdr;
 
-	net->rx_busy = false;
 	if (op == OP_RX_POLL) {
 		/* Readable, or in error: the read that follows tells which. */
+		net->rx_polling = false;
 		net->rx_poll = false;
 		return;
 	}
+	if (slot >= NET_RX_SLOTS || (net->rx_free & (1U << slot)))
+		return; /* cannot happen: every read owns its slot */
+	net->rx_reading--;
+	net->rx_free |= 1U << slot;
+	hdr = (struct virtio_net_hdr_v1 *)rx_slot_buf(net, slot);
 	if (res == -EAGAIN) {
 		net->rx_poll = true;
+		net->rx_burst = false;
 		return;
 	}
 	if (res == -ECANCELED || res == -EINTR)
@@ -376,6 +453,7 @@ static void rx_complete(struct virtio_net *net, enum net_op op, int res)
 		net->rx_stopped = true;
 		return;
 	}
+	net->rx_burst = true;
 	if (!net_live(net)) {
 		/* Read for a driver that has reset the device since. */
 		net->stats.rx_dropped++;
@@ -389,9 +467,9 @@ static void rx_complete(struct virtio_net *net, enum net_op op, int res)
 		net->stats.rx_dropped++;
 		return;
 	}
-	net->rx_len = (uint32_t)res;
-	net->rx_done = 0;
-	net->rx_nheld = 0;
+	net->rx_free &= ~(1U << slot);
+	net->rx_slot_len[slot] = (uint32_t)res;
+	net->rx_fifo[(net->rx_fifo_first + net->rx_fifo_n++) % NET_RX_SLOTS] = (uint8_t)slot;
 }
 
 /* --- Transmit ---------------------------------------------------------------------------- */
@@ -564,7 +642,7 @@ static void net_complete(struct virtio_net *net, uint64_t ud, int res)
 	switch (op) {
 	case OP_RX_READ:
 	case OP_RX_POLL:
-		rx_complete(net, op, res);
+		rx_complete(net, op, slot, res);
 		break;
 	case OP_TX_WRITE:
 	case OP_TX_POLL:
@@ -582,6 +660,12 @@ static void net_process(struct virtio_net *net)
 	unsigned int budget = NET_CQE_BUDGET;
 	struct io_uring_cqe *cqe;
 
+	/*
+	 * Completions posted while we are here are reaped by this very loop:
+	 * an eventfd signal for each would only wake the loop again for
+	 * nothing. Signals are back on before the final look at the ring.
+	 */
+	io_uring_cq_eventfd_toggle(&net->ring, false);
 	do {
 		while (budget && io_uring_peek_cqe(&net->ring, &cqe) == 0) {
 			uint64_t ud = cqe->user_data;
@@ -605,8 +689,10 @@ static void net_process(struct virtio_net *net)
 		/* Reads and writes that complete at once are reaped in this same pass. */
 		net_submit(net);
 	} while (budget && io_uring_cq_ready(&net->ring));
-	if (!budget && io_uring_cq_ready(&net->ring))
-		net_wake(net); /* let the loop serve its other fds, then come back */
+	io_uring_cq_eventfd_toggle(&net->ring, true);
+	/* Out of budget (let the loop serve its other fds first), or posted unsignalled. */
+	if (io_uring_cq_ready(&net->ring))
+		net_wake(net);
 	if (net->vdev.vqs[NET_RXQ].ready)
 		virtio_notify_used(&net->vdev, NET_RXQ);
 	if (net->vdev.vqs[NET_TXQ].ready)
@@ -686,6 +772,11 @@ static void net_reset(struct virtio_dev *vdev)
 	if (net->rx_len)
 		rx_drop(net);
 	net->rx_nheld = 0;
+	/* Packets read but not delivered were meant for the old driver too. */
+	while (net->rx_fifo_n) {
+		net->stats.rx_dropped++;
+		rx_slot_release(net);
+	}
 	tx_settle(net);
 	if (net->tx_poll)
 		net_wake(net); /* the loop cancels the stale POLLOUT wait */
@@ -758,7 +849,9 @@ struct virtio_net *virtio_net_create(const struct net_params *p, const struct gu
 	virtio_dev_init(&net->vdev, &net_ops, net->name, VIRTIO_ID_NET, 0, NET_NR_QUEUES, mem);
 	net->tap_fd = -1;
 	net->ring_ev = (struct event_handler){ -1, net_on_ring };
-	net->rx_buf = malloc(NET_MAX_PACKET);
+	/* Pages are only touched as packets land: 1.5 KiB frames use one per slot. */
+	net->rx_buf = malloc((size_t)NET_RX_SLOTS * NET_MAX_PACKET);
+	net->rx_free = (1U << NET_RX_SLOTS) - 1;
 	net->tx = calloc(NET_TX_BATCH, sizeof(*net->tx));
 	if (!net->rx_buf || !net->tx) {
 		err_set(err, -ENOMEM, "out of memory");
