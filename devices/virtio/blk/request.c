@@ -24,28 +24,6 @@ const char *blk_parse_strerror(enum blk_parse_result r)
 	return "unknown error";
 }
 
-/* Copies [off, off + len) of the concatenated buffers b[0..n) to dst; returns bytes copied. */
-static size_t bufs_read(const struct vq_buf *b, unsigned int n, uint64_t off, void *dst, size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < n && done < len; i++) {
-		size_t chunk;
-
-		if (off >= b[i].len) {
-			off -= b[i].len;
-			continue;
-		}
-		chunk = b[i].len - off;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((uint8_t *)dst + done, b[i].addr + off, chunk);
-		done += chunk;
-		off = 0;
-	}
-	return done;
-}
-
 /* Describes [off, off + len) of the concatenated buffers b[0..n) as iovecs; returns how many. */
 static unsigned int bufs_slice(const struct vq_buf *b, unsigned int n, uint64_t off, uint64_t len,
 			       struct iovec *iov)
@@ -140,8 +118,7 @@ static enum blk_parse_result parse_dwz(const struct vq_chain *c, const struct bl
 		uint64_t sector;
 		uint32_t num, flags;
 
-		bufs_read(c->buf, c->nr_out, BLK_HDR_BYTES + (uint64_t)i * BLK_DWZ_BYTES, &seg,
-			  sizeof(seg));
+		vq_chain_read(c, BLK_HDR_BYTES + (uint64_t)i * BLK_DWZ_BYTES, &seg, sizeof(seg));
 		sector = le64toh(seg.sector);
 		num = le32toh(seg.num_sectors);
 		flags = le32toh(seg.flags);
@@ -192,7 +169,7 @@ enum blk_parse_result blk_request_parse(const struct vq_chain *c, const struct b
 	req->in_len = (uint32_t)c->in_len;
 
 	/* One copy of the header: the guest may rewrite it while we look. */
-	bufs_read(c->buf, c->nr_out, 0, &hdr, sizeof(hdr));
+	vq_chain_read(c, 0, &hdr, sizeof(hdr));
 	out_data = c->out_len - BLK_HDR_BYTES;
 	in_data = c->in_len - 1;
 
