@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/un.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@ static const char usage[] =
 	"  --memory-backend B     anon (default) or memfd\n"
 	"  --serial MODE          stdio (default), file:PATH or none\n"
 	"  --rng                  a virtio-rng device fed by getrandom()\n"
+	"  --vsock cid=N,uds=PATH a virtio-vsock device relayed to Unix sockets\n"
 	"  --drive id=ID,path=FILE[,readonly=on][,serial=STR][,queues=N]\n"
 	"                         a virtio-blk disk (repeatable)\n"
 	"  --net id=ID,tap=NAME[,mac=MAC]\n"
@@ -42,6 +44,7 @@ enum {
 	OPT_MEMORY_BACKEND,
 	OPT_SERIAL,
 	OPT_RNG,
+	OPT_VSOCK,
 	OPT_DRIVE,
 	OPT_NET,
 	OPT_HELP,
@@ -57,6 +60,7 @@ static const struct option options[] = {
 	{ "memory-backend", required_argument, NULL, OPT_MEMORY_BACKEND },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "drive", required_argument, NULL, OPT_DRIVE },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -217,8 +221,50 @@ static int parse_net(struct vm_config *cfg, const char *arg, struct err *err)
 	return r;
 }
 
+/* CIDs 0-2 are the hypervisor, local and host; 2^32 - 1 is VMADDR_CID_ANY. */
+#define VSOCK_MIN_CID 3
+#define VSOCK_MAX_CID 0xfffffffeULL
+
+static int parse_vsock(struct vm_config *cfg, const char *arg, struct err *err)
+{
+	enum { K_CID, K_UDS };
+	static const struct kvopt_key keys[] = {
+		[K_CID] = { "cid", true },
+		[K_UDS] = { "uds", true },
+	};
+	struct sockaddr_un sun;
+	struct kvopts o;
+	uint64_t cid;
+	int r;
+
+	if (cfg->has_vsock)
+		return err_set(err, -EINVAL, "--vsock: only one vsock device per VM");
+	r = kvopts_parse(&o, "--vsock", arg, keys, sizeof(keys) / sizeof(keys[0]), err);
+	if (r)
+		return r;
+	if (parse_u64(o.value[K_CID], VSOCK_MIN_CID, VSOCK_MAX_CID, &cid))
+		r = err_set(err, -EINVAL, "--vsock: cid='%s': expected %d to %llu", o.value[K_CID],
+			    VSOCK_MIN_CID, VSOCK_MAX_CID);
+	/* Guest-initiated connections append "_<port>", up to 11 more bytes. */
+	else if (strlen(o.value[K_UDS]) + 11 >= sizeof(sun.sun_path))
+		r = err_set(err, -EINVAL, "--vsock: uds path '%s' is too long for a Unix socket",
+			    o.value[K_UDS]);
+	if (!r) {
+		cfg->vsock = (struct vsock_params){ .guest_cid = cid,
+						    .uds_path = strdup(o.value[K_UDS]) };
+		cfg->has_vsock = true;
+		if (!cfg->vsock.uds_path)
+			r = err_set(err, -ENOMEM, "out of memory");
+	}
+	kvopts_free(&o);
+	return r;
+}
+
 void config_free(struct vm_config *cfg)
 {
+	free(cfg->vsock.uds_path);
+	cfg->vsock.uds_path = NULL;
+	cfg->has_vsock = false;
 	for (unsigned int i = 0; i < cfg->nr_drives; i++) {
 		free(cfg->drives[i].id);
 		free(cfg->drives[i].path);
@@ -272,6 +318,8 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 	case OPT_RNG:
 		cfg->rng = true;
 		return 0;
+	case OPT_VSOCK:
+		return parse_vsock(cfg, arg, err);
 	case OPT_DRIVE:
 		return parse_drive(cfg, arg, err);
 	case OPT_NET:

@@ -11,6 +11,7 @@
 
 #include "devices/virtio/blk/blk.h"
 #include "devices/virtio/net/net.h"
+#include "devices/virtio/vsock/vsock.h"
 #include "lib/err.h"
 #include "vmm/memory.h"
 
@@ -34,6 +35,8 @@ struct vm_config {
 	enum serial_mode serial;
 	const char *serial_path;
 	bool rng; /* virtio-rng */
+	bool has_vsock;
+	struct vsock_params vsock;
 	struct blk_params drives[CONFIG_MAX_DRIVES];
 	unsigned int nr_drives;
 	struct net_params nets[CONFIG_MAX_NETS];

@@ -18,6 +18,7 @@
 #include "devices/virtio/blk/blk.h"
 #include "devices/virtio/net/net.h"
 #include "devices/virtio/rng/rng.h"
+#include "devices/virtio/vsock/vsock.h"
 #include "kvmlet/exit_codes.h"
 #include "kvmlet/platform.h"
 #include "lib/file_map.h"
@@ -334,6 +335,14 @@ static int vm_add_virtio_devices(struct vm *vm, const struct vm_config *cfg, str
 		if (r)
 			return r;
 	}
+	if (cfg->has_vsock) {
+		vm->vsock = virtio_vsock_create(&cfg->vsock, &vm->mem, err);
+		if (!vm->vsock)
+			return err->code ? err->code : -ENOMEM;
+		r = virtio_slot_add(vm, virtio_vsock_dev(vm->vsock), err);
+		if (r)
+			return r;
+	}
 	if (cfg->rng) {
 		vm->rng = virtio_rng_create(&vm->mem);
 		if (!vm->rng)
@@ -526,6 +535,8 @@ void vm_destroy(struct vm *vm)
 	vm->serial = NULL;
 	virtio_rng_destroy(vm->rng);
 	vm->rng = NULL;
+	virtio_vsock_destroy(vm->vsock);
+	vm->vsock = NULL;
 	for (unsigned int i = 0; i < vm->nr_blk; i++)
 		virtio_blk_destroy(vm->blk[i]);
 	for (unsigned int i = 0; i < vm->nr_net; i++)

@@ -29,6 +29,7 @@ struct virtio_dev;
 struct virtio_rng;
 struct virtio_blk;
 struct virtio_net;
+struct virtio_vsock;
 
 struct vm {
 	struct kvm kvm;
@@ -47,6 +48,7 @@ struct vm {
 	struct virtio_dev *virtio[PLAT_VIRTIO_MAX_DEVICES]; /* in slot order */
 	unsigned int nr_virtio;
 	struct virtio_rng *rng;
+	struct virtio_vsock *vsock;
 	struct virtio_blk *blk[CONFIG_MAX_DRIVES];
 	unsigned int nr_blk;
 	struct virtio_net *net[CONFIG_MAX_NETS];
