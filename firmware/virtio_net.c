@@ -66,6 +66,19 @@ bool vnet_open(struct vnet *n, const struct virtio_dev *d, uint64_t features,
 }
 
 /* The caller is done with the frame vnet_rx() returned last: its buffer goes back. */
+/*
+ * Returned receive buffers are published in batches, as Linux's NAPI refill
+ * does: a device that ran dry asks to be kicked at the next buffer, and a
+ * kick per 1-2 buffers makes it read a packet at a time.
+ */
+#define RX_REFILL_BATCH 16
+
+static void rx_publish(struct vnet *n, bool force)
+{
+	if (force || (uint16_t)(n->rxq->avail_idx - n->rxq->kicked_idx) >= RX_REFILL_BATCH)
+		virtq_kick(n->rxq);
+}
+
 static void recycle(struct vnet *n)
 {
 	if (!n->lent)
@@ -125,7 +138,7 @@ size_t vnet_rx(struct vnet *n, const uint8_t **frame)
 			n->lent = buf;
 			*frame = buf + VNET_HDR_LEN;
 			n->rx_frames++;
-			virtq_kick(n->rxq); /* for what recycle() put back */
+			rx_publish(n, false); /* what recycle() put back */
 			return len;
 		}
 		memcpy(n->frame, buf + VNET_HDR_LEN, len);
@@ -136,10 +149,11 @@ size_t vnet_rx(struct vnet *n, const uint8_t **frame)
 		}
 		*frame = n->frame;
 		n->rx_frames++;
-		virtq_kick(n->rxq);
+		rx_publish(n, false);
 		return len;
 	}
-	virtq_kick(n->rxq);
+	/* Nothing more to receive: give the device everything we have. */
+	rx_publish(n, true);
 	return 0;
 }
 
