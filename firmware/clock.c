@@ -13,6 +13,7 @@
 #define FALLBACK_TSC_PER_MS 1000000ULL
 
 static uint64_t tsc_per_ms;
+uint64_t clock_boot_tsc;
 
 void clock_init(void)
 {

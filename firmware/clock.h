@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The TSC when ring 3 started (main.c): "since boot" for guest-get-time. */
+extern uint64_t clock_boot_tsc;
+
 /* Calibrates once (about 1 ms); uses, then frees, the LAPIC timer. */
 void clock_init(void);
 uint64_t clock_us_since(uint64_t tsc_start);

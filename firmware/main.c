@@ -9,6 +9,7 @@
 #include <kvmlet/platform.h>
 #include "bench.h"
 #include "bootinfo.h"
+#include "clock.h"
 #include "cpu.h"
 #include "cmdline.h"
 #include "console.h"
@@ -36,6 +37,10 @@ static const struct test tests[] = {
 	{ "blk", test_blk, false },
 	{ "net", test_net, false },
 	{ "hostile", test_hostile, false },
+	{ "vsock-agent", test_vsock_agent, false },
+	{ "vsock-connect", test_vsock_connect, false },
+	{ "vsock-stream", test_vsock_stream, false },
+	{ "vsock-echo", test_vsock_echo, false },
 };
 
 enum end { END_EXIT, END_IDLE, END_RESET, END_TRIPLE_FAULT };
@@ -140,6 +145,7 @@ void fw_main(const struct hvm_start_info *si)
 	size_t len = 0;
 	enum end how;
 
+	clock_boot_tsc = rdtsc(); /* "since boot" for the vsock agent's guest-get-time */
 	/*
 	 * IF is already on (head.S): first the IDT, then silence the PIC.
 	 * desc_init() also sets up the I/O bitmap that port I/O may need.

@@ -17,5 +17,9 @@ bool test_rng(char *detail, size_t len);
 bool test_blk(char *detail, size_t len);
 bool test_net(char *detail, size_t len);
 bool test_hostile(char *detail, size_t len);
+bool test_vsock_agent(char *detail, size_t len);
+bool test_vsock_connect(char *detail, size_t len);
+bool test_vsock_stream(char *detail, size_t len);
+bool test_vsock_echo(char *detail, size_t len);
 
 #endif

@@ -175,6 +175,8 @@ const char *virtio_type_name(uint32_t device_id, char *buf, size_t len)
 		return "blk";
 	case VIRTIO_ID_RNG:
 		return "rng";
+	case VIRTIO_ID_VSOCK:
+		return "vsock";
 	}
 	fmt_snprintf(buf, len, "dev%u", device_id);
 	return buf;

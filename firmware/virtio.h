@@ -20,7 +20,7 @@
 #include <linux/virtio_ring.h>
 
 #define VIRTIO_MAX_SLOTS  32
-#define VIRTIO_MAX_QUEUES 3   /* net: rx, tx (+ a spare); blk, rng: one */
+#define VIRTIO_MAX_QUEUES 3   /* net: rx, tx (+ a spare); vsock: rx, tx, event; blk, rng: one */
 #define VIRTQ_MAX_SIZE	  256 /* the most any ring here is given */
 
 /* VendorID of kvmlet-vmm's devices ("KVLT"); test_hostile expects more of them. */
