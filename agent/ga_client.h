@@ -125,12 +125,5 @@ int ga_exec(struct ga_conn *c, const struct ga_exec_request *req, int timeout_ms
 	    struct ga_exec_status *st, struct ga_error *err);
 void ga_exec_status_free(struct ga_exec_status *st);
 
-/*
- * Strict base64 (RFC 4648, standard alphabet, padded, no whitespace, zero
- * padding bits). encode returns a NUL-terminated string; decode a buffer with
- * a NUL after its *len bytes. NULL on bad input (decode) or no memory.
- */
-char *ga_base64_encode(const void *data, size_t len);
-unsigned char *ga_base64_decode(const char *s, size_t slen, size_t *len);
 
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ga_internal.h"
+#include "lib/base64.h"
 
 #define GA_EXEC_MAX_OUTPUT (16u << 20) /* what QGA keeps per stream */
 #define GA_EXEC_MAX_PROCS  1024	       /* unreported processes, so a client cannot exhaust us */
@@ -213,7 +214,7 @@ json_object *cmd_exec(json_object *args, char **err)
 
 	if (!capture_mode(ga_arg(args, "capture-output"), &cap_out, &cap_err, &merged))
 		return ga_fail(err, "Invalid parameter 'capture-output'");
-	if (input && !(data = ga_b64_decode(input, strlen(input), &data_len)))
+	if (input && !(data = (char *)base64_decode(input, strlen(input), &data_len)))
 		return ga_fail(err, "Invalid base64 data in parameter 'input-data'");
 	pthread_mutex_lock(&exec_lock);
 	rc = nr_execs >= GA_EXEC_MAX_PROCS;
@@ -342,7 +343,7 @@ static void add_stream(json_object *r, const char *data_key, const char *trunc_k
 	/* QGA reports a stream (data and truncation flag) only when it produced output. */
 	if (!s->captured || !s->len)
 		return;
-	b = ga_b64_encode(s->data, s->len);
+	b = base64_encode(s->data, s->len);
 	if (b)
 		json_object_object_add(r, data_key, json_object_new_string(b));
 	free(b);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ga_internal.h"
+#include "lib/base64.h"
 
 #define GA_FILE_MAX_HANDLES 1024
 #define GA_READ_DEFAULT	    4096
@@ -131,7 +132,7 @@ json_object *cmd_file_read(json_object *args, char **err)
 		}
 		got += n;
 	}
-	b64 = ga_b64_encode(buf, got);
+	b64 = base64_encode(buf, got);
 	free(buf);
 	if (!b64)
 		return ga_fail(err, "out of memory");
@@ -154,7 +155,7 @@ json_object *cmd_file_write(json_object *args, char **err)
 
 	if (!h)
 		return NULL;
-	buf = ga_b64_decode(b64, strlen(b64), &len);
+	buf = (char *)base64_decode(b64, strlen(b64), &len);
 	if (!buf)
 		return ga_fail(err, "Invalid base64 data in parameter 'buf-b64'");
 	count = len;

@@ -28,8 +28,6 @@ bool ga_arg_bool(json_object *args, const char *name, bool dflt);
 json_object *ga_arg(json_object *args, const char *name);
 
 /* Base64 (RFC 4648, padded); decode rejects anything else. */
-char *ga_b64_encode(const void *data, size_t len);
-void *ga_b64_decode(const char *s, size_t slen, size_t *len);
 
 /* Whether file systems are frozen: most commands are refused meanwhile. */
 bool ga_frozen(void);

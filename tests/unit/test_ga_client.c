@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "agent/ga_client.h"
+#include "lib/base64.h"
 
 struct fake;
 /* Answers one request; sync requests come with their id. */
@@ -641,8 +642,8 @@ static void exec_bad_pid(void **state)
 static void b64_ok(const char *plain, const char *enc)
 {
 	size_t len = strlen(plain), n = 99;
-	char *e = ga_base64_encode(plain, len);
-	unsigned char *d = ga_base64_decode(enc, strlen(enc), &n);
+	char *e = base64_encode(plain, len);
+	unsigned char *d = base64_decode(enc, strlen(enc), &n);
 
 	assert_string_equal(e, enc);
 	assert_non_null(d);
@@ -656,7 +657,7 @@ static void b64_ok(const char *plain, const char *enc)
 static void b64_bad(const char *enc)
 {
 	size_t n;
-	unsigned char *d = ga_base64_decode(enc, strlen(enc), &n);
+	unsigned char *d = base64_decode(enc, strlen(enc), &n);
 
 	if (d)
 		fail_msg("decoded bad base64 \"%s\"", enc);
@@ -692,7 +693,7 @@ static void base64_rejects(void **state)
 	b64_bad("Zm 9v");
 	b64_bad("-_8=");        /* URL-safe alphabet */
 	b64_bad("Zm9\x80");
-	assert_null(ga_base64_decode("Zm9\0", 4, &(size_t){ 0 }));
+	assert_null(base64_decode("Zm9\0", 4, &(size_t){ 0 }));
 }
 
 static void base64_roundtrip(void **state)
@@ -705,10 +706,10 @@ static void base64_roundtrip(void **state)
 		data[i] = (unsigned char)(i * 37 + (i >> 3));
 	data[5] = 0;
 	for (len = 0; len <= sizeof(data); len++) {
-		e = ga_base64_encode(data, len);
+		e = base64_encode(data, len);
 		assert_non_null(e);
 		assert_int_equal(strlen(e), (len + 2) / 3 * 4);
-		d = ga_base64_decode(e, strlen(e), &n);
+		d = base64_decode(e, strlen(e), &n);
 		assert_non_null(d);
 		assert_int_equal(n, len);
 		if (len)
