@@ -225,6 +225,29 @@ void vq_set_notification(struct virtqueue *vq, bool enable)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+unsigned int vq_bufs_iov(const struct vq_buf *b, unsigned int n, uint64_t off, uint64_t len,
+			 struct iovec *iov)
+{
+	unsigned int k = 0;
+
+	for (unsigned int i = 0; i < n && len; i++) {
+		uint64_t chunk;
+
+		/* Empty buffers are skipped here: off >= 0 == len. */
+		if (off >= b[i].len) {
+			off -= b[i].len;
+			continue;
+		}
+		chunk = b[i].len - off;
+		if (chunk > len)
+			chunk = len;
+		iov[k++] = (struct iovec){ b[i].addr + off, chunk };
+		len -= chunk;
+		off = 0;
+	}
+	return k;
+}
+
 static size_t chain_copy(const struct vq_buf *bufs, unsigned int n, size_t off, uint8_t *flat,
 			 size_t len, bool to_chain)
 {

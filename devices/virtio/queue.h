@@ -11,6 +11,7 @@
 #include <linux/virtio_ring.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "vmm/memory.h"
 
@@ -91,6 +92,14 @@ bool vq_should_notify(struct virtqueue *vq);
 void vq_set_notification(struct virtqueue *vq, bool enable);
 /* Whether buffers are waiting, without taking one. */
 bool vq_has_avail(const struct virtqueue *vq);
+
+/*
+ * Describes bytes [off, off + len) of the buffers b[0..n), taken as one
+ * byte string, as at most n iovecs pointing into guest memory; returns how
+ * many. Lets devices hand guest buffers to readv/writev without copying.
+ */
+unsigned int vq_bufs_iov(const struct vq_buf *b, unsigned int n, uint64_t off, uint64_t len,
+			 struct iovec *iov);
 
 /* Copies between a chain's buffers and flat memory; they return bytes copied. */
 size_t vq_chain_read(const struct vq_chain *c, size_t off, void *dst, size_t len);

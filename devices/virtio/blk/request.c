@@ -24,32 +24,6 @@ const char *blk_parse_strerror(enum blk_parse_result r)
 	return "unknown error";
 }
 
-/* Describes [off, off + len) of the concatenated buffers b[0..n) as iovecs; returns how many. */
-static unsigned int bufs_slice(const struct vq_buf *b, unsigned int n, uint64_t off, uint64_t len,
-			       struct iovec *iov)
-{
-	unsigned int k = 0;
-
-	for (unsigned int i = 0; i < n && len; i++) {
-		uint64_t chunk;
-
-		/* Empty buffers are skipped here: off >= 0 == len. */
-		if (off >= b[i].len) {
-			off -= b[i].len;
-			continue;
-		}
-		chunk = b[i].len - off;
-		if (chunk > len)
-			chunk = len;
-		iov[k].iov_base = b[i].addr + off;
-		iov[k].iov_len = chunk;
-		k++;
-		len -= chunk;
-		off = 0;
-	}
-	return k;
-}
-
 static uint64_t capacity(const struct blk_geometry *g)
 {
 	return g->sectors < BLK_MAX_SECTORS ? g->sectors : BLK_MAX_SECTORS;
@@ -93,8 +67,8 @@ static enum blk_parse_result parse_rw(const struct vq_chain *c, const struct blk
 	req->status = VIRTIO_BLK_S_OK;
 	req->offset = sector << BLK_SECTOR_SHIFT;
 	req->len = len;
-	req->nr_iov = write ? bufs_slice(out, c->nr_out, BLK_HDR_BYTES, len, req->iov)
-			    : bufs_slice(in, c->nr_in, 0, len, req->iov);
+	req->nr_iov = write ? vq_bufs_iov(out, c->nr_out, BLK_HDR_BYTES, len, req->iov)
+			    : vq_bufs_iov(in, c->nr_in, 0, len, req->iov);
 	return BLK_PARSE_OK;
 }
 
@@ -193,7 +167,7 @@ enum blk_parse_result blk_request_parse(const struct vq_chain *c, const struct b
 		req->op = BLK_OP_GET_ID;
 		req->status = VIRTIO_BLK_S_OK;
 		req->len = BLK_ID_BYTES;
-		req->nr_iov = bufs_slice(in, c->nr_in, 0, BLK_ID_BYTES, req->iov);
+		req->nr_iov = vq_bufs_iov(in, c->nr_in, 0, BLK_ID_BYTES, req->iov);
 		return BLK_PARSE_OK;
 	case VIRTIO_BLK_T_DISCARD:
 		return parse_dwz(c, g, false, req);

@@ -623,8 +623,8 @@ static void conn_read_host(struct virtio_vsock *vs, struct vsock_conn *c)
 
 	for (unsigned int budget = VSOCK_RX_CONN_BUDGET; budget; budget--) {
 		struct vq_chain *ch = &vs->rx_chain;
-		uint32_t max, left;
-		unsigned int niov = 0;
+		uint32_t max;
+		unsigned int niov;
 		struct vsock_pkt p;
 		ssize_t n;
 
@@ -636,20 +636,7 @@ static void conn_read_host(struct virtio_vsock *vs, struct vsock_conn *c)
 		if (max > peer_credit(c))
 			max = peer_credit(c);
 		/* The payload goes after the header, wherever the driver cut the chain. */
-		left = max;
-		for (unsigned int i = 0, skip = VSOCK_HDR_LEN; i < ch->nr_in && left; i++) {
-			struct vq_buf *b = &ch->buf[i];
-			uint32_t take;
-
-			if (skip >= b->len) {
-				skip -= b->len;
-				continue;
-			}
-			take = b->len - skip < left ? b->len - skip : left;
-			iov[niov++] = (struct iovec){ b->addr + skip, take };
-			left -= take;
-			skip = 0;
-		}
+		niov = vq_bufs_iov(ch->buf + ch->nr_out, ch->nr_in, VSOCK_HDR_LEN, max, iov);
 		n = readv(c->ev.fd, iov, (int)niov);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			vq_unpop(&vs->vdev.vqs[VSOCK_RXQ]);
@@ -919,8 +906,8 @@ static void conn_write_guest(struct virtio_vsock *vs, struct vsock_conn *c,
 			     const struct vq_chain *ch, uint32_t len)
 {
 	struct iovec iov[VQ_MAX_CHAIN];
-	uint32_t done = 0, left = len;
-	unsigned int niov = 0;
+	uint32_t done = 0;
+	unsigned int niov;
 
 	if (c->buf_len + len > VSOCK_BUF_ALLOC) {
 		vs_warn_once(vs, W_OVERRUN, "guest port %u sent past its credit; connection reset",
@@ -931,19 +918,7 @@ static void conn_write_guest(struct virtio_vsock *vs, struct vsock_conn *c,
 	if (!c->buf_len && len) {
 		ssize_t n;
 
-		for (unsigned int i = 0, skip = VSOCK_HDR_LEN; i < ch->nr_out && left; i++) {
-			const struct vq_buf *b = &ch->buf[i];
-			uint32_t take;
-
-			if (skip >= b->len) {
-				skip -= b->len;
-				continue;
-			}
-			take = b->len - skip < left ? b->len - skip : left;
-			iov[niov++] = (struct iovec){ b->addr + skip, take };
-			left -= take;
-			skip = 0;
-		}
+		niov = vq_bufs_iov(ch->buf, ch->nr_out, VSOCK_HDR_LEN, len, iov);
 		n = send_iov(c->ev.fd, iov, niov);
 		if (n < 0) {
 			vs_warn_once(vs, W_HOST_IO, "host socket write: %s; connection reset",
