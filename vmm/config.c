@@ -11,6 +11,7 @@
 #include "lib/kvopts.h"
 #include "lib/parse.h"
 #include "vmm/config.h"
+#include "vmm/config_file.h"
 
 #define KVMLET_VERSION "0.1.0"
 
@@ -30,6 +31,8 @@ static const char usage[] =
 	"                         a virtio-blk disk (repeatable)\n"
 	"  --net id=ID,tap=NAME[,mac=MAC]\n"
 	"                         a virtio-net interface on a TAP device (repeatable)\n"
+	"  --config-file FILE     the whole VM as Firecracker's JSON configuration;\n"
+	"                         only --serial and --memory-backend may be added\n"
 	"  --help, --version\n"
 	"\n"
 	"Exit status: the guest's debug-exit status; 0 after power-off or reset;\n"
@@ -47,6 +50,7 @@ enum {
 	OPT_VSOCK,
 	OPT_DRIVE,
 	OPT_NET,
+	OPT_CONFIG_FILE,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -63,10 +67,19 @@ static const struct option options[] = {
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "drive", required_argument, NULL, OPT_DRIVE },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
+
+static const char *option_name(int opt)
+{
+	for (const struct option *o = options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
 
 static int parse_serial(struct vm_config *cfg, const char *v, struct err *err)
 {
@@ -115,6 +128,39 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+int config_add_drive(struct vm_config *cfg, const char *what, const struct blk_params *p,
+		     struct err *err)
+{
+	struct blk_params *d = &cfg->drives[cfg->nr_drives];
+	int r;
+
+	if (cfg->nr_drives == CONFIG_MAX_DRIVES)
+		return err_set(err, -EINVAL, "%s: at most %u drives", what, CONFIG_MAX_DRIVES);
+	r = check_id(what, p->id, BLK_ID_MAX, err);
+	if (r)
+		return r;
+	if (id_taken(cfg, p->id))
+		return err_set(err, -EINVAL, "%s: id '%s' is already used", what, p->id);
+	if (p->serial && strlen(p->serial) > 20)
+		return err_set(err, -EINVAL, "%s: serial '%s' is longer than 20 bytes", what,
+			       p->serial);
+	if (p->queues < 1 || p->queues > BLK_MAX_QUEUES)
+		return err_set(err, -EINVAL, "%s: queues=%u: expected 1 to %u", what, p->queues,
+			       BLK_MAX_QUEUES);
+	*d = (struct blk_params){
+		.id = strdup(p->id),
+		.path = strdup(p->path),
+		.readonly = p->readonly,
+		.serial = dup_or_null(p->serial),
+		.queues = p->queues,
+	};
+	/* Counted even when a copy failed, so that config_free() frees the rest. */
+	cfg->nr_drives++;
+	if (!d->id || !d->path || (p->serial && !d->serial))
+		return err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
 static int parse_drive(struct vm_config *cfg, const char *arg, struct err *err)
 {
 	enum { K_ID, K_PATH, K_READONLY, K_SERIAL, K_QUEUES };
@@ -125,7 +171,6 @@ static int parse_drive(struct vm_config *cfg, const char *arg, struct err *err)
 		[K_SERIAL] = { "serial", false },
 		[K_QUEUES] = { "queues", false },
 	};
-	struct blk_params *d = &cfg->drives[cfg->nr_drives];
 	struct kvopts o;
 	uint64_t queues = 1;
 	bool ro = false;
@@ -136,35 +181,25 @@ static int parse_drive(struct vm_config *cfg, const char *arg, struct err *err)
 	r = kvopts_parse(&o, "--drive", arg, keys, sizeof(keys) / sizeof(keys[0]), err);
 	if (r)
 		return r;
-	r = check_id("--drive", o.value[K_ID], BLK_ID_MAX, err);
-	if (!r && id_taken(cfg, o.value[K_ID]))
-		r = err_set(err, -EINVAL, "--drive: id '%s' is already used", o.value[K_ID]);
-	if (!r && o.value[K_READONLY] && kvopts_bool(o.value[K_READONLY], &ro))
+	if (o.value[K_READONLY] && kvopts_bool(o.value[K_READONLY], &ro))
 		r = err_set(err, -EINVAL, "--drive: readonly='%s': expected on or off",
 			    o.value[K_READONLY]);
-	if (!r && o.value[K_SERIAL] && strlen(o.value[K_SERIAL]) > 20)
-		r = err_set(err, -EINVAL, "--drive: serial '%s' is longer than 20 bytes",
-			    o.value[K_SERIAL]);
 	if (!r && o.value[K_QUEUES] && parse_u64(o.value[K_QUEUES], 1, BLK_MAX_QUEUES, &queues))
 		r = err_set(err, -EINVAL, "--drive: queues='%s': expected 1 to %u",
 			    o.value[K_QUEUES], BLK_MAX_QUEUES);
-	if (!r) {
-		*d = (struct blk_params){
-			.id = strdup(o.value[K_ID]),
-			.path = strdup(o.value[K_PATH]),
-			.readonly = ro,
-			.serial = dup_or_null(o.value[K_SERIAL]),
-			.queues = (unsigned int)queues,
-		};
-		cfg->nr_drives++;
-		if (!d->id || !d->path || (o.value[K_SERIAL] && !d->serial))
-			r = err_set(err, -ENOMEM, "out of memory");
-	}
+	if (!r)
+		r = config_add_drive(cfg, "--drive",
+				     &(struct blk_params){ .id = (char *)o.value[K_ID],
+							   .path = (char *)o.value[K_PATH],
+							   .readonly = ro,
+							   .serial = (char *)o.value[K_SERIAL],
+							   .queues = (unsigned int)queues },
+				     err);
 	kvopts_free(&o);
 	return r;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
+int config_parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned int b[6];
 	char tail;
@@ -179,6 +214,36 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return (mac[0] & 1) ? -EINVAL : 0;
 }
 
+int config_add_net(struct vm_config *cfg, const char *what, const struct net_params *p,
+		   struct err *err)
+{
+	struct net_params *n = &cfg->nets[cfg->nr_nets];
+	int r;
+
+	if (cfg->nr_nets == CONFIG_MAX_NETS)
+		return err_set(err, -EINVAL, "%s: at most %u interfaces", what, CONFIG_MAX_NETS);
+	r = check_id(what, p->id, NET_ID_MAX, err);
+	if (r)
+		return r;
+	if (id_taken(cfg, p->id))
+		return err_set(err, -EINVAL, "%s: id '%s' is already used", what, p->id);
+	if (strlen(p->tap) >= IFNAMSIZ)
+		return err_set(err, -EINVAL, "%s: tap name '%s' is longer than %d characters", what,
+			       p->tap, IFNAMSIZ - 1);
+	if (p->has_mac && (p->mac[0] & 1))
+		return err_set(err, -EINVAL, "%s: mac is a multicast address", what);
+	*n = (struct net_params){
+		.id = strdup(p->id),
+		.tap = strdup(p->tap),
+		.has_mac = p->has_mac,
+	};
+	memcpy(n->mac, p->mac, sizeof(n->mac));
+	cfg->nr_nets++;
+	if (!n->id || !n->tap)
+		return err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
 static int parse_net(struct vm_config *cfg, const char *arg, struct err *err)
 {
 	enum { K_ID, K_TAP, K_MAC };
@@ -187,9 +252,8 @@ static int parse_net(struct vm_config *cfg, const char *arg, struct err *err)
 		[K_TAP] = { "tap", true },
 		[K_MAC] = { "mac", false },
 	};
-	struct net_params *n = &cfg->nets[cfg->nr_nets];
+	struct net_params n = { 0 };
 	struct kvopts o;
-	uint8_t mac[6] = { 0 };
 	int r;
 
 	if (cfg->nr_nets == CONFIG_MAX_NETS)
@@ -197,33 +261,40 @@ static int parse_net(struct vm_config *cfg, const char *arg, struct err *err)
 	r = kvopts_parse(&o, "--net", arg, keys, sizeof(keys) / sizeof(keys[0]), err);
 	if (r)
 		return r;
-	r = check_id("--net", o.value[K_ID], NET_ID_MAX, err);
-	if (!r && id_taken(cfg, o.value[K_ID]))
-		r = err_set(err, -EINVAL, "--net: id '%s' is already used", o.value[K_ID]);
-	if (!r && strlen(o.value[K_TAP]) >= IFNAMSIZ)
-		r = err_set(err, -EINVAL, "--net: tap name '%s' is longer than %d characters",
-			    o.value[K_TAP], IFNAMSIZ - 1);
-	if (!r && o.value[K_MAC] && parse_mac(o.value[K_MAC], mac))
+	if (o.value[K_MAC] && config_parse_mac(o.value[K_MAC], n.mac))
 		r = err_set(err, -EINVAL, "--net: mac '%s': expected a unicast xx:xx:xx:xx:xx:xx",
 			    o.value[K_MAC]);
 	if (!r) {
-		*n = (struct net_params){
-			.id = strdup(o.value[K_ID]),
-			.tap = strdup(o.value[K_TAP]),
-			.has_mac = o.value[K_MAC] != NULL,
-		};
-		memcpy(n->mac, mac, sizeof(mac));
-		cfg->nr_nets++;
-		if (!n->id || !n->tap)
-			r = err_set(err, -ENOMEM, "out of memory");
+		n.id = (char *)o.value[K_ID];
+		n.tap = (char *)o.value[K_TAP];
+		n.has_mac = o.value[K_MAC] != NULL;
+		r = config_add_net(cfg, "--net", &n, err);
 	}
 	kvopts_free(&o);
 	return r;
 }
 
-/* CIDs 0-2 are the hypervisor, local and host; 2^32 - 1 is VMADDR_CID_ANY. */
-#define VSOCK_MIN_CID 3
-#define VSOCK_MAX_CID 0xfffffffeULL
+int config_set_vsock(struct vm_config *cfg, const char *what, const struct vsock_params *p,
+		     struct err *err)
+{
+	struct sockaddr_un sun;
+
+	if (cfg->has_vsock)
+		return err_set(err, -EINVAL, "%s: only one vsock device per VM", what);
+	if (p->guest_cid < VSOCK_MIN_CID || p->guest_cid > VSOCK_MAX_CID)
+		return err_set(err, -EINVAL, "%s: cid %llu: expected %d to %llu", what,
+			       (unsigned long long)p->guest_cid, VSOCK_MIN_CID, VSOCK_MAX_CID);
+	/* Guest-initiated connections append "_<port>", up to 11 more bytes. */
+	if (strlen(p->uds_path) + 11 >= sizeof(sun.sun_path))
+		return err_set(err, -EINVAL, "%s: uds path '%s' is too long for a Unix socket",
+			       what, p->uds_path);
+	cfg->vsock =
+		(struct vsock_params){ .guest_cid = p->guest_cid, .uds_path = strdup(p->uds_path) };
+	cfg->has_vsock = true;
+	if (!cfg->vsock.uds_path)
+		return err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
 
 static int parse_vsock(struct vm_config *cfg, const char *arg, struct err *err)
 {
@@ -232,7 +303,6 @@ static int parse_vsock(struct vm_config *cfg, const char *arg, struct err *err)
 		[K_CID] = { "cid", true },
 		[K_UDS] = { "uds", true },
 	};
-	struct sockaddr_un sun;
 	struct kvopts o;
 	uint64_t cid;
 	int r;
@@ -245,17 +315,11 @@ static int parse_vsock(struct vm_config *cfg, const char *arg, struct err *err)
 	if (parse_u64(o.value[K_CID], VSOCK_MIN_CID, VSOCK_MAX_CID, &cid))
 		r = err_set(err, -EINVAL, "--vsock: cid='%s': expected %d to %llu", o.value[K_CID],
 			    VSOCK_MIN_CID, VSOCK_MAX_CID);
-	/* Guest-initiated connections append "_<port>", up to 11 more bytes. */
-	else if (strlen(o.value[K_UDS]) + 11 >= sizeof(sun.sun_path))
-		r = err_set(err, -EINVAL, "--vsock: uds path '%s' is too long for a Unix socket",
-			    o.value[K_UDS]);
-	if (!r) {
-		cfg->vsock = (struct vsock_params){ .guest_cid = cid,
-						    .uds_path = strdup(o.value[K_UDS]) };
-		cfg->has_vsock = true;
-		if (!cfg->vsock.uds_path)
-			r = err_set(err, -ENOMEM, "out of memory");
-	}
+	else
+		r = config_set_vsock(cfg, "--vsock",
+				     &(struct vsock_params){ .guest_cid = cid,
+							     .uds_path = (char *)o.value[K_UDS] },
+				     err);
 	kvopts_free(&o);
 	return r;
 }
@@ -275,6 +339,11 @@ void config_free(struct vm_config *cfg)
 		free(cfg->nets[i].tap);
 	}
 	cfg->nr_drives = cfg->nr_nets = 0;
+	cfg->has_root_drive = false;
+	for (unsigned int i = 0; i < CONFIG_NR_OWNED; i++) {
+		free(cfg->owned[i]);
+		cfg->owned[i] = NULL;
+	}
 }
 
 static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct err *err)
@@ -298,8 +367,7 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 		cfg->nr_vcpus = (unsigned int)v;
 		return 0;
 	case OPT_MEMORY:
-		/* The upper bound only keeps the byte count from overflowing. */
-		if (parse_u64(arg, CONFIG_MIN_MEMORY_MIB, UINT64_MAX >> 21, &v))
+		if (parse_u64(arg, CONFIG_MIN_MEMORY_MIB, CONFIG_MAX_MEMORY_MIB, &v))
 			return err_set(err, -EINVAL, "--memory '%s': expected MiB, at least %u",
 				       arg, CONFIG_MIN_MEMORY_MIB);
 		cfg->memory_mib = v;
@@ -328,16 +396,22 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 	return err_set(err, -EINVAL, "internal: unhandled option %d", opt);
 }
 
-static enum config_result parse_args(struct vm_config *cfg, int argc, char **argv, struct err *err)
+void config_init(struct vm_config *cfg)
 {
-	int opt;
-
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cmdline = CONFIG_DEFAULT_CMDLINE;
 	cfg->nr_vcpus = CONFIG_DEFAULT_VCPUS;
 	cfg->memory_mib = CONFIG_DEFAULT_MEMORY;
 	cfg->mem_backend = MEM_BACKEND_ANON;
 	cfg->serial = SERIAL_STDIO;
+}
+
+static enum config_result parse_args(struct vm_config *cfg, int argc, char **argv, struct err *err)
+{
+	const char *config_file = NULL, *vm_option = NULL;
+	int opt;
+
+	config_init(cfg);
 
 	opterr = 0; /* we report errors ourselves, in one line */
 	optind = 0; /* 0, not 1: also resets getopt's state from an earlier call */
@@ -361,6 +435,17 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 					argv[optind - 1]);
 			return CONFIG_ERROR;
 		}
+		if (opt == OPT_CONFIG_FILE) {
+			config_file = optarg;
+			continue;
+		}
+		/*
+		 * The file describes the whole VM, as in Firecracker; letting
+		 * options override parts of it would make two sources of truth.
+		 * Host-side plumbing (serial, memory backend) is not in the file.
+		 */
+		if (opt != OPT_SERIAL && opt != OPT_MEMORY_BACKEND && !vm_option)
+			vm_option = option_name(opt);
 		if (parse_option(cfg, opt, optarg, err))
 			return CONFIG_ERROR;
 	}
@@ -368,6 +453,15 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 		err_set(err, -EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
 		return CONFIG_ERROR;
 	}
+	if (config_file && vm_option) {
+		err_set(err, -EINVAL,
+			"--config-file cannot be combined with --%s: the file describes the whole "
+			"VM",
+			vm_option);
+		return CONFIG_ERROR;
+	}
+	if (config_file)
+		return config_load_file(cfg, config_file, err) ? CONFIG_ERROR : CONFIG_OK;
 	if (!cfg->kernel_path) {
 		err_set(err, -EINVAL, "--kernel is required (see --help)");
 		return CONFIG_ERROR;

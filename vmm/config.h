@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What a VM is made of. The command line fills it in today; the control API
- * and --config-file will fill in the same structure.
+ * What a VM is made of. The command line and --config-file (config_file.c)
+ * fill it in through the same checks; the control API will too.
  */
 #ifndef KVMLET_VMM_CONFIG_H
 #define KVMLET_VMM_CONFIG_H
@@ -22,6 +22,19 @@
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=1"
 #define CONFIG_MAX_DRIVES      8
 #define CONFIG_MAX_NETS	       8
+#define CONFIG_MAX_MEMORY_MIB  (UINT64_MAX >> 21) /* keeps the byte count from overflowing */
+/* CIDs 0-2 are the hypervisor, local and host; 2^32 - 1 is VMADDR_CID_ANY. */
+#define VSOCK_MIN_CID	       3
+#define VSOCK_MAX_CID	       0xfffffffeULL
+
+/* Slots of vm_config.owned. */
+enum {
+	CONFIG_OWNED_KERNEL,
+	CONFIG_OWNED_INITRD,
+	CONFIG_OWNED_CMDLINE,
+	CONFIG_OWNED_PARTUUID,
+	CONFIG_NR_OWNED
+};
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 
@@ -41,14 +54,41 @@ struct vm_config {
 	unsigned int nr_drives;
 	struct net_params nets[CONFIG_MAX_NETS];
 	unsigned int nr_nets;
+	/*
+	 * Firecracker's is_root_device: drives[0] is the root disk and
+	 * config_finish() puts "root=" on the command line for it.
+	 */
+	bool has_root_drive;
+	/*
+	 * Strings the config file supplied; kernel_path, initrd_path and
+	 * cmdline point into them (from argv they point into argv instead).
+	 */
+	char *owned[CONFIG_NR_OWNED];
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK /* --help, --version */, CONFIG_ERROR };
 
+/* Empties cfg and sets the defaults. */
+void config_init(struct vm_config *cfg);
+
+/*
+ * The checks every source of configuration shares: the command line, the
+ * config file and (later) the control API. `what` names the source in the
+ * error ("--drive", "drives[0]"); p is copied, cfg owns the copy.
+ */
+int config_add_drive(struct vm_config *cfg, const char *what, const struct blk_params *p,
+		     struct err *err);
+int config_add_net(struct vm_config *cfg, const char *what, const struct net_params *p,
+		   struct err *err);
+int config_set_vsock(struct vm_config *cfg, const char *what, const struct vsock_params *p,
+		     struct err *err);
+/* Parses a unicast xx:xx:xx:xx:xx:xx; -EINVAL otherwise. */
+int config_parse_mac(const char *s, uint8_t mac[6]);
+
 /* Parses argv; on CONFIG_ERROR err says which option is wrong and why. */
 enum config_result config_parse_args(struct vm_config *cfg, int argc, char **argv, struct err *err);
 
-/* Frees what config_parse_args() allocated. */
+/* Frees what config_parse_args() and config_from_json() allocated. */
 void config_free(struct vm_config *cfg);
 
 /* Checks limits that depend on the host (memory size). */

@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Firecracker's configuration file (its API bodies under one object), field
+ * names and types as in its swagger definition. Like Firecracker (serde's
+ * deny_unknown_fields) an unknown field is an error, and so is any setting
+ * kvmlet would otherwise have to ignore: a VM that silently differs from
+ * its description is worse than one that does not start. null means absent,
+ * as for serde's Option.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm/config_file.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The value of a present, non-null field, else NULL. */
+static const cJSON *present(const cJSON *v)
+{
+	return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+/*
+ * Checks obj is an object whose members are all in names[] and none twice
+ * (serde refuses duplicate fields too; cJSON would keep both).
+ */
+static int check_members(const char *what, const cJSON *obj, const char *const *names,
+			 size_t nr_names, struct err *err)
+{
+	if (!cJSON_IsObject(obj))
+		return err_set(err, -EINVAL, "%s: expected an object", what);
+	for (const cJSON *c = obj->child; c; c = c->next) {
+		size_t i;
+
+		for (i = 0; i < nr_names; i++)
+			if (!strcmp(c->string, names[i]))
+				break;
+		if (i == nr_names)
+			return err_set(err, -EINVAL, "%s: unknown field '%s'", what, c->string);
+		for (const cJSON *p = obj->child; p != c; p = p->next)
+			if (!strcmp(p->string, c->string))
+				return err_set(err, -EINVAL, "%s: field '%s' appears twice", what,
+					       c->string);
+	}
+	return 0;
+}
+
+static const cJSON *member(const cJSON *obj, const char *name)
+{
+	return present(cJSON_GetObjectItemCaseSensitive(obj, name));
+}
+
+/* A string field; *out stays NULL when absent, which is an error if required. */
+static int get_string(const char *what, const cJSON *obj, const char *name, bool required,
+		      const char **out, struct err *err)
+{
+	const cJSON *v = member(obj, name);
+
+	*out = NULL;
+	if (!v)
+		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
+	if (!cJSON_IsString(v))
+		return err_set(err, -EINVAL, "%s.%s: expected a string", what, name);
+	*out = v->valuestring;
+	return 0;
+}
+
+static int get_nonempty_string(const char *what, const cJSON *obj, const char *name, bool required,
+			       const char **out, struct err *err)
+{
+	int r = get_string(what, obj, name, required, out, err);
+
+	if (!r && *out && !**out)
+		return err_set(err, -EINVAL, "%s.%s: must not be empty", what, name);
+	return r;
+}
+
+static int get_bool(const char *what, const cJSON *obj, const char *name, bool required, bool *out,
+		    struct err *err)
+{
+	const cJSON *v = member(obj, name);
+
+	if (!v)
+		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
+	if (!cJSON_IsBool(v))
+		return err_set(err, -EINVAL, "%s.%s: expected true or false", what, name);
+	*out = cJSON_IsTrue(v);
+	return 0;
+}
+
+/* JSON has only doubles; an integer field must hold an exact integer in range. */
+static int get_uint(const char *what, const cJSON *obj, const char *name, bool required,
+		    uint64_t min, uint64_t max, uint64_t *out, struct err *err)
+{
+	const cJSON *v = member(obj, name);
+	double d;
+
+	if (!v)
+		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
+	d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+	/* 2^64 is the first double above UINT64_MAX; max is below it. */
+	if (!isfinite(d) || d != floor(d) || d < (double)min || d > (double)max ||
+	    d >= 18446744073709551616.0)
+		return err_set(err, -EINVAL, "%s.%s: expected an integer from %llu to %llu", what,
+			       name, (unsigned long long)min, (unsigned long long)max);
+	*out = (uint64_t)d;
+	return 0;
+}
+
+/* A setting kvmlet does not have: only its "off" value is accepted. */
+static int only_value(const char *what, const cJSON *obj, const char *name, const char *ok,
+		      const char *why, struct err *err)
+{
+	const char *s;
+	int r = get_string(what, obj, name, false, &s, err);
+
+	if (!r && s && strcmp(s, ok))
+		return err_set(err, -EINVAL, "%s.%s '%s': not supported (%s); only '%s'", what,
+			       name, s, why, ok);
+	return r;
+}
+
+static int only_false(const char *what, const cJSON *obj, const char *name, const char *why,
+		      struct err *err)
+{
+	bool b = false;
+	int r = get_bool(what, obj, name, false, &b, err);
+
+	if (!r && b)
+		return err_set(err, -EINVAL, "%s.%s: not supported (%s)", what, name, why);
+	return r;
+}
+
+/*
+ * kvmlet has no rate limiters yet. One that limits nothing (null, {} or
+ * null buckets) changes nothing and is accepted; anything else is refused.
+ */
+static int no_rate_limiter(const char *what, const cJSON *obj, const char *name, struct err *err)
+{
+	static const char *const names[] = { "bandwidth", "ops" };
+	const cJSON *v = member(obj, name);
+	char ctx[96];
+	int r;
+
+	if (!v)
+		return 0;
+	snprintf(ctx, sizeof(ctx), "%s.%s", what, name);
+	r = check_members(ctx, v, names, ARRAY_SIZE(names), err);
+	if (r)
+		return r;
+	if (member(v, "bandwidth") || member(v, "ops"))
+		return err_set(err, -EINVAL, "%s: rate limiters are not supported yet", ctx);
+	return 0;
+}
+
+/* strdup() into one of cfg->owned[], replacing what was there. */
+static int own(struct vm_config *cfg, unsigned int slot, const char *s, const char **out,
+	       struct err *err)
+{
+	char *copy = s ? strdup(s) : NULL;
+
+	if (s && !copy)
+		return err_set(err, -ENOMEM, "out of memory");
+	free(cfg->owned[slot]);
+	cfg->owned[slot] = copy;
+	if (out)
+		*out = copy;
+	return 0;
+}
+
+int config_apply_boot_source(struct vm_config *cfg, const cJSON *obj, struct err *err)
+{
+	static const char *const names[] = { "kernel_image_path", "boot_args", "initrd_path" };
+	const char *what = "boot-source", *kernel, *args, *initrd;
+	int r;
+
+	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	if (!r)
+		r = get_nonempty_string(what, obj, "kernel_image_path", true, &kernel, err);
+	if (!r)
+		r = get_string(what, obj, "boot_args", false, &args, err);
+	if (!r)
+		r = get_nonempty_string(what, obj, "initrd_path", false, &initrd, err);
+	if (r)
+		return r;
+	/*
+	 * Without boot_args kvmlet's default applies, not Firecracker's: that
+	 * one (8250.nr_uarts=0 ...) would silence the serial console.
+	 */
+	r = own(cfg, CONFIG_OWNED_KERNEL, kernel, &cfg->kernel_path, err);
+	if (!r)
+		r = own(cfg, CONFIG_OWNED_INITRD, initrd, &cfg->initrd_path, err);
+	if (!r)
+		r = own(cfg, CONFIG_OWNED_CMDLINE, args ? args : CONFIG_DEFAULT_CMDLINE,
+			&cfg->cmdline, err);
+	return r;
+}
+
+int config_apply_machine_config(struct vm_config *cfg, const cJSON *obj, struct err *err)
+{
+	static const char *const names[] = { "vcpu_count",	  "mem_size_mib", "smt",
+					     "track_dirty_pages", "cpu_template", "huge_pages" };
+	const char *what = "machine-config";
+	uint64_t vcpus, mib;
+	int r;
+
+	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	if (!r)
+		r = get_uint(what, obj, "vcpu_count", true, 1, CONFIG_MAX_VCPUS, &vcpus, err);
+	if (!r)
+		r = get_uint(what, obj, "mem_size_mib", true, CONFIG_MIN_MEMORY_MIB,
+			     CONFIG_MAX_MEMORY_MIB, &mib, err);
+	if (!r)
+		r = only_false(what, obj, "smt", "vCPUs are single-threaded cores", err);
+	if (!r)
+		r = only_false(what, obj, "track_dirty_pages", "no dirty page tracking yet", err);
+	if (!r)
+		r = only_value(what, obj, "cpu_template", "None", "no CPU templates yet", err);
+	if (!r)
+		r = only_value(what, obj, "huge_pages", "None", "no huge page backing yet", err);
+	if (r)
+		return r;
+	cfg->nr_vcpus = (unsigned int)vcpus;
+	cfg->memory_mib = mib;
+	return 0;
+}
+
+int config_apply_drive(struct vm_config *cfg, const char *what, const cJSON *obj, struct err *err)
+{
+	static const char *const names[] = { "drive_id",     "path_on_host", "is_root_device",
+					     "is_read_only", "partuuid",     "cache_type",
+					     "io_engine",    "rate_limiter", "socket" };
+	const char *id, *path, *partuuid, *cache, *engine, *socket;
+	bool root = false, ro = false;
+	struct blk_params d;
+	int r;
+
+	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	if (!r)
+		r = get_nonempty_string(what, obj, "drive_id", true, &id, err);
+	if (!r)
+		r = get_string(what, obj, "socket", false, &socket, err);
+	if (!r && socket)
+		r = err_set(err, -EINVAL, "%s.socket: vhost-user drives are not supported", what);
+	if (!r)
+		r = get_nonempty_string(what, obj, "path_on_host", true, &path, err);
+	if (!r)
+		r = get_bool(what, obj, "is_root_device", true, &root, err);
+	if (!r)
+		r = get_bool(what, obj, "is_read_only", false, &ro, err);
+	if (!r)
+		r = get_nonempty_string(what, obj, "partuuid", false, &partuuid, err);
+	/*
+	 * kvmlet always honours FLUSH with an fsync, which is Writeback;
+	 * Unsafe (flushes acknowledged but dropped) only promises less.
+	 */
+	if (!r)
+		r = get_string(what, obj, "cache_type", false, &cache, err);
+	if (!r && cache && strcmp(cache, "Unsafe") && strcmp(cache, "Writeback"))
+		r = err_set(err, -EINVAL, "%s.cache_type '%s': expected Unsafe or Writeback", what,
+			    cache);
+	/* Host-side only: kvmlet always uses io_uring; the guest sees the same disk. */
+	if (!r)
+		r = get_string(what, obj, "io_engine", false, &engine, err);
+	if (!r && engine && strcmp(engine, "Sync") && strcmp(engine, "Async"))
+		r = err_set(err, -EINVAL, "%s.io_engine '%s': expected Sync or Async", what,
+			    engine);
+	if (!r)
+		r = no_rate_limiter(what, obj, "rate_limiter", err);
+	if (!r && root && cfg->has_root_drive)
+		r = err_set(err, -EINVAL, "%s: a second root device ('%s' is the first)", what,
+			    cfg->drives[0].id);
+	if (!r)
+		r = config_add_drive(cfg, what,
+				     &(struct blk_params){
+					     .id = (char *)id,
+					     .path = (char *)path,
+					     .readonly = ro,
+					     .queues = 1,
+				     },
+				     err);
+	if (r || !root)
+		return r;
+	/* As in Firecracker the root disk comes first, so the guest sees it as vda. */
+	d = cfg->drives[cfg->nr_drives - 1];
+	memmove(&cfg->drives[1], &cfg->drives[0], (cfg->nr_drives - 1) * sizeof(d));
+	cfg->drives[0] = d;
+	cfg->has_root_drive = true;
+	return own(cfg, CONFIG_OWNED_PARTUUID, partuuid, NULL, err);
+}
+
+int config_apply_network_interface(struct vm_config *cfg, const char *what, const cJSON *obj,
+				   struct err *err)
+{
+	static const char *const names[] = { "iface_id", "host_dev_name", "guest_mac",
+					     "rx_rate_limiter", "tx_rate_limiter" };
+	struct net_params n = { 0 };
+	const char *id, *tap, *mac;
+	int r;
+
+	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	if (!r)
+		r = get_nonempty_string(what, obj, "iface_id", true, &id, err);
+	if (!r)
+		r = get_nonempty_string(what, obj, "host_dev_name", true, &tap, err);
+	if (!r)
+		r = get_string(what, obj, "guest_mac", false, &mac, err);
+	if (!r && mac && config_parse_mac(mac, n.mac))
+		r = err_set(err, -EINVAL, "%s.guest_mac '%s': expected a unicast xx:xx:xx:xx:xx:xx",
+			    what, mac);
+	if (!r)
+		r = no_rate_limiter(what, obj, "rx_rate_limiter", err);
+	if (!r)
+		r = no_rate_limiter(what, obj, "tx_rate_limiter", err);
+	if (r)
+		return r;
+	n.id = (char *)id;
+	n.tap = (char *)tap;
+	n.has_mac = mac != NULL;
+	return config_add_net(cfg, what, &n, err);
+}
+
+int config_apply_vsock(struct vm_config *cfg, const cJSON *obj, struct err *err)
+{
+	static const char *const names[] = { "guest_cid", "uds_path", "vsock_id" };
+	const char *what = "vsock", *uds, *id;
+	uint64_t cid;
+	int r;
+
+	/* vsock_id is deprecated in Firecracker and names nothing: accepted, unused. */
+	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	if (!r)
+		r = get_uint(what, obj, "guest_cid", true, VSOCK_MIN_CID, VSOCK_MAX_CID, &cid, err);
+	if (!r)
+		r = get_nonempty_string(what, obj, "uds_path", true, &uds, err);
+	if (!r)
+		r = get_string(what, obj, "vsock_id", false, &id, err);
+	if (r)
+		return r;
+	return config_set_vsock(cfg, what,
+				&(struct vsock_params){ .guest_cid = cid, .uds_path = (char *)uds },
+				err);
+}
+
+int config_apply_entropy(struct vm_config *cfg, const cJSON *obj, struct err *err)
+{
+	static const char *const names[] = { "rate_limiter" };
+	int r = check_members("entropy", obj, names, ARRAY_SIZE(names), err);
+
+	if (!r)
+		r = no_rate_limiter("entropy", obj, "rate_limiter", err);
+	if (!r)
+		cfg->rng = true;
+	return r;
+}
+
+int config_finish(struct vm_config *cfg, struct err *err)
+{
+	const char *uuid = cfg->owned[CONFIG_OWNED_PARTUUID], *rw;
+	char *s;
+	int n;
+
+	if (!cfg->has_root_drive)
+		return 0;
+	rw = cfg->drives[0].readonly ? "ro" : "rw";
+	if (uuid)
+		n = asprintf(&s, "%s root=PARTUUID=%s %s", cfg->cmdline, uuid, rw);
+	else
+		n = asprintf(&s, "%s root=/dev/vda %s", cfg->cmdline, rw);
+	if (n < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	free(cfg->owned[CONFIG_OWNED_CMDLINE]);
+	cfg->owned[CONFIG_OWNED_CMDLINE] = s;
+	cfg->cmdline = s;
+	return 0;
+}
+
+/*
+ * Errors quote the file's strings, which may hold any character: keep the
+ * message on one line and free of terminal escapes.
+ */
+static int one_line(struct err *err, int r)
+{
+	for (char *p = err->msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return r;
+}
+
+static int apply_array(struct vm_config *cfg, const char *name, const cJSON *arr,
+		       int (*apply)(struct vm_config *, const char *, const cJSON *, struct err *),
+		       struct err *err)
+{
+	unsigned int i = 0;
+	char what[48];
+
+	if (!cJSON_IsArray(arr))
+		return err_set(err, -EINVAL, "%s: expected an array", name);
+	for (const cJSON *c = arr->child; c; c = c->next, i++) {
+		int r;
+
+		snprintf(what, sizeof(what), "%s[%u]", name, i);
+		r = apply(cfg, what, c, err);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* Firecracker features kvmlet lacks; named so the error says so, not "unknown". */
+static const char *const unsupported[] = { "balloon",	  "logger",	"metrics",
+					   "mmds-config", "cpu-config", "pmem" };
+
+int config_from_json(struct vm_config *cfg, const char *json, size_t len, struct err *err)
+{
+	static const char *const names[] = {
+		"boot-source", "machine-config", "drives",     "network-interfaces",
+		"vsock",       "entropy",	 "balloon",    "logger",
+		"metrics",     "mmds-config",	 "cpu-config", "pmem"
+	};
+	const char *end = NULL;
+	const cJSON *v;
+	cJSON *root;
+	int r;
+
+	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+	/* Only whitespace may follow the document; json need not end in a NUL. */
+	while (root && end && end < json + len && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (!root || (end && end < json + len)) {
+		/* cJSON points at where it gave up; report it as line:column. */
+		unsigned int line = 1, col = 1;
+		const char *stop = end && end >= json && end <= json + len ? end : json;
+
+		for (const char *p = json; p < stop; p++, col++)
+			if (*p == '\n')
+				line++, col = 0;
+		cJSON_Delete(root);
+		return err_set(err, -EINVAL, "invalid JSON at line %u, column %u%s", line, col,
+			       root ? " (data after the end)" : "");
+	}
+	r = check_members("configuration", root, names, ARRAY_SIZE(names), err);
+	for (size_t i = 0; !r && i < ARRAY_SIZE(unsupported); i++)
+		if (member(root, unsupported[i]))
+			r = err_set(err, -EINVAL, "%s: not supported by kvmlet", unsupported[i]);
+	if (!r && !member(root, "boot-source"))
+		r = err_set(err, -EINVAL, "configuration: missing field 'boot-source'");
+	if (!r)
+		r = config_apply_boot_source(cfg, member(root, "boot-source"), err);
+	if (!r && (v = member(root, "machine-config")))
+		r = config_apply_machine_config(cfg, v, err);
+	if (!r && (v = member(root, "drives")))
+		r = apply_array(cfg, "drives", v, config_apply_drive, err);
+	if (!r && (v = member(root, "network-interfaces")))
+		r = apply_array(cfg, "network-interfaces", v, config_apply_network_interface, err);
+	if (!r && (v = member(root, "vsock")))
+		r = config_apply_vsock(cfg, v, err);
+	if (!r && (v = member(root, "entropy")))
+		r = config_apply_entropy(cfg, v, err);
+	if (!r)
+		r = config_finish(cfg, err);
+	cJSON_Delete(root);
+	return r ? one_line(err, r) : 0;
+}
+
+static int read_file(const char *path, char **out, size_t *len, struct err *err)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, -errno, "--config-file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(err, -EINVAL, "--config-file %s: not a regular file", path);
+	}
+	if (st.st_size > CONFIG_FILE_MAX_BYTES) {
+		close(fd);
+		return err_set(err, -EFBIG, "--config-file %s: larger than %d bytes", path,
+			       CONFIG_FILE_MAX_BYTES);
+	}
+	/* One byte more than allowed tells a file that grew since fstat(). */
+	buf = malloc(CONFIG_FILE_MAX_BYTES + 1);
+	if (!buf) {
+		close(fd);
+		return err_set(err, -ENOMEM, "out of memory");
+	}
+	while ((n = read(fd, buf + got, CONFIG_FILE_MAX_BYTES + 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	if (n < 0 || got > CONFIG_FILE_MAX_BYTES) {
+		free(buf);
+		return err_set(err, n < 0 ? -EIO : -EFBIG, "--config-file %s: %s", path,
+			       n < 0 ? "read failed" : "file grew while being read");
+	}
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int config_load_file(struct vm_config *cfg, const char *path, struct err *err)
+{
+	struct err e = { 0 };
+	size_t len = 0;
+	char *buf = NULL;
+	int r;
+
+	r = read_file(path, &buf, &len, err);
+	if (r)
+		return one_line(err, r);
+	r = config_from_json(cfg, buf, len, &e);
+	free(buf);
+	if (r)
+		return one_line(err, err_set(err, e.code, "--config-file %s: %s", path, e.msg));
+	return 0;
+}
