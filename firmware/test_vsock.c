@@ -87,22 +87,34 @@ static uint64_t bytes_arg(void)
 	return v == end ? x : DEFAULT_BYTES;
 }
 
-static bool open_dev(struct vsock *v, char *detail, size_t len)
+/*
+ * Every mode starts the same way: its DMA allocations (allocated says
+ * whether they all succeeded) and the device. On failure the allocations
+ * since mark are released and detail says why.
+ */
+static bool open_dev(struct vsock *v, bool allocated, uint64_t mark, char *detail, size_t len)
 {
 	struct virtio_dev d;
 	char why[120];
 
+	if (!allocated) {
+		fmt_snprintf(detail, len, "out of memory");
+		goto fail;
+	}
 	if (!virtio_find(VIRTIO_ID_VSOCK, &d, 1)) {
 		fmt_snprintf(detail, len, "no virtio-vsock device");
-		return false;
+		goto fail;
 	}
 	clock_init();
 	if (!vsock_open(v, &d, why, sizeof(why))) {
 		fmt_snprintf(detail, len, "vsock: %s", why);
 		virtio_reset(&v->dev);
-		return false;
+		goto fail;
 	}
 	return true;
+fail:
+	dma_release(mark);
+	return false;
 }
 
 /* Polls until no connection is left or @us passes, then lets transmits drain and resets. */
@@ -233,15 +245,8 @@ bool test_vsock_agent(char *detail, size_t len)
 	struct vsock *v = dma_alloc(sizeof(*v), 64);
 	bool ok = false;
 
-	if (!s || !v) {
-		fmt_snprintf(detail, len, "out of memory");
-		dma_release(mark);
+	if (!open_dev(v, s && v, mark, detail, len))
 		return false;
-	}
-	if (!open_dev(v, detail, len)) {
-		dma_release(mark);
-		return false;
-	}
 	vsock_listen(v, port);
 	cons_printf("vsock: listening on port %u\n", port);
 	v->last_rx_tsc = rdtsc();
@@ -337,15 +342,8 @@ bool test_vsock_connect(char *detail, size_t len)
 	struct vsock_conn *c;
 	struct deadline dl;
 
-	if (!v || !line) {
-		fmt_snprintf(detail, len, "out of memory");
-		dma_release(mark);
+	if (!open_dev(v, v && line, mark, detail, len))
 		return false;
-	}
-	if (!open_dev(v, detail, len)) {
-		dma_release(mark);
-		return false;
-	}
 	c = vsock_connect(v, VSOCK_HOST_CID, port);
 	if (!c) {
 		fmt_snprintf(detail, len, "no free connection");
@@ -429,17 +427,10 @@ bool test_vsock_stream(char *detail, size_t len)
 	struct vsock_conn *c;
 	bool ok = false;
 
-	if (!v || !pattern) {
-		fmt_snprintf(detail, len, "out of memory");
-		dma_release(mark);
+	if (!open_dev(v, v && pattern, mark, detail, len))
 		return false;
-	}
 	for (unsigned int i = 0; i < VSOCK_TX_PAYLOAD + STREAM_PATTERN_MOD; i++)
 		pattern[i] = (uint8_t)(i % STREAM_PATTERN_MOD);
-	if (!open_dev(v, detail, len)) {
-		dma_release(mark);
-		return false;
-	}
 	c = wait_accept(v, port, detail, len);
 	if (!c)
 		goto out;
@@ -510,15 +501,8 @@ bool test_vsock_echo(char *detail, size_t len)
 	struct vsock_conn *c;
 	bool ok = false;
 
-	if (!v || !buf) {
-		fmt_snprintf(detail, len, "out of memory");
-		dma_release(mark);
+	if (!open_dev(v, v && buf, mark, detail, len))
 		return false;
-	}
-	if (!open_dev(v, detail, len)) {
-		dma_release(mark);
-		return false;
-	}
 	c = wait_accept(v, port, detail, len);
 	if (!c) {
 		vsock_close(v, DRAIN_US);

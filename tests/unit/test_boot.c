@@ -59,15 +59,15 @@ static int load_sized(struct fixture *f, const uint8_t *kernel, size_t size, con
 	return boot_load(&f->gm, &in, &f->out, &f->err);
 }
 
-static int load(struct fixture *f, const struct image *img, const void *initrd,
-		size_t initrd_size, const char *cmdline)
+static int load(struct fixture *f, const struct image *img, const void *initrd, size_t initrd_size,
+		const char *cmdline)
 {
 	return load_sized(f, img->data, img->size, initrd, initrd_size, cmdline);
 }
 
-#define assert_loaded(f, r)                                                     \
-	do {                                                                    \
-		if ((r) != 0)                                                   \
+#define assert_loaded(f, r)                                                       \
+	do {                                                                      \
+		if ((r) != 0)                                                     \
 			fail_msg("boot_load failed (%d): %s", (r), (f)->err.msg); \
 	} while (0)
 
@@ -181,9 +181,17 @@ static uint64_t pt_walk(struct fixture *f, uint64_t va)
 static void assert_identity_4g(struct fixture *f)
 {
 	static const uint64_t probes[] = {
-		0,	    PLAT_ZERO_PAGE_ADDR, PLAT_HIMEM_START + 5, 16 * MiB + 0x200,
-		0x3fffffff, 0x40000000,	     0xbfffffff,	   PLAT_MMIO_HOLE_START,
-		PLAT_IOAPIC_ADDR,   PLAT_LAPIC_ADDR,	 0xffffffff,
+		0,
+		PLAT_ZERO_PAGE_ADDR,
+		PLAT_HIMEM_START + 5,
+		16 * MiB + 0x200,
+		0x3fffffff,
+		0x40000000,
+		0xbfffffff,
+		PLAT_MMIO_HOLE_START,
+		PLAT_IOAPIC_ADDR,
+		PLAT_LAPIC_ADDR,
+		0xffffffff,
 	};
 	const uint64_t *pml4 = gpa(f, PLAT_PML4_ADDR, 4096);
 	const uint64_t *pdpt = gpa(f, pml4[0] & ~0xfffULL, 4096);
@@ -523,41 +531,35 @@ static void bzimage_valid(void **state)
 	image_free(&img);
 }
 
-/* setup_sects 0 means 4: the payload starts at 5 * 512. */
-static void bzimage_setup_sects_zero(void **state)
+/* Loads a bzImage with setup_sects sectors of setup and checks the first n payload bytes. */
+static void check_payload_after_setup(struct fixture *f, uint8_t setup_sects, size_t n)
 {
-	struct fixture *f = *state;
 	struct bz_spec spec = bz_spec_default();
 	struct image img;
 	const uint8_t *payload;
 	int r;
 
-	spec.setup_sects = 0;
+	spec.setup_sects = setup_sects;
+	if (!n)
+		n = spec.payload_size;
 	img = bz_build(&spec);
 	r = load(f, &img, NULL, 0, "");
 	assert_loaded(f, r);
-	payload = gpa(f, spec.pref_address, 16);
-	for (size_t i = 0; i < 16; i++)
+	payload = gpa(f, spec.pref_address, n);
+	for (size_t i = 0; i < n; i++)
 		assert_int_equal(payload[i], img_pattern(0, i));
 	image_free(&img);
 }
 
+/* setup_sects 0 means 4: the payload starts at 5 * 512. */
+static void bzimage_setup_sects_zero(void **state)
+{
+	check_payload_after_setup(*state, 0, 16);
+}
+
 static void bzimage_more_setup_sects(void **state)
 {
-	struct fixture *f = *state;
-	struct bz_spec spec = bz_spec_default();
-	struct image img;
-	const uint8_t *payload;
-	int r;
-
-	spec.setup_sects = 30;
-	img = bz_build(&spec);
-	r = load(f, &img, NULL, 0, "");
-	assert_loaded(f, r);
-	payload = gpa(f, spec.pref_address, spec.payload_size);
-	for (size_t i = 0; i < spec.payload_size; i++)
-		assert_int_equal(payload[i], img_pattern(0, i));
-	image_free(&img);
+	check_payload_after_setup(*state, 30, 0);
 }
 
 /* Only the header bytes the image's jump covers are copied into boot_params. */
@@ -847,7 +849,7 @@ static void bad_elf_segment_mmio_hole(void **state)
 		PLAT_MMIO_HOLE_START - 0x1000, /* straddles the start of the hole */
 		PLAT_MMIO_HOLE_START + 0x1000, /* inside it */
 		PLAT_MMIO_HOLE_END - 0x1000,   /* straddles its end */
-		PLAT_MMIO_HOLE_END,	       /* RAM above 4 GiB: out of the boot page tables' reach */
+		PLAT_MMIO_HOLE_END, /* RAM above 4 GiB: out of the boot page tables' reach */
 	};
 
 	test_gm_alloc(&big, PLAT_MMIO_HOLE_START + 16 * MiB);
