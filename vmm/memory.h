@@ -32,7 +32,15 @@ struct guest_memory {
 	uint8_t *base; /* host mapping of all regions, in order */
 	uint64_t size; /* total RAM in bytes */
 	int memfd;     /* -1 for anonymous memory */
+	/*
+	 * Pages the VMM itself wrote (device DMA, used rings) while dirty
+	 * tracking is on; KVM's dirty log only sees the guest's own writes.
+	 * One bit per 4 KiB page of base[], set atomically; NULL when off.
+	 */
+	uint64_t *dirty;
 };
+
+#define GM_PAGE_SIZE 4096
 
 /* Fills region gpa/size for `bytes` of RAM around the MMIO hole; returns the count. */
 unsigned int gm_layout(uint64_t bytes, struct mem_region out[GM_MAX_REGIONS]);
@@ -42,6 +50,18 @@ void gm_free(struct guest_memory *gm);
 
 /* Host address of [gpa, gpa + len), or NULL unless it lies inside one region. */
 void *gm_ptr(const struct guest_memory *gm, uint64_t gpa, uint64_t len);
+
+/*
+ * Maps guest RAM from a snapshot's memory file privately: pages are read on
+ * first touch and the guest's writes never reach the file.
+ */
+int gm_map_file(struct guest_memory *gm, uint64_t bytes, const char *path, struct err *err);
+
+/* VMM-side dirty tracking for diff snapshots and migration. */
+int gm_dirty_enable(struct guest_memory *gm);
+void gm_dirty_disable(struct guest_memory *gm);
+/* Records that [host, host + len) inside guest RAM was written; no-op when off. */
+void gm_mark_dirty(const struct guest_memory *gm, const void *host, uint64_t len);
 
 /* End of RAM below the MMIO hole. */
 uint64_t gm_low_end(const struct guest_memory *gm);

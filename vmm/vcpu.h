@@ -15,6 +15,28 @@
 
 struct vm;
 
+/* Why KVM_RUN returned, as counted for metrics. */
+enum vcpu_exit_kind {
+	VCPU_EXIT_IO,
+	VCPU_EXIT_MMIO,
+	VCPU_EXIT_HLT,
+	VCPU_EXIT_SHUTDOWN,
+	VCPU_EXIT_SYSTEM_EVENT,
+	VCPU_EXIT_INTERNAL_ERROR,
+	VCPU_EXIT_FAIL_ENTRY,
+	VCPU_EXIT_SIGNAL, /* EINTR: a kick (pause, stop) */
+	VCPU_EXIT_OTHER,
+	VCPU_NR_EXIT_KINDS
+};
+
+/* Written by the vCPU thread only; read with stats_get() from anywhere. */
+struct vcpu_stats {
+	uint64_t exits[VCPU_NR_EXIT_KINDS];
+	uint64_t run_ns; /* time spent inside KVM_RUN */
+};
+
+const char *vcpu_exit_kind_name(enum vcpu_exit_kind k);
+
 struct vcpu {
 	struct vm *vm;
 	unsigned int id; /* also its APIC ID */
@@ -22,6 +44,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	struct vcpu_stats stats;
 };
 
 /* Creates the vCPU with CPUID, MSRs, FPU and LAPIC as a board would set them. */

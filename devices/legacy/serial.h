@@ -13,6 +13,8 @@
 
 #include "devices/machine.h"
 #include "devices/bus.h"
+#include "lib/err.h"
+#include "lib/state.h"
 
 #define SERIAL_NR_PORTS 8
 
@@ -33,6 +35,13 @@ extern const struct bus_ops serial_bus_ops;
  * each THR write at once (the VMM stops batching them).
  */
 void serial_set_tx_hook(struct serial *s, void (*fn)(void *ctx), void *ctx);
+
+/* Registers, FIFOs and interrupt state, for snapshots and migration. */
+void serial_save(struct serial *s, struct state_writer *w);
+int serial_restore(struct serial *s, struct state_reader *r, struct err *err);
+
+/* Bytes the guest sent and received, for metrics. */
+void serial_stats(struct serial *s, uint64_t *tx_bytes, uint64_t *rx_bytes);
 
 /* Queues input for the guest; returns how many bytes fit (0 when the FIFO is full). */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);

@@ -20,6 +20,7 @@
 #include "devices/virtio/queue.h"
 #include "lib/err.h"
 #include "lib/event_loop.h"
+#include "lib/state.h"
 #include "vmm/memory.h"
 
 #define VIRTIO_MMIO_MAX_QUEUES 16
@@ -36,6 +37,19 @@ struct virtio_dev_ops {
 	void (*reset)(struct virtio_dev *vdev);
 	/* Queue q has new buffers (on the event loop). */
 	void (*notify)(struct virtio_dev *vdev, unsigned int q);
+
+	/*
+	 * Snapshots, on the event loop with every vCPU paused. quiesce waits
+	 * for the backend's in-flight requests and completes them to the
+	 * rings, so that nothing is in flight when the state is saved. save
+	 * and restore carry only what the transport does not (the transport
+	 * saves status, features and queues). Any may be NULL: nothing to do.
+	 */
+	int (*quiesce)(struct virtio_dev *vdev);
+	void (*save)(struct virtio_dev *vdev, struct state_writer *w);
+	int (*restore)(struct virtio_dev *vdev, struct state_reader *r, struct err *err);
+	/* After a restore, with the device attached: resume serving the queues. */
+	void (*resume)(struct virtio_dev *vdev);
 };
 
 struct virtio_kick {
@@ -77,6 +91,16 @@ void virtio_dev_fini(struct virtio_dev *vdev);
  */
 int virtio_dev_attach(struct virtio_dev *vdev, struct event_loop *loop, int irq_fd,
 		      const int *kick_fds, struct err *err);
+
+/*
+ * Device state for snapshots and migration (one section body each; the
+ * caller frames the section and names the device). save runs quiesce
+ * first; restore refuses state for another device type or queue count and
+ * is called after virtio_dev_attach().
+ */
+int virtio_dev_quiesce(struct virtio_dev *vdev);
+void virtio_dev_save(struct virtio_dev *vdev, struct state_writer *w);
+int virtio_dev_restore(struct virtio_dev *vdev, struct state_reader *r, struct err *err);
 
 /* The MMIO register file; opaque is the struct virtio_dev. */
 extern const struct bus_ops virtio_mmio_bus_ops;
