@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -100,6 +101,7 @@ int gm_alloc(struct guest_memory *gm, uint64_t bytes, enum mem_backend backend, 
 
 void gm_free(struct guest_memory *gm)
 {
+	gm_dirty_disable(gm);
 	if (gm->base)
 		munmap(gm->base, gm->size);
 	if (gm->memfd >= 0)
@@ -123,4 +125,39 @@ void *gm_ptr(const struct guest_memory *gm, uint64_t gpa, uint64_t len)
 uint64_t gm_low_end(const struct guest_memory *gm)
 {
 	return gm->nr_regions ? gm->region[0].size : 0;
+}
+
+static size_t gm_dirty_words(const struct guest_memory *gm)
+{
+	return (gm->size / GM_PAGE_SIZE + 63) / 64;
+}
+
+int gm_dirty_enable(struct guest_memory *gm)
+{
+	if (gm->dirty)
+		return 0;
+	gm->dirty = calloc(gm_dirty_words(gm), sizeof(uint64_t));
+	return gm->dirty ? 0 : -ENOMEM;
+}
+
+void gm_dirty_disable(struct guest_memory *gm)
+{
+	free(gm->dirty);
+	gm->dirty = NULL;
+}
+
+void gm_mark_dirty(const struct guest_memory *gm, const void *host, uint64_t len)
+{
+	uint64_t first, last, off;
+	uint64_t *bm = __atomic_load_n(&gm->dirty, __ATOMIC_ACQUIRE);
+
+	if (!bm || !len || (const uint8_t *)host < gm->base)
+		return;
+	off = (uint64_t)((const uint8_t *)host - gm->base);
+	if (off >= gm->size || len > gm->size - off)
+		return;
+	first = off / GM_PAGE_SIZE;
+	last = (off + len - 1) / GM_PAGE_SIZE;
+	for (uint64_t pg = first; pg <= last; pg++)
+		__atomic_fetch_or(&bm[pg / 64], 1ULL << (pg % 64), __ATOMIC_RELAXED);
 }
