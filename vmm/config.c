@@ -8,15 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kvmlet/version.h"
 #include "lib/kvopts.h"
 #include "lib/parse.h"
 #include "vmm/config.h"
 #include "vmm/config_file.h"
 
-#define KVMLET_VERSION "0.1.0"
-
 static const char usage[] =
 	"usage: kvmlet-vmm --kernel PATH [options]\n"
+	"       kvmlet-vmm --api-sock PATH [options]\n"
 	"\n"
 	"  --kernel PATH          PVH ELF, ELF64 vmlinux or bzImage\n"
 	"  --initrd PATH          initial ramdisk\n"
@@ -32,7 +32,12 @@ static const char usage[] =
 	"  --net id=ID,tap=NAME[,mac=MAC]\n"
 	"                         a virtio-net interface on a TAP device (repeatable)\n"
 	"  --config-file FILE     the whole VM as Firecracker's JSON configuration;\n"
-	"                         only --serial and --memory-backend may be added\n"
+	"                         only --serial, --memory-backend, --api-sock and\n"
+	"                         --seccomp-level may be added\n"
+	"  --api-sock PATH        serve the control API (Firecracker's) on a Unix socket;\n"
+	"                         without --kernel or --config-file the VM waits for it\n"
+	"  --seccomp-level N      0 no filters (debugging), 1 system calls only,\n"
+	"                         2 system calls and arguments (default)\n"
 	"  --help, --version\n"
 	"\n"
 	"Exit status: the guest's debug-exit status; 0 after power-off or reset;\n"
@@ -51,6 +56,8 @@ enum {
 	OPT_DRIVE,
 	OPT_NET,
 	OPT_CONFIG_FILE,
+	OPT_API_SOCK,
+	OPT_SECCOMP_LEVEL,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -68,6 +75,8 @@ static const struct option options[] = {
 	{ "drive", required_argument, NULL, OPT_DRIVE },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -324,6 +333,39 @@ static int parse_vsock(struct vm_config *cfg, const char *arg, struct err *err)
 	return r;
 }
 
+static void config_drop_drive(struct vm_config *cfg, unsigned int i)
+{
+	free(cfg->drives[i].id);
+	free(cfg->drives[i].path);
+	free(cfg->drives[i].serial);
+	memmove(&cfg->drives[i], &cfg->drives[i + 1],
+		(cfg->nr_drives - i - 1) * sizeof(cfg->drives[0]));
+	cfg->nr_drives--;
+	if (i == 0)
+		cfg->has_root_drive = false;
+}
+
+bool config_remove_device(struct vm_config *cfg, const char *id)
+{
+	for (unsigned int i = 0; i < cfg->nr_drives; i++) {
+		if (!strcmp(cfg->drives[i].id, id)) {
+			config_drop_drive(cfg, i);
+			return true;
+		}
+	}
+	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
+		if (!strcmp(cfg->nets[i].id, id)) {
+			free(cfg->nets[i].id);
+			free(cfg->nets[i].tap);
+			memmove(&cfg->nets[i], &cfg->nets[i + 1],
+				(cfg->nr_nets - i - 1) * sizeof(cfg->nets[0]));
+			cfg->nr_nets--;
+			return true;
+		}
+	}
+	return false;
+}
+
 void config_free(struct vm_config *cfg)
 {
 	free(cfg->vsock.uds_path);
@@ -392,6 +434,18 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 		return parse_drive(cfg, arg, err);
 	case OPT_NET:
 		return parse_net(cfg, arg, err);
+	case OPT_API_SOCK:
+		if (!*arg || strlen(arg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return err_set(err, -EINVAL,
+				       "--api-sock '%s': expected a socket path of 1 to %zu bytes",
+				       arg, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		cfg->api_sock = arg;
+		return 0;
+	case OPT_SECCOMP_LEVEL:
+		if (seccomp_parse_level(arg, &cfg->seccomp_level))
+			return err_set(err, -EINVAL, "--seccomp-level '%s': expected 0, 1 or 2",
+				       arg);
+		return 0;
 	}
 	return err_set(err, -EINVAL, "internal: unhandled option %d", opt);
 }
@@ -404,6 +458,7 @@ void config_init(struct vm_config *cfg)
 	cfg->memory_mib = CONFIG_DEFAULT_MEMORY;
 	cfg->mem_backend = MEM_BACKEND_ANON;
 	cfg->serial = SERIAL_STDIO;
+	cfg->seccomp_level = SECCOMP_LEVEL_DEFAULT;
 }
 
 static enum config_result parse_args(struct vm_config *cfg, int argc, char **argv, struct err *err)
@@ -444,7 +499,8 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 		 * options override parts of it would make two sources of truth.
 		 * Host-side plumbing (serial, memory backend) is not in the file.
 		 */
-		if (opt != OPT_SERIAL && opt != OPT_MEMORY_BACKEND && !vm_option)
+		if (opt != OPT_SERIAL && opt != OPT_MEMORY_BACKEND && opt != OPT_API_SOCK &&
+		    opt != OPT_SECCOMP_LEVEL && !vm_option)
 			vm_option = option_name(opt);
 		if (parse_option(cfg, opt, optarg, err))
 			return CONFIG_ERROR;
@@ -462,8 +518,9 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 	}
 	if (config_file)
 		return config_load_file(cfg, config_file, err) ? CONFIG_ERROR : CONFIG_OK;
-	if (!cfg->kernel_path) {
-		err_set(err, -EINVAL, "--kernel is required (see --help)");
+	if (!cfg->kernel_path && !cfg->api_sock) {
+		err_set(err, -EINVAL,
+			"--kernel, --config-file or --api-sock is required (see --help)");
 		return CONFIG_ERROR;
 	}
 	return CONFIG_OK;

@@ -14,6 +14,7 @@
 #include "devices/virtio/vsock/vsock.h"
 #include "lib/err.h"
 #include "vmm/memory.h"
+#include "vmm/seccomp.h"
 
 #define CONFIG_MAX_VCPUS       254 /* xAPIC IDs, one left for the I/O APIC */
 #define CONFIG_MIN_MEMORY_MIB  4
@@ -33,6 +34,7 @@ enum {
 	CONFIG_OWNED_INITRD,
 	CONFIG_OWNED_CMDLINE,
 	CONFIG_OWNED_PARTUUID,
+	CONFIG_OWNED_BOOT_ARGS,
 	CONFIG_NR_OWNED
 };
 
@@ -42,12 +44,18 @@ struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path;
 	const char *cmdline;
+	/*
+	 * The command line as the user gave it, once config_finish() has
+	 * derived cmdline from it (root=...); NULL before.
+	 */
+	const char *boot_args;
 	unsigned int nr_vcpus;
 	uint64_t memory_mib;
 	enum mem_backend mem_backend;
 	enum serial_mode serial;
 	const char *serial_path;
-	bool rng; /* virtio-rng */
+	bool track_dirty_pages; /* KVM dirty logging from the start, for diff snapshots */
+	bool rng;		/* virtio-rng */
 	bool has_vsock;
 	struct vsock_params vsock;
 	struct blk_params drives[CONFIG_MAX_DRIVES];
@@ -64,6 +72,10 @@ struct vm_config {
 	 * cmdline point into them (from argv they point into argv instead).
 	 */
 	char *owned[CONFIG_NR_OWNED];
+
+	/* The process, not the VM: never part of a snapshot or of GET /vm/config. */
+	const char *api_sock;
+	enum seccomp_level seccomp_level;
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK /* --help, --version */, CONFIG_ERROR };
@@ -82,6 +94,8 @@ int config_add_net(struct vm_config *cfg, const char *what, const struct net_par
 		   struct err *err);
 int config_set_vsock(struct vm_config *cfg, const char *what, const struct vsock_params *p,
 		     struct err *err);
+/* Removes the drive or interface with this id; false if there is none. */
+bool config_remove_device(struct vm_config *cfg, const char *id);
 /* Parses a unicast xx:xx:xx:xx:xx:xx; -EINVAL otherwise. */
 int config_parse_mac(const char *s, uint8_t mac[6]);
 

@@ -17,108 +17,16 @@
 #include <unistd.h>
 
 #include "vmm/config_file.h"
+#include "vmm/json_fields.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* The value of a present, non-null field, else NULL. */
-static const cJSON *present(const cJSON *v)
-{
-	return v && !cJSON_IsNull(v) ? v : NULL;
-}
-
-/*
- * Checks obj is an object whose members are all in names[] and none twice
- * (serde refuses duplicate fields too; cJSON would keep both).
- */
-static int check_members(const char *what, const cJSON *obj, const char *const *names,
-			 size_t nr_names, struct err *err)
-{
-	if (!cJSON_IsObject(obj))
-		return err_set(err, -EINVAL, "%s: expected an object", what);
-	for (const cJSON *c = obj->child; c; c = c->next) {
-		size_t i;
-
-		for (i = 0; i < nr_names; i++)
-			if (!strcmp(c->string, names[i]))
-				break;
-		if (i == nr_names)
-			return err_set(err, -EINVAL, "%s: unknown field '%s'", what, c->string);
-		for (const cJSON *p = obj->child; p != c; p = p->next)
-			if (!strcmp(p->string, c->string))
-				return err_set(err, -EINVAL, "%s: field '%s' appears twice", what,
-					       c->string);
-	}
-	return 0;
-}
-
-static const cJSON *member(const cJSON *obj, const char *name)
-{
-	return present(cJSON_GetObjectItemCaseSensitive(obj, name));
-}
-
-/* A string field; *out stays NULL when absent, which is an error if required. */
-static int get_string(const char *what, const cJSON *obj, const char *name, bool required,
-		      const char **out, struct err *err)
-{
-	const cJSON *v = member(obj, name);
-
-	*out = NULL;
-	if (!v)
-		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
-	if (!cJSON_IsString(v))
-		return err_set(err, -EINVAL, "%s.%s: expected a string", what, name);
-	*out = v->valuestring;
-	return 0;
-}
-
-static int get_nonempty_string(const char *what, const cJSON *obj, const char *name, bool required,
-			       const char **out, struct err *err)
-{
-	int r = get_string(what, obj, name, required, out, err);
-
-	if (!r && *out && !**out)
-		return err_set(err, -EINVAL, "%s.%s: must not be empty", what, name);
-	return r;
-}
-
-static int get_bool(const char *what, const cJSON *obj, const char *name, bool required, bool *out,
-		    struct err *err)
-{
-	const cJSON *v = member(obj, name);
-
-	if (!v)
-		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
-	if (!cJSON_IsBool(v))
-		return err_set(err, -EINVAL, "%s.%s: expected true or false", what, name);
-	*out = cJSON_IsTrue(v);
-	return 0;
-}
-
-/* JSON has only doubles; an integer field must hold an exact integer in range. */
-static int get_uint(const char *what, const cJSON *obj, const char *name, bool required,
-		    uint64_t min, uint64_t max, uint64_t *out, struct err *err)
-{
-	const cJSON *v = member(obj, name);
-	double d;
-
-	if (!v)
-		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
-	d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-	/* 2^64 is the first double above UINT64_MAX; max is below it. */
-	if (!isfinite(d) || d != floor(d) || d < (double)min || d > (double)max ||
-	    d >= 18446744073709551616.0)
-		return err_set(err, -EINVAL, "%s.%s: expected an integer from %llu to %llu", what,
-			       name, (unsigned long long)min, (unsigned long long)max);
-	*out = (uint64_t)d;
-	return 0;
-}
 
 /* A setting kvmlet does not have: only its "off" value is accepted. */
 static int only_value(const char *what, const cJSON *obj, const char *name, const char *ok,
 		      const char *why, struct err *err)
 {
 	const char *s;
-	int r = get_string(what, obj, name, false, &s, err);
+	int r = json_get_string(what, obj, name, false, &s, err);
 
 	if (!r && s && strcmp(s, ok))
 		return err_set(err, -EINVAL, "%s.%s '%s': not supported (%s); only '%s'", what,
@@ -130,7 +38,7 @@ static int only_false(const char *what, const cJSON *obj, const char *name, cons
 		      struct err *err)
 {
 	bool b = false;
-	int r = get_bool(what, obj, name, false, &b, err);
+	int r = json_get_bool(what, obj, name, false, &b, err);
 
 	if (!r && b)
 		return err_set(err, -EINVAL, "%s.%s: not supported (%s)", what, name, why);
@@ -144,17 +52,17 @@ static int only_false(const char *what, const cJSON *obj, const char *name, cons
 static int no_rate_limiter(const char *what, const cJSON *obj, const char *name, struct err *err)
 {
 	static const char *const names[] = { "bandwidth", "ops" };
-	const cJSON *v = member(obj, name);
+	const cJSON *v = json_member(obj, name);
 	char ctx[96];
 	int r;
 
 	if (!v)
 		return 0;
 	snprintf(ctx, sizeof(ctx), "%s.%s", what, name);
-	r = check_members(ctx, v, names, ARRAY_SIZE(names), err);
+	r = json_check_members(ctx, v, names, ARRAY_SIZE(names), err);
 	if (r)
 		return r;
-	if (member(v, "bandwidth") || member(v, "ops"))
+	if (json_member(v, "bandwidth") || json_member(v, "ops"))
 		return err_set(err, -EINVAL, "%s: rate limiters are not supported yet", ctx);
 	return 0;
 }
@@ -180,13 +88,13 @@ int config_apply_boot_source(struct vm_config *cfg, const cJSON *obj, struct err
 	const char *what = "boot-source", *kernel, *args, *initrd;
 	int r;
 
-	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	r = json_check_members(what, obj, names, ARRAY_SIZE(names), err);
 	if (!r)
-		r = get_nonempty_string(what, obj, "kernel_image_path", true, &kernel, err);
+		r = json_get_nonempty_string(what, obj, "kernel_image_path", true, &kernel, err);
 	if (!r)
-		r = get_string(what, obj, "boot_args", false, &args, err);
+		r = json_get_string(what, obj, "boot_args", false, &args, err);
 	if (!r)
-		r = get_nonempty_string(what, obj, "initrd_path", false, &initrd, err);
+		r = json_get_nonempty_string(what, obj, "initrd_path", false, &initrd, err);
 	if (r)
 		return r;
 	/*
@@ -208,18 +116,19 @@ int config_apply_machine_config(struct vm_config *cfg, const cJSON *obj, struct 
 					     "track_dirty_pages", "cpu_template", "huge_pages" };
 	const char *what = "machine-config";
 	uint64_t vcpus, mib;
+	bool dirty = false;
 	int r;
 
-	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	r = json_check_members(what, obj, names, ARRAY_SIZE(names), err);
 	if (!r)
-		r = get_uint(what, obj, "vcpu_count", true, 1, CONFIG_MAX_VCPUS, &vcpus, err);
+		r = json_get_uint(what, obj, "vcpu_count", true, 1, CONFIG_MAX_VCPUS, &vcpus, err);
 	if (!r)
-		r = get_uint(what, obj, "mem_size_mib", true, CONFIG_MIN_MEMORY_MIB,
-			     CONFIG_MAX_MEMORY_MIB, &mib, err);
+		r = json_get_uint(what, obj, "mem_size_mib", true, CONFIG_MIN_MEMORY_MIB,
+				  CONFIG_MAX_MEMORY_MIB, &mib, err);
 	if (!r)
 		r = only_false(what, obj, "smt", "vCPUs are single-threaded cores", err);
 	if (!r)
-		r = only_false(what, obj, "track_dirty_pages", "no dirty page tracking yet", err);
+		r = json_get_bool(what, obj, "track_dirty_pages", false, &dirty, err);
 	if (!r)
 		r = only_value(what, obj, "cpu_template", "None", "no CPU templates yet", err);
 	if (!r)
@@ -228,6 +137,7 @@ int config_apply_machine_config(struct vm_config *cfg, const cJSON *obj, struct 
 		return r;
 	cfg->nr_vcpus = (unsigned int)vcpus;
 	cfg->memory_mib = mib;
+	cfg->track_dirty_pages = dirty;
 	return 0;
 }
 
@@ -241,33 +151,33 @@ int config_apply_drive(struct vm_config *cfg, const char *what, const cJSON *obj
 	struct blk_params d;
 	int r;
 
-	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	r = json_check_members(what, obj, names, ARRAY_SIZE(names), err);
 	if (!r)
-		r = get_nonempty_string(what, obj, "drive_id", true, &id, err);
+		r = json_get_nonempty_string(what, obj, "drive_id", true, &id, err);
 	if (!r)
-		r = get_string(what, obj, "socket", false, &socket, err);
+		r = json_get_string(what, obj, "socket", false, &socket, err);
 	if (!r && socket)
 		r = err_set(err, -EINVAL, "%s.socket: vhost-user drives are not supported", what);
 	if (!r)
-		r = get_nonempty_string(what, obj, "path_on_host", true, &path, err);
+		r = json_get_nonempty_string(what, obj, "path_on_host", true, &path, err);
 	if (!r)
-		r = get_bool(what, obj, "is_root_device", true, &root, err);
+		r = json_get_bool(what, obj, "is_root_device", true, &root, err);
 	if (!r)
-		r = get_bool(what, obj, "is_read_only", false, &ro, err);
+		r = json_get_bool(what, obj, "is_read_only", false, &ro, err);
 	if (!r)
-		r = get_nonempty_string(what, obj, "partuuid", false, &partuuid, err);
+		r = json_get_nonempty_string(what, obj, "partuuid", false, &partuuid, err);
 	/*
 	 * kvmlet always honours FLUSH with an fsync, which is Writeback;
 	 * Unsafe (flushes acknowledged but dropped) only promises less.
 	 */
 	if (!r)
-		r = get_string(what, obj, "cache_type", false, &cache, err);
+		r = json_get_string(what, obj, "cache_type", false, &cache, err);
 	if (!r && cache && strcmp(cache, "Unsafe") && strcmp(cache, "Writeback"))
 		r = err_set(err, -EINVAL, "%s.cache_type '%s': expected Unsafe or Writeback", what,
 			    cache);
 	/* Host-side only: kvmlet always uses io_uring; the guest sees the same disk. */
 	if (!r)
-		r = get_string(what, obj, "io_engine", false, &engine, err);
+		r = json_get_string(what, obj, "io_engine", false, &engine, err);
 	if (!r && engine && strcmp(engine, "Sync") && strcmp(engine, "Async"))
 		r = err_set(err, -EINVAL, "%s.io_engine '%s': expected Sync or Async", what,
 			    engine);
@@ -304,13 +214,13 @@ int config_apply_network_interface(struct vm_config *cfg, const char *what, cons
 	const char *id, *tap, *mac;
 	int r;
 
-	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	r = json_check_members(what, obj, names, ARRAY_SIZE(names), err);
 	if (!r)
-		r = get_nonempty_string(what, obj, "iface_id", true, &id, err);
+		r = json_get_nonempty_string(what, obj, "iface_id", true, &id, err);
 	if (!r)
-		r = get_nonempty_string(what, obj, "host_dev_name", true, &tap, err);
+		r = json_get_nonempty_string(what, obj, "host_dev_name", true, &tap, err);
 	if (!r)
-		r = get_string(what, obj, "guest_mac", false, &mac, err);
+		r = json_get_string(what, obj, "guest_mac", false, &mac, err);
 	if (!r && mac && config_parse_mac(mac, n.mac))
 		r = err_set(err, -EINVAL, "%s.guest_mac '%s': expected a unicast xx:xx:xx:xx:xx:xx",
 			    what, mac);
@@ -334,13 +244,14 @@ int config_apply_vsock(struct vm_config *cfg, const cJSON *obj, struct err *err)
 	int r;
 
 	/* vsock_id is deprecated in Firecracker and names nothing: accepted, unused. */
-	r = check_members(what, obj, names, ARRAY_SIZE(names), err);
+	r = json_check_members(what, obj, names, ARRAY_SIZE(names), err);
 	if (!r)
-		r = get_uint(what, obj, "guest_cid", true, VSOCK_MIN_CID, VSOCK_MAX_CID, &cid, err);
+		r = json_get_uint(what, obj, "guest_cid", true, VSOCK_MIN_CID, VSOCK_MAX_CID, &cid,
+				  err);
 	if (!r)
-		r = get_nonempty_string(what, obj, "uds_path", true, &uds, err);
+		r = json_get_nonempty_string(what, obj, "uds_path", true, &uds, err);
 	if (!r)
-		r = get_string(what, obj, "vsock_id", false, &id, err);
+		r = json_get_string(what, obj, "vsock_id", false, &id, err);
 	if (r)
 		return r;
 	return config_set_vsock(cfg, what,
@@ -351,7 +262,7 @@ int config_apply_vsock(struct vm_config *cfg, const cJSON *obj, struct err *err)
 int config_apply_entropy(struct vm_config *cfg, const cJSON *obj, struct err *err)
 {
 	static const char *const names[] = { "rate_limiter" };
-	int r = check_members("entropy", obj, names, ARRAY_SIZE(names), err);
+	int r = json_check_members("entropy", obj, names, ARRAY_SIZE(names), err);
 
 	if (!r)
 		r = no_rate_limiter("entropy", obj, "rate_limiter", err);
@@ -364,21 +275,111 @@ int config_finish(struct vm_config *cfg, struct err *err)
 {
 	const char *uuid = cfg->owned[CONFIG_OWNED_PARTUUID], *rw;
 	char *s;
-	int n;
+	int n, r;
 
+	/* Idempotent: a start that failed may be retried. */
+	if (!cfg->boot_args) {
+		r = own(cfg, CONFIG_OWNED_BOOT_ARGS, cfg->cmdline, &cfg->boot_args, err);
+		if (r)
+			return r;
+	}
 	if (!cfg->has_root_drive)
-		return 0;
+		return own(cfg, CONFIG_OWNED_CMDLINE, cfg->boot_args, &cfg->cmdline, err);
 	rw = cfg->drives[0].readonly ? "ro" : "rw";
 	if (uuid)
-		n = asprintf(&s, "%s root=PARTUUID=%s %s", cfg->cmdline, uuid, rw);
+		n = asprintf(&s, "%s root=PARTUUID=%s %s", cfg->boot_args, uuid, rw);
 	else
-		n = asprintf(&s, "%s root=/dev/vda %s", cfg->cmdline, rw);
+		n = asprintf(&s, "%s root=/dev/vda %s", cfg->boot_args, rw);
 	if (n < 0)
 		return err_set(err, -ENOMEM, "out of memory");
 	free(cfg->owned[CONFIG_OWNED_CMDLINE]);
 	cfg->owned[CONFIG_OWNED_CMDLINE] = s;
 	cfg->cmdline = s;
 	return 0;
+}
+
+static void add_str(cJSON *o, const char *name, const char *v)
+{
+	if (v)
+		cJSON_AddStringToObject(o, name, v);
+}
+
+static void format_mac(char buf[18], const uint8_t mac[6])
+{
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+		 mac[5]);
+}
+
+cJSON *config_machine_to_json(const struct vm_config *cfg)
+{
+	cJSON *m = cJSON_CreateObject();
+
+	if (!m)
+		return NULL;
+	cJSON_AddNumberToObject(m, "vcpu_count", cfg->nr_vcpus);
+	cJSON_AddNumberToObject(m, "mem_size_mib", (double)cfg->memory_mib);
+	cJSON_AddBoolToObject(m, "smt", false);
+	cJSON_AddBoolToObject(m, "track_dirty_pages", cfg->track_dirty_pages);
+	cJSON_AddStringToObject(m, "huge_pages", "None");
+	return m;
+}
+
+cJSON *config_to_json(const struct vm_config *cfg)
+{
+	cJSON *root = cJSON_CreateObject(), *o, *arr;
+	char mac[18];
+
+	if (!root)
+		return NULL;
+	o = cJSON_AddObjectToObject(root, "boot-source");
+	if (o) {
+		add_str(o, "kernel_image_path", cfg->kernel_path);
+		add_str(o, "boot_args", cfg->boot_args ? cfg->boot_args : cfg->cmdline);
+		add_str(o, "initrd_path", cfg->initrd_path);
+	}
+	cJSON_AddItemToObject(root, "machine-config", config_machine_to_json(cfg));
+	arr = cJSON_AddArrayToObject(root, "drives");
+	for (unsigned int i = 0; arr && i < cfg->nr_drives; i++) {
+		const struct blk_params *d = &cfg->drives[i];
+
+		o = cJSON_CreateObject();
+		if (!o)
+			break;
+		cJSON_AddItemToArray(arr, o);
+		cJSON_AddStringToObject(o, "drive_id", d->id);
+		cJSON_AddStringToObject(o, "path_on_host", d->path);
+		cJSON_AddBoolToObject(o, "is_root_device", i == 0 && cfg->has_root_drive);
+		cJSON_AddBoolToObject(o, "is_read_only", d->readonly);
+		if (i == 0 && cfg->has_root_drive)
+			add_str(o, "partuuid", cfg->owned[CONFIG_OWNED_PARTUUID]);
+		cJSON_AddStringToObject(o, "cache_type", "Writeback");
+		cJSON_AddStringToObject(o, "io_engine", "Async");
+	}
+	arr = cJSON_AddArrayToObject(root, "network-interfaces");
+	for (unsigned int i = 0; arr && i < cfg->nr_nets; i++) {
+		const struct net_params *n = &cfg->nets[i];
+
+		o = cJSON_CreateObject();
+		if (!o)
+			break;
+		cJSON_AddItemToArray(arr, o);
+		cJSON_AddStringToObject(o, "iface_id", n->id);
+		cJSON_AddStringToObject(o, "host_dev_name", n->tap);
+		if (n->has_mac) {
+			format_mac(mac, n->mac);
+			cJSON_AddStringToObject(o, "guest_mac", mac);
+		}
+	}
+	if (cfg->has_vsock) {
+		o = cJSON_AddObjectToObject(root, "vsock");
+		if (o) {
+			cJSON_AddNumberToObject(o, "guest_cid", (double)cfg->vsock.guest_cid);
+			cJSON_AddStringToObject(o, "uds_path", cfg->vsock.uds_path);
+		}
+	}
+	if (cfg->rng)
+		cJSON_AddObjectToObject(root, "entropy");
+	return root;
 }
 
 /*
@@ -424,44 +425,30 @@ int config_from_json(struct vm_config *cfg, const char *json, size_t len, struct
 		"vsock",       "entropy",	 "balloon",    "logger",
 		"metrics",     "mmds-config",	 "cpu-config", "pmem"
 	};
-	const char *end = NULL;
 	const cJSON *v;
 	cJSON *root;
 	int r;
 
-	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
-	/* Only whitespace may follow the document; json need not end in a NUL. */
-	while (root && end && end < json + len && strchr(" \t\r\n", *end) && *end)
-		end++;
-	if (!root || (end && end < json + len)) {
-		/* cJSON points at where it gave up; report it as line:column. */
-		unsigned int line = 1, col = 1;
-		const char *stop = end && end >= json && end <= json + len ? end : json;
-
-		for (const char *p = json; p < stop; p++, col++)
-			if (*p == '\n')
-				line++, col = 0;
-		cJSON_Delete(root);
-		return err_set(err, -EINVAL, "invalid JSON at line %u, column %u%s", line, col,
-			       root ? " (data after the end)" : "");
-	}
-	r = check_members("configuration", root, names, ARRAY_SIZE(names), err);
+	root = json_parse(json, len, err);
+	if (!root)
+		return err->code ? err->code : -EINVAL;
+	r = json_check_members("configuration", root, names, ARRAY_SIZE(names), err);
 	for (size_t i = 0; !r && i < ARRAY_SIZE(unsupported); i++)
-		if (member(root, unsupported[i]))
+		if (json_member(root, unsupported[i]))
 			r = err_set(err, -EINVAL, "%s: not supported by kvmlet", unsupported[i]);
-	if (!r && !member(root, "boot-source"))
+	if (!r && !json_member(root, "boot-source"))
 		r = err_set(err, -EINVAL, "configuration: missing field 'boot-source'");
 	if (!r)
-		r = config_apply_boot_source(cfg, member(root, "boot-source"), err);
-	if (!r && (v = member(root, "machine-config")))
+		r = config_apply_boot_source(cfg, json_member(root, "boot-source"), err);
+	if (!r && (v = json_member(root, "machine-config")))
 		r = config_apply_machine_config(cfg, v, err);
-	if (!r && (v = member(root, "drives")))
+	if (!r && (v = json_member(root, "drives")))
 		r = apply_array(cfg, "drives", v, config_apply_drive, err);
-	if (!r && (v = member(root, "network-interfaces")))
+	if (!r && (v = json_member(root, "network-interfaces")))
 		r = apply_array(cfg, "network-interfaces", v, config_apply_network_interface, err);
-	if (!r && (v = member(root, "vsock")))
+	if (!r && (v = json_member(root, "vsock")))
 		r = config_apply_vsock(cfg, v, err);
-	if (!r && (v = member(root, "entropy")))
+	if (!r && (v = json_member(root, "entropy")))
 		r = config_apply_entropy(cfg, v, err);
 	if (!r)
 		r = config_finish(cfg, err);

@@ -38,8 +38,18 @@ int config_apply_entropy(struct vm_config *cfg, const cJSON *obj, struct err *er
 /*
  * What Firecracker does when the VM starts rather than per section: the
  * root device's "root=... rw|ro" after boot_args. config_from_json() calls
- * it; the control API must call it once, at InstanceStart.
+ * it; the control API calls it at InstanceStart. Calling it again derives
+ * the same command line.
  */
 int config_finish(struct vm_config *cfg, struct err *err);
+
+/*
+ * The configuration as Firecracker's FullVmConfiguration (GET /vm/config),
+ * which config_from_json() reads back: snapshots carry it this way.
+ * NULL when out of memory.
+ */
+cJSON *config_to_json(const struct vm_config *cfg);
+/* Just the machine-config object (GET /machine-config). */
+cJSON *config_machine_to_json(const struct vm_config *cfg);
 
 #endif

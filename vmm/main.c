@@ -6,14 +6,14 @@
 #include "kvmlet/exit_codes.h"
 #include "lib/log.h"
 #include "vmm/config.h"
-#include "vmm/vm.h"
+#include "vmm/vmm.h"
 
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct err err = { 0 };
 	struct timespec ts;
-	struct vm vm;
+	static struct vmm vmm; /* large; and the API thread may hold pointers into it */
 	int code;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -26,17 +26,17 @@ int main(int argc, char **argv)
 	case CONFIG_OK:
 		break;
 	}
-	/* A closed serial reader must not kill the VM. */
+	/* A closed serial reader or API client must not kill the VM. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (vm_create(&vm, &cfg, (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec, &err)) {
+	if (vmm_init(&vmm, &cfg, (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec, &err)) {
 		log_error("%s", err.msg);
-		vm_destroy(&vm);
+		vmm_fini(&vmm);
 		config_free(&cfg);
 		return KVMLET_EXIT_BAD_INPUT;
 	}
-	code = vm_run(&vm);
-	vm_destroy(&vm);
+	code = vmm_run(&vmm);
+	vmm_fini(&vmm);
 	config_free(&cfg);
 	return code;
 }

@@ -6,13 +6,16 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvmlet/exit_codes.h"
 #include "kvmlet/platform.h"
+#include "devices/stats.h"
 #include "lib/log.h"
 #include "vmm/boot/gdt.h"
 #include "vmm/cpuid.h"
+#include "vmm/seccomp.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -307,9 +310,87 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	}
 }
 
+static uint64_t vcpu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static enum vcpu_exit_kind vcpu_exit_kind(uint32_t reason)
+{
+	switch (reason) {
+	case KVM_EXIT_IO:
+		return VCPU_EXIT_IO;
+	case KVM_EXIT_MMIO:
+		return VCPU_EXIT_MMIO;
+	case KVM_EXIT_HLT:
+		return VCPU_EXIT_HLT;
+	case KVM_EXIT_SHUTDOWN:
+		return VCPU_EXIT_SHUTDOWN;
+	case KVM_EXIT_SYSTEM_EVENT:
+		return VCPU_EXIT_SYSTEM_EVENT;
+	case KVM_EXIT_INTERNAL_ERROR:
+		return VCPU_EXIT_INTERNAL_ERROR;
+	case KVM_EXIT_FAIL_ENTRY:
+		return VCPU_EXIT_FAIL_ENTRY;
+	default:
+		return VCPU_EXIT_OTHER;
+	}
+}
+
+const char *vcpu_exit_kind_name(enum vcpu_exit_kind k)
+{
+	static const char *const names[VCPU_NR_EXIT_KINDS] = {
+		[VCPU_EXIT_IO] = "io",
+		[VCPU_EXIT_MMIO] = "mmio",
+		[VCPU_EXIT_HLT] = "hlt",
+		[VCPU_EXIT_SHUTDOWN] = "shutdown",
+		[VCPU_EXIT_SYSTEM_EVENT] = "system_event",
+		[VCPU_EXIT_INTERNAL_ERROR] = "internal_error",
+		[VCPU_EXIT_FAIL_ENTRY] = "fail_entry",
+		[VCPU_EXIT_SIGNAL] = "signal",
+		[VCPU_EXIT_OTHER] = "other",
+	};
+
+	return (unsigned int)k < VCPU_NR_EXIT_KINDS ? names[k] : "?";
+}
+
+/*
+ * Waits here while the VM is paused. Called only when the last KVM_RUN
+ * returned EINTR: with immediate_exit set, KVM first completes a pending
+ * port or MMIO access, so the state is consistent for a snapshot and
+ * resuming continues at the next instruction.
+ */
+static void vcpu_park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->run_lock);
+	vm->nr_parked++;
+	pthread_cond_broadcast(&vm->run_cond);
+	while (__atomic_load_n(&vm->pause_requested, __ATOMIC_SEQ_CST) && !vm_exiting(vm))
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	vm->nr_parked--;
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+static void vcpu_thread_done(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->run_lock);
+	vm->nr_alive--;
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	struct err err = { 0 };
+	bool settled = true; /* no exit is half handled: safe to park */
 	char name[16];
 	sigset_t set;
 
@@ -318,14 +399,39 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, vcpu_kick_signal());
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (seccomp_install(SECCOMP_ROLE_VCPU, v->vm->seccomp_level, &err)) {
+		vm_request_exit(v->vm, KVMLET_EXIT_VMM_ERROR, err.msg);
+		vcpu_thread_done(v);
+		return NULL;
+	}
 
 	while (!vm_exiting(v->vm)) {
-		int r = ioctl(v->fd, KVM_RUN, 0);
+		uint64_t t0;
+		int r;
+
+		if (settled && __atomic_load_n(&v->vm->pause_requested, __ATOMIC_SEQ_CST)) {
+			vcpu_park(v);
+			continue;
+		}
+		t0 = vcpu_now_ns();
+		r = ioctl(v->fd, KVM_RUN, 0);
+		stats_add(v->stats.run_ns, vcpu_now_ns() - t0);
 
 		/* Batched serial output goes first: it happened before this exit. */
 		serial_coalesce_drain(&v->vm->coalesce);
 		if (r < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR) {
+				stats_add(v->stats.exits[VCPU_EXIT_SIGNAL], 1);
+				/*
+				 * Cleared before the loop looks at the pause flag
+				 * again; a kicker sets the flag first, so no kick
+				 * is lost between the two.
+				 */
+				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				settled = true;
+				continue;
+			}
+			if (errno == EAGAIN)
 				continue;
 			char what[96];
 
@@ -333,18 +439,27 @@ static void *vcpu_thread(void *arg)
 			vcpu_fail(v, KVMLET_EXIT_VMM_ERROR, what);
 			break;
 		}
+		settled = false;
+		stats_add(v->stats.exits[vcpu_exit_kind(v->run->exit_reason)], 1);
 		if (!vcpu_handle_exit(v))
 			break;
 	}
+	vcpu_thread_done(v);
 	return NULL;
 }
 
 int vcpu_start(struct vcpu *v, struct err *err)
 {
-	int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	int r;
 
-	if (r)
+	pthread_mutex_lock(&v->vm->run_lock);
+	v->vm->nr_alive++;
+	pthread_mutex_unlock(&v->vm->run_lock);
+	r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	if (r) {
+		vcpu_thread_done(v);
 		return err_set(err, -r, "vcpu %u: creating thread: %s", v->id, strerror(r));
+	}
 	v->started = true;
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/legacy/debug_exit.h"
@@ -45,6 +46,11 @@ void vm_request_exit(struct vm *vm, int code, const char *reason)
 					 __ATOMIC_ACQUIRE))
 		return;
 	vm->exit_code = code;
+	snprintf(vm->exit_reason, sizeof(vm->exit_reason), "%s", reason);
+	/* Parked vCPUs must see it too. */
+	pthread_mutex_lock(&vm->run_lock);
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
 	if (code == KVMLET_EXIT_VMM_ERROR || code == KVMLET_EXIT_GUEST_CRASH)
 		log_error("%s", reason);
 	else
@@ -169,6 +175,7 @@ static void vm_serial_tx_hook(void *ctx)
 static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	struct irq_line com1 = { .set = vm_set_irq, .ctx = vm, .gsi = PLAT_COM1_IRQ };
+	struct irq_line kbd = { .set = vm_set_irq, .ctx = vm, .gsi = PLAT_I8042_KBD_IRQ };
 	int out, r;
 
 	out = vm_open_serial_out(cfg, err);
@@ -179,12 +186,15 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, struct err
 	if (!vm->serial)
 		return err_set(err, -ENOMEM, "out of memory");
 	serial_set_tx_hook(vm->serial, vm_serial_tx_hook, vm);
+	vm->i8042 = i8042_create(&vm->exit_hook, kbd);
+	if (!vm->i8042)
+		return err_set(err, -ENOMEM, "out of memory");
 
 	r = vm_register_pio(vm, PLAT_COM1_PORT, SERIAL_NR_PORTS, &serial_bus_ops, vm->serial,
 			    "serial", err);
 	if (!r)
 		r = vm_register_pio(vm, PLAT_I8042_DATA_PORT, I8042_NR_PORTS, &i8042_bus_ops,
-				    &vm->exit_hook, "i8042", err);
+				    vm->i8042, "i8042", err);
 	if (!r)
 		r = vm_register_pio(vm, PLAT_DEBUG_EXIT_PORT, DEBUG_EXIT_NR_PORTS,
 				    &debug_exit_bus_ops, &vm->exit_hook, "debug-exit", err);
@@ -367,24 +377,33 @@ static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry, struct
 			return r;
 	}
 	/* Application processors wait for INIT-SIPI from the guest. */
-	return vcpu_set_boot_state(&vm->vcpus[0], entry, err);
+	return entry ? vcpu_set_boot_state(&vm->vcpus[0], entry, err) : 0;
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns, struct err *err)
+void vm_init(struct vm *vm)
 {
-	const char *dev = getenv(KVM_DEVICE_ENV);
-	struct boot_entry entry;
-	int r;
-
 	memset(vm, 0, sizeof(*vm));
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
 	vm->fd = -1;
 	vm->serial_out_fd = -1;
 	vm->kvm.fd = -1;
 	vm->mem.memfd = -1;
 	vm->loop.epfd = -1;
 	vm->exit_ev.fd = vm->signal_ev.fd = vm->stdin_ev.fd = vm->rx_room_ev.fd = -1;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_create_opts *opts,
+	      struct err *err)
+{
+	const char *dev = getenv(KVM_DEVICE_ENV);
+	struct boot_entry entry;
+	int r;
+
+	vm_init(vm);
+	vm->seccomp_level = opts->seccomp_level;
 	vm->nr_vcpus = cfg->nr_vcpus;
-	vm->boot_timer.start_ns = start_ns;
+	vm->boot_timer.start_ns = opts->start_ns;
 	vm->exit_hook = (struct machine_exit){ vm_exit_hook, vm };
 
 	r = config_check_host(cfg, err);
@@ -396,7 +415,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns, str
 	if (cfg->nr_vcpus > vm->kvm.max_vcpus)
 		return err_set(err, -EINVAL, "--vcpus %u is more than this host's KVM allows (%u)",
 			       cfg->nr_vcpus, vm->kvm.max_vcpus);
-	r = gm_alloc(&vm->mem, cfg->memory_mib << 20, cfg->mem_backend, err);
+	if (opts->mem_file)
+		r = gm_map_file(&vm->mem, cfg->memory_mib << 20, opts->mem_file, err);
+	else
+		r = gm_alloc(&vm->mem, cfg->memory_mib << 20, cfg->mem_backend, err);
 	if (r)
 		return r;
 	r = vm_create_kvm_vm(vm, err);
@@ -411,13 +433,16 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns, str
 	r = vm_add_virtio_devices(vm, cfg, err);
 	if (r)
 		return r;
-	r = vm_load_kernel(vm, cfg, &entry, err);
-	if (r)
-		return r;
-	r = mptable_write(&vm->mem, vm->nr_vcpus, err);
-	if (r)
-		return r;
-	r = vm_create_vcpus(vm, &entry, err);
+	/* A snapshot's memory already holds the kernel and the tables. */
+	if (!opts->mem_file) {
+		r = vm_load_kernel(vm, cfg, &entry, err);
+		if (r)
+			return r;
+		r = mptable_write(&vm->mem, vm->nr_vcpus, err);
+		if (r)
+			return r;
+	}
+	r = vm_create_vcpus(vm, opts->mem_file ? NULL : &entry, err);
 	if (r)
 		return r;
 	r = serial_coalesce_init(&vm->coalesce, vm, err);
@@ -462,24 +487,20 @@ static void vm_log_memory(const struct vm *vm)
 		  vm_peak_rss_kib());
 }
 
-int vm_run(struct vm *vm)
+int vm_start(struct vm *vm, bool paused, struct err *err)
 {
-	struct err err = { 0 };
-
+	__atomic_store_n(&vm->pause_requested, paused, __ATOMIC_SEQ_CST);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		if (vcpu_start(&vm->vcpus[i], &err)) {
-			vm_request_exit(vm, KVMLET_EXIT_VMM_ERROR, err.msg);
-			break;
-		}
-	}
-	while (!vm_exiting(vm)) {
-		int r = event_loop_run_once(&vm->loop, -1);
+		int r = vcpu_start(&vm->vcpus[i], err);
 
-		if (r < 0) {
-			vm_request_exit(vm, KVMLET_EXIT_VMM_ERROR, "event loop failed");
-			break;
-		}
+		if (r)
+			return r;
 	}
+	return 0;
+}
+
+int vm_stop(struct vm *vm)
+{
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
@@ -488,6 +509,40 @@ int vm_run(struct vm *vm)
 	if (log_debug_enabled())
 		vm_log_memory(vm);
 	return vm->exit_code;
+}
+
+/* Far above the microseconds a pause takes: only a vCPU stuck in the VMM gets here. */
+#define VM_PAUSE_TIMEOUT_MS 2000
+
+int vm_pause(struct vm *vm, struct err *err)
+{
+	struct timespec deadline;
+	int r = 0;
+
+	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_SEQ_CST);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += VM_PAUSE_TIMEOUT_MS / 1000;
+	pthread_mutex_lock(&vm->run_lock);
+	while (vm->nr_parked < vm->nr_alive && !vm_exiting(vm) && r == 0)
+		r = pthread_cond_timedwait(&vm->run_cond, &vm->run_lock, &deadline);
+	pthread_mutex_unlock(&vm->run_lock);
+	if (vm_exiting(vm))
+		return err_set(err, -ESHUTDOWN, "the VM stopped while pausing: %s",
+			       vm->exit_reason);
+	if (r)
+		return err_set(err, -ETIMEDOUT, "vCPUs did not stop within %d ms",
+			       VM_PAUSE_TIMEOUT_MS);
+	return 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
 }
 
 static void close_fd(int *fd)
@@ -533,6 +588,8 @@ void vm_destroy(struct vm *vm)
 	}
 	serial_destroy(vm->serial);
 	vm->serial = NULL;
+	i8042_destroy(vm->i8042);
+	vm->i8042 = NULL;
 	virtio_rng_destroy(vm->rng);
 	vm->rng = NULL;
 	virtio_vsock_destroy(vm->vsock);
@@ -557,4 +614,8 @@ void vm_destroy(struct vm *vm)
 	if (vm->fd >= 0)
 		vm_release_fd(vm->fd);
 	vm->fd = -1;
+	pthread_cond_destroy(&vm->run_cond);
+	pthread_mutex_destroy(&vm->run_lock);
+	/* Safe to destroy again, or to create anew. */
+	vm_init(vm);
 }

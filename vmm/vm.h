@@ -7,6 +7,7 @@
 #ifndef KVMLET_VMM_VM_H
 #define KVMLET_VMM_VM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,11 +20,13 @@
 #include "vmm/config.h"
 #include "vmm/kvm.h"
 #include "vmm/memory.h"
+#include "vmm/seccomp.h"
 #include "vmm/serial_coalesce.h"
 #include "vmm/vcpu.h"
 
 #define VM_STDIN_CHUNK 64
 
+struct i8042;
 struct serial;
 struct virtio_dev;
 struct virtio_rng;
@@ -43,6 +46,7 @@ struct vm {
 	struct machine_exit exit_hook; /* handed to devices */
 	struct boot_timer boot_timer;
 	struct serial *serial;
+	struct i8042 *i8042;
 	int serial_out_fd; /* owned when --serial file: */
 	struct serial_coalesce coalesce;
 	struct virtio_dev *virtio[PLAT_VIRTIO_MAX_DEVICES]; /* in slot order */
@@ -54,6 +58,8 @@ struct vm {
 	struct virtio_net *net[CONFIG_MAX_NETS];
 	unsigned int nr_net;
 	char *cmdline; /* the user's, plus what devices announce */
+	/* The snapshot memory file RAM is mapped from, if any (st_dev, st_ino). */
+	uint64_t mem_file_dev, mem_file_ino;
 
 	struct event_loop loop;
 	struct event_handler exit_ev;	 /* eventfd: someone asked the VM to stop */
@@ -64,15 +70,52 @@ struct vm {
 	uint8_t stdin_buf[VM_STDIN_CHUNK];
 	size_t stdin_len, stdin_off; /* read from stdin, not yet taken by the guest */
 
+	/*
+	 * vCPU run control. pause_requested is read by vCPU threads without
+	 * the lock (atomically); the counts change under run_lock, and
+	 * run_cond announces every change and every resume.
+	 */
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool pause_requested;
+	unsigned int nr_parked; /* vCPU threads waiting in vcpu_park() */
+	unsigned int nr_alive;	/* vCPU threads started and not yet returned */
+	enum seccomp_level seccomp_level;
+
 	bool exiting;
 	int exit_code;
+	char exit_reason[128]; /* what stopped the VM, for the API */
 };
 
+struct vm_create_opts {
+	uint64_t start_ns; /* CLOCK_MONOTONIC at exec, for the boot timer */
+	/*
+	 * NULL: a fresh boot from cfg's kernel. Otherwise a snapshot's memory
+	 * file, mapped privately; the caller restores vCPU, VM and device
+	 * state before starting the vCPUs, and nothing is loaded.
+	 */
+	const char *mem_file;
+	enum seccomp_level seccomp_level;
+};
+
+/* An empty VM that vm_destroy() accepts; vm_create() starts with it. */
+void vm_init(struct vm *vm);
 /* Builds the whole machine from cfg; the vCPUs are not running yet. */
-int vm_create(struct vm *vm, const struct vm_config *cfg, uint64_t start_ns, struct err *err);
-/* Runs the vCPUs and the event loop until the VM stops; returns the exit code. */
-int vm_run(struct vm *vm);
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_create_opts *opts,
+	      struct err *err);
+/* Starts the vCPU threads; with paused they wait for vm_resume() first. */
+int vm_start(struct vm *vm, bool paused, struct err *err);
+/* After the VM is exiting: stops and joins the vCPU threads; returns the exit code. */
+int vm_stop(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/*
+ * Stops every vCPU at an instruction boundary with its state in KVM
+ * complete (see vcpu_park()); returns once all have stopped, or -ETIMEDOUT.
+ * Devices keep running: snapshot code quiesces them itself.
+ */
+int vm_pause(struct vm *vm, struct err *err);
+void vm_resume(struct vm *vm);
 
 /* Stops the VM from any thread. The first request decides the exit code. */
 void vm_request_exit(struct vm *vm, int code, const char *reason);

@@ -52,6 +52,7 @@
 #define PLAT_I8042_DATA_PORT 0x60
 #define PLAT_I8042_CMD_PORT  0x64
 #define PLAT_I8042_CMD_RESET 0xfe
+#define PLAT_I8042_KBD_IRQ   1 /* ISA IRQ 1: the keyboard */
 
 /*
  * Debug exit: a write of status S (one byte) to this port ends the VM and

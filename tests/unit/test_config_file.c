@@ -278,8 +278,8 @@ static void unsupported_features_are_named(void **state)
 #define MC(extra) \
 	"{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 8, " extra "}}"
 	APPLY_FAILS(f, MC("\"smt\": true"), "machine-config.smt", "not supported");
-	APPLY_FAILS(f, MC("\"track_dirty_pages\": true"), "machine-config.track_dirty_pages",
-		    "not supported");
+	APPLY_FAILS(f, MC("\"track_dirty_pages\": 1"), "machine-config.track_dirty_pages",
+		    "expected true or false");
 	APPLY_FAILS(f, MC("\"cpu_template\": \"T2\""), "machine-config.cpu_template 'T2'",
 		    "not supported");
 	APPLY_FAILS(f, MC("\"huge_pages\": \"2M\""), "machine-config.huge_pages '2M'",

@@ -1,0 +1,736 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The control API's endpoints: Firecracker's paths, bodies, status codes
+ * and {"fault_message"} errors, and kvmlet's additions (docs/api.md).
+ *
+ * Runs on the API thread. Configuration before boot is edited here under
+ * vmm->lock; anything that touches the running VM becomes a command for
+ * the main thread, which replies when it is done. Nothing here waits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvmlet/version.h"
+#include "lib/log.h"
+#include "vmm/api/routes.h"
+#include "vmm/config_file.h"
+#include "vmm/json_fields.h"
+#include "vmm/metrics.h"
+#include "vmm/vmm.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define JSON_TYPE	"application/json"
+#define PROMETHEUS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Firecracker's InstanceInfo.id when it is started without --id. */
+#define INSTANCE_ID "anonymous-instance"
+
+struct route_ctx {
+	struct vmm *m;
+	struct api_call *call;
+	const struct http_request *req;
+	const char *id; /* the {id} of /drives/{id} and /network-interfaces/{id} */
+};
+
+typedef void (*route_fn)(struct route_ctx *rc, cJSON *body);
+
+static void reply_json(struct route_ctx *rc, cJSON *obj)
+{
+	char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+
+	cJSON_Delete(obj);
+	if (!text) {
+		vmm_fault(rc->m, rc->call, 500, "out of memory");
+		return;
+	}
+	vmm_reply(rc->m, rc->call, 200, JSON_TYPE, text, strlen(text));
+	free(text);
+}
+
+static void reply_ok(struct route_ctx *rc)
+{
+	vmm_reply(rc->m, rc->call, 204, NULL, NULL, 0);
+}
+
+static void reply_err(struct route_ctx *rc, const struct err *err)
+{
+	vmm_fault(rc->m, rc->call, 400, "%s", err->msg);
+}
+
+/* Before boot only, and not while a start is being carried out; replies if not. */
+static bool may_configure(struct route_ctx *rc)
+{
+	char msg[160];
+
+	if (rc->m->busy) {
+		vmm_fault(rc->m, rc->call, 400, "cannot configure the VM: it is being started");
+		return false;
+	}
+	if (vm_action_allowed(rc->m->state, VM_ACTION_CONFIGURE, msg, sizeof(msg)))
+		return true;
+	vmm_fault(rc->m, rc->call, 400, "%s", msg);
+	return false;
+}
+
+/* Runs apply on the configuration under the lock, if the VM may still be configured. */
+static void configure(struct route_ctx *rc, cJSON *body,
+		      int (*apply)(struct vm_config *, const cJSON *, struct err *))
+{
+	struct err err = { 0 };
+	int r = -EPERM;
+
+	pthread_mutex_lock(&rc->m->lock);
+	if (may_configure(rc))
+		r = apply(&rc->m->cfg, body, &err);
+	pthread_mutex_unlock(&rc->m->lock);
+	if (r == -EPERM)
+		return;
+	if (r)
+		reply_err(rc, &err);
+	else
+		reply_ok(rc);
+}
+
+static struct vmm_cmd *cmd_new(struct route_ctx *rc, enum vmm_cmd_kind kind)
+{
+	struct vmm_cmd *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		vmm_fault(rc->m, rc->call, 500, "out of memory");
+		return NULL;
+	}
+	c->kind = kind;
+	c->call = rc->call;
+	return c;
+}
+
+static bool cmd_set_paths(struct route_ctx *rc, struct vmm_cmd *c, const char *a, const char *b)
+{
+	c->path1 = a ? strdup(a) : NULL;
+	c->path2 = b ? strdup(b) : NULL;
+	if ((a && !c->path1) || (b && !c->path2)) {
+		free(c->path1);
+		free(c->path2);
+		free(c);
+		vmm_fault(rc->m, rc->call, 500, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+/* ---- GET ------------------------------------------------------------------ */
+
+static void get_instance_info(struct route_ctx *rc, cJSON *body)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o) {
+		cJSON_AddStringToObject(o, "id", INSTANCE_ID);
+		cJSON_AddStringToObject(o, "state", vm_state_name(vmm_state(rc->m)));
+		cJSON_AddStringToObject(o, "vmm_version", KVMLET_VERSION);
+		cJSON_AddStringToObject(o, "app_name", "kvmlet");
+	}
+	reply_json(rc, o);
+}
+
+static void get_machine_config(struct route_ctx *rc, cJSON *body)
+{
+	cJSON *o;
+
+	pthread_mutex_lock(&rc->m->lock);
+	o = config_machine_to_json(&rc->m->cfg);
+	pthread_mutex_unlock(&rc->m->lock);
+	reply_json(rc, o);
+}
+
+static void get_vm_config(struct route_ctx *rc, cJSON *body)
+{
+	cJSON *o;
+
+	pthread_mutex_lock(&rc->m->lock);
+	o = config_to_json(&rc->m->cfg);
+	pthread_mutex_unlock(&rc->m->lock);
+	reply_json(rc, o);
+}
+
+static void get_metrics(struct route_ctx *rc, cJSON *body)
+{
+	struct vmm *m = rc->m;
+	const struct vm *vm = __atomic_load_n(&m->vm_built, __ATOMIC_ACQUIRE) ? &m->vm : NULL;
+	size_t len;
+	char *text = metrics_prometheus(vm, &m->stats, vmm_state(m), &len);
+
+	if (!text) {
+		vmm_fault(m, rc->call, 500, "out of memory");
+		return;
+	}
+	vmm_reply(m, rc->call, 200, PROMETHEUS_TYPE, text, len);
+	free(text);
+}
+
+/* kvmlet's addition: the lifecycle state with what InstanceInfo cannot say. */
+static void get_kvmlet_state(struct route_ctx *rc, cJSON *body)
+{
+	struct vmm *m = rc->m;
+	cJSON *o = cJSON_CreateObject();
+
+	if (o) {
+		cJSON_AddStringToObject(o, "state", vm_state_name(vmm_state(m)));
+		cJSON_AddBoolToObject(o, "starting", m->busy);
+		cJSON_AddNumberToObject(o, "pauses", (double)stats_get(m->stats.pauses));
+		cJSON_AddNumberToObject(o, "last_pause_us",
+					(double)stats_get(m->stats.pause_ns_last) / 1e3);
+		cJSON_AddNumberToObject(o, "last_snapshot_create_ms",
+					(double)stats_get(m->stats.snapshot_create_ns_last) / 1e6);
+		cJSON_AddNumberToObject(o, "last_snapshot_load_ms",
+					(double)stats_get(m->stats.snapshot_load_ns_last) / 1e6);
+	}
+	reply_json(rc, o);
+}
+
+/* ---- pre-boot configuration ------------------------------------------------ */
+
+static void put_boot_source(struct route_ctx *rc, cJSON *body)
+{
+	configure(rc, body, config_apply_boot_source);
+}
+
+static void put_machine_config(struct route_ctx *rc, cJSON *body)
+{
+	configure(rc, body, config_apply_machine_config);
+}
+
+/* PATCH: the given fields over the current ones, then the same checks as PUT. */
+static int patch_machine(struct vm_config *cfg, const cJSON *body, struct err *err)
+{
+	static const char *const names[] = { "vcpu_count",	  "mem_size_mib", "smt",
+					     "track_dirty_pages", "cpu_template", "huge_pages" };
+	cJSON *merged;
+	int r = json_check_members("machine-config", body, names, ARRAY_SIZE(names), err);
+
+	if (r)
+		return r;
+	merged = config_machine_to_json(cfg);
+	if (!merged)
+		return err_set(err, -ENOMEM, "out of memory");
+	for (const cJSON *c = body->child; c; c = c->next)
+		cJSON_ReplaceItemInObjectCaseSensitive(merged, c->string, cJSON_Duplicate(c, true));
+	r = config_apply_machine_config(cfg, merged, err);
+	cJSON_Delete(merged);
+	return r;
+}
+
+static void patch_machine_config(struct route_ctx *rc, cJSON *body)
+{
+	configure(rc, body, patch_machine);
+}
+
+static void put_vsock(struct route_ctx *rc, cJSON *body)
+{
+	configure(rc, body, config_apply_vsock);
+}
+
+static void put_entropy(struct route_ctx *rc, cJSON *body)
+{
+	configure(rc, body, config_apply_entropy);
+}
+
+/* The body's id field must name the resource of the path, as Firecracker checks. */
+static bool id_matches(struct route_ctx *rc, const cJSON *body, const char *field)
+{
+	const cJSON *v = json_member(body, field);
+
+	if (v && cJSON_IsString(v) && strcmp(v->valuestring, rc->id)) {
+		vmm_fault(rc->m, rc->call, 400,
+			  "%s '%s' in the body does not match '%s' in the path", field,
+			  v->valuestring, rc->id);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * PUT of a drive or interface that exists replaces it. The body is checked
+ * on its own first, so a bad body leaves the old device in place.
+ */
+static int replace_device(struct vm_config *cfg, const char *id, const cJSON *body,
+			  int (*apply)(struct vm_config *, const char *, const cJSON *,
+				       struct err *),
+			  const char *what, struct err *err)
+{
+	struct vm_config scratch;
+	int r;
+
+	config_init(&scratch);
+	r = apply(&scratch, what, body, err);
+	config_free(&scratch);
+	if (r)
+		return r;
+	if (apply == config_apply_drive && cJSON_IsTrue(json_member(body, "is_root_device")) &&
+	    cfg->has_root_drive && strcmp(cfg->drives[0].id, id))
+		return err_set(err, -EINVAL, "%s: a second root device ('%s' is the first)", what,
+			       cfg->drives[0].id);
+	config_remove_device(cfg, id);
+	return apply(cfg, what, body, err);
+}
+
+static void put_device(struct route_ctx *rc, cJSON *body, const char *id_field, const char *what,
+		       int (*apply)(struct vm_config *, const char *, const cJSON *, struct err *))
+{
+	struct err err = { 0 };
+	int r = -EPERM;
+
+	if (!id_matches(rc, body, id_field))
+		return;
+	pthread_mutex_lock(&rc->m->lock);
+	if (may_configure(rc))
+		r = replace_device(&rc->m->cfg, rc->id, body, apply, what, &err);
+	pthread_mutex_unlock(&rc->m->lock);
+	if (r == -EPERM)
+		return;
+	if (r)
+		reply_err(rc, &err);
+	else
+		reply_ok(rc);
+}
+
+static void put_drive(struct route_ctx *rc, cJSON *body)
+{
+	put_device(rc, body, "drive_id", "drive", config_apply_drive);
+}
+
+static void put_network_interface(struct route_ctx *rc, cJSON *body)
+{
+	put_device(rc, body, "iface_id", "network-interface", config_apply_network_interface);
+}
+
+/* ---- process settings ------------------------------------------------------ */
+
+static int log_level_parse(const char *s, enum log_level *out)
+{
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} levels[] = {
+		{ "Error", LOG_ERROR }, { "Warning", LOG_WARN }, { "Info", LOG_INFO },
+		{ "Debug", LOG_DEBUG }, { "Trace", LOG_DEBUG },	 { "Off", LOG_OFF },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(levels); i++) {
+		if (!strcasecmp(s, levels[i].name)) {
+			*out = levels[i].level;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/*
+ * Firecracker's logger: where the log goes and how much of it. kvmlet logs
+ * to stderr, so a log_path becomes stderr.
+ */
+static void put_logger(struct route_ctx *rc, cJSON *body)
+{
+	static const char *const names[] = { "log_path", "level", "show_level", "show_log_origin",
+					     "module" };
+	const char *path, *level, *module;
+	enum log_level lvl = LOG_INFO;
+	bool show = false, origin = false;
+	struct err err = { 0 };
+	int r, fd;
+
+	r = json_check_members("logger", body, names, ARRAY_SIZE(names), &err);
+	if (!r)
+		r = json_get_nonempty_string("logger", body, "log_path", false, &path, &err);
+	if (!r)
+		r = json_get_string("logger", body, "level", false, &level, &err);
+	if (!r && level && log_level_parse(level, &lvl))
+		r = err_set(&err, -EINVAL,
+			    "logger.level '%s': expected Error, Warning, Info, Debug, Trace or Off",
+			    level);
+	if (!r)
+		r = json_get_bool("logger", body, "show_level", false, &show, &err);
+	if (!r)
+		r = json_get_bool("logger", body, "show_log_origin", false, &origin, &err);
+	if (!r)
+		r = json_get_string("logger", body, "module", false, &module, &err);
+	if (!r && rc->m->logger_set)
+		r = err_set(&err, -EEXIST, "the logger is already configured");
+	if (r) {
+		reply_err(rc, &err);
+		return;
+	}
+	if (path) {
+		/* O_NONBLOCK: a FIFO without a reader must not stall whoever logs. */
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		if (fd < 0) {
+			vmm_fault(rc->m, rc->call, 400, "logger.log_path '%s': %s", path,
+				  strerror(errno));
+			return;
+		}
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if (level)
+		log_set_level(lvl);
+	rc->m->logger_set = true;
+	reply_ok(rc);
+}
+
+static void put_metrics(struct route_ctx *rc, cJSON *body)
+{
+	static const char *const names[] = { "metrics_path" };
+	struct err err = { 0 };
+	const char *path;
+	int r;
+
+	r = json_check_members("metrics", body, names, ARRAY_SIZE(names), &err);
+	if (!r)
+		r = json_get_nonempty_string("metrics", body, "metrics_path", true, &path, &err);
+	if (!r)
+		r = vmm_metrics_open(rc->m, path, &err);
+	if (r)
+		reply_err(rc, &err);
+	else
+		reply_ok(rc);
+}
+
+/* ---- actions ---------------------------------------------------------------- */
+
+static void action_start(struct route_ctx *rc)
+{
+	struct vmm *m = rc->m;
+	struct vmm_cmd *c;
+	char msg[160];
+
+	pthread_mutex_lock(&m->lock);
+	if (m->busy || !vm_action_allowed(m->state, VM_ACTION_START, msg, sizeof(msg))) {
+		pthread_mutex_unlock(&m->lock);
+		vmm_fault(m, rc->call, 400, "%s",
+			  m->busy ? "cannot start the VM: it is already being started" : msg);
+		return;
+	}
+	if (!m->cfg.kernel_path) {
+		pthread_mutex_unlock(&m->lock);
+		vmm_fault(m, rc->call, 400,
+			  "cannot start the VM: no kernel (PUT /boot-source first)");
+		return;
+	}
+	c = cmd_new(rc, VMM_CMD_START);
+	if (c)
+		m->busy = true;
+	pthread_mutex_unlock(&m->lock);
+	if (c)
+		vmm_post(m, c);
+}
+
+static void put_actions(struct route_ctx *rc, cJSON *body)
+{
+	static const char *const names[] = { "action_type" };
+	struct err err = { 0 };
+	const char *type;
+	struct vmm_cmd *c;
+	int r;
+
+	r = json_check_members("action", body, names, ARRAY_SIZE(names), &err);
+	if (!r)
+		r = json_get_string("action", body, "action_type", true, &type, &err);
+	if (r) {
+		reply_err(rc, &err);
+		return;
+	}
+	if (!strcmp(type, "InstanceStart")) {
+		action_start(rc);
+	} else if (!strcmp(type, "SendCtrlAltDel")) {
+		c = cmd_new(rc, VMM_CMD_CTRL_ALT_DEL);
+		if (c)
+			vmm_post(rc->m, c);
+	} else if (!strcmp(type, "FlushMetrics")) {
+		if (vmm_metrics_flush(rc->m, &err) && err.code != -EAGAIN)
+			reply_err(rc, &err);
+		else
+			reply_ok(rc);
+	} else {
+		vmm_fault(
+			rc->m, rc->call, 400,
+			"action_type '%s': expected InstanceStart, SendCtrlAltDel or FlushMetrics",
+			type);
+	}
+}
+
+static void patch_vm(struct route_ctx *rc, cJSON *body)
+{
+	static const char *const names[] = { "state" };
+	struct err err = { 0 };
+	const char *state;
+	struct vmm_cmd *c;
+	int r;
+
+	r = json_check_members("vm", body, names, ARRAY_SIZE(names), &err);
+	if (!r)
+		r = json_get_string("vm", body, "state", true, &state, &err);
+	if (r) {
+		reply_err(rc, &err);
+		return;
+	}
+	if (strcmp(state, "Paused") && strcmp(state, "Resumed")) {
+		vmm_fault(rc->m, rc->call, 400, "vm.state '%s': expected Paused or Resumed", state);
+		return;
+	}
+	c = cmd_new(rc, strcmp(state, "Paused") ? VMM_CMD_RESUME : VMM_CMD_PAUSE);
+	if (c)
+		vmm_post(rc->m, c);
+}
+
+/* PATCH /drives/{id}: a new backing file for a started VM's drive. */
+static void patch_drive(struct route_ctx *rc, cJSON *body)
+{
+	static const char *const names[] = { "drive_id", "path_on_host", "rate_limiter" };
+	struct err err = { 0 };
+	const char *id, *path;
+	struct vmm_cmd *c;
+	int r;
+
+	r = json_check_members("drive", body, names, ARRAY_SIZE(names), &err);
+	if (!r)
+		r = json_get_nonempty_string("drive", body, "drive_id", true, &id, &err);
+	if (!r)
+		r = json_get_nonempty_string("drive", body, "path_on_host", false, &path, &err);
+	if (!r && json_member(body, "rate_limiter"))
+		r = err_set(&err, -EINVAL,
+			    "drive.rate_limiter: rate limiters are not supported yet");
+	if (r) {
+		reply_err(rc, &err);
+		return;
+	}
+	if (!id_matches(rc, body, "drive_id"))
+		return;
+	if (!path) {
+		/* Nothing to change. */
+		reply_ok(rc);
+		return;
+	}
+	c = cmd_new(rc, VMM_CMD_UPDATE_DRIVE);
+	if (c && cmd_set_paths(rc, c, id, path))
+		vmm_post(rc->m, c);
+}
+
+static void patch_network_interface(struct route_ctx *rc, cJSON *body)
+{
+	vmm_fault(rc->m, rc->call, 400,
+		  "network-interface %s: nothing to update (rate limiters are not supported yet)",
+		  rc->id);
+}
+
+/* ---- snapshots -------------------------------------------------------------- */
+
+static void put_snapshot_create(struct route_ctx *rc, cJSON *body)
+{
+	static const char *const names[] = { "snapshot_type", "snapshot_path", "mem_file_path",
+					     "version" };
+	const char *what = "snapshot-create", *type, *state, *mem, *version;
+	struct err err = { 0 };
+	struct vmm_cmd *c;
+	int r;
+
+	r = json_check_members(what, body, names, ARRAY_SIZE(names), &err);
+	if (!r)
+		r = json_get_string(what, body, "snapshot_type", false, &type, &err);
+	if (!r && type && strcmp(type, "Full") && strcmp(type, "Diff"))
+		r = err_set(&err, -EINVAL, "%s.snapshot_type '%s': expected Full or Diff", what,
+			    type);
+	if (!r)
+		r = json_get_nonempty_string(what, body, "snapshot_path", true, &state, &err);
+	if (!r)
+		r = json_get_nonempty_string(what, body, "mem_file_path", true, &mem, &err);
+	/* Older Firecracker clients send the target version; there is only one. */
+	if (!r)
+		r = json_get_string(what, body, "version", false, &version, &err);
+	if (r) {
+		reply_err(rc, &err);
+		return;
+	}
+	c = cmd_new(rc, VMM_CMD_SNAPSHOT);
+	if (!c || !cmd_set_paths(rc, c, state, mem))
+		return;
+	c->diff = type && !strcmp(type, "Diff");
+	vmm_post(rc->m, c);
+}
+
+/* mem_backend {backend_type, backend_path}, or the older mem_file_path. */
+static int load_mem_path(const char *what, const cJSON *body, const char **path, struct err *err)
+{
+	static const char *const names[] = { "backend_type", "backend_path" };
+	const cJSON *be = json_member(body, "mem_backend");
+	const char *old, *type;
+	int r;
+
+	r = json_get_nonempty_string(what, body, "mem_file_path", false, &old, err);
+	if (r)
+		return r;
+	if (!be == !old)
+		return err_set(err, -EINVAL,
+			       "%s: give exactly one of mem_backend and mem_file_path", what);
+	if (old) {
+		*path = old;
+		return 0;
+	}
+	r = json_check_members("snapshot-load.mem_backend", be, names, ARRAY_SIZE(names), err);
+	if (!r)
+		r = json_get_string("snapshot-load.mem_backend", be, "backend_type", true, &type,
+				    err);
+	if (!r && strcmp(type, "File"))
+		r = err_set(err, -EINVAL,
+			    "snapshot-load.mem_backend.backend_type '%s': only File is supported",
+			    type);
+	if (!r)
+		r = json_get_nonempty_string("snapshot-load.mem_backend", be, "backend_path", true,
+					     path, err);
+	return r;
+}
+
+static void put_snapshot_load(struct route_ctx *rc, cJSON *body)
+{
+	static const char *const names[] = { "snapshot_path",	  "mem_file_path",
+					     "mem_backend",	  "enable_diff_snapshots",
+					     "track_dirty_pages", "resume_vm",
+					     "network_overrides" };
+	const char *what = "snapshot-load", *state, *mem;
+	bool diff = false, track = false, resume = false;
+	struct vmm *m = rc->m;
+	struct err err = { 0 };
+	struct vmm_cmd *c;
+	char msg[160];
+	int r;
+
+	r = json_check_members(what, body, names, ARRAY_SIZE(names), &err);
+	if (!r)
+		r = json_get_nonempty_string(what, body, "snapshot_path", true, &state, &err);
+	if (!r)
+		r = load_mem_path(what, body, &mem, &err);
+	if (!r)
+		r = json_get_bool(what, body, "enable_diff_snapshots", false, &diff, &err);
+	if (!r)
+		r = json_get_bool(what, body, "track_dirty_pages", false, &track, &err);
+	if (!r)
+		r = json_get_bool(what, body, "resume_vm", false, &resume, &err);
+	if (!r && cJSON_GetArraySize(json_member(body, "network_overrides")) > 0)
+		r = err_set(&err, -EINVAL, "%s.network_overrides: not supported yet", what);
+	if (r) {
+		reply_err(rc, &err);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (m->busy || !vm_action_allowed(m->state, VM_ACTION_LOAD, msg, sizeof(msg))) {
+		pthread_mutex_unlock(&m->lock);
+		vmm_fault(m, rc->call, 400, "%s",
+			  m->busy ? "cannot load a snapshot: the VM is being started" : msg);
+		return;
+	}
+	c = cmd_new(rc, VMM_CMD_LOAD);
+	if (c && cmd_set_paths(rc, c, state, mem)) {
+		c->resume = resume;
+		c->track_dirty = diff || track;
+		m->busy = true;
+		pthread_mutex_unlock(&m->lock);
+		vmm_post(m, c);
+		return;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- routing ---------------------------------------------------------------- */
+
+enum body_rule { BODY_NONE, BODY_JSON };
+
+static const struct route {
+	enum http_method method;
+	const char *path; /* ending in '/': a prefix followed by an {id} */
+	route_fn fn;
+	enum body_rule body;
+} routes[] = {
+	{ HTTP_METHOD_GET, "/", get_instance_info, BODY_NONE },
+	{ HTTP_METHOD_PUT, "/boot-source", put_boot_source, BODY_JSON },
+	{ HTTP_METHOD_GET, "/machine-config", get_machine_config, BODY_NONE },
+	{ HTTP_METHOD_PUT, "/machine-config", put_machine_config, BODY_JSON },
+	{ HTTP_METHOD_PATCH, "/machine-config", patch_machine_config, BODY_JSON },
+	{ HTTP_METHOD_PUT, "/drives/", put_drive, BODY_JSON },
+	{ HTTP_METHOD_PATCH, "/drives/", patch_drive, BODY_JSON },
+	{ HTTP_METHOD_PUT, "/network-interfaces/", put_network_interface, BODY_JSON },
+	{ HTTP_METHOD_PATCH, "/network-interfaces/", patch_network_interface, BODY_JSON },
+	{ HTTP_METHOD_PUT, "/vsock", put_vsock, BODY_JSON },
+	{ HTTP_METHOD_PUT, "/entropy", put_entropy, BODY_JSON },
+	{ HTTP_METHOD_PUT, "/logger", put_logger, BODY_JSON },
+	{ HTTP_METHOD_PUT, "/metrics", put_metrics, BODY_JSON },
+	{ HTTP_METHOD_GET, "/metrics", get_metrics, BODY_NONE },
+	{ HTTP_METHOD_PUT, "/actions", put_actions, BODY_JSON },
+	{ HTTP_METHOD_PATCH, "/vm", patch_vm, BODY_JSON },
+	{ HTTP_METHOD_GET, "/vm/config", get_vm_config, BODY_NONE },
+	{ HTTP_METHOD_PUT, "/snapshot/create", put_snapshot_create, BODY_JSON },
+	{ HTTP_METHOD_PUT, "/snapshot/load", put_snapshot_load, BODY_JSON },
+	{ HTTP_METHOD_GET, "/kvmlet/state", get_kvmlet_state, BODY_NONE },
+};
+
+/* Matches path against r; for an {id} route sets *id to the rest. */
+static bool route_match(const struct route *r, const char *path, const char **id)
+{
+	size_t n = strlen(r->path);
+
+	if (r->path[n - 1] != '/' || n == 1)
+		return !strcmp(path, r->path);
+	if (strncmp(path, r->path, n) || !path[n] || strchr(path + n, '/'))
+		return false;
+	*id = path + n;
+	return true;
+}
+
+void routes_handle(void *ctx, struct api_call *call)
+{
+	struct route_ctx rc = { .m = ctx, .call = call, .req = api_call_request(call) };
+	const struct route *found = NULL;
+	bool path_known = false;
+	struct err err = { 0 };
+	cJSON *body = NULL;
+
+	stats_add(rc.m->stats.api_requests, 1);
+	for (size_t i = 0; i < ARRAY_SIZE(routes) && !found; i++) {
+		const char *id = NULL;
+
+		if (!route_match(&routes[i], rc.req->path, &id))
+			continue;
+		path_known = true;
+		if (routes[i].method == rc.req->method) {
+			found = &routes[i];
+			rc.id = id;
+		}
+	}
+	if (!found) {
+		/* Firecracker answers both with 400 and this message. */
+		vmm_fault(rc.m, call, 400, "Invalid request method and/or path: %s %s%s",
+			  rc.req->method_name, rc.req->path,
+			  path_known ? " (the path exists; not with this method)" : "");
+		return;
+	}
+	if (found->body == BODY_JSON) {
+		if (!rc.req->body_len) {
+			vmm_fault(rc.m, call, 400, "%s needs a JSON body", rc.req->path);
+			return;
+		}
+		body = json_parse((const char *)rc.req->body, rc.req->body_len, &err);
+		if (!body) {
+			reply_err(&rc, &err);
+			return;
+		}
+		if (!cJSON_IsObject(body)) {
+			cJSON_Delete(body);
+			vmm_fault(rc.m, call, 400, "the body must be a JSON object");
+			return;
+		}
+	}
+	found->fn(&rc, body);
+	cJSON_Delete(body);
+}

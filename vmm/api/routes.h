@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The control API's endpoints (docs/api.md), served on the API thread. */
+#ifndef KVMLET_VMM_API_ROUTES_H
+#define KVMLET_VMM_API_ROUTES_H
+
+#include "vmm/api/server.h"
+
+/* An api_handler_fn; ctx is the struct vmm. */
+void routes_handle(void *ctx, struct api_call *call);
+
+#endif

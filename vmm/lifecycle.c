@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <stdio.h>
+
+#include "vmm/lifecycle.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const state_names[] = {
+	[VM_STATE_NOT_STARTED] = "Not started",
+	[VM_STATE_RUNNING] = "Running",
+	[VM_STATE_PAUSED] = "Paused",
+	[VM_STATE_HALTED] = "Halted",
+};
+
+static const char *const action_names[] = {
+	[VM_ACTION_CONFIGURE] = "configure the VM",
+	[VM_ACTION_START] = "start the VM",
+	[VM_ACTION_LOAD] = "load a snapshot",
+	[VM_ACTION_PAUSE] = "pause the VM",
+	[VM_ACTION_RESUME] = "resume the VM",
+	[VM_ACTION_SNAPSHOT] = "create a snapshot",
+	[VM_ACTION_CTRL_ALT_DEL] = "send Ctrl+Alt+Del",
+	[VM_ACTION_UPDATE_DRIVE] = "update a drive",
+	[VM_ACTION_HALT] = "halt the VM",
+};
+
+/* The whole state machine: which state each action needs, and what follows. */
+static const struct {
+	unsigned int from; /* bit per enum vm_state */
+	enum vm_state to;
+	const char *needs; /* for the message */
+} transitions[] = {
+#define S(x) (1u << VM_STATE_##x)
+	[VM_ACTION_CONFIGURE] = { S(NOT_STARTED), VM_STATE_NOT_STARTED, "before it is started" },
+	[VM_ACTION_START] = { S(NOT_STARTED), VM_STATE_RUNNING, "once, before it is started" },
+	[VM_ACTION_LOAD] = { S(NOT_STARTED), VM_STATE_RUNNING, "before it is started" },
+	[VM_ACTION_PAUSE] = { S(RUNNING) | S(PAUSED), VM_STATE_PAUSED, "while it runs" },
+	[VM_ACTION_RESUME] = { S(RUNNING) | S(PAUSED), VM_STATE_RUNNING, "while it is paused" },
+	[VM_ACTION_SNAPSHOT] = { S(PAUSED), VM_STATE_PAUSED, "while it is paused" },
+	[VM_ACTION_CTRL_ALT_DEL] = { S(RUNNING), VM_STATE_RUNNING, "while it runs" },
+	[VM_ACTION_UPDATE_DRIVE] = { S(RUNNING) | S(PAUSED), VM_STATE_RUNNING,
+				     "once it is started" },
+	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED), VM_STATE_HALTED, "while it exists" },
+#undef S
+};
+
+const char *vm_state_name(enum vm_state s)
+{
+	return (unsigned int)s < ARRAY_SIZE(state_names) ? state_names[s] : "?";
+}
+
+const char *vm_action_name(enum vm_action a)
+{
+	return (unsigned int)a < ARRAY_SIZE(action_names) ? action_names[a] : "?";
+}
+
+bool vm_action_allowed(enum vm_state s, enum vm_action a, char *msg, size_t cap)
+{
+	if ((unsigned int)a < ARRAY_SIZE(transitions) && (transitions[a].from & (1u << s)))
+		return true;
+	if (msg && cap)
+		snprintf(msg, cap, "cannot %s: the VM is %s (only possible %s)", vm_action_name(a),
+			 vm_state_name(s),
+			 (unsigned int)a < ARRAY_SIZE(transitions) ? transitions[a].needs
+								   : "never");
+	return false;
+}
+
+enum vm_state vm_state_after(enum vm_state s, enum vm_action a)
+{
+	/* Updating a drive leaves a paused VM paused. */
+	if (a == VM_ACTION_UPDATE_DRIVE)
+		return s;
+	return (unsigned int)a < ARRAY_SIZE(transitions) ? transitions[a].to : s;
+}

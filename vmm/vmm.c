@@ -1,0 +1,606 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvmlet/exit_codes.h"
+#include "lib/log.h"
+#include "devices/legacy/i8042.h"
+#include "vmm/api/routes.h"
+#include "vmm/config_file.h"
+#include "vmm/snapshot/snapshot.h"
+#include "vmm/vmm.h"
+
+static uint64_t vmm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+enum vm_state vmm_state(struct vmm *m)
+{
+	return __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
+}
+
+static void vmm_set_state(struct vmm *m, enum vm_state s)
+{
+	pthread_mutex_lock(&m->lock);
+	__atomic_store_n(&m->state, s, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const char *ctype,
+	       const void *body, size_t len)
+{
+	if (status >= 500)
+		stats_add(m->stats.api_server_errors, 1);
+	else if (status >= 400)
+		stats_add(m->stats.api_client_errors, 1);
+	api_call_reply(call, status, ctype, body, len);
+}
+
+void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Logged once here, at the boundary, so the operator sees what clients were told. */
+	log_warn("API: %u %s", status, msg);
+	if (status >= 500)
+		stats_add(m->stats.api_server_errors, 1);
+	else
+		stats_add(m->stats.api_client_errors, 1);
+	api_call_fault(call, status, "%s", msg);
+}
+
+/* ---- metrics file ------------------------------------------------------ */
+
+static const struct vm *vmm_published_vm(struct vmm *m)
+{
+	return __atomic_load_n(&m->vm_built, __ATOMIC_ACQUIRE) ? &m->vm : NULL;
+}
+
+int vmm_metrics_open(struct vmm *m, const char *path, struct err *err)
+{
+	int r;
+
+	pthread_mutex_lock(&m->metrics_lock);
+	if (m->metrics.fd >= 0)
+		r = err_set(err, -EEXIST, "the metrics file is already set (%s)", "PUT /metrics");
+	else
+		r = metrics_sink_open(&m->metrics, path, err);
+	pthread_mutex_unlock(&m->metrics_lock);
+	return r;
+}
+
+int vmm_metrics_flush(struct vmm *m, struct err *err)
+{
+	int r;
+
+	pthread_mutex_lock(&m->metrics_lock);
+	if (m->metrics.fd < 0)
+		r = err_set(err, -ENOENT, "no metrics file: PUT /metrics first");
+	else
+		r = metrics_sink_flush(&m->metrics, vmm_published_vm(m), &m->stats, vmm_state(m),
+				       err);
+	pthread_mutex_unlock(&m->metrics_lock);
+	return r;
+}
+
+static void vmm_on_metrics_timer(struct event_handler *h, uint32_t events)
+{
+	struct vmm *m = container_of(h, struct vmm, metrics_timer);
+	struct err err = { 0 };
+	uint64_t ticks;
+
+	if (read(h->fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	/* A full pipe drops the line (counted); there is nothing to report here. */
+	pthread_mutex_lock(&m->metrics_lock);
+	if (m->metrics.fd >= 0)
+		metrics_sink_flush(&m->metrics, vmm_published_vm(m), &m->stats, vmm_state(m), &err);
+	pthread_mutex_unlock(&m->metrics_lock);
+}
+
+/* ---- commands from the API thread -------------------------------------- */
+
+static void vmm_cmd_free(struct vmm_cmd *c)
+{
+	free(c->path1);
+	free(c->path2);
+	free(c);
+}
+
+void vmm_post(struct vmm *m, struct vmm_cmd *cmd)
+{
+	uint64_t one = 1;
+
+	cmd->next = NULL;
+	pthread_mutex_lock(&m->cmd_lock);
+	*m->cmd_tail = cmd;
+	m->cmd_tail = &cmd->next;
+	pthread_mutex_unlock(&m->cmd_lock);
+	if (write(m->cmd_ev.fd, &one, sizeof(one)) < 0)
+		log_debug("command eventfd: %s", strerror(errno));
+}
+
+static struct vmm_cmd *vmm_take_cmds(struct vmm *m)
+{
+	struct vmm_cmd *list;
+
+	pthread_mutex_lock(&m->cmd_lock);
+	list = m->cmd_head;
+	m->cmd_head = NULL;
+	m->cmd_tail = &m->cmd_head;
+	pthread_mutex_unlock(&m->cmd_lock);
+	return list;
+}
+
+/* Checks, on the main thread, that the VM may do a now; replies 400 if not. */
+static bool vmm_allowed(struct vmm *m, struct vmm_cmd *c, enum vm_action a)
+{
+	char msg[160];
+
+	if (vm_action_allowed(vmm_state(m), a, msg, sizeof(msg)))
+		return true;
+	vmm_fault(m, c->call, 400, "%s", msg);
+	return false;
+}
+
+static int vmm_install_main_filter(struct vmm *m, struct err *err)
+{
+	return seccomp_install(SECCOMP_ROLE_VMM, m->cfg.seccomp_level, err);
+}
+
+/* The VM exists: the main thread now serves its loop, commands included. */
+static int vmm_publish_vm(struct vmm *m, struct err *err)
+{
+	struct itimerspec every = {
+		.it_interval = { METRICS_FLUSH_INTERVAL_MS / 1000, 0 },
+		.it_value = { METRICS_FLUSH_INTERVAL_MS / 1000, 0 },
+	};
+
+	event_loop_del(&m->idle_loop, &m->cmd_ev);
+	if (event_loop_add(&m->vm.loop, &m->cmd_ev, EPOLLIN) < 0)
+		return err_set(err, -errno, "epoll_ctl: %s", strerror(errno));
+	if (m->metrics_timer.fd >= 0 &&
+	    (timerfd_settime(m->metrics_timer.fd, 0, &every, NULL) < 0 ||
+	     event_loop_add(&m->vm.loop, &m->metrics_timer, EPOLLIN) < 0))
+		return err_set(err, -errno, "metrics timer: %s", strerror(errno));
+	__atomic_store_n(&m->stats.instance_start_ns, vmm_now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&m->vm_built, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Builds and starts the VM from m->cfg; the caller has set m->busy. */
+static int vmm_boot(struct vmm *m, struct err *err)
+{
+	struct vm_create_opts opts = {
+		.start_ns = m->start_ns,
+		.seccomp_level = m->cfg.seccomp_level,
+	};
+	int r;
+
+	pthread_mutex_lock(&m->lock);
+	r = config_finish(&m->cfg, err);
+	pthread_mutex_unlock(&m->lock);
+	if (!r)
+		r = vm_create(&m->vm, &m->cfg, &opts, err);
+	if (!r && m->cfg.track_dirty_pages)
+		r = snapshot_track_dirty(&m->vm, err);
+	if (!r)
+		r = vmm_publish_vm(m, err);
+	if (!r)
+		r = vm_start(&m->vm, false, err);
+	if (!r)
+		r = vmm_install_main_filter(m, err);
+	return r;
+}
+
+/*
+ * A start or load that failed leaves the process as it was, so the client
+ * can fix its request and try again; a VM that already ran vCPUs cannot be
+ * taken back, so those failures end the process instead.
+ */
+static void vmm_boot_failed(struct vmm *m)
+{
+	if (__atomic_load_n(&m->vm_built, __ATOMIC_ACQUIRE)) {
+		vm_request_exit(&m->vm, KVMLET_EXIT_VMM_ERROR, "starting the VM failed");
+		return;
+	}
+	vm_destroy(&m->vm);
+}
+
+static void vmm_do_start(struct vmm *m, struct vmm_cmd *c)
+{
+	struct err err = { 0 };
+
+	if (vmm_boot(m, &err)) {
+		vmm_boot_failed(m);
+		m->busy = false;
+		vmm_fault(m, c->call, 400, "InstanceStart failed: %s", err.msg);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->busy = false;
+	__atomic_store_n(&m->state, VM_STATE_RUNNING, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&m->lock);
+	log_info("VM started through the API");
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+}
+
+static void vmm_do_load(struct vmm *m, struct vmm_cmd *c)
+{
+	uint64_t t0 = vmm_now_ns();
+	struct snapshot_load_params p = {
+		.snapshot_path = c->path1,
+		.mem_file_path = c->path2,
+		.track_dirty_pages = c->track_dirty,
+		.start_ns = m->start_ns,
+	};
+	struct err err = { 0 };
+	int r;
+
+	/* The snapshot describes the VM; the process keeps its own settings. */
+	r = snapshot_load(&m->vm, &m->cfg, &m->lock, &p, &err);
+	if (!r)
+		r = vmm_publish_vm(m, &err);
+	if (!r)
+		r = vm_start(&m->vm, !c->resume, &err);
+	if (!r)
+		r = vmm_install_main_filter(m, &err);
+	if (r) {
+		vmm_boot_failed(m);
+		m->busy = false;
+		stats_add(m->stats.snapshot_failures, 1);
+		vmm_fault(m, c->call, 400, "loading the snapshot failed: %s", err.msg);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->busy = false;
+	__atomic_store_n(&m->state, c->resume ? VM_STATE_RUNNING : VM_STATE_PAUSED,
+			 __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&m->lock);
+	__atomic_store_n(&m->stats.snapshot_load_ns_last, vmm_now_ns() - t0, __ATOMIC_RELAXED);
+	log_info("snapshot %s loaded in %.3f ms, VM %s", c->path1, (vmm_now_ns() - t0) / 1e6,
+		 c->resume ? "running" : "paused");
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+}
+
+static void vmm_do_pause(struct vmm *m, struct vmm_cmd *c)
+{
+	struct err err = { 0 };
+	uint64_t t0, ns;
+
+	if (!vmm_allowed(m, c, VM_ACTION_PAUSE))
+		return;
+	if (vmm_state(m) == VM_STATE_PAUSED) {
+		vmm_reply(m, c->call, 204, NULL, NULL, 0);
+		return;
+	}
+	t0 = vmm_now_ns();
+	if (vm_pause(&m->vm, &err)) {
+		vm_resume(&m->vm);
+		vmm_fault(m, c->call, 500, "pausing failed: %s", err.msg);
+		return;
+	}
+	ns = vmm_now_ns() - t0;
+	stats_add(m->stats.pauses, 1);
+	__atomic_store_n(&m->stats.pause_ns_last, ns, __ATOMIC_RELAXED);
+	if (ns > m->stats.pause_ns_max)
+		__atomic_store_n(&m->stats.pause_ns_max, ns, __ATOMIC_RELAXED);
+	vmm_set_state(m, VM_STATE_PAUSED);
+	log_info("VM paused in %.3f ms", ns / 1e6);
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+}
+
+static void vmm_do_resume(struct vmm *m, struct vmm_cmd *c)
+{
+	if (!vmm_allowed(m, c, VM_ACTION_RESUME))
+		return;
+	if (vmm_state(m) == VM_STATE_PAUSED) {
+		vm_resume(&m->vm);
+		stats_add(m->stats.resumes, 1);
+		vmm_set_state(m, VM_STATE_RUNNING);
+		log_info("VM resumed");
+	}
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+}
+
+static void vmm_do_snapshot(struct vmm *m, struct vmm_cmd *c)
+{
+	struct snapshot_create_params p = {
+		.snapshot_path = c->path1,
+		.mem_file_path = c->path2,
+		.diff = c->diff,
+	};
+	struct err err = { 0 };
+	uint64_t t0 = vmm_now_ns();
+
+	if (!vmm_allowed(m, c, VM_ACTION_SNAPSHOT))
+		return;
+	if (c->diff && !m->cfg.track_dirty_pages) {
+		vmm_fault(m, c->call, 400,
+			  "a diff snapshot needs dirty page tracking: set track_dirty_pages in "
+			  "machine-config (or enable_diff_snapshots when loading)");
+		return;
+	}
+	/* Only this thread changes cfg once the VM exists: no lock needed to read it. */
+	if (snapshot_create(&m->vm, &m->cfg, &p, &err)) {
+		stats_add(m->stats.snapshot_failures, 1);
+		vmm_fault(m, c->call, 400, "creating the snapshot failed: %s", err.msg);
+		return;
+	}
+	if (c->diff)
+		stats_add(m->stats.snapshots_diff, 1);
+	else
+		stats_add(m->stats.snapshots_full, 1);
+	__atomic_store_n(&m->stats.snapshot_create_ns_last, vmm_now_ns() - t0, __ATOMIC_RELAXED);
+	log_info("%s snapshot written to %s and %s in %.3f ms", c->diff ? "diff" : "full", c->path1,
+		 c->path2, (vmm_now_ns() - t0) / 1e6);
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+}
+
+static void vmm_do_ctrl_alt_del(struct vmm *m, struct vmm_cmd *c)
+{
+	int r;
+
+	if (!vmm_allowed(m, c, VM_ACTION_CTRL_ALT_DEL))
+		return;
+	r = i8042_send_ctrl_alt_del(m->vm.i8042);
+	if (r) {
+		vmm_fault(m, c->call, 400, "SendCtrlAltDel: %s", strerror(-r));
+		return;
+	}
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+}
+
+static void vmm_do_update_drive(struct vmm *m, struct vmm_cmd *c)
+{
+	struct err err = { 0 };
+	struct virtio_blk *blk = NULL;
+	unsigned int i;
+
+	if (!vmm_allowed(m, c, VM_ACTION_UPDATE_DRIVE))
+		return;
+	for (i = 0; i < m->vm.nr_blk; i++) {
+		if (!strcmp(m->cfg.drives[i].id, c->path1)) {
+			blk = m->vm.blk[i];
+			break;
+		}
+	}
+	if (!blk) {
+		vmm_fault(m, c->call, 400, "drive '%s' does not exist", c->path1);
+		return;
+	}
+	if (virtio_blk_update_backend(blk, c->path2, &err)) {
+		vmm_fault(m, c->call, 400, "drive '%s': %s", c->path1, err.msg);
+		return;
+	}
+	/* The device keeps its own copy; cfg must say the same for GET /vm/config and snapshots. */
+	pthread_mutex_lock(&m->lock);
+	free(m->cfg.drives[i].path);
+	m->cfg.drives[i].path = c->path2;
+	c->path2 = NULL;
+	pthread_mutex_unlock(&m->lock);
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+}
+
+static void vmm_run_cmd(struct vmm *m, struct vmm_cmd *c)
+{
+	/* A halted VM answers nothing but GETs. */
+	if (m->vm_built && vm_exiting(&m->vm) && c->kind != VMM_CMD_START &&
+	    c->kind != VMM_CMD_LOAD) {
+		vmm_fault(m, c->call, 400, "the VM is halting: %s", m->vm.exit_reason);
+		return;
+	}
+	switch (c->kind) {
+	case VMM_CMD_START:
+		vmm_do_start(m, c);
+		break;
+	case VMM_CMD_LOAD:
+		vmm_do_load(m, c);
+		break;
+	case VMM_CMD_PAUSE:
+		vmm_do_pause(m, c);
+		break;
+	case VMM_CMD_RESUME:
+		vmm_do_resume(m, c);
+		break;
+	case VMM_CMD_SNAPSHOT:
+		vmm_do_snapshot(m, c);
+		break;
+	case VMM_CMD_CTRL_ALT_DEL:
+		vmm_do_ctrl_alt_del(m, c);
+		break;
+	case VMM_CMD_UPDATE_DRIVE:
+		vmm_do_update_drive(m, c);
+		break;
+	}
+}
+
+static void vmm_on_cmd(struct event_handler *h, uint32_t events)
+{
+	struct vmm *m = container_of(h, struct vmm, cmd_ev);
+	struct vmm_cmd *c, *next;
+	uint64_t v;
+
+	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	for (c = vmm_take_cmds(m); c; c = next) {
+		next = c->next;
+		vmm_run_cmd(m, c);
+		vmm_cmd_free(c);
+	}
+}
+
+/* Replies to what is still queued when the process stops. */
+static void vmm_refuse_cmds(struct vmm *m, const char *why)
+{
+	struct vmm_cmd *c, *next;
+
+	for (c = vmm_take_cmds(m); c; c = next) {
+		next = c->next;
+		vmm_fault(m, c->call, 400, "%s", why);
+		vmm_cmd_free(c);
+	}
+}
+
+/* ---- the process ------------------------------------------------------- */
+
+static void vmm_on_signal(struct event_handler *h, uint32_t events)
+{
+	struct vmm *m = container_of(h, struct vmm, signal_ev);
+	struct signalfd_siginfo si;
+
+	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_info("received SIG%s, shutting down", sigabbrev_np(si.ssi_signo));
+	m->exit_code = 128 + (int)si.ssi_signo;
+	m->exit_now = true;
+}
+
+static int vmm_api_thread_init(void *ctx)
+{
+	struct vmm *m = ctx;
+	struct err err = { 0 };
+	int r = seccomp_install(SECCOMP_ROLE_API, m->cfg.seccomp_level, &err);
+
+	if (r)
+		log_error("API thread: %s", err.msg);
+	return r;
+}
+
+static int vmm_setup_idle_loop(struct vmm *m, struct err *err)
+{
+	sigset_t stop;
+	int r;
+
+	r = event_loop_init(&m->idle_loop);
+	if (r)
+		return err_set(err, r, "epoll: %s", strerror(-r));
+	m->cmd_ev = (struct event_handler){ eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), vmm_on_cmd };
+	m->metrics_timer =
+		(struct event_handler){ timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+					vmm_on_metrics_timer };
+	if (m->cmd_ev.fd < 0 || m->metrics_timer.fd < 0)
+		return err_set(err, -errno, "eventfd: %s", strerror(errno));
+	/* Blocked here for every thread created later; the VM takes them over once built. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &stop, NULL))
+		return err_set(err, -EINVAL, "blocking signals failed");
+	m->signal_ev = (struct event_handler){ signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK),
+					       vmm_on_signal };
+	if (m->signal_ev.fd < 0)
+		return err_set(err, -errno, "signalfd: %s", strerror(errno));
+	if (event_loop_add(&m->idle_loop, &m->cmd_ev, EPOLLIN) ||
+	    event_loop_add(&m->idle_loop, &m->signal_ev, EPOLLIN))
+		return err_set(err, -errno, "epoll_ctl: %s", strerror(errno));
+	return 0;
+}
+
+int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err *err)
+{
+	int r = 0;
+
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->cmd_lock, NULL);
+	pthread_mutex_init(&m->metrics_lock, NULL);
+	m->cfg = *cfg;
+	config_init(cfg); /* m owns what it held */
+	m->cmd_tail = &m->cmd_head;
+	m->start_ns = start_ns;
+	m->stats.start_ns = start_ns;
+	m->metrics.fd = -1;
+	m->cmd_ev.fd = m->signal_ev.fd = m->metrics_timer.fd = -1;
+	m->idle_loop.epfd = -1;
+	vm_init(&m->vm);
+	m->state = VM_STATE_NOT_STARTED;
+
+	r = vmm_setup_idle_loop(m, err);
+	if (r)
+		return r;
+	/*
+	 * The API thread first: threads inherit seccomp filters, so it must
+	 * exist before the main thread installs its own (after booting).
+	 */
+	m->busy = m->cfg.kernel_path != NULL;
+	if (m->cfg.api_sock) {
+		r = api_server_start(&m->api, m->cfg.api_sock, routes_handle, m,
+				     vmm_api_thread_init, err);
+		if (r)
+			return r;
+	}
+	if (m->cfg.kernel_path) {
+		r = vmm_boot(m, err);
+		pthread_mutex_lock(&m->lock);
+		m->busy = false;
+		if (!r)
+			__atomic_store_n(&m->state, VM_STATE_RUNNING, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&m->lock);
+	}
+	return r;
+}
+
+int vmm_run(struct vmm *m)
+{
+	for (;;) {
+		bool built = __atomic_load_n(&m->vm_built, __ATOMIC_ACQUIRE);
+		int r = event_loop_run_once(built ? &m->vm.loop : &m->idle_loop, -1);
+
+		if (r < 0 && r != -EINTR) {
+			log_error("event loop failed: %s", strerror(-r));
+			m->exit_code = KVMLET_EXIT_VMM_ERROR;
+			if (built)
+				vm_request_exit(&m->vm, KVMLET_EXIT_VMM_ERROR, "event loop failed");
+			else
+				break;
+		}
+		if (!built && m->exit_now)
+			break;
+		if (built && vm_exiting(&m->vm)) {
+			m->exit_code = vm_stop(&m->vm);
+			vmm_set_state(m, VM_STATE_HALTED);
+			break;
+		}
+	}
+	vmm_refuse_cmds(m, "the VMM is shutting down");
+	return m->exit_code;
+}
+
+void vmm_fini(struct vmm *m)
+{
+	/* The API thread goes first: it reads the VM and the configuration. */
+	if (m->api)
+		api_server_stop(m->api);
+	m->api = NULL;
+	vmm_refuse_cmds(m, "the VMM is shutting down");
+	vm_destroy(&m->vm);
+	metrics_sink_close(&m->metrics);
+	if (m->cmd_ev.fd >= 0)
+		close(m->cmd_ev.fd);
+	if (m->signal_ev.fd >= 0)
+		close(m->signal_ev.fd);
+	if (m->metrics_timer.fd >= 0)
+		close(m->metrics_timer.fd);
+	event_loop_fini(&m->idle_loop);
+	config_free(&m->cfg);
+}

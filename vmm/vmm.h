@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The kvmlet-vmm process: its configuration, the VM's lifecycle state, the
+ * VM once built, and the control API. Threads:
+ *
+ *  - the main thread owns the VM: it builds it, runs the event loop that
+ *    serves the devices, and carries out every API request that touches a
+ *    running VM (start, load, pause, resume, snapshot, Ctrl+Alt+Del, drive
+ *    updates), which the API thread posts to it as commands;
+ *  - the API thread answers everything else itself (configuration before
+ *    boot, GETs, metrics, logger) and never waits for the main thread: a
+ *    command's reply is sent when the main thread has carried it out;
+ *  - one thread per vCPU.
+ *
+ * lock guards cfg and state. Before the VM starts the API thread edits
+ * cfg; afterwards only the main thread does (drive updates), and the VM
+ * keeps pointers into it.
+ */
+#ifndef KVMLET_VMM_VMM_H
+#define KVMLET_VMM_VMM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "lib/event_loop.h"
+#include "vmm/api/server.h"
+#include "vmm/config.h"
+#include "vmm/lifecycle.h"
+#include "vmm/metrics.h"
+#include "vmm/vm.h"
+#include "vmm/vmm_stats.h"
+
+struct vmm_cmd;
+
+struct vmm {
+	pthread_mutex_t lock;
+	struct vm_config cfg;
+	enum vm_state state;
+	bool busy; /* a start or snapshot load is being carried out */
+
+	struct vm vm;
+	bool vm_built; /* vm is valid; set once, by the main thread */
+	struct vmm_stats stats;
+	uint64_t start_ns;
+
+	struct api_server *api;
+	pthread_mutex_t cmd_lock;
+	struct vmm_cmd *cmd_head, **cmd_tail;
+	struct event_handler cmd_ev; /* eventfd: commands are waiting */
+
+	/* Before the VM exists the main thread waits on this loop instead of the VM's. */
+	struct event_loop idle_loop;
+	struct event_handler signal_ev;
+
+	pthread_mutex_t metrics_lock; /* the metrics file, flushed by both threads */
+	struct metrics_sink metrics;
+	struct event_handler metrics_timer;
+
+	bool logger_set;
+	bool exit_now; /* a signal arrived before the VM existed */
+	int exit_code;
+};
+
+/* Sets up the process from parsed options; boots at once when cfg names a kernel. */
+int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err *err);
+/* Serves until the VM halts or a signal arrives; returns the exit code. */
+int vmm_run(struct vmm *m);
+void vmm_fini(struct vmm *m);
+
+/* Called by the API routes (vmm/api/routes.c). */
+enum vmm_cmd_kind {
+	VMM_CMD_START,
+	VMM_CMD_LOAD,
+	VMM_CMD_PAUSE,
+	VMM_CMD_RESUME,
+	VMM_CMD_SNAPSHOT,
+	VMM_CMD_CTRL_ALT_DEL,
+	VMM_CMD_UPDATE_DRIVE,
+};
+
+struct vmm_cmd {
+	enum vmm_cmd_kind kind;
+	struct api_call *call;
+	struct vmm_cmd *next;
+	/* Arguments, owned by the command. */
+	char *path1, *path2; /* snapshot + memory file; drive id + new path */
+	bool diff;	     /* VMM_CMD_SNAPSHOT: a diff snapshot */
+	bool resume;	     /* VMM_CMD_LOAD: resume_vm */
+	bool track_dirty;    /* VMM_CMD_LOAD: enable_diff_snapshots / track_dirty_pages */
+};
+
+/* Hands cmd to the main thread, which replies to cmd->call and frees it. */
+void vmm_post(struct vmm *m, struct vmm_cmd *cmd);
+enum vm_state vmm_state(struct vmm *m);
+
+/* Replies that keep the API counters; usable from any thread. */
+void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const char *ctype,
+	       const void *body, size_t len);
+void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* The metrics file (PUT /metrics, FlushMetrics); any thread. */
+int vmm_metrics_open(struct vmm *m, const char *path, struct err *err);
+int vmm_metrics_flush(struct vmm *m, struct err *err);
+
+#endif
