@@ -451,50 +451,106 @@ const char *http_reason(unsigned int status)
 	return NULL;
 }
 
+/* Appends s to buf; false when it does not fit (with room left for a NUL). */
+static bool head_put(char *buf, size_t cap, size_t *at, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= cap - *at)
+		return false;
+	memcpy(buf + *at, s, n);
+	*at += n;
+	return true;
+}
+
+/* No CR, LF or other control: any would let a caller's string add headers of its own. */
+static bool is_header_value(const char *v)
+{
+	for (; *v; v++) {
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (!is_tchar((unsigned char)*s))
+			return false;
+	}
+	return true;
+}
+
 /* The status line and headers; body_len is what Content-Length will say. */
 static ssize_t format_head(char *buf, size_t cap, unsigned int status, const char *content_type,
-			   size_t body_len, bool keep_alive)
+			   const struct http_header *extra, unsigned int nr_extra, size_t body_len,
+			   bool keep_alive)
 {
 	const char *reason = http_reason(status);
-	char length[48] = "";
-	int n;
+	char line[64];
+	size_t at = 0;
+	bool ok;
 
 	/* 1xx go out as http_continue; they have no Content-Length or body. */
 	if (!reason || status < 200 || (status == 204 && body_len))
 		return -EINVAL;
-	if (content_type) {
-		/* A CR or LF here would let a caller's string add headers of its own. */
-		for (const char *c = content_type; *c; c++) {
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				return -EINVAL;
-		}
+	if (content_type && !is_header_value(content_type))
+		return -EINVAL;
+	for (unsigned int i = 0; i < nr_extra; i++) {
+		if (!is_token(extra[i].name) || !is_header_value(extra[i].value))
+			return -EINVAL;
 	}
-	/* RFC 9110 8.6: a 204 must not carry Content-Length. */
-	if (status != 204)
-		snprintf(length, sizeof(length), "Content-Length: %zu\r\n", body_len);
-	n = snprintf(buf, cap, "HTTP/1.1 %u %s\r\nServer: kvmlet\r\n%s%s%s%sConnection: %s\r\n\r\n",
-		     status, reason, length, content_type ? "Content-Type: " : "",
-		     content_type ? content_type : "", content_type ? "\r\n" : "",
-		     keep_alive ? "keep-alive" : "close");
-	if (n < 0 || (size_t)n >= cap || body_len > cap - (size_t)n)
+	if (!cap)
 		return -ENOSPC;
-	return n;
+	snprintf(line, sizeof(line), "HTTP/1.1 %u ", status);
+	ok = head_put(buf, cap, &at, line) && head_put(buf, cap, &at, reason) &&
+	     head_put(buf, cap, &at, "\r\nServer: kvmlet\r\n");
+	/* RFC 9110 8.6: a 204 must not carry Content-Length. */
+	if (ok && status != 204) {
+		snprintf(line, sizeof(line), "Content-Length: %zu\r\n", body_len);
+		ok = head_put(buf, cap, &at, line);
+	}
+	if (ok && content_type)
+		ok = head_put(buf, cap, &at, "Content-Type: ") &&
+		     head_put(buf, cap, &at, content_type) && head_put(buf, cap, &at, "\r\n");
+	for (unsigned int i = 0; ok && i < nr_extra; i++)
+		ok = head_put(buf, cap, &at, extra[i].name) && head_put(buf, cap, &at, ": ") &&
+		     head_put(buf, cap, &at, extra[i].value) && head_put(buf, cap, &at, "\r\n");
+	if (ok)
+		ok = head_put(buf, cap, &at,
+			      keep_alive ? "Connection: keep-alive\r\n\r\n"
+					 : "Connection: close\r\n\r\n");
+	if (!ok || body_len > cap - at)
+		return -ENOSPC;
+	return (ssize_t)at;
 }
 
-ssize_t http_response_format(char *buf, size_t cap, unsigned int status, const char *content_type,
-			     const void *body, size_t body_len, bool keep_alive)
+ssize_t http_response_format_hdrs(char *buf, size_t cap, unsigned int status,
+				  const char *content_type, const struct http_header *extra,
+				  unsigned int nr_extra, const void *body, size_t body_len,
+				  bool keep_alive)
 {
 	ssize_t n;
 
-	if (body_len && !body)
+	if ((body_len && !body) || (nr_extra && !extra))
 		return -EINVAL;
-	n = format_head(buf, cap, status, content_type, body_len, keep_alive);
+	n = format_head(buf, cap, status, content_type, extra, nr_extra, body_len, keep_alive);
 	if (n < 0)
 		return n;
 	/* memcpy, not a string function: bodies may hold NULs. */
 	if (body_len)
 		memcpy(buf + n, body, body_len);
 	return n + (ssize_t)body_len;
+}
+
+ssize_t http_response_format(char *buf, size_t cap, unsigned int status, const char *content_type,
+			     const void *body, size_t body_len, bool keep_alive)
+{
+	return http_response_format_hdrs(buf, cap, status, content_type, NULL, 0, body, body_len,
+					 keep_alive);
 }
 
 /* Length of the valid UTF-8 sequence at s (RFC 3629), or 0 if there is none. */
@@ -584,7 +640,7 @@ ssize_t http_response_fault(char *buf, size_t cap, unsigned int status, const ch
 	ssize_t n;
 
 	/* Headers with the measured length, then the body escaped straight after them. */
-	n = format_head(buf, cap, status, "application/json", blen, keep_alive);
+	n = format_head(buf, cap, status, "application/json", NULL, 0, blen, keep_alive);
 	if (n < 0)
 		return n;
 	fault_json(buf + n, blen, msg);

@@ -29,8 +29,8 @@
  *    requiring it would only turn away minimal clients.
  *
  * An unknown but well-formed method parses completely as HTTP_METHOD_OTHER,
- * so the caller can answer 405 (with an Allow header of its own: the writer
- * below adds none) and keep the connection. After a parse error the rest of
+ * so the caller can answer 405 (with an Allow header, which
+ * http_response_format_hdrs() can add) and keep the connection. After a parse error the rest of
  * the stream cannot be framed (the body may be unread), so the caller sends
  * p->status with "Connection: close" and closes. The parser keeps no clock:
  * the server must time out slow clients itself.
@@ -149,6 +149,16 @@ const char *http_reason(unsigned int status);
  */
 ssize_t http_response_format(char *buf, size_t cap, unsigned int status, const char *content_type,
 			     const void *body, size_t body_len, bool keep_alive);
+
+/*
+ * The same with nr_extra more headers (e.g. 405's Allow) before Connection.
+ * Their names must be tokens and their values free of controls: -EINVAL
+ * otherwise, so no caller's string can add headers or split the response.
+ */
+ssize_t http_response_format_hdrs(char *buf, size_t cap, unsigned int status,
+				  const char *content_type, const struct http_header *extra,
+				  unsigned int nr_extra, const void *body, size_t body_len,
+				  bool keep_alive);
 
 /*
  * Firecracker's error body, {"fault_message": "<msg>"}, with msg escaped as a

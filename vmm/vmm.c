@@ -43,11 +43,20 @@ static void vmm_set_state(struct vmm *m, enum vm_state s)
 void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const char *ctype,
 	       const void *body, size_t len)
 {
-	if (status >= 500)
-		stats_add(m->stats.api_server_errors, 1);
-	else if (status >= 400)
-		stats_add(m->stats.api_client_errors, 1);
 	api_call_reply(call, status, ctype, body, len);
+}
+
+/* The server counts every answer, its own (parse errors, 405, 503, 408) included. */
+void vmm_sync_api_stats(struct vmm *m)
+{
+	uint64_t req = 0, e4 = 0, e5 = 0;
+
+	if (!m->api)
+		return;
+	api_server_counts(m->api, &req, &e4, &e5);
+	__atomic_store_n(&m->stats.api_requests, req, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->stats.api_client_errors, e4, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->stats.api_server_errors, e5, __ATOMIC_RELAXED);
 }
 
 void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const char *fmt, ...)
@@ -60,10 +69,6 @@ void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const 
 	va_end(ap);
 	/* Logged once here, at the boundary, so the operator sees what clients were told. */
 	log_warn("API: %u %s", status, msg);
-	if (status >= 500)
-		stats_add(m->stats.api_server_errors, 1);
-	else
-		stats_add(m->stats.api_client_errors, 1);
 	api_call_fault(call, status, "%s", msg);
 }
 
@@ -92,6 +97,7 @@ int vmm_metrics_flush(struct vmm *m, struct err *err)
 	int r;
 
 	pthread_mutex_lock(&m->metrics_lock);
+	vmm_sync_api_stats(m);
 	if (m->metrics.fd < 0)
 		r = err_set(err, -ENOENT, "no metrics file: PUT /metrics first");
 	else
@@ -111,6 +117,7 @@ static void vmm_on_metrics_timer(struct event_handler *h, uint32_t events)
 		return;
 	/* A full pipe drops the line (counted); there is nothing to report here. */
 	pthread_mutex_lock(&m->metrics_lock);
+	vmm_sync_api_stats(m);
 	if (m->metrics.fd >= 0)
 		metrics_sink_flush(&m->metrics, vmm_published_vm(m), &m->stats, vmm_state(m), &err);
 	pthread_mutex_unlock(&m->metrics_lock);

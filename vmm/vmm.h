@@ -93,11 +93,14 @@ struct vmm_cmd {
 void vmm_post(struct vmm *m, struct vmm_cmd *cmd);
 enum vm_state vmm_state(struct vmm *m);
 
-/* Replies that keep the API counters; usable from any thread. */
+/* Replies; usable from any thread. vmm_fault() also logs what the client was told. */
 void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const char *ctype,
 	       const void *body, size_t len);
 void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* Copies the API server's answer counts into stats, for metrics. */
+void vmm_sync_api_stats(struct vmm *m);
 
 /* The metrics file (PUT /metrics, FlushMetrics); any thread. */
 int vmm_metrics_open(struct vmm *m, const char *path, struct err *err);

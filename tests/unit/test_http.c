@@ -732,6 +732,51 @@ static void response_format(void **state)
 		-EINVAL);
 }
 
+static void response_extra_headers(void **state)
+{
+	static const char want[] =
+		"HTTP/1.1 405 Method Not Allowed\r\nServer: kvmlet\r\n"
+		"Content-Length: 2\r\nContent-Type: application/json\r\n"
+		"Allow: GET, PUT, PATCH\r\nX-A: b\r\nConnection: keep-alive\r\n\r\n{}";
+	struct http_header h[] = { { "Allow", "GET, PUT, PATCH" }, { "X-A", "b" } };
+	struct http_header bad_name[] = { { "Al low", "x" } }, empty_name[] = { { "", "x" } };
+	struct http_header bad_value[] = { { "Allow", "GET\r\nX: y" } };
+	char buf[256];
+	ssize_t n;
+
+	n = http_response_format_hdrs(buf, sizeof(buf), 405, "application/json", h, 2, "{}", 2,
+				      true);
+	assert_int_equal(n, sizeof(want) - 1);
+	assert_memory_equal(buf, want, sizeof(want) - 1);
+	/* Exactly fitting, then one short. */
+	assert_int_equal(http_response_format_hdrs(buf, (size_t)n, 405, "application/json", h, 2,
+						   "{}", 2, true),
+			 n);
+	assert_int_equal(http_response_format_hdrs(buf, (size_t)n - 1, 405, "application/json", h,
+						   2, "{}", 2, true),
+			 -ENOSPC);
+	/* No extras: the same bytes as http_response_format(). */
+	n = http_response_format_hdrs(buf, sizeof(buf), 204, NULL, NULL, 0, NULL, 0, false);
+	assert_memory_equal(
+		buf, "HTTP/1.1 204 No Content\r\nServer: kvmlet\r\nConnection: close\r\n\r\n", n);
+
+	assert_int_equal(
+		http_response_format_hdrs(buf, sizeof(buf), 405, NULL, bad_name, 1, NULL, 0, true),
+		-EINVAL);
+	assert_int_equal(http_response_format_hdrs(buf, sizeof(buf), 405, NULL, empty_name, 1, NULL,
+						   0, true),
+			 -EINVAL);
+	assert_int_equal(
+		http_response_format_hdrs(buf, sizeof(buf), 405, NULL, bad_value, 1, NULL, 0, true),
+		-EINVAL);
+	assert_int_equal(
+		http_response_format_hdrs(buf, sizeof(buf), 405, NULL, NULL, 1, NULL, 0, true),
+		-EINVAL);
+	assert_int_equal(
+		http_response_format(buf, sizeof(buf), 200, "text/plain\tx", NULL, 0, true),
+		-EINVAL);
+}
+
 static void reasons(void **state)
 {
 	static const struct {
@@ -854,6 +899,7 @@ int main(void)
 		cmocka_unit_test(limit_body),
 		cmocka_unit_test(limits_init),
 		cmocka_unit_test(response_format),
+		cmocka_unit_test(response_extra_headers),
 		cmocka_unit_test(reasons),
 		cmocka_unit_test(fault_body),
 		cmocka_unit_test(fault_response),

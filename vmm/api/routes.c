@@ -162,7 +162,10 @@ static void get_metrics(struct route_ctx *rc, cJSON *body)
 	struct vmm *m = rc->m;
 	const struct vm *vm = __atomic_load_n(&m->vm_built, __ATOMIC_ACQUIRE) ? &m->vm : NULL;
 	size_t len;
-	char *text = metrics_prometheus(vm, &m->stats, vmm_state(m), &len);
+	char *text;
+
+	vmm_sync_api_stats(m);
+	text = metrics_prometheus(vm, &m->stats, vmm_state(m), &len);
 
 	if (!text) {
 		vmm_fault(m, rc->call, 500, "out of memory");
@@ -696,7 +699,6 @@ void routes_handle(void *ctx, struct api_call *call)
 	struct err err = { 0 };
 	cJSON *body = NULL;
 
-	stats_add(rc.m->stats.api_requests, 1);
 	for (size_t i = 0; i < ARRAY_SIZE(routes) && !found; i++) {
 		const char *id = NULL;
 

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The control API end to end with curl --unix-socket: configure, boot,
+pause, resume, snapshot, load into a new process and see the firmware's
+counter continue; diff snapshots; broken snapshot files refused while the
+VMM keeps serving; metrics; the lifecycle refusing calls out of order.
+Synchronisation is on the guest's serial output and on API replies."""
+import json
+import os
+import re
+
+from apiclient import Vmm, curl
+from harness import FIRMWARE, check, kvm_usable, main, skip
+
+COUNTER = "console=ttyS0 kvmlet.test=counter kvmlet.counter_mib=4"
+
+
+def ok(vmm, method, path, body=None, status=204):
+    got, text = curl(vmm.sock, method, path, body)
+    check(got == status, f"{method} {path}: {got} {text}, expected {status}; "
+          f"stderr: {vmm.stderr()[-1500:]}")
+    return json.loads(text) if text and status == 200 else None
+
+
+def refused(vmm, method, path, body, *words, status=400):
+    got, text = curl(vmm.sock, method, path, body)
+    check(got == status, f"{method} {path}: {got} {text}, expected {status}")
+    msg = json.loads(text).get("fault_message", "")
+    for w in words:
+        check(w in msg, f"{method} {path}: {msg!r} does not mention {w!r}")
+    return msg
+
+
+def boot_counter(vmm, vcpus=2, mib=128, extra_machine=None, drive=None):
+    ok(vmm, "PUT", "/boot-source", {"kernel_image_path": FIRMWARE, "boot_args": COUNTER})
+    machine = {"vcpu_count": vcpus, "mem_size_mib": mib}
+    machine.update(extra_machine or {})
+    ok(vmm, "PUT", "/machine-config", machine)
+    check(ok(vmm, "GET", "/machine-config", status=200)["mem_size_mib"] == mib, "machine-config")
+    ok(vmm, "PUT", "/entropy", {})
+    if drive:
+        ok(vmm, "PUT", "/drives/scratch", {"drive_id": "scratch", "path_on_host": drive,
+                                          "is_root_device": False})
+    ok(vmm, "PUT", "/actions", {"action_type": "InstanceStart"})
+    check(ok(vmm, "GET", "/", status=200)["state"] == "Running", "state after InstanceStart")
+    vmm.counter_advances(3)
+
+
+def pause(vmm):
+    ok(vmm, "PATCH", "/vm", {"state": "Paused"})
+    check(ok(vmm, "GET", "/", status=200)["state"] == "Paused", "state after pause")
+    return vmm.last_counter()
+
+
+def load(vmm, state, mem, resume=True, **extra):
+    body = {"snapshot_path": state,
+            "mem_backend": {"backend_type": "File", "backend_path": mem},
+            "resume_vm": resume}
+    body.update(extra)
+    ok(vmm, "PUT", "/snapshot/load", body)
+
+
+def first_counter(vmm):
+    m = vmm.wait_for(r"(?m)^counter (\d+)$")
+    return int(m.group(1))
+
+
+def test_pause_resume_and_order():
+    with Vmm() as vmm:
+        refused(vmm, "PATCH", "/vm", {"state": "Paused"}, "Not started")
+        refused(vmm, "PUT", "/actions", {"action_type": "InstanceStart"}, "boot-source")
+        refused(vmm, "PUT", "/snapshot/create",
+                {"snapshot_path": vmm.path("s"), "mem_file_path": vmm.path("m")}, "Not started")
+        boot_counter(vmm)
+        refused(vmm, "PUT", "/actions", {"action_type": "InstanceStart"}, "Running")
+        refused(vmm, "PUT", "/boot-source", {"kernel_image_path": FIRMWARE}, "Running")
+        refused(vmm, "PUT", "/snapshot/load",
+                {"snapshot_path": "x", "mem_file_path": "y"}, "Running")
+        refused(vmm, "PUT", "/snapshot/create",
+                {"snapshot_path": vmm.path("s"), "mem_file_path": vmm.path("m")}, "Running")
+        n = pause(vmm)
+        # Paused twice is still paused; the guest stays where it stopped.
+        ok(vmm, "PATCH", "/vm", {"state": "Paused"})
+        mark = len(vmm.stdout())
+        check(ok(vmm, "GET", "/", status=200)["state"] == "Paused", "still paused")
+        ok(vmm, "PATCH", "/vm", {"state": "Resumed"})
+        m = vmm.wait_for(r"(?m)^counter (\d+)$", start=mark)
+        check(int(m.group(1)) == n + 1, f"resumed at counter {m.group(1)}, paused at {n}")
+        vmm.counter_advances(3)
+        state = ok(vmm, "GET", "/kvmlet/state", status=200)
+        check(state["pauses"] == 1, f"kvmlet state: {state}")
+        print(f"pause took {state['last_pause_us']:.0f} us")
+
+
+def test_full_snapshot_restores_in_new_process():
+    with Vmm() as a:
+        disk = a.path("disk.img")
+        with open(disk, "wb") as f:
+            f.truncate(1 << 20)
+        boot_counter(a, drive=disk)
+        n = pause(a)
+        state, mem = a.path("state"), a.path("mem")
+        ok(a, "PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": state,
+                                          "mem_file_path": mem})
+        check(os.path.getsize(mem) == 128 << 20, "memory file size")
+        # The snapshot's VM keeps running after it.
+        ok(a, "PATCH", "/vm", {"state": "Resumed"})
+        a.counter_advances(2)
+        with Vmm() as b:
+            load(b, state, mem)
+            check(ok(b, "GET", "/", status=200)["state"] == "Running", "restored state")
+            first = first_counter(b)
+            check(first == n + 1, f"restored guest printed counter {first} first, "
+                  f"snapshot taken at {n}")
+            b.counter_advances(5)
+            cfg = ok(b, "GET", "/vm/config", status=200)
+            check(cfg["machine-config"]["vcpu_count"] == 2 and cfg["drives"][0]["path_on_host"]
+                  == disk and "entropy" in cfg, f"restored configuration: {cfg}")
+            refused(b, "PUT", "/snapshot/load", {"snapshot_path": state, "mem_file_path": mem},
+                    "Running")
+
+
+def test_load_paused_then_resume():
+    with Vmm() as a:
+        boot_counter(a, vcpus=1)
+        n = pause(a)
+        state, mem = a.path("state"), a.path("mem")
+        ok(a, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem})
+        with Vmm() as b:
+            load(b, state, mem, resume=False)
+            check(ok(b, "GET", "/", status=200)["state"] == "Paused", "loaded paused")
+            check("counter" not in b.stdout(), "a paused VM printed")
+            ok(b, "PATCH", "/vm", {"state": "Resumed"})
+            check(first_counter(b) == n + 1, "resumed after load")
+
+
+def test_diff_snapshot():
+    with Vmm() as a:
+        boot_counter(a, extra_machine={"track_dirty_pages": True})
+        pause(a)
+        state, mem = a.path("state"), a.path("mem")
+        ok(a, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem})
+        ok(a, "PATCH", "/vm", {"state": "Resumed"})
+        a.counter_advances(5)
+        n = pause(a)
+        # The diff goes onto the full snapshot's memory file: together they are the VM now.
+        diff_state = a.path("diff-state")
+        ok(a, "PUT", "/snapshot/create", {"snapshot_type": "Diff", "snapshot_path": diff_state,
+                                          "mem_file_path": mem})
+        with Vmm() as b:
+            load(b, diff_state, mem)
+            check(first_counter(b) == n + 1, "a diff snapshot restores the latest state")
+            b.counter_advances(3)
+
+
+def test_diff_needs_tracking():
+    with Vmm() as a:
+        boot_counter(a, vcpus=1)
+        pause(a)
+        refused(a, "PUT", "/snapshot/create", {"snapshot_type": "Diff",
+                                               "snapshot_path": a.path("s"),
+                                               "mem_file_path": a.path("m")}, "track_dirty_pages")
+
+
+def corrupt(src, dst, how):
+    data = bytearray(open(src, "rb").read())
+    if how == "truncate":
+        data = data[:len(data) // 2]
+    elif how == "flip":
+        data[len(data) - 10] ^= 0x40
+    elif how == "version":
+        data[8] ^= 0x7f
+    elif how == "magic":
+        data[0:8] = b"NOTASNAP"
+    with open(dst, "wb") as f:
+        f.write(data)
+
+
+def test_bad_snapshots_are_refused():
+    with Vmm() as a:
+        boot_counter(a, vcpus=1)
+        pause(a)
+        state, mem = a.path("state"), a.path("mem")
+        ok(a, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem})
+        short_mem = a.path("short-mem")
+        with open(short_mem, "wb") as f:
+            f.truncate(64 << 20)
+        with Vmm() as b:
+            cases = [("truncate", "truncated"), ("flip", "checksum"), ("version", "version"),
+                     ("magic", "")]
+            for how, word in cases:
+                bad = b.path(f"bad-{how}")
+                corrupt(state, bad, how)
+                msg = refused(b, "PUT", "/snapshot/load",
+                              {"snapshot_path": bad, "mem_file_path": mem})
+                check(word in msg.lower(), f"{how}: {msg!r} does not mention {word!r}")
+                check(ok(b, "GET", "/", status=200)["state"] == "Not started",
+                      f"state after a refused load ({how})")
+            refused(b, "PUT", "/snapshot/load", {"snapshot_path": b.path("missing"),
+                                                 "mem_file_path": mem}, "missing")
+            refused(b, "PUT", "/snapshot/load", {"snapshot_path": state,
+                                                 "mem_file_path": short_mem}, "bytes")
+            refused(b, "PUT", "/snapshot/load", {"snapshot_path": state,
+                                                 "mem_backend": {"backend_type": "Uffd",
+                                                                 "backend_path": mem}}, "File")
+            # After all of that a good load still works.
+            load(b, state, mem)
+            first_counter(b)
+            b.counter_advances(3)
+        # The VM that was snapshotted is unharmed, too.
+        ok(a, "PATCH", "/vm", {"state": "Resumed"})
+        a.counter_advances(3)
+
+
+def test_metrics():
+    with Vmm() as vmm:
+        boot_counter(vmm, vcpus=1)
+        got, text = curl(vmm.sock, "GET", "/metrics")
+        check(got == 200, f"GET /metrics: {got}")
+        for name in ("kvmlet_vcpu_exits_total", "kvmlet_vcpu_run_seconds_total",
+                     "kvmlet_api_requests_total"):
+            check(re.search(rf"(?m)^{name}(\{{[^}}]*\}})? \d", text), f"{name} missing:\n{text}")
+        fifo_path = vmm.path("metrics.json")
+        open(fifo_path, "w").close()
+        ok(vmm, "PUT", "/metrics", {"metrics_path": fifo_path})
+        ok(vmm, "PUT", "/actions", {"action_type": "FlushMetrics"})
+        lines = open(fifo_path).read().splitlines()
+        check(len(lines) == 1, f"metrics file: {lines}")
+        doc = json.loads(lines[0])
+        check("utc_timestamp_ms" in doc, f"metrics line: {doc}")
+        refused(vmm, "PUT", "/metrics", {"metrics_path": fifo_path}, "already")
+
+
+def test_guest_reset_ends_the_process():
+    with Vmm() as vmm:
+        ok(vmm, "PUT", "/boot-source", {"kernel_image_path": FIRMWARE,
+                                        "boot_args": "console=ttyS0 kvmlet.end=reset"})
+        ok(vmm, "PUT", "/actions", {"action_type": "InstanceStart"})
+        code = vmm.proc.wait(60)
+        check(code == 0, f"exit code {code} after a guest reset")
+        check("guest reset" in vmm.stderr(), f"stderr: {vmm.stderr()}")
+
+
+if __name__ == "__main__":
+    if not kvm_usable():
+        skip("/dev/kvm is not usable")
+    main([v for k, v in sorted(globals().items()) if k.startswith("test_")])
