@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -121,6 +122,29 @@ static void vmm_on_metrics_timer(struct event_handler *h, uint32_t events)
 	if (m->metrics.fd >= 0)
 		metrics_sink_flush(&m->metrics, vmm_published_vm(m), &m->stats, vmm_state(m), &err);
 	pthread_mutex_unlock(&m->metrics_lock);
+}
+
+int vmm_logger_set(struct vmm *m, const char *path, int level, struct err *err)
+{
+	int fd;
+
+	if (__atomic_exchange_n(&m->logger_set, true, __ATOMIC_ACQ_REL))
+		return err_set(err, -EEXIST, "the logger is already configured");
+	if (path) {
+		/* O_NONBLOCK: a FIFO without a reader must not stall whoever logs. */
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		if (fd < 0) {
+			__atomic_store_n(&m->logger_set, false, __ATOMIC_RELEASE);
+			return err_set(err, -errno, "logger.log_path '%s': %s", path,
+				       strerror(errno));
+		}
+		/* kvmlet logs to stderr, so the log file becomes stderr. */
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if (level >= LOG_OFF)
+		log_set_level((enum log_level)level);
+	return 0;
 }
 
 /* ---- commands from the API thread -------------------------------------- */

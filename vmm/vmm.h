@@ -99,6 +99,12 @@ void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const 
 void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * PUT /logger: log to path (created if missing) instead of stderr, at
+ * level (an enum log_level; below LOG_OFF keeps the current one). Once.
+ */
+int vmm_logger_set(struct vmm *m, const char *path, int level, struct err *err);
+
 /* Copies the API server's answer counts into stats, for metrics. */
 void vmm_sync_api_stats(struct vmm *m);
 

@@ -8,10 +8,8 @@
  * the main thread, which replies when it is done. Nothing here waits.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kvmlet/version.h"
 #include "lib/log.h"
@@ -332,10 +330,7 @@ static int log_level_parse(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
-/*
- * Firecracker's logger: where the log goes and how much of it. kvmlet logs
- * to stderr, so a log_path becomes stderr.
- */
+/* Firecracker's logger: where the log goes and how much of it. */
 static void put_logger(struct route_ctx *rc, cJSON *body)
 {
 	static const char *const names[] = { "log_path", "level", "show_level", "show_log_origin",
@@ -344,7 +339,7 @@ static void put_logger(struct route_ctx *rc, cJSON *body)
 	enum log_level lvl = LOG_INFO;
 	bool show = false, origin = false;
 	struct err err = { 0 };
-	int r, fd;
+	int r;
 
 	r = json_check_members("logger", body, names, ARRAY_SIZE(names), &err);
 	if (!r)
@@ -361,27 +356,12 @@ static void put_logger(struct route_ctx *rc, cJSON *body)
 		r = json_get_bool("logger", body, "show_log_origin", false, &origin, &err);
 	if (!r)
 		r = json_get_string("logger", body, "module", false, &module, &err);
-	if (!r && rc->m->logger_set)
-		r = err_set(&err, -EEXIST, "the logger is already configured");
-	if (r) {
+	if (!r)
+		r = vmm_logger_set(rc->m, path, level ? (int)lvl : -2, &err);
+	if (r)
 		reply_err(rc, &err);
-		return;
-	}
-	if (path) {
-		/* O_NONBLOCK: a FIFO without a reader must not stall whoever logs. */
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-		if (fd < 0) {
-			vmm_fault(rc->m, rc->call, 400, "logger.log_path '%s': %s", path,
-				  strerror(errno));
-			return;
-		}
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
-	if (level)
-		log_set_level(lvl);
-	rc->m->logger_set = true;
-	reply_ok(rc);
+	else
+		reply_ok(rc);
 }
 
 static void put_metrics(struct route_ctx *rc, cJSON *body)
