@@ -118,6 +118,8 @@ void state_reader_init(struct state_reader *r, const void *data, size_t len)
 
 void state_get(struct state_reader *r, void *p, size_t n)
 {
+	if (!n)
+		return;
 	if (r->bad || n > r->len - r->off) {
 		r->bad = true;
 		memset(p, 0, n);
@@ -163,7 +165,8 @@ void state_get_str(struct state_reader *r, char *buf, size_t cap)
 {
 	uint32_t n = state_get_u32(r);
 
-	buf[0] = '\0';
+	if (cap)
+		buf[0] = '\0';
 	if (!state_check(r, cap && n < cap && n <= state_remaining(r)))
 		return;
 	state_get(r, buf, n);

@@ -104,6 +104,9 @@ int config_apply_boot_source(struct vm_config *cfg, const cJSON *obj, struct err
 	r = own(cfg, CONFIG_OWNED_KERNEL, kernel, &cfg->kernel_path, err);
 	if (!r)
 		r = own(cfg, CONFIG_OWNED_INITRD, initrd, &cfg->initrd_path, err);
+	/* New boot arguments: config_finish() derives the command line afresh. */
+	if (!r)
+		r = own(cfg, CONFIG_OWNED_BOOT_ARGS, NULL, &cfg->boot_args, err);
 	if (!r)
 		r = own(cfg, CONFIG_OWNED_CMDLINE, args ? args : CONFIG_DEFAULT_CMDLINE,
 			&cfg->cmdline, err);
@@ -331,7 +334,7 @@ cJSON *config_to_json(const struct vm_config *cfg)
 
 	if (!root)
 		return NULL;
-	o = cJSON_AddObjectToObject(root, "boot-source");
+	o = cfg->kernel_path ? cJSON_AddObjectToObject(root, "boot-source") : NULL;
 	if (o) {
 		add_str(o, "kernel_image_path", cfg->kernel_path);
 		add_str(o, "boot_args", cfg->boot_args ? cfg->boot_args : cfg->cmdline);

@@ -98,10 +98,41 @@ int json_get_uint(const char *what, const cJSON *obj, const char *name, bool req
 	return 0;
 }
 
+/*
+ * cJSON turns "\u0000" into a NUL inside the C string, which would quietly
+ * cut it short ("/a\u0000b" naming "/a"). Such strings are refused before
+ * parsing: the scan follows strings and their escapes, nothing else.
+ */
+static bool json_has_nul_escape(const char *s, size_t len)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = s[i] == '"';
+			continue;
+		}
+		if (s[i] == '"') {
+			in_string = false;
+		} else if (s[i] == '\\' && i + 1 < len) {
+			if (s[i + 1] == 'u' && i + 5 < len && !strncmp(s + i + 2, "0000", 4))
+				return true;
+			i++;
+		}
+	}
+	return false;
+}
+
 cJSON *json_parse(const char *json, size_t len, struct err *err)
 {
 	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+	cJSON *root;
+
+	if (json_has_nul_escape(json, len)) {
+		err_set(err, -EINVAL, "invalid JSON: strings must not contain NUL (\\u0000)");
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
 
 	/* Only whitespace may follow the document; json need not end in a NUL. */
 	while (root && end && end < json + len && strchr(" \t\r\n", *end) && *end)

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvmlet/platform.h"
@@ -160,4 +162,83 @@ void gm_mark_dirty(const struct guest_memory *gm, const void *host, uint64_t len
 	last = (off + len - 1) / GM_PAGE_SIZE;
 	for (uint64_t pg = first; pg <= last; pg++)
 		__atomic_fetch_or(&bm[pg / 64], 1ULL << (pg % 64), __ATOMIC_RELAXED);
+}
+
+/*
+ * A private file mapping at a 2 MiB-aligned address, as gm_map gives
+ * anonymous memory: reserve an aligned window, then map the file over it.
+ */
+static void *gm_map_private_file(uint64_t bytes, int fd)
+{
+	uint8_t *p, *aligned, *m;
+	uint64_t head, tail;
+
+	p = mmap(NULL, bytes + GM_HUGE_ALIGN, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	aligned = (uint8_t *)(((uintptr_t)p + GM_HUGE_ALIGN - 1) & ~(uintptr_t)(GM_HUGE_ALIGN - 1));
+	m = mmap(aligned, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED,
+		 fd, 0);
+	if (m == MAP_FAILED) {
+		int e = errno;
+
+		munmap(p, bytes + GM_HUGE_ALIGN);
+		errno = e;
+		return MAP_FAILED;
+	}
+	head = aligned - p;
+	tail = GM_HUGE_ALIGN - head;
+	if (head)
+		munmap(p, head);
+	if (tail)
+		munmap(aligned + bytes, tail);
+	return aligned;
+}
+
+int gm_map_file(struct guest_memory *gm, uint64_t bytes, const char *path, struct err *err)
+{
+	struct stat st;
+	uint64_t off = 0;
+	void *p;
+	int fd, e;
+
+	memset(gm, 0, sizeof(*gm));
+	gm->memfd = -1;
+	if (!bytes)
+		return err_set(err, -EINVAL, "memory file %s: the snapshot has no guest RAM", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, -errno, "opening memory file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		close(fd);
+		return err_set(err, -e, "stat of memory file %s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(err, -EINVAL, "memory file %s is not a regular file", path);
+	}
+	if ((uint64_t)st.st_size < bytes) {
+		close(fd);
+		return err_set(err, -EINVAL,
+			       "memory file %s is %llu bytes, the snapshot needs %llu", path,
+			       (unsigned long long)st.st_size, (unsigned long long)bytes);
+	}
+	/* Private and lazy: pages come in on first touch, guest writes stay in RAM. */
+	p = gm_map_private_file(bytes, fd);
+	e = errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return err_set(err, -e, "mapping memory file %s (%llu MiB): %s", path,
+			       (unsigned long long)(bytes >> 20), strerror(e));
+	madvise(p, bytes, MADV_DONTDUMP);
+	gm->base = p;
+	gm->size = bytes;
+	gm->nr_regions = gm_layout(bytes, gm->region);
+	for (unsigned int i = 0; i < gm->nr_regions; i++) {
+		gm->region[i].host = gm->base + off;
+		off += gm->region[i].size;
+	}
+	return 0;
 }

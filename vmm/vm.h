@@ -58,8 +58,6 @@ struct vm {
 	struct virtio_net *net[CONFIG_MAX_NETS];
 	unsigned int nr_net;
 	char *cmdline; /* the user's, plus what devices announce */
-	/* The snapshot memory file RAM is mapped from, if any (st_dev, st_ino). */
-	uint64_t mem_file_dev, mem_file_ino;
 
 	struct event_loop loop;
 	struct event_handler exit_ev;	 /* eventfd: someone asked the VM to stop */

@@ -36,7 +36,8 @@ struct vmm {
 	pthread_mutex_t lock;
 	struct vm_config cfg;
 	enum vm_state state;
-	bool busy; /* a start or snapshot load is being carried out */
+	bool busy;	 /* a start or snapshot load is being carried out */
+	bool configured; /* a pre-boot resource was PUT: no snapshot load then */
 
 	struct vm vm;
 	bool vm_built; /* vm is valid; set once, by the main thread */

@@ -214,21 +214,22 @@ def test_bad_snapshots_are_refused():
 
 def test_metrics():
     with Vmm() as vmm:
+        # As in Firecracker, the metrics file is set before the VM starts.
+        metrics_file = vmm.path("metrics.json")
+        open(metrics_file, "w").close()
+        ok(vmm, "PUT", "/metrics", {"metrics_path": metrics_file})
+        refused(vmm, "PUT", "/metrics", {"metrics_path": metrics_file}, "already")
         boot_counter(vmm, vcpus=1)
         got, text = curl(vmm.sock, "GET", "/metrics")
         check(got == 200, f"GET /metrics: {got}")
         for name in ("kvmlet_vcpu_exits_total", "kvmlet_vcpu_run_seconds_total",
                      "kvmlet_api_requests_total"):
             check(re.search(rf"(?m)^{name}(\{{[^}}]*\}})? \d", text), f"{name} missing:\n{text}")
-        fifo_path = vmm.path("metrics.json")
-        open(fifo_path, "w").close()
-        ok(vmm, "PUT", "/metrics", {"metrics_path": fifo_path})
         ok(vmm, "PUT", "/actions", {"action_type": "FlushMetrics"})
-        lines = open(fifo_path).read().splitlines()
+        lines = open(metrics_file).read().splitlines()
         check(len(lines) == 1, f"metrics file: {lines}")
         doc = json.loads(lines[0])
         check("utc_timestamp_ms" in doc, f"metrics line: {doc}")
-        refused(vmm, "PUT", "/metrics", {"metrics_path": fifo_path}, "already")
 
 
 def test_guest_reset_ends_the_process():

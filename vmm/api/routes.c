@@ -8,8 +8,11 @@
  * the main thread, which replies when it is done. Nothing here waits.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kvmlet/version.h"
 #include "lib/log.h"
@@ -74,16 +77,82 @@ static bool may_configure(struct route_ctx *rc)
 	return false;
 }
 
-/* Runs apply on the configuration under the lock, if the VM may still be configured. */
+/*
+ * Like Firecracker, files a resource names are checked when it is PUT, so
+ * a typo is reported by the call that made it, not by InstanceStart.
+ */
+static int check_file(const char *what, const char *path, bool block_ok, struct err *err)
+{
+	struct stat st;
+
+	if (!path)
+		return 0;
+	if (stat(path, &st) < 0)
+		return err_set(err, -errno, "%s '%s': %s", what, path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !(block_ok && S_ISBLK(st.st_mode)))
+		return err_set(err, -EINVAL, "%s '%s' is not a regular file%s", what, path,
+			       block_ok ? " or block device" : "");
+	return 0;
+}
+
+static int check_parent_dir(const char *what, const char *path, struct err *err)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) + (slash == path), path);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return err_set(err, -ENOENT, "%s '%s': directory '%s' does not exist", what, path,
+			       dir);
+	return 0;
+}
+
+/* The files a resource names, once its body passed the configuration's checks. */
+static int check_files(const struct vm_config *cfg, const char *id, struct err *err)
+{
+	int r = check_file("boot-source.kernel_image_path", cfg->kernel_path, false, err);
+
+	if (!r)
+		r = check_file("boot-source.initrd_path", cfg->initrd_path, false, err);
+	for (unsigned int i = 0; !r && i < cfg->nr_drives; i++)
+		if (!id || !strcmp(cfg->drives[i].id, id))
+			r = check_file("drive.path_on_host", cfg->drives[i].path, true, err);
+	if (!r && cfg->has_vsock)
+		r = check_parent_dir("vsock.uds_path", cfg->vsock.uds_path, err);
+	return r;
+}
+
+/*
+ * Runs apply on a copy-free scratch configuration first (so a bad body
+ * changes nothing), then on the real one under the lock, if the VM may
+ * still be configured.
+ */
 static void configure(struct route_ctx *rc, cJSON *body,
 		      int (*apply)(struct vm_config *, const cJSON *, struct err *))
 {
+	struct vm_config scratch;
 	struct err err = { 0 };
-	int r = -EPERM;
+	int r;
 
+	config_init(&scratch);
+	r = apply(&scratch, body, &err);
+	if (!r)
+		r = check_files(&scratch, NULL, &err);
+	config_free(&scratch);
+	if (r) {
+		reply_err(rc, &err);
+		return;
+	}
+	r = -EPERM;
 	pthread_mutex_lock(&rc->m->lock);
-	if (may_configure(rc))
+	if (may_configure(rc)) {
 		r = apply(&rc->m->cfg, body, &err);
+		if (!r)
+			rc->m->configured = true;
+	}
 	pthread_mutex_unlock(&rc->m->lock);
 	if (r == -EPERM)
 		return;
@@ -230,9 +299,26 @@ static void patch_machine_config(struct route_ctx *rc, cJSON *body)
 	configure(rc, body, patch_machine);
 }
 
+/* A second PUT /vsock replaces the device, as Firecracker's does. */
+static int replace_vsock(struct vm_config *cfg, const cJSON *body, struct err *err)
+{
+	struct vm_config scratch;
+	int r;
+
+	config_init(&scratch);
+	r = config_apply_vsock(&scratch, body, err);
+	config_free(&scratch);
+	if (r)
+		return r;
+	free(cfg->vsock.uds_path);
+	cfg->vsock.uds_path = NULL;
+	cfg->has_vsock = false;
+	return config_apply_vsock(cfg, body, err);
+}
+
 static void put_vsock(struct route_ctx *rc, cJSON *body)
 {
-	configure(rc, body, config_apply_vsock);
+	configure(rc, body, replace_vsock);
 }
 
 static void put_entropy(struct route_ctx *rc, cJSON *body)
@@ -268,6 +354,8 @@ static int replace_device(struct vm_config *cfg, const char *id, const cJSON *bo
 
 	config_init(&scratch);
 	r = apply(&scratch, what, body, err);
+	if (!r)
+		r = check_files(&scratch, id, err);
 	config_free(&scratch);
 	if (r)
 		return r;
@@ -288,8 +376,11 @@ static void put_device(struct route_ctx *rc, cJSON *body, const char *id_field, 
 	if (!id_matches(rc, body, id_field))
 		return;
 	pthread_mutex_lock(&rc->m->lock);
-	if (may_configure(rc))
+	if (may_configure(rc)) {
 		r = replace_device(&rc->m->cfg, rc->id, body, apply, what, &err);
+		if (!r)
+			rc->m->configured = true;
+	}
 	pthread_mutex_unlock(&rc->m->lock);
 	if (r == -EPERM)
 		return;
@@ -356,6 +447,11 @@ static void put_logger(struct route_ctx *rc, cJSON *body)
 		r = json_get_bool("logger", body, "show_log_origin", false, &origin, &err);
 	if (!r)
 		r = json_get_string("logger", body, "module", false, &module, &err);
+	if (!r && vmm_state(rc->m) != VM_STATE_NOT_STARTED)
+		r = err_set(&err, -EPERM,
+			    "cannot configure the logger: the VM is %s (only possible before it is "
+			    "started)",
+			    vm_state_name(vmm_state(rc->m)));
 	if (!r)
 		r = vmm_logger_set(rc->m, path, level ? (int)lvl : -2, &err);
 	if (r)
@@ -374,6 +470,11 @@ static void put_metrics(struct route_ctx *rc, cJSON *body)
 	r = json_check_members("metrics", body, names, ARRAY_SIZE(names), &err);
 	if (!r)
 		r = json_get_nonempty_string("metrics", body, "metrics_path", true, &path, &err);
+	if (!r && vmm_state(rc->m) != VM_STATE_NOT_STARTED)
+		r = err_set(&err, -EPERM,
+			    "cannot configure metrics: the VM is %s (only possible before it is "
+			    "started)",
+			    vm_state_name(vmm_state(rc->m)));
 	if (!r)
 		r = vmm_metrics_open(rc->m, path, &err);
 	if (r)
@@ -492,6 +593,12 @@ static void patch_drive(struct route_ctx *rc, cJSON *body)
 	}
 	if (!id_matches(rc, body, "drive_id"))
 		return;
+	if (vmm_state(rc->m) == VM_STATE_NOT_STARTED) {
+		vmm_fault(rc->m, rc->call, 400,
+			  "cannot update a drive: the VM is Not started (PUT /drives/%s instead)",
+			  rc->id);
+		return;
+	}
 	if (!path) {
 		/* Nothing to change. */
 		reply_ok(rc);
@@ -614,6 +721,15 @@ static void put_snapshot_load(struct route_ctx *rc, cJSON *body)
 			  m->busy ? "cannot load a snapshot: the VM is being started" : msg);
 		return;
 	}
+	/* The snapshot describes the whole VM, as in Firecracker: nothing else may. */
+	if (m->configured) {
+		pthread_mutex_unlock(&m->lock);
+		vmm_fault(
+			m, rc->call, 400,
+			"cannot load a snapshot after configuring the VM (boot-source, "
+			"machine-config, drives, ...): the snapshot brings its own configuration");
+		return;
+	}
 	c = cmd_new(rc, VMM_CMD_LOAD);
 	if (c && cmd_set_paths(rc, c, state, mem)) {
 		c->resume = resume;
@@ -695,6 +811,11 @@ void routes_handle(void *ctx, struct api_call *call)
 		vmm_fault(rc.m, call, 400, "Invalid request method and/or path: %s %s%s",
 			  rc.req->method_name, rc.req->path,
 			  path_known ? " (the path exists; not with this method)" : "");
+		return;
+	}
+	if (found->body == BODY_NONE && rc.req->body_len) {
+		vmm_fault(rc.m, call, 400, "%s %s takes no body", rc.req->method_name,
+			  rc.req->path);
 		return;
 	}
 	if (found->body == BODY_JSON) {

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
@@ -71,31 +70,12 @@ static void snapshot_put_devices(struct state_writer *w, struct vm *vm)
 	}
 }
 
-/* A full write truncates the file: never the one the restored VM's memory is mapped from. */
-static int snapshot_check_mem_target(const struct vm *vm, const char *path, bool diff,
-				     struct err *err)
-{
-	struct stat st;
-
-	if (diff || !vm->mem_file_ino || stat(path, &st) < 0)
-		return 0;
-	if (st.st_dev == vm->mem_file_dev && st.st_ino == vm->mem_file_ino)
-		return err_set(err, -EBUSY,
-			       "'%s' backs the running VM's memory: a full snapshot must go to "
-			       "another file (a diff snapshot may update it in place)",
-			       path);
-	return 0;
-}
-
 int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 		    const struct snapshot_create_params *p, struct err *err)
 {
 	struct state_writer w;
 	int r;
 
-	r = snapshot_check_mem_target(vm, p->mem_file_path, p->diff, err);
-	if (r)
-		return r;
 	state_writer_init(&w);
 	r = snapshot_put_config(&w, cfg, err);
 	if (!r) {
@@ -294,7 +274,6 @@ int snapshot_load(struct vm *vm, struct vm_config *cfg, pthread_mutex_t *cfg_loc
 	struct vm_config fresh, old;
 	struct state_reader r, body;
 	uint32_t id = 0, version = 0;
-	struct stat st;
 	int ret;
 
 	config_init(&fresh);
@@ -316,10 +295,6 @@ int snapshot_load(struct vm *vm, struct vm_config *cfg, pthread_mutex_t *cfg_loc
 		ret = snapshot_restore_state(vm, &r, err);
 	if (!ret && p->track_dirty_pages)
 		ret = snapshot_track_dirty(vm, err);
-	if (!ret && stat(p->mem_file_path, &st) == 0) {
-		vm->mem_file_dev = st.st_dev;
-		vm->mem_file_ino = st.st_ino;
-	}
 	if (ret)
 		goto out;
 	fresh.track_dirty_pages = p->track_dirty_pages;
