@@ -36,6 +36,8 @@ static const char usage[] =
 	"                         --seccomp-level may be added\n"
 	"  --api-sock PATH        serve the control API (Firecracker's) on a Unix socket;\n"
 	"                         without --kernel or --config-file the VM waits for it\n"
+	"  --keep-halted          with --api-sock: when the guest halts, keep serving\n"
+	"                         the API (state Halted, exit code, reason) until SIGTERM\n"
 	"  --seccomp-level N      0 no filters (debugging), 1 system calls only,\n"
 	"                         2 system calls and arguments (default)\n"
 	"  --help, --version\n"
@@ -58,6 +60,7 @@ enum {
 	OPT_CONFIG_FILE,
 	OPT_API_SOCK,
 	OPT_SECCOMP_LEVEL,
+	OPT_KEEP_HALTED,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -77,6 +80,7 @@ static const struct option options[] = {
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
+	{ "keep-halted", no_argument, NULL, OPT_KEEP_HALTED },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -441,6 +445,9 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 				       arg, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 		cfg->api_sock = arg;
 		return 0;
+	case OPT_KEEP_HALTED:
+		cfg->keep_halted = true;
+		return 0;
 	case OPT_SECCOMP_LEVEL:
 		if (seccomp_parse_level(arg, &cfg->seccomp_level))
 			return err_set(err, -EINVAL, "--seccomp-level '%s': expected 0, 1 or 2",
@@ -500,7 +507,7 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 		 * Host-side plumbing (serial, memory backend) is not in the file.
 		 */
 		if (opt != OPT_SERIAL && opt != OPT_MEMORY_BACKEND && opt != OPT_API_SOCK &&
-		    opt != OPT_SECCOMP_LEVEL && !vm_option)
+		    opt != OPT_SECCOMP_LEVEL && opt != OPT_KEEP_HALTED && !vm_option)
 			vm_option = option_name(opt);
 		if (parse_option(cfg, opt, optarg, err))
 			return CONFIG_ERROR;
@@ -518,6 +525,10 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 	}
 	if (config_file)
 		return config_load_file(cfg, config_file, err) ? CONFIG_ERROR : CONFIG_OK;
+	if (cfg->keep_halted && !cfg->api_sock) {
+		err_set(err, -EINVAL, "--keep-halted needs --api-sock: nobody could ask");
+		return CONFIG_ERROR;
+	}
 	if (!cfg->kernel_path && !cfg->api_sock) {
 		err_set(err, -EINVAL,
 			"--kernel, --config-file or --api-sock is required (see --help)");

@@ -75,6 +75,7 @@ struct vm_config {
 
 	/* The process, not the VM: never part of a snapshot or of GET /vm/config. */
 	const char *api_sock;
+	bool keep_halted; /* after the VM halts, serve the API until SIGTERM */
 	enum seccomp_level seccomp_level;
 };
 

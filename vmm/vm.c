@@ -272,6 +272,8 @@ static void vm_on_signal(struct event_handler *h, uint32_t events)
 	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
 		return;
 	snprintf(why, sizeof(why), "received SIG%s, shutting down", sigabbrev_np(si.ssi_signo));
+	if (!vm_exiting(vm))
+		vm->signalled = true;
 	vm_request_exit(vm, 128 + (int)si.ssi_signo, why);
 }
 

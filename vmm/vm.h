@@ -81,6 +81,7 @@ struct vm {
 	enum seccomp_level seccomp_level;
 
 	bool exiting;
+	bool signalled; /* a signal to the VMM stopped it, not the guest */
 	int exit_code;
 	char exit_reason[128]; /* what stopped the VM, for the API */
 };

@@ -434,9 +434,10 @@ static void vmm_do_update_drive(struct vmm *m, struct vmm_cmd *c)
 static void vmm_run_cmd(struct vmm *m, struct vmm_cmd *c)
 {
 	/* A halted VM answers nothing but GETs. */
-	if (m->vm_built && vm_exiting(&m->vm) && c->kind != VMM_CMD_START &&
-	    c->kind != VMM_CMD_LOAD) {
-		vmm_fault(m, c->call, 400, "the VM is halting: %s", m->vm.exit_reason);
+	if (m->vm_built && vm_exiting(&m->vm)) {
+		vmm_fault(m, c->call, 400, "the VM is %s: %s",
+			  vmm_state(m) == VM_STATE_HALTED ? "Halted" : "halting",
+			  m->vm.exit_reason);
 		return;
 	}
 	switch (c->kind) {
@@ -591,6 +592,25 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	return r;
 }
 
+/*
+ * --keep-halted: the guest is gone but whoever drives the VMM may still ask
+ * how it ended (GET /, /kvmlet/state, /metrics). Commands are refused with
+ * the reason; SIGTERM ends the process with the guest's exit code.
+ */
+static void vmm_serve_halted(struct vmm *m)
+{
+	int code = m->exit_code;
+
+	event_loop_del(&m->vm.loop, &m->cmd_ev);
+	if (event_loop_add(&m->idle_loop, &m->cmd_ev, EPOLLIN) < 0)
+		return;
+	log_info("the VM halted (%s); serving the API until SIGTERM", m->vm.exit_reason);
+	while (!m->exit_now)
+		if (event_loop_run_once(&m->idle_loop, -1) < 0 && errno != EINTR)
+			break;
+	m->exit_code = code;
+}
+
 int vmm_run(struct vmm *m)
 {
 	for (;;) {
@@ -613,6 +633,8 @@ int vmm_run(struct vmm *m)
 			break;
 		}
 	}
+	if (m->vm_built && m->api && m->cfg.keep_halted && !m->exit_now && !m->vm.signalled)
+		vmm_serve_halted(m);
 	vmm_refuse_cmds(m, "the VMM is shutting down");
 	return m->exit_code;
 }

@@ -242,6 +242,26 @@ def test_guest_reset_ends_the_process():
         check("guest reset" in vmm.stderr(), f"stderr: {vmm.stderr()}")
 
 
+def test_keep_halted_reports_how_the_guest_ended():
+    with Vmm(extra=["--keep-halted"]) as vmm:
+        ok(vmm, "PUT", "/boot-source", {"kernel_image_path": FIRMWARE,
+                                        "boot_args": "console=ttyS0 kvmlet.end=triple-fault"})
+        ok(vmm, "PUT", "/actions", {"action_type": "InstanceStart"})
+        # The API answers throughout; poll it (each answer is a round trip, not a sleep).
+        for _ in range(5000):
+            state = ok(vmm, "GET", "/kvmlet/state", status=200)
+            if state["state"] == "Halted":
+                break
+        check(state["state"] == "Halted", f"state: {state}")
+        check(state["exit_code"] == 4 and "triple fault" in state["halt_reason"],
+              f"halted state: {state}")
+        check(ok(vmm, "GET", "/", status=200)["state"] == "Halted", "InstanceInfo state")
+        refused(vmm, "PATCH", "/vm", {"state": "Paused"}, "Halted")
+        vmm.proc.terminate()
+        code = vmm.proc.wait(30)
+        check(code == 4, f"exit code {code} after SIGTERM, expected the guest's 4")
+
+
 if __name__ == "__main__":
     if not kvm_usable():
         skip("/dev/kvm is not usable")

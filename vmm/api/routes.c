@@ -258,6 +258,11 @@ static void get_kvmlet_state(struct route_ctx *rc, cJSON *body)
 					(double)stats_get(m->stats.snapshot_create_ns_last) / 1e6);
 		cJSON_AddNumberToObject(o, "last_snapshot_load_ms",
 					(double)stats_get(m->stats.snapshot_load_ns_last) / 1e6);
+		/* Written before the state became Halted, and never again. */
+		if (vmm_state(m) == VM_STATE_HALTED) {
+			cJSON_AddNumberToObject(o, "exit_code", m->exit_code);
+			cJSON_AddStringToObject(o, "halt_reason", m->vm.exit_reason);
+		}
 	}
 	reply_json(rc, o);
 }
