@@ -32,6 +32,8 @@ struct serial {
 
 	uint8_t rx[RX_FIFO_SIZE];
 	unsigned int rx_head, rx_count;
+
+	uint64_t tx_bytes, rx_bytes;
 };
 
 static uint8_t serial_iir(const struct serial *s)
@@ -50,15 +52,19 @@ static uint8_t serial_iir(const struct serial *s)
 	return fifo | UART_IIR_NO_INT;
 }
 
+static void serial_set_irq(struct serial *s, bool level)
+{
+	s->irq_level = level;
+	if (s->irq.set)
+		s->irq.set(s->irq.ctx, s->irq.gsi, level);
+}
+
 static void serial_update_irq(struct serial *s)
 {
 	bool level = !(serial_iir(s) & UART_IIR_NO_INT);
 
-	if (level != s->irq_level) {
-		s->irq_level = level;
-		if (s->irq.set)
-			s->irq.set(s->irq.ctx, s->irq.gsi, level);
-	}
+	if (level != s->irq_level)
+		serial_set_irq(s, level);
 }
 
 static bool rx_push(struct serial *s, uint8_t b)
@@ -101,12 +107,11 @@ static void serial_transmit(struct serial *s, uint8_t b)
 {
 	if (s->mcr & UART_MCR_LOOP) {
 		rx_push(s, b);
-	} else if (s->out_fd >= 0) {
-		ssize_t n;
-
-		do {
-			n = write(s->out_fd, &b, 1);
-		} while (n < 0 && errno == EINTR);
+	} else {
+		/* Counted whether or not anyone reads them (out_fd -1 discards). */
+		s->tx_bytes++;
+		while (s->out_fd >= 0 && write(s->out_fd, &b, 1) < 0 && errno == EINTR)
+			;
 	}
 	/* The byte leaves at once, so the holding register is empty again. */
 	s->thr_pending = true;
@@ -299,7 +304,83 @@ size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)
 	/* Host input waits for room instead of overrunning the FIFO. */
 	while (n < len && s->rx_count < RX_FIFO_SIZE)
 		rx_push(s, buf[n++]);
+	s->rx_bytes += n;
 	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+void serial_stats(struct serial *s, uint64_t *tx_bytes, uint64_t *rx_bytes)
+{
+	pthread_mutex_lock(&s->lock);
+	*tx_bytes = s->tx_bytes;
+	*rx_bytes = s->rx_bytes;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial_save(struct serial *s, struct state_writer *w)
+{
+	pthread_mutex_lock(&s->lock);
+	state_put_u8(w, s->ier);
+	state_put_u8(w, s->lcr);
+	state_put_u8(w, s->mcr);
+	state_put_u8(w, s->lsr);
+	state_put_u8(w, s->msr);
+	state_put_u8(w, s->scr);
+	state_put_u8(w, s->fcr);
+	state_put_u16(w, s->divisor);
+	state_put_u8(w, s->thr_pending);
+	/* Transmitted bytes leave at once: the receive FIFO is the only one with contents. */
+	state_put_u8(w, (uint8_t)s->rx_count);
+	for (unsigned int i = 0; i < s->rx_count; i++)
+		state_put_u8(w, s->rx[(s->rx_head + i) % RX_FIFO_SIZE]);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_restore(struct serial *s, struct state_reader *r, struct err *err)
+{
+	struct serial t = { 0 };
+
+	t.ier = state_get_u8(r);
+	t.lcr = state_get_u8(r);
+	t.mcr = state_get_u8(r);
+	t.lsr = state_get_u8(r);
+	t.msr = state_get_u8(r);
+	t.scr = state_get_u8(r);
+	t.fcr = state_get_u8(r);
+	t.divisor = state_get_u16(r);
+	t.thr_pending = state_get_u8(r);
+	t.rx_count = state_get_u8(r);
+	if (!r->bad && t.rx_count > RX_FIFO_SIZE)
+		return err_set(err, -EINVAL, "serial: %u bytes in a %u-byte receive FIFO",
+			       t.rx_count, RX_FIFO_SIZE);
+	state_get(r, t.rx, t.rx_count);
+	if (!state_done(r))
+		return err_set(err, -EBADMSG, "serial: device state is %s",
+			       r->bad ? "truncated" : "followed by unexpected bytes");
+	/* Only bits the registers can hold, and DR exactly when there is data. */
+	if ((t.ier & ~IER_MASK) || (t.mcr & ~MCR_MASK) || (t.fcr & ~UART_FCR_ENABLE_FIFO) ||
+	    (t.lsr & ~(UART_LSR_DR | UART_LSR_OE)) || !(t.lsr & UART_LSR_DR) != !t.rx_count)
+		return err_set(err, -EINVAL, "serial: invalid register state");
+
+	pthread_mutex_lock(&s->lock);
+	s->ier = t.ier;
+	s->lcr = t.lcr;
+	s->mcr = t.mcr;
+	s->lsr = t.lsr;
+	s->msr = t.msr;
+	s->scr = t.scr;
+	s->fcr = t.fcr;
+	s->divisor = t.divisor;
+	s->thr_pending = t.thr_pending;
+	memcpy(s->rx, t.rx, sizeof(s->rx));
+	s->rx_head = 0;
+	s->rx_count = t.rx_count;
+	/* The guest relied on immediate THR effects before: the VMM must not batch them now. */
+	if ((s->ier & UART_IER_THRI) || (s->mcr & UART_MCR_LOOP))
+		serial_tx_hook(s);
+	/* Driven either way: the line's level in the new irqchip is not known. */
+	serial_set_irq(s, !(serial_iir(s) & UART_IIR_NO_INT));
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

@@ -4,11 +4,17 @@
 #include <sys/epoll.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "devices/virtio/virtio.h"
 #include "lib/log.h"
+
+/* Status bits a driver can have set, plus the device's NEEDS_RESET. */
+#define VIRTIO_STATUS_BITS                                                               \
+	(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FAILED | \
+	 VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_NEEDS_RESET)
 
 #define VIRTIO_MMIO_MAGIC	  0x74726976 /* "virt" */
 #define VIRTIO_MMIO_VERSION_2	  2
@@ -110,7 +116,9 @@ void virtio_notify_used(struct virtio_dev *vdev, unsigned int q)
 void virtio_notify_config(struct virtio_dev *vdev)
 {
 	vdev->config_generation++;
-	virtio_raise(vdev, VIRTIO_MMIO_INT_CONFIG);
+	/* Only a driver past DRIVER_OK is told through an interrupt (virtio 1.2, 2.1.2). */
+	if (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)
+		virtio_raise(vdev, VIRTIO_MMIO_INT_CONFIG);
 }
 
 void virtio_set_needs_reset(struct virtio_dev *vdev, const char *why)
@@ -120,7 +128,7 @@ void virtio_set_needs_reset(struct virtio_dev *vdev, const char *why)
 	log_warn("%s: %s; device needs reset", vdev->name, why);
 	vdev->needs_reset = true;
 	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	/* Only a driver past DRIVER_OK is told through an interrupt (virtio 1.2, 2.1.2). */
+	/* A driver still setting up finds the bit when it reads the status. */
 	if (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)
 		virtio_notify_config(vdev);
 }
@@ -330,3 +338,211 @@ const struct bus_ops virtio_mmio_bus_ops = {
 	.read = virtio_mmio_read,
 	.write = virtio_mmio_write,
 };
+
+/* ---- snapshots ---- */
+
+int virtio_dev_quiesce(struct virtio_dev *vdev)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->ops->quiesce)
+		r = vdev->ops->quiesce(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+	return r;
+}
+
+static void vq_save(const struct virtqueue *vq, struct state_writer *w)
+{
+	state_put_u16(w, vq->size);
+	state_put_u64(w, vq->desc_gpa);
+	state_put_u64(w, vq->avail_gpa);
+	state_put_u64(w, vq->used_gpa);
+	state_put_u8(w, vq->ready);
+	state_put_u16(w, vq->last_avail);
+	state_put_u16(w, vq->used_idx);
+	state_put_u16(w, vq->signalled);
+	state_put_u8(w, vq->event_idx);
+	state_put_u8(w, vq->indirect);
+}
+
+void virtio_dev_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	int r = virtio_dev_quiesce(vdev);
+
+	/* Saved all the same: the caller that cares has called virtio_dev_quiesce() itself. */
+	if (r)
+		log_warn("%s: quiescing for a snapshot: %s", vdev->name, strerror(-r));
+	pthread_mutex_lock(&vdev->lock);
+	state_put_u32(w, vdev->device_id);
+	state_put_u32(w, vdev->nr_queues);
+	state_put_u64(w, vdev->device_features);
+	state_put_u64(w, vdev->driver_features);
+	state_put_u32(w, vdev->device_features_sel);
+	state_put_u32(w, vdev->driver_features_sel);
+	state_put_u32(w, vdev->queue_sel);
+	state_put_u32(w, vdev->status);
+	state_put_u32(w, __atomic_load_n(&vdev->interrupt_status, __ATOMIC_SEQ_CST));
+	state_put_u32(w, vdev->config_generation);
+	state_put_u8(w, vdev->needs_reset);
+	for (unsigned int q = 0; q < vdev->nr_queues; q++)
+		vq_save(&vdev->vqs[q], w);
+	if (vdev->ops->save)
+		vdev->ops->save(vdev, w);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* The transport's part of a snapshot, checked before anything of the device changes. */
+struct virtio_saved {
+	uint64_t device_features, driver_features;
+	uint32_t device_features_sel, driver_features_sel, queue_sel;
+	uint32_t status, interrupt_status, config_generation;
+	bool needs_reset;
+	struct virtqueue vqs[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+static int vq_restore(struct virtio_dev *vdev, unsigned int q, struct state_reader *r,
+		      const struct virtio_saved *t, struct virtqueue *vq, struct err *err)
+{
+	bool event_idx, indirect;
+	uint16_t last_avail, used_idx, signalled;
+	uint64_t n;
+
+	vq_reset(vq);
+	vq->size = state_get_u16(r);
+	vq->desc_gpa = state_get_u64(r);
+	vq->avail_gpa = state_get_u64(r);
+	vq->used_gpa = state_get_u64(r);
+	vq->ready = state_get_u8(r);
+	last_avail = state_get_u16(r);
+	used_idx = state_get_u16(r);
+	signalled = state_get_u16(r);
+	event_idx = state_get_u8(r);
+	indirect = state_get_u8(r);
+	if (r->bad)
+		return err_set(err, -EBADMSG, "%s: device state is truncated", vdev->name);
+	if (!vq->ready) {
+		/* The driver may still be writing the size; the register path keeps any too. */
+		return 0;
+	}
+	n = vq->size;
+	if (n == 0 || n > VQ_MAX_SIZE || (n & (n - 1)))
+		return err_set(err, -EINVAL, "%s: queue %u has invalid size %llu", vdev->name, q,
+			       (unsigned long long)n);
+	if (event_idx != !!(t->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX)) ||
+	    indirect != !!(t->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC)))
+		return err_set(err, -EINVAL, "%s: queue %u disagrees with the negotiated features",
+			       vdev->name, q);
+	/* A live queue needs DRIVER_OK's precondition: the features were fixed. */
+	if (!(t->status & VIRTIO_CONFIG_S_FEATURES_OK))
+		return err_set(err, -EINVAL, "%s: queue %u is ready before FEATURES_OK", vdev->name,
+			       q);
+	vq->ready = false;
+	if (vq_enable(vq, vdev->mem, event_idx, indirect))
+		return err_set(err, -EINVAL, "%s: queue %u: %s", vdev->name, q,
+			       vq_strerror(VQ_ERR_RING));
+	vq->last_avail = last_avail;
+	vq->used_idx = used_idx;
+	vq->signalled = signalled;
+	return 0;
+}
+
+static int virtio_saved_read(struct virtio_dev *vdev, struct state_reader *r,
+			     struct virtio_saved *t, struct err *err)
+{
+	uint32_t id = state_get_u32(r), nq = state_get_u32(r);
+	int ret;
+
+	if (r->bad)
+		return err_set(err, -EBADMSG, "%s: device state is truncated", vdev->name);
+	if (id != vdev->device_id || nq != vdev->nr_queues)
+		return err_set(err, -EINVAL,
+			       "%s: the snapshot holds a device of type %u with %u queues, "
+			       "not type %u with %u",
+			       vdev->name, id, nq, vdev->device_id, vdev->nr_queues);
+	t->device_features = state_get_u64(r);
+	t->driver_features = state_get_u64(r);
+	t->device_features_sel = state_get_u32(r);
+	t->driver_features_sel = state_get_u32(r);
+	t->queue_sel = state_get_u32(r);
+	t->status = state_get_u32(r);
+	t->interrupt_status = state_get_u32(r);
+	t->config_generation = state_get_u32(r);
+	t->needs_reset = state_get_u8(r);
+	if (r->bad)
+		return err_set(err, -EBADMSG, "%s: device state is truncated", vdev->name);
+	/* What was offered then must still be offered: the driver relies on it. */
+	if (t->driver_features & ~(t->device_features & vdev->device_features))
+		return err_set(err, -EINVAL, "%s: driver features %#llx were not offered",
+			       vdev->name,
+			       (unsigned long long)(t->driver_features & ~vdev->device_features));
+	if ((t->status & ~VIRTIO_STATUS_BITS) ||
+	    !!(t->status & VIRTIO_CONFIG_S_NEEDS_RESET) != t->needs_reset ||
+	    ((t->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	     !(t->status & VIRTIO_CONFIG_S_FEATURES_OK)) ||
+	    ((t->status & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	     !(t->driver_features & (1ULL << VIRTIO_F_VERSION_1))))
+		return err_set(err, -EINVAL, "%s: invalid device status %#x", vdev->name,
+			       t->status);
+	if (t->interrupt_status & ~(uint32_t)(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG))
+		return err_set(err, -EINVAL, "%s: invalid interrupt status %#x", vdev->name,
+			       t->interrupt_status);
+	for (unsigned int q = 0; q < vdev->nr_queues; q++) {
+		ret = vq_restore(vdev, q, r, t, &t->vqs[q], err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int virtio_dev_restore(struct virtio_dev *vdev, struct state_reader *r, struct err *err)
+{
+	struct virtio_saved *t = calloc(1, sizeof(*t));
+	int ret;
+
+	if (!t)
+		return err_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_lock(&vdev->lock);
+	ret = virtio_saved_read(vdev, r, t, err);
+	if (!ret && vdev->ops->restore)
+		ret = vdev->ops->restore(vdev, r, err);
+	if (!ret && !state_done(r))
+		ret = err_set(err, -EBADMSG, "%s: device state is %s", vdev->name,
+			      r->bad ? "truncated" : "followed by unexpected bytes");
+	if (ret)
+		goto out;
+
+	virtio_reset(vdev);
+	vdev->driver_features = t->driver_features;
+	vdev->device_features_sel = t->device_features_sel;
+	vdev->driver_features_sel = t->driver_features_sel;
+	vdev->queue_sel = t->queue_sel;
+	vdev->status = t->status;
+	vdev->config_generation = t->config_generation;
+	vdev->needs_reset = t->needs_reset;
+	memcpy(vdev->vqs, t->vqs, sizeof(vdev->vqs[0]) * vdev->nr_queues);
+	/* The device takes up where it was: features fixed, queues live. */
+	if (virtio_live(vdev)) {
+		ret = vdev->ops->activate(vdev);
+		if (ret) {
+			err_set(err, ret, "%s: resuming the device: %s", vdev->name,
+				strerror(-ret));
+			goto out;
+		}
+	}
+	/* An interrupt the driver had not acknowledged: tell it again, it reads the reason. */
+	if (t->interrupt_status)
+		virtio_raise(vdev, t->interrupt_status);
+	if (virtio_live(vdev)) {
+		if (vdev->ops->resume)
+			vdev->ops->resume(vdev);
+		/* Kicks that arrived before the snapshot were consumed there: look again. */
+		for (unsigned int q = 0; q < vdev->nr_queues; q++)
+			if (vdev->vqs[q].ready)
+				virtio_requeue(vdev, q);
+	}
+out:
+	pthread_mutex_unlock(&vdev->lock);
+	free(t);
+	return ret;
+}

@@ -33,6 +33,21 @@ static uint16_t *avail_event(const struct virtqueue *vq)
 	return (uint16_t *)&vq->used->ring[vq->size];
 }
 
+/* Every VMM write to the rings goes through these, so that dirty tracking sees it. */
+static void vq_write_avail_event(const struct virtqueue *vq)
+{
+	uint16_t *p = avail_event(vq);
+
+	__atomic_store_n(p, vq->last_avail, __ATOMIC_RELAXED);
+	gm_mark_dirty(vq->mem, p, sizeof(*p));
+}
+
+static void vq_write_used_flags(const struct virtqueue *vq, uint16_t flags)
+{
+	__atomic_store_n(&vq->used->flags, flags, __ATOMIC_RELAXED);
+	gm_mark_dirty(vq->mem, &vq->used->flags, sizeof(vq->used->flags));
+}
+
 static bool aligned(uint64_t v, uint64_t a)
 {
 	return (v & (a - 1)) == 0;
@@ -92,6 +107,13 @@ static enum vq_error chain_add(const struct virtqueue *vq, struct vq_chain *c,
 	if (d->len && !b->addr)
 		return VQ_ERR_ADDR;
 	if (writable) {
+		/*
+		 * Marked when taken rather than when written: devices write
+		 * through many paths, and a page marked but left unwritten
+		 * only costs a copy. A device whose writes land later, after
+		 * the bitmap may have been harvested (io_uring), marks again.
+		 */
+		gm_mark_dirty(vq->mem, b->addr, d->len);
 		c->nr_in++;
 		c->in_len += d->len;
 	} else {
@@ -166,7 +188,7 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c)
 		return -(int)e;
 	vq->last_avail++;
 	if (vq->event_idx)
-		__atomic_store_n(avail_event(vq), vq->last_avail, __ATOMIC_RELAXED);
+		vq_write_avail_event(vq);
 	return 1;
 }
 
@@ -188,9 +210,11 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 	e = &vq->used->ring[vq->used_idx % vq->size];
 	e->id = head;
 	e->len = written;
+	gm_mark_dirty(vq->mem, e, sizeof(*e));
 	vq->used_idx++;
 	/* Release: the element must be visible before the index that publishes it. */
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	gm_mark_dirty(vq->mem, &vq->used->idx, sizeof(vq->used->idx));
 }
 
 bool vq_should_notify(struct virtqueue *vq)
@@ -216,10 +240,9 @@ void vq_set_notification(struct virtqueue *vq, bool enable)
 		return;
 	if (vq->event_idx) {
 		if (enable)
-			__atomic_store_n(avail_event(vq), vq->last_avail, __ATOMIC_RELAXED);
+			vq_write_avail_event(vq);
 	} else {
-		__atomic_store_n(&vq->used->flags, enable ? 0 : VRING_USED_F_NO_NOTIFY,
-				 __ATOMIC_RELAXED);
+		vq_write_used_flags(vq, enable ? 0 : VRING_USED_F_NO_NOTIFY);
 	}
 	/* The flag must be visible before the caller re-checks the avail ring. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -118,7 +118,7 @@ void virtio_notify_used(struct virtio_dev *vdev, unsigned int q);
  * busy queue cannot starve the rest of the VMM.
  */
 void virtio_requeue(struct virtio_dev *vdev, unsigned int q);
-/* The device's configuration changed. */
+/* The device's configuration changed; a driver past DRIVER_OK is interrupted. */
 void virtio_notify_config(struct virtio_dev *vdev);
 /*
  * The driver broke the protocol (a malformed ring, say): the device stops

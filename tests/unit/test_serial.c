@@ -4,6 +4,7 @@
  * would, with a pipe standing in for the console and a recorder for the
  * interrupt line.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/serial_reg.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -28,8 +30,8 @@
 
 struct fixture {
 	struct serial *s;
-	int out[2];	/* pipe: serial writes out[1], the test reads out[0] */
-	int rx_ready;	/* eventfd */
+	int out[2];   /* pipe: serial writes out[1], the test reads out[0] */
+	int rx_ready; /* eventfd */
 	unsigned int nr_changes;
 	bool levels[64];
 	unsigned int last_gsi;
@@ -53,8 +55,9 @@ static int setup(void **state)
 	assert_int_equal(pipe2(f->out, O_NONBLOCK | O_CLOEXEC), 0);
 	f->rx_ready = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	assert_true(f->rx_ready >= 0);
-	f->s = serial_create(f->out[1], f->rx_ready,
-			     (struct irq_line){ .set = record_irq, .ctx = f, .gsi = PLAT_COM1_IRQ });
+	f->s = serial_create(
+		f->out[1], f->rx_ready,
+		(struct irq_line){ .set = record_irq, .ctx = f, .gsi = PLAT_COM1_IRQ });
 	assert_non_null(f->s);
 	*state = f;
 	return 0;
@@ -133,12 +136,13 @@ static void transmit_to_out_fd(void **state)
 	for (const char *p = "hello\n"; *p; p++) {
 		wr(f, UART_TX, (uint8_t)*p);
 		/* The byte is gone at once: holding register and shifter are empty. */
-		assert_int_equal(rd(f, UART_LSR) & (UART_LSR_THRE | UART_LSR_TEMT), UART_LSR_THRE | UART_LSR_TEMT);
+		assert_int_equal(rd(f, UART_LSR) & (UART_LSR_THRE | UART_LSR_TEMT),
+				 UART_LSR_THRE | UART_LSR_TEMT);
 	}
 	assert_int_equal(drain_out(f, buf, sizeof(buf)), 6);
 	assert_memory_equal(buf, "hello\n", 6);
 	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, 0); /* nothing echoed back */
-	assert_int_equal(f->nr_changes, 0);	  /* THRE interrupts are off */
+	assert_int_equal(f->nr_changes, 0);		    /* THRE interrupts are off */
 }
 
 static void transmit_discarded_without_fd(void **state)
@@ -163,7 +167,7 @@ static void divisor_latch(void **state)
 	struct fixture *f = *state;
 	char buf[4];
 
-	wr(f, UART_LCR, 0x83); /* DLAB + 8N1 */
+	wr(f, UART_LCR, 0x83);		       /* DLAB + 8N1 */
 	assert_int_equal(rd(f, UART_DLL), 12); /* 9600 baud by default */
 	assert_int_equal(rd(f, UART_DLM), 0);
 	wr(f, UART_DLL, 0x01);
@@ -343,27 +347,31 @@ static void loopback(void **state)
 	struct fixture *f = *state;
 	char buf[4];
 
-	wr(f, UART_MCR, UART_MCR_LOOP | UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT1 | UART_MCR_OUT2);
+	wr(f, UART_MCR,
+	   UART_MCR_LOOP | UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT1 | UART_MCR_OUT2);
 	/* UART_MSR mirrors UART_MCR: RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD. */
-	assert_int_equal(rd(f, UART_MSR) & 0xf0, UART_MSR_CTS | UART_MSR_DSR | UART_MSR_RI | UART_MSR_DCD);
+	assert_int_equal(rd(f, UART_MSR) & 0xf0,
+			 UART_MSR_CTS | UART_MSR_DSR | UART_MSR_RI | UART_MSR_DCD);
 	wr(f, UART_TX, 'L');
 	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, UART_LSR_DR);
 	assert_int_equal(rd(f, UART_RX), 'L');
 	assert_int_equal(drain_out(f, buf, sizeof(buf)), 0); /* nothing left the UART */
 
 	wr(f, UART_MCR, UART_MCR_LOOP | UART_MCR_RTS);
-	assert_int_equal(rd(f, UART_MSR), UART_MSR_CTS | UART_MSR_DDSR | UART_MSR_TERI | UART_MSR_DDCD);
+	assert_int_equal(rd(f, UART_MSR),
+			 UART_MSR_CTS | UART_MSR_DDSR | UART_MSR_TERI | UART_MSR_DDCD);
 	assert_int_equal(rd(f, UART_MSR), UART_MSR_CTS); /* deltas clear on read */
 	wr(f, UART_MCR, UART_MCR_LOOP | UART_MCR_OUT2);
 	assert_int_equal(rd(f, UART_MSR), UART_MSR_DCD | UART_MSR_DCTS | UART_MSR_DDCD);
 	wr(f, UART_MCR, UART_MCR_LOOP | UART_MCR_OUT1);
 	assert_int_equal(rd(f, UART_MSR), UART_MSR_RI | UART_MSR_DDCD); /* RI rising is not TERI */
 	wr(f, UART_MCR, UART_MCR_LOOP);
-	assert_int_equal(rd(f, UART_MSR), UART_MSR_TERI);		 /* RI falling is */
+	assert_int_equal(rd(f, UART_MSR), UART_MSR_TERI); /* RI falling is */
 
 	/* Leaving loopback restores the modem lines and transmits for real. */
 	wr(f, UART_MCR, UART_MCR_OUT2);
-	assert_int_equal(rd(f, UART_MSR), UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD | UART_MSR_DCTS | UART_MSR_DDSR | UART_MSR_DDCD);
+	assert_int_equal(rd(f, UART_MSR), UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD |
+						  UART_MSR_DCTS | UART_MSR_DDSR | UART_MSR_DDCD);
 	wr(f, UART_TX, 'R');
 	assert_int_equal(drain_out(f, buf, sizeof(buf)), 1);
 	assert_int_equal(buf[0], 'R');
@@ -379,8 +387,10 @@ static void loopback_overrun(void **state)
 	wr(f, UART_MCR, UART_MCR_LOOP);
 	assert_int_equal(serial_receive(f->s, in, sizeof(in)), FIFO_SIZE);
 	wr(f, UART_TX, 'X'); /* no room: the byte is lost and OE set */
-	assert_int_equal(rd(f, UART_LSR), UART_LSR_OE | UART_LSR_DR | UART_LSR_THRE | UART_LSR_TEMT);
-	assert_int_equal(rd(f, UART_LSR), UART_LSR_DR | UART_LSR_THRE | UART_LSR_TEMT); /* OE clears on read */
+	assert_int_equal(rd(f, UART_LSR),
+			 UART_LSR_OE | UART_LSR_DR | UART_LSR_THRE | UART_LSR_TEMT);
+	assert_int_equal(rd(f, UART_LSR),
+			 UART_LSR_DR | UART_LSR_THRE | UART_LSR_TEMT); /* OE clears on read */
 	for (int i = 0; i < FIFO_SIZE; i++)
 		assert_int_equal(rd(f, UART_RX), 'f');
 	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, 0);
@@ -393,9 +403,9 @@ static void interrupt_priorities(void **state)
 	uint8_t in[FIFO_SIZE];
 
 	memset(in, 'p', sizeof(in));
-	wr(f, UART_MCR, UART_MCR_LOOP);		/* modem lines drop: UART_MSR deltas */
+	wr(f, UART_MCR, UART_MCR_LOOP); /* modem lines drop: UART_MSR deltas */
 	assert_int_equal(serial_receive(f->s, in, sizeof(in)), FIFO_SIZE);
-	wr(f, UART_TX, 'o');		/* overrun, and UART_TX empty again */
+	wr(f, UART_TX, 'o'); /* overrun, and UART_TX empty again */
 	assert_int_equal(f->nr_changes, 0);
 	wr(f, UART_IER, UART_IER_RDI | UART_IER_THRI | UART_IER_RLSI | UART_IER_MSI);
 	assert_true(irq_level(f));
@@ -467,9 +477,9 @@ static void on_the_bus(void **state)
 	uint8_t v;
 	char c;
 
-	assert_int_equal(bus_register(&bus, PLAT_COM1_PORT, SERIAL_NR_PORTS, &serial_bus_ops, f->s,
-				      "com1"),
-			 0);
+	assert_int_equal(
+		bus_register(&bus, PLAT_COM1_PORT, SERIAL_NR_PORTS, &serial_bus_ops, f->s, "com1"),
+		0);
 	v = 'B';
 	assert_true(bus_access(&bus, PLAT_COM1_PORT + UART_TX, &v, 1, true));
 	assert_int_equal(drain_out(f, &c, 1), 1);
@@ -479,6 +489,135 @@ static void on_the_bus(void **state)
 	assert_true(bus_access(&bus, PLAT_COM1_PORT + UART_SCR, &v, 1, false));
 	assert_false(bus_access(&bus, PLAT_COM1_PORT + 8, &v, 1, false));
 	bus_free(&bus);
+}
+
+/* ---- snapshots and counters ---- */
+
+static void count_hook(void *ctx)
+{
+	(*(unsigned int *)ctx)++;
+}
+
+/* A UART mid-conversation: divisor, modes, unread input, an interrupt pending. */
+static void snapshot_source(struct fixture *f, struct state_writer *w)
+{
+	wr(f, UART_LCR, UART_LCR_DLAB);
+	wr(f, UART_DLL, 0x03);
+	wr(f, UART_DLM, 0x01);
+	wr(f, UART_LCR, UART_LCR_WLEN8 | UART_LCR_PARITY);
+	wr(f, UART_FCR, UART_FCR_ENABLE_FIFO);
+	wr(f, UART_MCR, UART_MCR_OUT2 | UART_MCR_RTS);
+	wr(f, UART_SCR, 0x5a);
+	wr(f, UART_IER, UART_IER_RDI | UART_IER_THRI);
+	assert_int_equal(receive_str(f, "hello"), 5);
+	assert_true(irq_level(f));
+	state_writer_init(w);
+	serial_save(f->s, w);
+	assert_int_equal(state_writer_status(w), 0);
+}
+
+static void snapshot_round_trip(void **state)
+{
+	struct fixture *f = *state, g = { 0 };
+	struct state_writer w;
+	struct state_reader r;
+	struct err err = { 0 };
+	unsigned int hooks = 0;
+	struct serial *t, *orig;
+	char buf[8];
+
+	snapshot_source(f, &w);
+	t = serial_create(-1, -1,
+			  (struct irq_line){ .set = record_irq, .ctx = &g, .gsi = PLAT_COM1_IRQ });
+	assert_non_null(t);
+	serial_set_tx_hook(t, count_hook, &hooks);
+	state_reader_init(&r, w.data, w.len);
+	assert_int_equal(serial_restore(t, &r, &err), 0);
+	/* The line is driven at once, and the VMM learns THR writes must not be batched. */
+	assert_true(g.nr_changes == 1 && g.levels[0]);
+	assert_int_equal(hooks, 1);
+	/* Same registers, same input, same interrupt. */
+	orig = f->s;
+	f->s = t;
+	assert_int_equal(rd(f, UART_IIR) & 0x0f, UART_IIR_RDI);
+	assert_int_equal(rd(f, UART_LCR), UART_LCR_WLEN8 | UART_LCR_PARITY);
+	assert_int_equal(rd(f, UART_MCR), UART_MCR_OUT2 | UART_MCR_RTS);
+	assert_int_equal(rd(f, UART_SCR), 0x5a);
+	assert_int_equal(rd(f, UART_IER), UART_IER_RDI | UART_IER_THRI);
+	for (unsigned int i = 0; i < 5; i++) {
+		assert_true(rd(f, UART_LSR) & UART_LSR_DR);
+		buf[i] = (char)rd(f, UART_RX);
+	}
+	assert_memory_equal(buf, "hello", 5);
+	assert_false(rd(f, UART_LSR) & UART_LSR_DR);
+	wr(f, UART_LCR, UART_LCR_DLAB);
+	assert_int_equal(rd(f, UART_DLL), 0x03);
+	assert_int_equal(rd(f, UART_DLM), 0x01);
+	f->s = orig;
+	serial_destroy(t);
+	state_writer_fini(&w);
+}
+
+static int restore_fresh(const void *data, size_t len)
+{
+	struct serial *t = serial_create(-1, -1, (struct irq_line){ 0 });
+	struct state_reader r;
+	struct err err = { 0 };
+	int ret;
+
+	assert_non_null(t);
+	state_reader_init(&r, data, len);
+	ret = serial_restore(t, &r, &err);
+	if (ret)
+		assert_non_null(strstr(err.msg, "serial"));
+	serial_destroy(t);
+	return ret;
+}
+
+static void snapshot_refuses_hostile_input(void **state)
+{
+	struct fixture *f = *state;
+	struct state_writer w;
+	uint8_t bad[128];
+
+	snapshot_source(f, &w);
+	assert_true(w.len < sizeof(bad));
+	for (size_t n = 0; n < w.len; n++)
+		assert_true(restore_fresh(w.data, n) < 0);
+	memcpy(bad, w.data, w.len);
+	bad[w.len] = 0;
+	assert_int_equal(restore_fresh(bad, w.len + 1), -EBADMSG);
+	/* Layout: IER LCR MCR LSR MSR SCR FCR DLL DLM THR-pending count bytes. */
+	memcpy(bad, w.data, w.len);
+	bad[10] = FIFO_SIZE + 1;
+	assert_true(restore_fresh(bad, w.len) < 0);
+	memcpy(bad, w.data, w.len);
+	bad[0] = 0xf1; /* IER bits the register does not have */
+	assert_int_equal(restore_fresh(bad, w.len), -EINVAL);
+	memcpy(bad, w.data, w.len);
+	bad[3] = 0; /* data in the FIFO, yet no DR */
+	assert_int_equal(restore_fresh(bad, w.len), -EINVAL);
+	memcpy(bad, w.data, w.len);
+	bad[2] = 0xff; /* MCR */
+	assert_int_equal(restore_fresh(bad, w.len), -EINVAL);
+	state_writer_fini(&w);
+}
+
+static void stats_count_bytes(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t tx, rx;
+	char buf[8];
+
+	serial_stats(f->s, &tx, &rx);
+	assert_true(tx == 0 && rx == 0);
+	wr(f, UART_TX, 'a');
+	wr(f, UART_TX, 'b');
+	assert_int_equal(drain_out(f, buf, sizeof(buf)), 2);
+	assert_int_equal(receive_str(f, "xyz"), 3);
+	serial_stats(f->s, &tx, &rx);
+	assert_int_equal(tx, 2);
+	assert_int_equal(rx, 3);
 }
 
 int main(void)
@@ -501,6 +640,9 @@ int main(void)
 		T(masked_sources),
 		T(irq_level_sequence),
 		T(on_the_bus),
+		T(snapshot_round_trip),
+		T(snapshot_refuses_hostile_input),
+		T(stats_count_bytes),
 #undef T
 	};
 

@@ -1276,6 +1276,202 @@ static void create_errors(void **state)
 	assert_int_equal(WEXITSTATUS(wstatus), 0);
 }
 
+/* ---- snapshots, counters, backend swap ---- */
+
+/* The driver takes what the device returned. */
+static void drain_used(struct fixture *f)
+{
+	uint32_t id, len;
+
+	while (vdriver_used(&f->d, 0, &id, &len))
+		;
+}
+
+/* Buffers apart by more than their 64 KiB, so that misaligned ones do not overlap. */
+#define STRIDE (65536ULL + 4096)
+
+/* Publishes n 64 KiB requests (reads, writes, a flush) and kicks; returns their status gpas. */
+static void submit_many(struct fixture *f, unsigned int n, uint64_t *st, uint64_t *gpa)
+{
+	*gpa = vdriver_alloc(&f->d, n * STRIDE);
+	memset(host(f, *gpa, n * STRIDE), 0x77, n * STRIDE);
+	for (unsigned int i = 0; i < n; i++) {
+		bool write = i % 3 == 2;
+		uint64_t buf = *gpa + i * STRIDE + (i % 4 == 1); /* some bounce */
+
+		if (i == n / 2)
+			add_req(f, 0, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, &st[i]);
+		else
+			add_req(f, 0, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, i * 128,
+				&(struct vdriver_buf){ buf, 65536, !write }, 1, &st[i]);
+	}
+	vdriver_kick(&f->d, 0);
+}
+
+/* Quiesce completes everything in flight without the event loop's help. */
+static void quiesce_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 48 };
+	uint64_t gpa, st[N];
+
+	start(f, 16ULL << 20);
+	file_fill(f, 0, 16ULL << 20, 27);
+	submit_many(f, N, st, &gpa);
+	assert_int_equal(virtio_dev_quiesce(f->vdev), 0);
+	assert_int_equal(f->d.q[0].used->idx, N);
+	for (unsigned int i = 0; i < N; i++) {
+		assert_int_equal(*(uint8_t *)host(f, st[i], 1), VIRTIO_BLK_S_OK);
+		if (i != N / 2 && i % 3 != 2)
+			assert_true(mem_has(host(f, gpa + i * STRIDE + (i % 4 == 1), 65536),
+					    i * 65536ULL, 65536, 27));
+	}
+	assert_false(file_has(f, 2 * 65536ULL, 4096, 27)); /* written over with 0x77 */
+	drain_used(f);
+	/* Nothing left: a second quiesce has nothing to do, and the device goes on. */
+	assert_int_equal(virtio_dev_quiesce(f->vdev), 0);
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_IN, 0, gpa, 4096, 4097), VIRTIO_BLK_S_OK);
+}
+
+static void snapshot_restore(void **state)
+{
+	struct fixture *f = *state;
+	struct state_writer w;
+	struct state_reader r;
+	struct err err = { 0 };
+	struct virtio_blk *b;
+	struct blk_params p;
+	char other[64];
+	uint64_t gpa, st[8];
+	int fd;
+
+	start(f, DISK_SIZE);
+	file_fill(f, 0, DISK_SIZE, 28);
+	submit_many(f, 8, st, &gpa);
+	state_writer_init(&w);
+	/* Saving quiesces: all 8 are in the used ring that the snapshot holds. */
+	virtio_dev_save(f->vdev, &w);
+	assert_int_equal(f->d.q[0].used->idx, 8);
+	drain_used(f);
+
+	/* A backing file of another size is refused, naming the drive. */
+	snprintf(other, sizeof(other), "%s/kvmlet-blk2-XXXXXX", image_dir());
+	fd = mkstemp(other);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 2 * DISK_SIZE), 0);
+	p = params("d0", other);
+	b = virtio_blk_create(&p, &f->gm, &err);
+	assert_non_null(b);
+	virtio_blk_dev(b)->loop = &f->loop;
+	state_reader_init(&r, w.data, w.len);
+	assert_int_equal(virtio_dev_restore(virtio_blk_dev(b), &r, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "'d0'"));
+	assert_non_null(strstr(err.msg, "sectors"));
+	virtio_blk_destroy(b);
+	close(fd);
+	unlink(other);
+
+	/* The same image: the restored device serves the driver where it left off. */
+	p = params("d0", f->path);
+	memset(&err, 0, sizeof(err));
+	b = virtio_blk_create(&p, &f->gm, &err);
+	assert_non_null(b);
+	virtio_blk_dev(b)->loop = &f->loop;
+	state_reader_init(&r, w.data, w.len);
+	assert_int_equal(virtio_dev_restore(virtio_blk_dev(b), &r, &err), 0);
+	virtio_blk_destroy(f->blk);
+	f->blk = b;
+	f->vdev = f->d.vdev = virtio_blk_dev(b);
+	expect_live(f);
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_IN, 8, gpa, 4096, 4097), VIRTIO_BLK_S_OK);
+	assert_true(mem_has(host(f, gpa, 4096), 4096, 4096, 28));
+	state_writer_fini(&w);
+}
+
+static void stats_count_requests(void **state)
+{
+	struct fixture *f = *state;
+	const struct blk_stats *s;
+	uint64_t gpa;
+
+	start(f, DISK_SIZE);
+	s = virtio_blk_stats(f->blk);
+	assert_string_equal(virtio_blk_id(f->blk), "d0");
+	gpa = vdriver_alloc(&f->d, 8192);
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_IN, 0, gpa, 4096, 4097), VIRTIO_BLK_S_OK);
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_IN, 8, gpa, 1024, 1025), VIRTIO_BLK_S_OK);
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_OUT, 0, gpa, 512, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_GET_ID, 0, gpa, 20, 21), VIRTIO_BLK_S_OK);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_OK);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0), VIRTIO_BLK_S_OK);
+	/* Past the end, and an unknown type. */
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_IN, SECTORS, gpa, 512, 1), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(do_rw(f, 0x55, 0, 0, 0, 1), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(stats_get(s->read_ops), 2);
+	assert_int_equal(stats_get(s->read_bytes), 5120);
+	assert_int_equal(stats_get(s->write_ops), 1);
+	assert_int_equal(stats_get(s->write_bytes), 512);
+	assert_int_equal(stats_get(s->flush_ops), 1);
+	assert_int_equal(stats_get(s->get_id_ops), 1);
+	assert_int_equal(stats_get(s->discard_ops), 1);
+	assert_int_equal(stats_get(s->write_zeroes_ops), 1);
+	assert_int_equal(stats_get(s->invalid_requests), 2);
+	assert_int_equal(stats_get(s->io_errors), 0);
+}
+
+static void update_backend(void **state)
+{
+	struct fixture *f = *state;
+	struct err err = { 0 };
+	char other[64];
+	uint64_t gpa, st[8];
+	uint32_t gen;
+	int fd;
+
+	start(f, DISK_SIZE);
+	file_fill(f, 0, DISK_SIZE, 29);
+	gen = vdriver_reg_read(&f->d, VIRTIO_MMIO_CONFIG_GENERATION);
+
+	/* A bad path leaves the old image in place, and the driver hears nothing. */
+	assert_int_equal(virtio_blk_update_backend(f->blk, "/nonexistent/kvmlet.img", &err),
+			 -ENOENT);
+	assert_non_null(strstr(err.msg, "'d0'"));
+	assert_int_equal(vdriver_reg_read(&f->d, 0x100), SECTORS);
+	assert_int_equal(vdriver_reg_read(&f->d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	gpa = vdriver_alloc(&f->d, 4096);
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_IN, 8, gpa, 4096, 4097), VIRTIO_BLK_S_OK);
+	assert_true(mem_has(host(f, gpa, 4096), 4096, 4096, 29));
+
+	/* A larger image, swapped in with I/O in flight: that I/O finishes on the old one. */
+	snprintf(other, sizeof(other), "%s/kvmlet-blk2-XXXXXX", image_dir());
+	fd = mkstemp(other);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4 * DISK_SIZE), 0);
+	{
+		uint8_t *p = malloc(4 * DISK_SIZE);
+
+		fill(p, 0, 4 * DISK_SIZE, 30);
+		assert_int_equal(pwrite(fd, p, 4 * DISK_SIZE, 0), (ssize_t)(4 * DISK_SIZE));
+		free(p);
+	}
+	submit_many(f, 8, st, &gpa);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(virtio_blk_update_backend(f->blk, other, &err), 0);
+	assert_int_equal(f->d.q[0].used->idx, 1 + 8);
+	assert_true(mem_has(host(f, gpa, 65536), 0, 65536, 29));
+	drain_used(f);
+	/* New capacity, a configuration interrupt, a new generation. */
+	assert_int_equal(vdriver_reg_read(&f->d, 0x100), 4 * SECTORS);
+	assert_true(vdriver_reg_read(&f->d, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
+	assert_int_not_equal(vdriver_reg_read(&f->d, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	/* Reads come from the new image, past the old end too. */
+	assert_int_equal(do_rw(f, VIRTIO_BLK_T_IN, 3 * SECTORS, gpa, 4096, 4097), VIRTIO_BLK_S_OK);
+	assert_true(mem_has(host(f, gpa, 4096), 3 * DISK_SIZE, 4096, 30));
+	close(fd);
+	unlink(other);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1304,6 +1500,10 @@ int main(void)
 		T(reset_from_vcpu_thread),
 		T(destroy_in_flight),
 		T(create_errors),
+		T(quiesce_in_flight),
+		T(snapshot_restore),
+		T(stats_count_requests),
+		T(update_backend),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

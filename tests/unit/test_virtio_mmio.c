@@ -41,7 +41,7 @@
 struct fake {
 	struct virtio_dev vdev;
 	int activate_ret;
-	unsigned int activations, resets, notifies;
+	unsigned int activations, resets, notifies, resumes;
 	unsigned int last_queue;
 	uint8_t config[16];
 	uint64_t last_cfg_off;
@@ -105,12 +105,37 @@ static void fake_notify(struct virtio_dev *vdev, unsigned int q)
 	f->last_queue = q;
 }
 
+/* Its own state is the config bytes, which the device's section checks to the end. */
+static void fake_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	state_put(w, to_fake(vdev)->config, sizeof(to_fake(vdev)->config));
+}
+
+static int fake_restore(struct virtio_dev *vdev, struct state_reader *r, struct err *err)
+{
+	uint8_t cfg[sizeof(to_fake(vdev)->config)];
+
+	state_get(r, cfg, sizeof(cfg));
+	if (r->bad)
+		return err_set(err, -EBADMSG, "fake: truncated");
+	memcpy(to_fake(vdev)->config, cfg, sizeof(cfg));
+	return 0;
+}
+
+static void fake_resume(struct virtio_dev *vdev)
+{
+	to_fake(vdev)->resumes++;
+}
+
 static const struct virtio_dev_ops fake_ops = {
 	.config_read = fake_config_read,
 	.config_write = fake_config_write,
 	.activate = fake_activate,
 	.reset = fake_reset,
 	.notify = fake_notify,
+	.save = fake_save,
+	.restore = fake_restore,
+	.resume = fake_resume,
 };
 
 static int setup(void **state)
@@ -835,6 +860,228 @@ static void used_buffers_raise_irq_fd(void **state)
 			 VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
 }
 
+/* ---- snapshots ---- */
+
+/* Offsets into the transport's section body, as virtio_dev_save() lays it out. */
+#define OFF_ID		0
+#define OFF_NR_QUEUES	4
+#define OFF_DRV_FEAT	16
+#define OFF_STATUS	36
+#define OFF_INTR	40
+#define OFF_Q0		49
+#define Q_SIZE		0
+#define Q_DESC		2
+#define Q_LAST_AVAIL	27
+#define OFF_DEVICE_BODY (OFF_Q0 + NR_QUEUES * 35)
+
+/* A live device with some history: queue 0 has one chain served and one waiting. */
+static void snapshot_source(struct fixture *f, struct state_writer *w)
+{
+	struct vq_chain c;
+	uint64_t buf = vdriver_alloc(&f->d, 64);
+
+	bring_up(f, (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << FAKE_F_LOW));
+	memcpy(f->fake.config, "snapshot-config!", 16);
+	vdriver_add(&f->d, 0, &(struct vdriver_buf){ buf, 64, true }, 1);
+	assert_int_equal(vq_pop(&f->fake.vdev.vqs[0], &c), 1);
+	vq_push(&f->fake.vdev.vqs[0], c.head, 7);
+	virtio_notify_used(&f->fake.vdev, 0);
+	vdriver_add(&f->d, 0, &(struct vdriver_buf){ buf, 64, true }, 1);
+	virtio_notify_config(&f->fake.vdev);
+	wr(f, VIRTIO_MMIO_QUEUE_SEL, 1);
+	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	state_writer_init(w);
+	virtio_dev_save(&f->fake.vdev, w);
+	assert_int_equal(state_writer_status(w), 0);
+	assert_int_equal(w->len, OFF_DEVICE_BODY + 16);
+}
+
+static void fake_init(struct fixture *f, struct fake *g)
+{
+	memset(g, 0, sizeof(*g));
+	virtio_dev_init(&g->vdev, &fake_ops, "fake", FAKE_ID,
+			(1ULL << FAKE_F_LOW) | (1ULL << FAKE_F_HIGH), NR_QUEUES, &f->gm);
+}
+
+/* Restores bytes into a fresh device; a refusal must leave it untouched. */
+static int restore_fresh(struct fixture *f, const void *data, size_t len, struct err *err)
+{
+	struct state_reader r;
+	struct fake g;
+	int ret;
+
+	fake_init(f, &g);
+	state_reader_init(&r, data, len);
+	ret = virtio_dev_restore(&g.vdev, &r, err);
+	if (ret) {
+		assert_int_equal(g.vdev.status, 0);
+		assert_int_equal(g.vdev.driver_features, 0);
+		assert_false(g.vdev.vqs[0].ready);
+		assert_int_equal(g.activations + g.resumes, 0);
+	}
+	virtio_dev_fini(&g.vdev);
+	return ret;
+}
+
+static void snapshot_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_dev *a = &f->fake.vdev, *b;
+	struct state_writer w;
+	struct state_reader r;
+	struct err err = { 0 };
+	struct vq_chain c;
+	struct fake g;
+
+	snapshot_source(f, &w);
+	fake_init(f, &g);
+	b = &g.vdev;
+	state_reader_init(&r, w.data, w.len);
+	assert_int_equal(virtio_dev_restore(b, &r, &err), 0);
+	assert_int_equal(b->driver_features, a->driver_features);
+	assert_int_equal(b->status, S_ACK | S_DRV | S_FEAT | S_OK);
+	assert_int_equal(b->queue_sel, 1);
+	assert_int_equal(b->device_features_sel, 1);
+	assert_int_equal(b->interrupt_status, VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+	assert_int_equal(b->config_generation, 1);
+	for (unsigned int q = 0; q < NR_QUEUES; q++) {
+		const struct virtqueue *x = &a->vqs[q], *y = &b->vqs[q];
+
+		assert_int_equal(y->size, x->size);
+		assert_true(y->desc_gpa == x->desc_gpa && y->avail_gpa == x->avail_gpa &&
+			    y->used_gpa == x->used_gpa);
+		assert_true(y->ready && y->event_idx && !y->indirect);
+		/* Re-derived from the addresses, not carried over. */
+		assert_ptr_equal(y->desc, x->desc);
+		assert_ptr_equal(y->used, x->used);
+		assert_int_equal(y->last_avail, x->last_avail);
+		assert_int_equal(y->used_idx, x->used_idx);
+		assert_int_equal(y->signalled, x->signalled);
+	}
+	assert_memory_equal(g.config, "snapshot-config!", 16);
+	/* Taken up where it was: activated, resumed, and the waiting chain is next. */
+	assert_int_equal(g.activations, 1);
+	assert_int_equal(g.resumes, 1);
+	assert_int_equal(vq_pop(&b->vqs[0], &c), 1);
+	assert_int_equal(b->vqs[0].last_avail, 2);
+	virtio_dev_fini(b);
+	state_writer_fini(&w);
+}
+
+static void snapshot_restore_refuses_hostile_input(void **state)
+{
+	struct fixture *f = *state;
+	struct state_writer w;
+	struct err err = { 0 };
+	uint8_t *bad;
+
+	snapshot_source(f, &w);
+	bad = malloc(w.len + 1);
+	assert_non_null(bad);
+	/* Every truncation. */
+	for (size_t n = 0; n < w.len; n++) {
+		memset(&err, 0, sizeof(err));
+		assert_true(restore_fresh(f, w.data, n, &err) < 0);
+		assert_non_null(strstr(err.msg, "fake"));
+	}
+	/* A byte too many. */
+	memcpy(bad, w.data, w.len);
+	bad[w.len] = 0;
+	assert_int_equal(restore_fresh(f, bad, w.len + 1, &err), -EBADMSG);
+
+#define MUTATE(off, type, val, want)                                          \
+	do {                                                                  \
+		type v_ = (val);                                              \
+		memset(&err, 0, sizeof(err));                                 \
+		memcpy(bad, w.data, w.len);                                   \
+		memcpy(bad + (off), &v_, sizeof(v_));                         \
+		assert_int_equal(restore_fresh(f, bad, w.len, &err), (want)); \
+		assert_non_null(strstr(err.msg, "fake"));                     \
+	} while (0)
+	/* Another device type, another queue count. */
+	MUTATE(OFF_ID, uint32_t, 1, -EINVAL);
+	assert_non_null(strstr(err.msg, "type 1"));
+	MUTATE(OFF_NR_QUEUES, uint32_t, 3, -EINVAL);
+	/* Features never offered. */
+	MUTATE(OFF_DRV_FEAT, uint64_t, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << 40), -EINVAL);
+	/* DRIVER_OK without FEATURES_OK; bits no status has; an unknown interrupt reason. */
+	MUTATE(OFF_STATUS, uint32_t, S_ACK | S_DRV | S_OK, -EINVAL);
+	MUTATE(OFF_STATUS, uint32_t, 0x100 | S_ACK, -EINVAL);
+	MUTATE(OFF_INTR, uint32_t, 4, -EINVAL);
+	/* Queue sizes: not a power of two, too large, zero. */
+	MUTATE(OFF_Q0 + Q_SIZE, uint16_t, 3, -EINVAL);
+	MUTATE(OFF_Q0 + Q_SIZE, uint16_t, VQ_MAX_SIZE * 2, -EINVAL);
+	MUTATE(OFF_Q0 + Q_SIZE, uint16_t, 0, -EINVAL);
+	/* Rings outside guest RAM, or misaligned. */
+	MUTATE(OFF_Q0 + Q_DESC, uint64_t, RAM_SIZE - 16, -EINVAL);
+	MUTATE(OFF_Q0 + Q_DESC, uint64_t, 0xfffffffffffff000ULL, -EINVAL);
+	MUTATE(OFF_Q0 + Q_DESC, uint64_t, 0x1008 + 1, -EINVAL);
+#undef MUTATE
+	/* Indices are the guest's business: any value restores, and vq_pop() checks it. */
+	memcpy(bad, w.data, w.len);
+	bad[OFF_Q0 + Q_LAST_AVAIL] = 0x80;
+	assert_int_equal(restore_fresh(f, bad, w.len, &err), 0);
+	free(bad);
+	state_writer_fini(&w);
+}
+
+/* A device reset before DRIVER_OK round-trips too, and is not activated. */
+static void snapshot_of_unstarted_device(void **state)
+{
+	struct fixture *f = *state;
+	struct state_writer w;
+	struct state_reader r;
+	struct err err = { 0 };
+	struct fake g;
+
+	assert_int_equal(negotiate(f, 1ULL << VIRTIO_F_VERSION_1), S_ACK | S_DRV | S_FEAT);
+	state_writer_init(&w);
+	virtio_dev_save(&f->fake.vdev, &w);
+	fake_init(f, &g);
+	state_reader_init(&r, w.data, w.len);
+	assert_int_equal(virtio_dev_restore(&g.vdev, &r, &err), 0);
+	assert_int_equal(g.vdev.status, S_ACK | S_DRV | S_FEAT);
+	assert_int_equal(g.activations + g.resumes, 0);
+	/* The driver finishes the handshake on the restored device. */
+	vdriver_bind(&f->d, &f->gm, &g.vdev);
+	vdriver_setup_queue(&f->d, 0, 8);
+	wr(f, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FEAT | S_OK);
+	assert_int_equal(g.activations, 1);
+	virtio_dev_fini(&g.vdev);
+	state_writer_fini(&w);
+}
+
+/* Restored queues are looked at again: kicks consumed before the snapshot are not lost. */
+static void snapshot_restore_requeues(void **state)
+{
+	struct fixture *f = *state;
+	struct state_writer w;
+	struct state_reader r;
+	struct err err = { 0 };
+	int irq = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), kicks[NR_QUEUES], mine[NR_QUEUES];
+	struct fake g;
+
+	snapshot_source(f, &w);
+	fake_init(f, &g);
+	assert_int_equal(event_loop_init(&f->loop), 0);
+	for (unsigned int q = 0; q < NR_QUEUES; q++) {
+		kicks[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		mine[q] = dup(kicks[q]);
+	}
+	f->irq = dup(irq);
+	assert_int_equal(virtio_dev_attach(&g.vdev, &f->loop, irq, kicks, &err), 0);
+	state_reader_init(&r, w.data, w.len);
+	assert_int_equal(virtio_dev_restore(&g.vdev, &r, &err), 0);
+	/* The unacknowledged interrupt is raised again, and both queues are kicked. */
+	assert_int_equal(drain(f->irq), 1);
+	for (unsigned int q = 0; q < NR_QUEUES; q++)
+		assert_int_equal(drain(mine[q]), 1);
+	for (unsigned int q = 0; q < NR_QUEUES; q++)
+		close(mine[q]);
+	virtio_dev_fini(&g.vdev);
+	state_writer_fini(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -862,6 +1109,10 @@ int main(void)
 		T(shm_regions_absent),
 		T(queue_notify_kicks_eventfd),
 		T(used_buffers_raise_irq_fd),
+		T(snapshot_round_trip),
+		T(snapshot_restore_refuses_hostile_input),
+		T(snapshot_of_unstarted_device),
+		T(snapshot_restore_requeues),
 #undef T
 	};
 

@@ -118,6 +118,8 @@ static void fills_writable_buffers(void **state)
 	assert_int_equal(serve_one(f, head), 164);
 	assert_memory_not_equal(first, pa, 64);
 	assert_memory_not_equal(first + 64, pb, 100);
+	assert_int_equal(stats_get(virtio_rng_stats(f->rng)->requests), 2);
+	assert_int_equal(stats_get(virtio_rng_stats(f->rng)->bytes), 2 * 164);
 }
 
 static void readable_buffers_untouched(void **state)

@@ -1097,6 +1097,78 @@ static void parse_connect_line(void **state)
 	assert_false(vsock_parse_connect("CONNECT 1", 9, &port));
 }
 
+/*
+ * A snapshot keeps no connection: the restored device starts with none and
+ * tells the guest with TRANSPORT_RESET once it has an event buffer.
+ */
+static void snapshot_transport_reset(void **state)
+{
+	struct fx f;
+	struct rpkt r;
+	struct state_writer w;
+	struct state_reader rd;
+	struct err err = { 0 };
+	struct vsock_params p = { .guest_cid = GUEST_CID };
+	const struct vsock_stats *st;
+	uint64_t ev_gpa;
+	uint32_t local, id, len;
+	char buf[8] = { 0 };
+	int fd, irq;
+
+	fx_start(&f);
+	fd = open_host_conn(&f, 1024, &local);
+	assert_int_equal(write(fd, "hello", 5), 5);
+	g_expect(&f, &r, VIRTIO_VSOCK_OP_RW, local, 1024);
+	g_send(&f, VIRTIO_VSOCK_OP_RW, 1024, local, "world!", 6);
+	h_read_all(&f, fd, buf, 6);
+	st = virtio_vsock_stats(f.vs);
+	assert_int_equal(stats_get(st->conns_opened), 1);
+	assert_int_equal(stats_get(st->rx_bytes), 5);
+	assert_int_equal(stats_get(st->tx_bytes), 6);
+
+	state_writer_init(&w);
+	virtio_dev_save(f.vdev, &w);
+	assert_int_equal(state_writer_status(&w), 0);
+	/* The VMM goes away, and the host end with it. */
+	virtio_vsock_destroy(f.vs);
+	h_expect_eof(&f, fd);
+	close(fd);
+
+	/* A new VMM, the same configuration. */
+	p.uds_path = f.uds;
+	f.vs = virtio_vsock_create(&p, &f.gm, &err);
+	assert_non_null(f.vs);
+	f.vdev = f.d.vdev = virtio_vsock_dev(f.vs);
+	irq = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	for (int q = 0; q < 3; q++)
+		f.kick[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_int_equal(virtio_dev_attach(f.vdev, &f.loop, irq, f.kick, &err), 0);
+	state_reader_init(&rd, w.data, w.len);
+	assert_int_equal(virtio_dev_restore(f.vdev, &rd, &err), 0);
+	run(&f, 5);
+	/* No event buffer yet: the reset waits for one. */
+	assert_false(vdriver_used(&f.d, EVQ, &id, &len));
+	ev_gpa = vdriver_alloc(&f.d, 8);
+	memset(vdriver_host(&f.d, ev_gpa, 8), 0xff, 8);
+	vdriver_add(&f.d, EVQ, &(struct vdriver_buf){ ev_gpa, 8, true }, 1);
+	kick(&f, EVQ);
+	run(&f, 5);
+	assert_true(vdriver_used(&f.d, EVQ, &id, &len));
+	assert_int_equal(len, 4);
+	assert_int_equal(le32toh(*(uint32_t *)vdriver_host(&f.d, ev_gpa, 4)),
+			 VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	/* Once only. */
+	vdriver_add(&f.d, EVQ, &(struct vdriver_buf){ ev_gpa, 8, true }, 1);
+	kick(&f, EVQ);
+	run(&f, 5);
+	assert_false(vdriver_used(&f.d, EVQ, &id, &len));
+	/* New connections work on the receive buffers posted before the snapshot. */
+	fd = open_host_conn(&f, 1025, &local);
+	close(fd);
+	state_writer_fini(&w);
+	fx_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1117,6 +1189,7 @@ int main(void)
 		T(reset_closes),
 		T(no_rx_buffers),
 		T(connection_limit),
+		T(snapshot_transport_reset),
 #undef T
 	};
 

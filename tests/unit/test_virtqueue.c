@@ -1041,6 +1041,79 @@ static void strerror_covers_all(void **state)
 	assert_string_equal(vq_strerror((enum vq_error) - 1), "unknown error");
 }
 
+/* ---- dirty tracking ---- */
+
+static bool dirty(struct fixture *f, uint64_t gpa)
+{
+	uint64_t pg = (uint64_t)((uint8_t *)host(f, gpa, 1) - f->gm.base) / GM_PAGE_SIZE;
+
+	return f->gm.dirty[pg / 64] & (1ULL << (pg % 64));
+}
+
+static unsigned int nr_dirty(struct fixture *f)
+{
+	unsigned int n = 0;
+
+	for (uint64_t i = 0; i < (RAM_SIZE / GM_PAGE_SIZE + 63) / 64; i++)
+		n += (unsigned int)__builtin_popcountll(f->gm.dirty[i]);
+	return n;
+}
+
+static void dirty_clear(struct fixture *f)
+{
+	memset(f->gm.dirty, 0, (RAM_SIZE / GM_PAGE_SIZE + 63) / 64 * 8);
+}
+
+/* What the device may write is marked when taken; the used ring when written. */
+static void dirty_marks_from_pop_and_push(void **state)
+{
+	struct fixture *f = *state;
+	struct vring_desc *t = ind_table(f, IND_GPA, 2);
+
+	/* Off: nothing to mark, nothing breaks. */
+	set_desc(f, 0, BUF_GPA, 16, 0, 0);
+	publish(f, 0);
+	assert_int_equal(pop(f), 1);
+	vq_push(&f->vq, 0, 0);
+
+	enable(f, 16, true, true);
+	assert_int_equal(gm_dirty_enable(&f->gm), 0);
+	set_desc(f, 0, BUF_GPA, 100, F_NEXT, 1);	      /* readable */
+	set_desc(f, 1, 0x20800, 0x1000, F_WRITE | F_NEXT, 2); /* two pages */
+	set_desc(f, 2, 0x30000, 10, F_WRITE, 0);
+	publish(f, 0);
+	assert_int_equal(nr_dirty(f), 0);
+	assert_int_equal(pop(f), 1);
+	assert_true(dirty(f, 0x20000) && dirty(f, 0x21000) && dirty(f, 0x30000));
+	assert_false(dirty(f, BUF_GPA));
+	/* With EVENT_IDX the pop wrote avail_event, which trails the used ring. */
+	assert_true(dirty(f, USED_GPA));
+	assert_int_equal(nr_dirty(f), 4);
+
+	dirty_clear(f);
+	vq_push(&f->vq, 0, 10);
+	assert_true(dirty(f, USED_GPA));
+	assert_int_equal(nr_dirty(f), 1);
+
+	/* Buffers behind an indirect table are marked, the table itself is not. */
+	dirty_clear(f);
+	t[0] = (struct vring_desc){ .addr = BUF_GPA, .len = 8, .flags = F_NEXT, .next = 1 };
+	t[1] = (struct vring_desc){ .addr = 0x40000, .len = 8, .flags = F_WRITE };
+	set_desc(f, 3, IND_GPA, 32, F_IND, 0);
+	publish(f, 3);
+	assert_int_equal(pop(f), 1);
+	assert_true(dirty(f, 0x40000));
+	assert_false(dirty(f, IND_GPA) || dirty(f, BUF_GPA));
+
+	/* Turning kicks on and off writes the used ring's flags (no EVENT_IDX) too. */
+	enable(f, 16, false, true);
+	dirty_clear(f);
+	vq_set_notification(&f->vq, false);
+	assert_true(dirty(f, USED_GPA));
+	assert_int_equal(nr_dirty(f), 1);
+	gm_dirty_disable(&f->gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1081,6 +1154,7 @@ int main(void)
 		T(chain_read_write),
 		T(chain_copy_without_buffers),
 		T(guest_changes_after_pop),
+		T(dirty_marks_from_pop_and_push),
 		cmocka_unit_test(strerror_covers_all),
 #undef T
 	};

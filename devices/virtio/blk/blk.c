@@ -51,6 +51,7 @@
 #include "devices/virtio/blk/blk.h"
 #include "devices/virtio/blk/disk.h"
 #include "devices/virtio/blk/request.h"
+#include "devices/stats.h"
 #include "lib/log.h"
 
 #define BLK_FEATURES                                                        \
@@ -120,6 +121,7 @@ struct virtio_blk {
 	unsigned int nr_queues;
 	struct vq_chain chain; /* scratch for vq_pop, under vdev->lock */
 	struct blk_queue queues[BLK_MAX_QUEUES];
+	struct blk_stats stats;
 };
 
 static struct virtio_blk *to_blk(struct virtio_dev *vdev)
@@ -156,17 +158,28 @@ static void blk_config_init(struct virtio_blk *blk)
 	struct virtio_blk_config *c = &blk->config;
 
 	memset(c, 0, sizeof(*c));
-	c->capacity = htole64(blk->disk.size >> BLK_SECTOR_SHIFT);
 	c->seg_max = htole32(BLK_SEG_MAX);
 	c->blk_size = htole32(BLK_SECTOR_SIZE);
 	c->num_queues = htole16((uint16_t)blk->nr_queues);
 	c->max_discard_sectors = htole32(BLK_DWZ_MAX_SECTORS);
 	c->max_discard_seg = htole32(BLK_DWZ_MAX_SEG);
-	c->discard_sector_alignment = htole32(blk->disk.discard_align >> BLK_SECTOR_SHIFT);
 	c->max_write_zeroes_sectors = htole32(BLK_DWZ_MAX_SECTORS);
 	c->max_write_zeroes_seg = htole32(BLK_DWZ_MAX_SEG);
 	/* Unmapped ranges of a file or a device read back as zeroes. */
 	c->write_zeroes_may_unmap = 1;
+}
+
+/* What follows from the backing file, at creation and when it is swapped. */
+static void blk_disk_apply(struct virtio_blk *blk)
+{
+	struct virtio_blk_config *c = &blk->config;
+
+	c->capacity = htole64(blk->disk.size >> BLK_SECTOR_SHIFT);
+	c->discard_sector_alignment = htole32(blk->disk.discard_align >> BLK_SECTOR_SHIFT);
+	blk->geo.sectors = blk->disk.size >> BLK_SECTOR_SHIFT;
+	/* A new backend gets to refuse fallocate modes, and to be warned about, afresh. */
+	blk->no_zero_range = blk->no_punch = false;
+	blk->warned = false;
 }
 
 /* ---- request slots ---- */
@@ -222,19 +235,65 @@ static size_t iov_copy(const struct iovec *iov, unsigned int n, uint8_t *flat, s
 	return done;
 }
 
+static void blk_count(struct blk_stats *st, const struct blk_req *req)
+{
+	uint64_t len = req->r.len;
+
+	if (req->r.op == BLK_OP_NONE) {
+		stats_add(st->invalid_requests, 1);
+		return;
+	}
+	if (req->status != VIRTIO_BLK_S_OK) {
+		stats_add(st->io_errors, 1);
+		return;
+	}
+	switch (req->r.op) {
+	case BLK_OP_READ:
+		stats_add(st->read_ops, 1);
+		stats_add(st->read_bytes, len);
+		break;
+	case BLK_OP_WRITE:
+		stats_add(st->write_ops, 1);
+		stats_add(st->write_bytes, len);
+		break;
+	case BLK_OP_FLUSH:
+		stats_add(st->flush_ops, 1);
+		break;
+	case BLK_OP_DISCARD:
+		stats_add(st->discard_ops, 1);
+		break;
+	case BLK_OP_WRITE_ZEROES:
+		stats_add(st->write_zeroes_ops, 1);
+		break;
+	case BLK_OP_GET_ID:
+		stats_add(st->get_id_ops, 1);
+		break;
+	case BLK_OP_NONE:
+		break;
+	}
+}
+
 /* Writes the status byte, returns the chain to the driver and frees the slot. */
 static void blk_req_complete(struct blk_queue *q, struct blk_req *req)
 {
-	struct virtqueue *vq = &q->blk->vdev.vqs[q->index];
+	struct virtio_blk *blk = q->blk;
+	struct virtqueue *vq = &blk->vdev.vqs[q->index];
 	uint32_t used = 1; /* the status byte */
 
 	if (req->status == VIRTIO_BLK_S_OK) {
 		if (req->r.op == BLK_OP_READ && req->bounce)
 			iov_copy(req->r.iov, req->r.nr_iov, req->bounce, req->r.len, true);
-		if (req->r.op == BLK_OP_READ || req->r.op == BLK_OP_GET_ID)
+		if (req->r.op == BLK_OP_READ || req->r.op == BLK_OP_GET_ID) {
 			used += (uint32_t)req->r.len;
+			/* The kernel wrote these after vq_pop() marked them: mark again. */
+			for (unsigned int i = 0; i < req->r.nr_iov; i++)
+				gm_mark_dirty(blk->vdev.mem, req->r.iov[i].iov_base,
+					      req->r.iov[i].iov_len);
+		}
 	}
 	*req->r.status_ptr = req->status;
+	gm_mark_dirty(blk->vdev.mem, req->r.status_ptr, 1);
+	blk_count(&blk->stats, req);
 	vq_push(vq, req->head, used);
 	slot_put(q, req);
 }
@@ -682,14 +741,50 @@ static int blk_ring_setup(struct blk_queue *q)
 }
 
 /*
+ * Waits for every CQE the kernel owes the queue. With `complete` each one is
+ * handled as the event loop would (requests finish into the used ring, and
+ * whatever they queue in turn is submitted and waited for too); without, it
+ * is only counted. Fails if waiting fails or submission stops taking SQEs.
+ */
+static int blk_queue_wait(struct blk_queue *q, bool complete)
+{
+	struct io_uring_cqe *cqe;
+
+	while (q->cqes_due > io_uring_sq_ready(&q->ring)) {
+		uint64_t ud;
+		int r = io_uring_wait_cqe(&q->ring, &cqe), res;
+
+		if (r == -EINTR)
+			continue;
+		if (r < 0) {
+			log_error("%s: queue %u: waiting for I/O: %s", q->blk->name, q->index,
+				  strerror(-r));
+			return r;
+		}
+		ud = cqe->user_data;
+		res = cqe->res;
+		io_uring_cqe_seen(&q->ring, cqe);
+		if (!complete) {
+			if ((uint32_t)(ud >> 32) == q->gen)
+				q->cqes_due--;
+			continue;
+		}
+		blk_cqe(q, ud, res);
+		r = blk_ring_push(q);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/*
  * Waits until the kernel owes the queue nothing, then forgets every request:
  * after this no I/O of the queue touches guest memory or its rings.
  */
 static void blk_queue_drain(struct blk_queue *q)
 {
-	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
-	bool clean = true;
+	bool clean;
 
 	if (!q->ring_ok)
 		return;
@@ -705,21 +800,7 @@ static void blk_queue_drain(struct blk_queue *q)
 		q->cqes_due++;
 		blk_ring_push(q);
 	}
-	while (q->cqes_due > io_uring_sq_ready(&q->ring)) {
-		int r = io_uring_wait_cqe(&q->ring, &cqe);
-
-		if (r == -EINTR)
-			continue;
-		if (r < 0) {
-			log_error("%s: queue %u: waiting for I/O: %s", q->blk->name, q->index,
-				  strerror(-r));
-			clean = false;
-			break;
-		}
-		if ((uint32_t)(cqe->user_data >> 32) == q->gen)
-			q->cqes_due--;
-		io_uring_cqe_seen(&q->ring, cqe);
-	}
+	clean = !blk_queue_wait(q, false);
 	/*
 	 * SQEs the kernel would not take (submission kept failing) would run at
 	 * the next submission, on slots about to be reused: drop them with the
@@ -798,12 +879,74 @@ static void blk_reset(struct virtio_dev *vdev)
 	}
 }
 
+/*
+ * Completes everything in flight, so that a snapshot sees each request
+ * either untouched in the avail ring or finished in the used ring.
+ */
+static int blk_quiesce(struct virtio_dev *vdev)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+	int r = 0;
+
+	for (unsigned int i = 0; i < blk->nr_queues && !r; i++) {
+		struct blk_queue *q = &blk->queues[i];
+
+		if (!q->ring_ok)
+			continue;
+		r = blk_ring_push(q);
+		if (!r)
+			r = blk_queue_wait(q, true);
+		if (!r && q->cqes_due)
+			r = -EBUSY; /* SQEs the kernel would not take */
+		virtio_notify_used(vdev, i);
+		/* Chains left for lack of room wait for a completion that has now come. */
+		if (q->stalled)
+			virtio_requeue(vdev, i);
+	}
+	if (r)
+		log_error("%s: cannot complete the I/O in flight: %s", blk->name, strerror(-r));
+	return r;
+}
+
+/* The rest of the device follows from its parameters; these must still hold. */
+static void blk_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	state_put_u64(w, blk->geo.sectors);
+	state_put_u8(w, blk->readonly);
+}
+
+static int blk_restore(struct virtio_dev *vdev, struct state_reader *r, struct err *err)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+	uint64_t sectors = state_get_u64(r);
+	bool readonly = state_get_u8(r);
+
+	if (r->bad)
+		return err_set(err, -EBADMSG, "drive '%s': device state is truncated", blk->id);
+	/* The guest's file system was laid out for that size. */
+	if (sectors != blk->geo.sectors)
+		return err_set(err, -EINVAL,
+			       "drive '%s': the snapshot's disk has %llu sectors, the backing "
+			       "file %llu",
+			       blk->id, (unsigned long long)sectors,
+			       (unsigned long long)blk->geo.sectors);
+	if (readonly != blk->readonly)
+		return err_set(err, -EINVAL, "drive '%s': the snapshot's disk was %s", blk->id,
+			       readonly ? "read-only" : "writable");
+	return 0;
+}
+
 static const struct virtio_dev_ops blk_ops = {
 	.config_read = blk_config_read,
 	.config_write = blk_config_write,
 	.activate = blk_activate,
 	.reset = blk_reset,
 	.notify = blk_notify,
+	.quiesce = blk_quiesce,
+	.save = blk_save,
+	.restore = blk_restore,
 };
 
 static int blk_queue_init(struct virtio_blk *blk, unsigned int i, struct err *err)
@@ -866,13 +1009,13 @@ struct virtio_blk *virtio_blk_create(const struct blk_params *p, const struct gu
 			goto fail;
 	blk_config_init(blk);
 	blk->geo = (struct blk_geometry){
-		.sectors = blk->disk.size >> BLK_SECTOR_SHIFT,
 		.readonly = p->readonly,
 		.max_discard_sectors = BLK_DWZ_MAX_SECTORS,
 		.max_discard_seg = BLK_DWZ_MAX_SEG,
 		.max_write_zeroes_sectors = BLK_DWZ_MAX_SECTORS,
 		.max_write_zeroes_seg = BLK_DWZ_MAX_SEG,
 	};
+	blk_disk_apply(blk);
 	log_debug("%s: %s, %llu sectors, %s I/O, %u queue(s)", blk->name, p->path,
 		  (unsigned long long)(blk->disk.size >> BLK_SECTOR_SHIFT),
 		  blk->disk.direct ? "direct" : "buffered", nq);
@@ -907,4 +1050,42 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk)
 {
 	return &blk->vdev;
+}
+
+const char *virtio_blk_id(const struct virtio_blk *blk)
+{
+	return blk->id;
+}
+
+const struct blk_stats *virtio_blk_stats(const struct virtio_blk *blk)
+{
+	return &blk->stats;
+}
+
+int virtio_blk_update_backend(struct virtio_blk *blk, const char *path, struct err *err)
+{
+	struct virtio_dev *vdev = &blk->vdev;
+	struct blk_disk disk;
+	int r;
+
+	r = blk_disk_open(&disk, blk->id, path, blk->readonly, err);
+	if (r)
+		return r;
+	pthread_mutex_lock(&vdev->lock);
+	/* No request may straddle two backends. */
+	r = blk_quiesce(vdev);
+	if (r) {
+		pthread_mutex_unlock(&vdev->lock);
+		blk_disk_close(&disk);
+		return err_set(err, r, "drive '%s': cannot complete the I/O in flight: %s", blk->id,
+			       strerror(-r));
+	}
+	blk_disk_close(&blk->disk);
+	blk->disk = disk;
+	blk_disk_apply(blk);
+	virtio_notify_config(vdev);
+	log_info("%s: now on %s, %llu sectors", blk->name, path,
+		 (unsigned long long)blk->geo.sectors);
+	pthread_mutex_unlock(&vdev->lock);
+	return 0;
 }

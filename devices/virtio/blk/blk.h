@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "devices/stats.h"
 #include "devices/virtio/virtio.h"
 #include "lib/err.h"
 
@@ -29,5 +30,16 @@ struct virtio_blk *virtio_blk_create(const struct blk_params *p, const struct gu
 				     struct err *err);
 void virtio_blk_destroy(struct virtio_blk *blk);
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk);
+const char *virtio_blk_id(const struct virtio_blk *blk);
+const struct blk_stats *virtio_blk_stats(const struct virtio_blk *blk);
+
+/*
+ * Puts the drive on another image (Firecracker's PATCH /drives/{id}), on
+ * the event loop's thread: the I/O in flight completes on the old one, the
+ * new one is opened with the checks of virtio_blk_create(), and the driver
+ * gets a configuration interrupt for the new capacity. On error the old
+ * image stays.
+ */
+int virtio_blk_update_backend(struct virtio_blk *blk, const char *path, struct err *err);
 
 #endif

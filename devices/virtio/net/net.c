@@ -115,6 +115,7 @@ struct net_tx_slot {
 struct virtio_net {
 	struct virtio_dev vdev;
 	char name[NET_ID_MAX + 16];
+	char id[NET_ID_MAX + 1];
 	struct virtio_net_config config;
 	int tap_fd;
 	unsigned int tap_offloads; /* TUN_F_* the TAP accepts */
@@ -129,19 +130,19 @@ struct virtio_net {
 	bool ring_watched;
 
 	/* Receive */
-	uint8_t *rx_buf;	  /* NET_RX_SLOTS bounce buffers of NET_MAX_PACKET */
-	uint32_t rx_free;	  /* bit per slot: neither read into nor holding a packet */
+	uint8_t *rx_buf;  /* NET_RX_SLOTS bounce buffers of NET_MAX_PACKET */
+	uint32_t rx_free; /* bit per slot: neither read into nor holding a packet */
 	uint32_t rx_slot_len[NET_RX_SLOTS];
 	uint8_t rx_fifo[NET_RX_SLOTS]; /* slots holding packets, in the order they were read */
 	unsigned int rx_fifo_first, rx_fifo_n;
-	unsigned int rx_reading;  /* reads in flight */
-	uint32_t rx_len;   /* bytes of the packet being delivered, header included; 0: none */
-	uint32_t rx_done;  /* bytes of it already copied into held chains */
-	bool rx_polling;   /* a POLLIN wait is in flight */
-	bool rx_poll;	   /* the last read found nothing: poll before reading again */
-	bool rx_burst;	   /* the last read found a packet: more are likely behind it */
-	bool rx_stopped;   /* the TAP failed a read: no more reads until a reset */
-	uint16_t rx_nheld; /* chains popped for the parked packet (MRG_RXBUF) */
+	unsigned int rx_reading; /* reads in flight */
+	uint32_t rx_len;	 /* bytes of the packet being delivered, header included; 0: none */
+	uint32_t rx_done;	 /* bytes of it already copied into held chains */
+	bool rx_polling;	 /* a POLLIN wait is in flight */
+	bool rx_poll;		 /* the last read found nothing: poll before reading again */
+	bool rx_burst;		 /* the last read found a packet: more are likely behind it */
+	bool rx_stopped;	 /* the TAP failed a read: no more reads until a reset */
+	uint16_t rx_nheld;	 /* chains popped for the parked packet (MRG_RXBUF) */
 	uint16_t rx_head[VQ_MAX_SIZE];
 	uint32_t rx_used[VQ_MAX_SIZE];
 	struct vq_chain rx_first; /* holds the header; num_buffers is written last */
@@ -159,7 +160,9 @@ struct virtio_net {
 	bool tx_nowait; /* RWF_NOWAIT is accepted by the TAP */
 	struct vq_chain tx_chain;
 
-	struct virtio_net_stats stats;
+	struct net_stats stats;
+	struct virtio_net_io io;
+	bool quiescing;	 /* completions only: no new chains are taken */
 	uint64_t warned; /* BIT(enum net_warning) */
 };
 
@@ -242,7 +245,7 @@ static void rx_slot_release(struct virtio_net *net)
 /* Drops the packet being delivered; chains held for it stay with us until the next packet. */
 static void rx_drop(struct virtio_net *net)
 {
-	net->stats.rx_dropped++;
+	stats_add(net->stats.rx_drops, 1);
 	net->rx_len = net->rx_done = 0;
 	net->rx_nheld = 0;
 	rx_slot_release(net);
@@ -310,8 +313,9 @@ static bool rx_deliver(struct virtio_net *net)
 			rx_drop(net);
 			return true;
 		}
-		n = (uint32_t)vq_chain_write(c, 0, rx_slot_buf(net, net->rx_fifo[net->rx_fifo_first]) + net->rx_done,
-					     net->rx_len - net->rx_done);
+		n = (uint32_t)vq_chain_write(
+			c, 0, rx_slot_buf(net, net->rx_fifo[net->rx_fifo_first]) + net->rx_done,
+			net->rx_len - net->rx_done);
 		net->rx_head[net->rx_nheld] = c->head;
 		net->rx_used[net->rx_nheld++] = n;
 		net->rx_done += n;
@@ -334,8 +338,8 @@ static bool rx_deliver(struct virtio_net *net)
 	}
 	for (unsigned int i = 0; i < net->rx_nheld; i++)
 		vq_push(vq, net->rx_head[i], net->rx_used[i]);
-	net->stats.rx_packets++;
-	net->stats.rx_bytes += net->rx_len - NET_HDR_LEN;
+	stats_add(net->stats.rx_packets, 1);
+	stats_add(net->stats.rx_bytes, net->rx_len - NET_HDR_LEN);
 	net->rx_len = net->rx_done = 0;
 	net->rx_nheld = 0;
 	rx_slot_release(net);
@@ -392,7 +396,7 @@ static void rx_submit(struct virtio_net *net, unsigned int avail)
 		io_uring_prep_read(sqe, net->tap_fd, rx_slot_buf(net, slot), NET_MAX_PACKET,
 				   (uint64_t)-1);
 		net->rx_free &= ~(1U << slot);
-		net->stats.rx_reads++;
+		net->io.rx_reads++;
 	}
 }
 
@@ -401,6 +405,8 @@ static void rx_run(struct virtio_net *net)
 	struct virtqueue *vq = &net->vdev.vqs[NET_RXQ];
 	unsigned int avail;
 
+	if (net->quiescing)
+		return;
 	while (net->rx_fifo_n && net_live(net)) {
 		if (!net->rx_len) {
 			net->rx_len = net->rx_slot_len[net->rx_fifo[net->rx_fifo_first]];
@@ -450,13 +456,14 @@ static void rx_complete(struct virtio_net *net, enum net_op op, unsigned int slo
 		/* EBADFD once the interface is deleted: reading again would only spin. */
 		net_warn_once(net, W_RX_READ, "TAP read failed: %s; receive stopped",
 			      strerror(-res));
+		stats_add(net->stats.errors, 1);
 		net->rx_stopped = true;
 		return;
 	}
 	net->rx_burst = true;
 	if (!net_live(net)) {
 		/* Read for a driver that has reset the device since. */
-		net->stats.rx_dropped++;
+		stats_add(net->stats.rx_drops, 1);
 		return;
 	}
 	if ((uint32_t)res < NET_HDR_LEN + ETH_HLEN || (uint32_t)res > NET_MAX_PACKET ||
@@ -464,7 +471,7 @@ static void rx_complete(struct virtio_net *net, enum net_op op, unsigned int slo
 		/* The TAP truncated a packet, or offloads it was not asked for. */
 		net_warn_once(net, W_RX_BAD,
 			      "%d-byte packet from the TAP dropped (size or GSO type)", res);
-		net->stats.rx_dropped++;
+		stats_add(net->stats.rx_drops, 1);
 		return;
 	}
 	net->rx_free &= ~(1U << slot);
@@ -498,7 +505,7 @@ static void tx_run(struct virtio_net *net)
 	unsigned int budget = NET_TX_BUDGET;
 	int r = 0;
 
-	if (!net_live(net) || net->tx_n)
+	if (!net_live(net) || net->tx_n || net->quiescing)
 		return; /* a batch is in flight or waits for POLLOUT */
 	for (;;) {
 		unsigned int n = 0;
@@ -512,7 +519,8 @@ static void tx_run(struct virtio_net *net)
 			budget--;
 			if (e) {
 				vq_push(vq, net->tx_chain.head, 0);
-				net->stats.tx_dropped++;
+				stats_add(net->stats.tx_drops, 1);
+				stats_add(net->stats.errors, 1);
 				net_warn_once(net, W_TX_CHAIN + e, "transmit chain dropped: %s",
 					      net_tx_strerror(e));
 				continue;
@@ -571,12 +579,12 @@ static void tx_finish(struct virtio_net *net)
 		}
 		if (s->res < 0) {
 			/* EIO while the link is down, EINVAL for a header the kernel refuses. */
-			net->stats.tx_errors++;
+			stats_add(net->stats.errors, 1);
 			net_warn_once(net, W_TX_WRITE, "TAP write failed: %s; frame dropped",
 				      strerror(-s->res));
 		} else {
-			net->stats.tx_packets++;
-			net->stats.tx_bytes += s->f.len;
+			stats_add(net->stats.tx_packets, 1);
+			stats_add(net->stats.tx_bytes, s->f.len);
 		}
 		vq_push(vq, s->head, 0);
 	}
@@ -590,7 +598,7 @@ static void tx_finish(struct virtio_net *net)
 		/* The TAP is full: keep the chains and write them again once it has room. */
 		struct io_uring_sqe *sqe;
 
-		net->stats.tx_full++;
+		net->io.tx_full++;
 		net->tx_poll_ud = net_ud(OP_TX_POLL, 0, net->gen);
 		sqe = net_sqe(net, net->tx_poll_ud);
 		io_uring_prep_poll_add(sqe, net->tap_fd, POLLOUT);
@@ -621,8 +629,8 @@ static void tx_complete(struct virtio_net *net, enum net_op op, unsigned int slo
 			tx_settle(net);
 			return;
 		}
-		/* Room, or an error that the writes will report. */
-		if (net_live(net))
+		/* Room, or an error that the writes will report; or a quiesce took the batch. */
+		if (net_live(net) && !net->quiescing)
 			tx_submit(net);
 		return;
 	default: /* OP_TX_POLL_REMOVE */
@@ -774,7 +782,7 @@ static void net_reset(struct virtio_dev *vdev)
 	net->rx_nheld = 0;
 	/* Packets read but not delivered were meant for the old driver too. */
 	while (net->rx_fifo_n) {
-		net->stats.rx_dropped++;
+		stats_add(net->stats.rx_drops, 1);
 		rx_slot_release(net);
 	}
 	tx_settle(net);
@@ -794,12 +802,84 @@ static void net_notify(struct virtio_dev *vdev, unsigned int q)
 	virtio_notify_used(vdev, q);
 }
 
+/*
+ * Leaves every guest buffer either in the avail ring or in the used ring.
+ * Transmit: the writes in flight complete; frames still waiting for room
+ * in the TAP are dropped (their chains cannot go back: chains refused on
+ * the way were returned in between). Receive: the chains held for a
+ * packet partly copied go back to the ring, and the packet stays with us,
+ * delivered from its start later on (a restored device never had it).
+ */
+static int net_quiesce(struct virtio_dev *vdev)
+{
+	struct virtio_net *net = container_of(vdev, struct virtio_net, vdev);
+	struct virtqueue *txq = &vdev->vqs[NET_TXQ], *rxq = &vdev->vqs[NET_RXQ];
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	struct io_uring_cqe *cqe;
+	uint64_t ud;
+	int r = 0, res;
+
+	net->quiescing = true;
+	net_submit(net);
+	while (net->tx_inflight || net->tx_poll || net->tx_poll_removing) {
+		/* The writes are done; the wait for room is not worth finishing. */
+		if (!net->tx_inflight && net->tx_poll && !net->tx_poll_removing) {
+			io_uring_prep_poll_remove(
+				net_sqe(net, net_ud(OP_TX_POLL_REMOVE, 0, net->gen)),
+				net->tx_poll_ud);
+			net->tx_poll_removing = true;
+			net_submit(net);
+		}
+		r = io_uring_wait_cqe_timeout(&net->ring, &cqe, &ts);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			break;
+		ud = cqe->user_data;
+		res = cqe->res;
+		io_uring_cqe_seen(&net->ring, cqe);
+		net->inflight--;
+		net_complete(net, ud, res);
+		net_submit(net);
+	}
+	net->quiescing = false;
+	if (net->tx_inflight || net->tx_poll) {
+		log_error("%s: transmit still in flight: %s", net->name, strerror(-r));
+		return r < 0 ? r : -EBUSY;
+	}
+	if (net->tx_n && net->tx_gen == net->gen && net_live(net)) {
+		for (unsigned int i = net->tx_next; i < net->tx_n; i++)
+			vq_push(txq, net->tx[i].head, 0);
+		stats_add(net->stats.tx_drops, net->tx_n - net->tx_next);
+		net->tx_n = 0;
+	}
+	if (net->rx_nheld) {
+		for (unsigned int i = 0; i < net->rx_nheld; i++)
+			vq_unpop(rxq);
+		net->rx_nheld = 0;
+		net->rx_done = 0;
+	}
+	if (txq->ready)
+		virtio_notify_used(vdev, NET_TXQ);
+	/* Serve what waited meanwhile, on a later turn of the loop. */
+	net_wake(net);
+	return 0;
+}
+
+/* After a restore: the TAP is read again and transmit chains are looked at. */
+static void net_resume(struct virtio_dev *vdev)
+{
+	net_wake(container_of(vdev, struct virtio_net, vdev));
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.config_read = net_config_read,
 	.config_write = net_config_write,
 	.activate = net_activate,
 	.reset = net_reset,
 	.notify = net_notify,
+	.quiesce = net_quiesce,
+	.resume = net_resume,
 };
 
 /* --- Creation ---------------------------------------------------------------------------- */
@@ -846,6 +926,7 @@ struct virtio_net *virtio_net_create(const struct net_params *p, const struct gu
 		return NULL;
 	}
 	snprintf(net->name, sizeof(net->name), "virtio-net %s", p->id);
+	snprintf(net->id, sizeof(net->id), "%s", p->id);
 	virtio_dev_init(&net->vdev, &net_ops, net->name, VIRTIO_ID_NET, 0, NET_NR_QUEUES, mem);
 	net->tap_fd = -1;
 	net->ring_ev = (struct event_handler){ -1, net_on_ring };
@@ -934,9 +1015,19 @@ struct virtio_dev *virtio_net_dev(struct virtio_net *net)
 	return &net->vdev;
 }
 
-void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *s)
+const char *virtio_net_id(const struct virtio_net *net)
+{
+	return net->id;
+}
+
+const struct net_stats *virtio_net_stats(const struct virtio_net *net)
+{
+	return &net->stats;
+}
+
+void virtio_net_get_io(struct virtio_net *net, struct virtio_net_io *io)
 {
 	pthread_mutex_lock(&net->vdev.lock);
-	*s = net->stats;
+	*io = net->io;
 	pthread_mutex_unlock(&net->vdev.lock);
 }

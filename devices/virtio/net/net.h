@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/stats.h"
 #include "devices/virtio/virtio.h"
 #include "lib/err.h"
 
@@ -24,21 +25,26 @@ struct net_params {
 
 struct virtio_net;
 
-/* What happened to packets, for logs and tests. */
-struct virtio_net_stats {
-	uint64_t rx_packets, rx_bytes;
-	uint64_t rx_dropped; /* did not fit the guest's buffers, or arrived while not live */
-	uint64_t rx_reads;   /* reads submitted on the TAP */
-	uint64_t tx_packets, tx_bytes;
-	uint64_t tx_dropped; /* chains refused by net_tx_prepare() */
-	uint64_t tx_errors;  /* writes the TAP failed (link down, bad header) */
-	uint64_t tx_full;    /* writes the TAP refused with EAGAIN, retried on POLLOUT */
+/*
+ * How the device drives the TAP, for tests and logs; what happened to
+ * packets is in struct net_stats (virtio_net_stats()).
+ */
+struct virtio_net_io {
+	uint64_t rx_reads; /* reads submitted on the TAP */
+	uint64_t tx_full;  /* writes the TAP refused with EAGAIN, retried on POLLOUT */
 };
 
 struct virtio_net *virtio_net_create(const struct net_params *p, const struct guest_memory *mem,
 				     struct err *err);
 void virtio_net_destroy(struct virtio_net *net);
 struct virtio_dev *virtio_net_dev(struct virtio_net *net);
-void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *s);
+const char *virtio_net_id(const struct virtio_net *net);
+/*
+ * rx_drops: did not fit the guest's buffers, arrived while not live, or
+ * malformed from the TAP; tx_drops: chains refused by net_tx_prepare();
+ * errors: those chains and the TAP's failures (link down, bad header).
+ */
+const struct net_stats *virtio_net_stats(const struct virtio_net *net);
+void virtio_net_get_io(struct virtio_net *net, struct virtio_net_io *io);
 
 #endif

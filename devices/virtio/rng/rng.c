@@ -14,6 +14,7 @@
 struct virtio_rng {
 	struct virtio_dev vdev;
 	struct vq_chain chain;
+	struct rng_stats stats;
 };
 
 static void rng_config_read(struct virtio_dev *vdev, uint64_t off, void *data, uint32_t len)
@@ -67,7 +68,11 @@ static void rng_notify(struct virtio_dev *vdev, unsigned int q)
 	int r = 0;
 
 	while (served < RNG_BUDGET && (r = vq_pop(vq, &rng->chain)) > 0) {
-		vq_push(vq, rng->chain.head, rng_fill(&rng->chain));
+		uint32_t n = rng_fill(&rng->chain);
+
+		vq_push(vq, rng->chain.head, n);
+		stats_add(rng->stats.requests, 1);
+		stats_add(rng->stats.bytes, n);
 		served++;
 	}
 	if (r < 0)
@@ -105,4 +110,9 @@ void virtio_rng_destroy(struct virtio_rng *rng)
 struct virtio_dev *virtio_rng_dev(struct virtio_rng *rng)
 {
 	return &rng->vdev;
+}
+
+const struct rng_stats *virtio_rng_stats(const struct virtio_rng *rng)
+{
+	return &rng->stats;
 }

@@ -3,6 +3,7 @@
 #ifndef KVMLET_DEVICES_VIRTIO_RNG_H
 #define KVMLET_DEVICES_VIRTIO_RNG_H
 
+#include "devices/stats.h"
 #include "devices/virtio/virtio.h"
 
 struct virtio_rng;
@@ -10,5 +11,6 @@ struct virtio_rng;
 struct virtio_rng *virtio_rng_create(const struct guest_memory *mem);
 void virtio_rng_destroy(struct virtio_rng *rng);
 struct virtio_dev *virtio_rng_dev(struct virtio_rng *rng);
+const struct rng_stats *virtio_rng_stats(const struct virtio_rng *rng);
 
 #endif

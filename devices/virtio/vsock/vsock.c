@@ -40,13 +40,13 @@
  * data of that connection. RSTs go through a queue of their own, since the
  * connection they end is gone at once.
  *
- * Snapshots are not supported yet. A snapshot would need, per connection:
- * the ports, state, shutdown flags, rx_cnt/fwd_cnt/fwd_cnt_told and the
- * guest's buf_alloc/fwd_cnt, pending control bits, the bytes buffered
- * toward the host, and the RST queue; and it would have to decide what
- * becomes of the host sockets (they cannot be saved: the usual answer is
- * to reset every connection and send VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on
- * the event queue after restore, which is what the event queue is for).
+ * Snapshots. Host sockets cannot be saved, so, as in Firecracker, no
+ * connection survives: a snapshot holds no connection state, and a
+ * restored device starts with none and sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET
+ * on the event queue (virtio 1.2, 5.10.6.6) as soon as the driver has an
+ * event buffer posted, upon which the guest resets all its sockets. Nothing
+ * is ever in flight here (every chain is returned in the turn that took
+ * it), so there is nothing to quiesce.
  */
 #include <endian.h>
 #include <errno.h>
@@ -66,6 +66,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/vsock/packet.h"
+#include "devices/stats.h"
 #include "devices/virtio/vsock/vsock.h"
 #include "lib/log.h"
 
@@ -184,7 +185,9 @@ struct virtio_vsock {
 	struct vsock_rst rst[VSOCK_RST_QUEUE];
 	unsigned int rst_first, rst_n;
 
-	bool rx_starved; /* the receive queue ran dry: no host reads until a kick */
+	bool rx_starved;      /* the receive queue ran dry: no host reads until a kick */
+	bool transport_reset; /* restored: TRANSPORT_RESET is owed to the driver */
+	struct vsock_stats stats;
 
 	/* Separate, so that a transmit chain being handled is never overwritten. */
 	struct vq_chain rx_chain, tx_chain;
@@ -372,6 +375,8 @@ static void conn_free(struct virtio_vsock *vs, struct vsock_conn *c)
 
 	if (c->state == CONN_FREE)
 		return;
+	if (c->state == CONN_CONNECTING || c->state == CONN_ESTABLISHED)
+		stats_add(vs->stats.conns_closed, 1);
 	conn_watch(c, 0);
 	if (c->ev.fd >= 0)
 		close(c->ev.fd);
@@ -411,8 +416,10 @@ static void rst_queue(struct virtio_vsock *vs, uint64_t src_cid, uint32_t src_po
 /* Ends a connection with an RST to the guest. */
 static void conn_reset(struct virtio_vsock *vs, struct vsock_conn *c)
 {
-	if (c->state == CONN_CONNECTING || c->state == CONN_ESTABLISHED)
+	if (c->state == CONN_CONNECTING || c->state == CONN_ESTABLISHED) {
 		rst_queue(vs, VSOCK_HOST_CID, c->local_port, c->peer_port);
+		stats_add(vs->stats.conns_reset, 1);
+	}
 	conn_free(vs, c);
 }
 
@@ -646,6 +653,7 @@ static void conn_read_host(struct virtio_vsock *vs, struct vsock_conn *c)
 			/* ECONNRESET and the like: the guest gets the RST in this very chain. */
 			hdr_for(vs, c, &p, VIRTIO_VSOCK_OP_RST);
 			rx_push_hdr(vs, &p);
+			stats_add(vs->stats.conns_reset, 1);
 			conn_free(vs, c);
 			return;
 		}
@@ -662,6 +670,7 @@ static void conn_read_host(struct virtio_vsock *vs, struct vsock_conn *c)
 		vsock_hdr_build(h, &p);
 		vq_chain_write(ch, 0, h, sizeof(h));
 		c->rx_cnt += (uint32_t)n;
+		stats_add(vs->stats.rx_bytes, n);
 		vq_push(&vs->vdev.vqs[VSOCK_RXQ], ch->head, VSOCK_HDR_LEN + (uint32_t)n);
 	}
 	conn_rearm(vs, c);
@@ -893,6 +902,7 @@ static void guest_connect(struct virtio_vsock *vs, const struct vsock_pkt *p)
 	}
 	c = conn_alloc(vs, fd);
 	c->state = CONN_ESTABLISHED;
+	stats_add(vs->stats.conns_opened, 1);
 	c->local_port = p->dst_port;
 	c->peer_port = p->src_port;
 	c->peer_buf_alloc = p->buf_alloc;
@@ -915,6 +925,7 @@ static void conn_write_guest(struct virtio_vsock *vs, struct vsock_conn *c,
 		conn_reset(vs, c);
 		return;
 	}
+	stats_add(vs->stats.tx_bytes, len);
 	if (!c->buf_len && len) {
 		ssize_t n;
 
@@ -984,6 +995,7 @@ static void tx_packet(struct virtio_vsock *vs, const struct vq_chain *ch)
 	v = vsock_pkt_parse(raw, ch->out_len, vs->guest_cid, &p);
 	c = v == VSOCK_PKT_DROP_SHORT ? NULL : conn_lookup(vs, p.dst_port, p.src_port);
 	if (v != VSOCK_PKT_OK) {
+		stats_add(vs->stats.invalid_packets, 1);
 		vs_warn_once(vs, W_VERDICT + v, "guest packet %s: %s",
 			     vsock_verdict_is_rst(v) ? "reset" : "dropped", vsock_verdict_str(v));
 		if (!vsock_verdict_is_rst(v))
@@ -1019,6 +1031,7 @@ static void tx_packet(struct virtio_vsock *vs, const struct vq_chain *ch)
 		if (c->state != CONN_CONNECTING)
 			goto protocol;
 		c->state = CONN_ESTABLISHED;
+		stats_add(vs->stats.conns_opened, 1);
 		conn_clear_deadline(vs, c);
 		{
 			char ok[32];
@@ -1142,6 +1155,66 @@ static void vs_reset(struct virtio_dev *vdev)
 	vs->active = false;
 	close_all(vs);
 	vs->rx_starved = false;
+	vs->transport_reset = false; /* a new driver has no sockets to reset */
+}
+
+/*
+ * The event queue only carries TRANSPORT_RESET, owed after a restore; its
+ * buffers otherwise stay posted. Sent once the driver has posted one.
+ */
+static void vs_send_transport_reset(struct virtio_vsock *vs)
+{
+	struct virtqueue *vq = &vs->vdev.vqs[VSOCK_EVQ];
+	struct virtio_vsock_event ev = { .id = htole32(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET) };
+	struct vq_chain *c = &vs->rx_chain;
+	int r;
+
+	if (!vs->transport_reset || !vs_live(vs) || !vq->ready)
+		return;
+	r = vq_pop(vq, c);
+	if (r < 0) {
+		virtio_set_needs_reset(&vs->vdev, vq_strerror(-r));
+		return;
+	}
+	if (r == 0)
+		return; /* the driver's kick on the event queue brings us back */
+	if (c->in_len < sizeof(ev)) {
+		vs_warn_once(vs, W_EVENTQ, "event buffer of %llu bytes is too small",
+			     (unsigned long long)c->in_len);
+		vq_push(vq, c->head, 0);
+	} else {
+		vq_chain_write(c, 0, &ev, sizeof(ev));
+		vq_push(vq, c->head, sizeof(ev));
+		vs->transport_reset = false;
+	}
+	virtio_notify_used(&vs->vdev, VSOCK_EVQ);
+}
+
+static void vs_save(struct virtio_dev *vdev, struct state_writer *w)
+{
+	struct virtio_vsock *vs = container_of(vdev, struct virtio_vsock, vdev);
+
+	state_put_u64(w, vs->guest_cid);
+}
+
+static int vs_restore(struct virtio_dev *vdev, struct state_reader *r, struct err *err)
+{
+	struct virtio_vsock *vs = container_of(vdev, struct virtio_vsock, vdev);
+	uint64_t cid = state_get_u64(r);
+
+	if (r->bad)
+		return err_set(err, -EBADMSG, "%s: device state is truncated", vs->name);
+	/* The device was created from the snapshot's configuration: its cid is the one. */
+	if (cid != vs->guest_cid)
+		log_info("%s: guest cid %llu in the snapshot, %llu now", vs->name,
+			 (unsigned long long)cid, (unsigned long long)vs->guest_cid);
+	vs->transport_reset = true;
+	return 0;
+}
+
+static void vs_resume(struct virtio_dev *vdev)
+{
+	vs_send_transport_reset(container_of(vdev, struct virtio_vsock, vdev));
 }
 
 static void vs_notify(struct virtio_dev *vdev, unsigned int q)
@@ -1158,10 +1231,7 @@ static void vs_notify(struct virtio_dev *vdev, unsigned int q)
 			rearm_all(vs);
 		}
 	} else {
-		/*
-		 * The event queue only carries TRANSPORT_RESET, which we never
-		 * send (no migration): its buffers stay posted.
-		 */
+		vs_send_transport_reset(vs);
 	}
 	rx_flush(vs);
 	if (vdev->vqs[VSOCK_RXQ].ready)
@@ -1174,6 +1244,9 @@ static const struct virtio_dev_ops vsock_ops = {
 	.activate = vs_activate,
 	.reset = vs_reset,
 	.notify = vs_notify,
+	.save = vs_save,
+	.restore = vs_restore,
+	.resume = vs_resume,
 };
 
 /* --- Creation ---------------------------------------------------------------------------- */
@@ -1300,4 +1373,9 @@ void virtio_vsock_destroy(struct virtio_vsock *vs)
 struct virtio_dev *virtio_vsock_dev(struct virtio_vsock *vs)
 {
 	return &vs->vdev;
+}
+
+const struct vsock_stats *virtio_vsock_stats(const struct virtio_vsock *vs)
+{
+	return &vs->stats;
 }

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "devices/stats.h"
 #include "devices/virtio/virtio.h"
 #include "lib/err.h"
 
@@ -30,5 +31,6 @@ struct virtio_vsock *virtio_vsock_create(const struct vsock_params *p,
 					 const struct guest_memory *mem, struct err *err);
 void virtio_vsock_destroy(struct virtio_vsock *vsock);
 struct virtio_dev *virtio_vsock_dev(struct virtio_vsock *vsock);
+const struct vsock_stats *virtio_vsock_stats(const struct virtio_vsock *vsock);
 
 #endif
