@@ -41,6 +41,7 @@ static const struct test tests[] = {
 	{ "vsock-connect", test_vsock_connect, false },
 	{ "vsock-stream", test_vsock_stream, false },
 	{ "vsock-echo", test_vsock_echo, false },
+	{ "counter", test_counter, false },
 };
 
 enum end { END_EXIT, END_IDLE, END_RESET, END_TRIPLE_FAULT };

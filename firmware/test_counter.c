@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The counter test, for snapshot and restore: print "counter N" (N = 1, 2,
+ * 3, ...) about every kvmlet.counter_ms (default 20 ms, TSC-timed), and
+ * after each line verify that a memory area still holds the pattern of the
+ * previous step while overwriting it with this step's. A VM restored from a
+ * snapshot goes on counting from where it was paused; one whose memory was
+ * not restored faithfully prints "counter FAIL (...)" (or crashes).
+ *
+ * The line is printed before the memory pass, so that after a restore the
+ * next line appears as soon as the current wait ends. The TSC may jump
+ * across a pause or a restore, forwards or (if the VMM does not restore it)
+ * backwards: either way the next line is due at once and the schedule
+ * starts over from there, without a burst of catch-up lines.
+ */
+#include <stdint.h>
+#include "bootinfo.h"
+#include "clock.h"
+#include "cmdline.h"
+#include "console.h"
+#include "cpu.h"
+#include "dma.h"
+#include "fmt.h"
+#include "tests.h"
+#include "uart.h"
+
+#define DEFAULT_PERIOD_MS 20
+#define DEFAULT_AREA_MIB  8
+#define MAX_PERIOD_MS	  3600000
+#define MAX_AREA_MIB	  1024
+
+static inline uint64_t pattern(uint64_t step, uint64_t addr)
+{
+	uint64_t x = addr * 0x9e3779b97f4a7c15ULL ^ step * 0xc2b2ae3d27d4eb4fULL;
+
+	return x ^ (x >> 29) ^ step;
+}
+
+struct area {
+	volatile uint64_t *base;
+	uint64_t words;
+	uint64_t sum;	    /* running checksum of every word verified */
+	uint64_t bad_value; /* what the first bad word held */
+};
+
+/*
+ * Checks that the area holds step @prev's pattern (unless @prev is 0: the
+ * first fill) and writes step @next's. Returns the first bad word's index
+ * plus one, or 0.
+ */
+static uint64_t pass(struct area *a, uint64_t prev, uint64_t next)
+{
+	volatile uint64_t *p = a->base;
+	uint64_t bad = 0, sum = 0;
+
+	for (uint64_t i = 0; i < a->words; i++) {
+		uint64_t addr = (uint64_t)&p[i];
+
+		if (prev) {
+			uint64_t v = p[i];
+
+			sum += v;
+			if (v != pattern(prev, addr) && !bad) {
+				bad = i + 1;
+				a->bad_value = v;
+			}
+		}
+		p[i] = pattern(next, addr);
+	}
+	a->sum += sum;
+	return bad;
+}
+
+/*
+ * Busy-waits in ring 3 (no VM exits) until @due, or until the TSC is found
+ * to have gone backwards past @last (a restore that did not carry the TSC).
+ */
+static void wait_until(uint64_t due, uint64_t last)
+{
+	for (;;) {
+		uint64_t now = rdtsc();
+
+		if ((int64_t)(now - due) >= 0 || (int64_t)(now - last) < 0)
+			return;
+		cpu_relax();
+	}
+}
+
+bool test_counter(char *detail, size_t len)
+{
+	uint64_t stop = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_stop", 0);
+	uint64_t ms = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_ms", DEFAULT_PERIOD_MS);
+	uint64_t mib = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_mib", DEFAULT_AREA_MIB);
+	uint64_t mark = dma_mark();
+	uint64_t period, due, last, t;
+	struct area a = { 0 };
+	struct deadline d;
+
+	if (!ms || ms > MAX_PERIOD_MS || !mib || mib > MAX_AREA_MIB) {
+		fmt_snprintf(detail, len,
+			     "kvmlet.counter_ms must be 1..%u, kvmlet.counter_mib 1..%u",
+			     MAX_PERIOD_MS, MAX_AREA_MIB);
+		return false;
+	}
+	a.words = (mib << 20) / sizeof(uint64_t);
+	a.base = dma_alloc(mib << 20, 4096);
+	if (!a.base) {
+		fmt_snprintf(detail, len, "no room for a %lu MiB area", mib);
+		return false;
+	}
+	clock_init();
+	t = rdtsc();
+	d = deadline_in_us(ms * 1000);
+	period = d.end - t; /* the calibrated period in TSC ticks */
+	pass(&a, 0, 1);
+
+	last = rdtsc();
+	due = last;
+	for (uint64_t n = 1;; n++) {
+		uint64_t bad, now;
+
+		wait_until(due, last);
+		now = rdtsc();
+		cons_printf("counter %lu\n", n);
+		/*
+		 * Under kvmlet-vmm the line may sit in KVM's coalesced PIO ring
+		 * until the next exit; reading LSR is one, so it leaves now.
+		 */
+		uart_wait_idle();
+		bad = pass(&a, n, n + 1);
+		if (bad) {
+			uint64_t addr = (uint64_t)&a.base[bad - 1];
+
+			cons_printf(
+				"counter FAIL (step %lu: 0x%016lx at 0x%lx, expected 0x%016lx)\n",
+				n, a.bad_value, addr, pattern(n, addr));
+			uart_wait_idle();
+			fmt_snprintf(detail, len, "memory lost after counter %lu: 0x%lx", n, addr);
+			dma_release(mark);
+			return false;
+		}
+		if (stop && n >= stop)
+			break;
+		/* On schedule, or start the schedule over after a jump or a late step. */
+		if ((int64_t)(now - last) < 0 || now - due > period)
+			due = now + period;
+		else
+			due += period;
+		last = now;
+	}
+	fmt_snprintf(detail, len, "%lu counts, %lu MiB rewritten every %lu ms, checksum 0x%016lx",
+		     stop, mib, ms, a.sum);
+	dma_release(mark);
+	return true;
+}
