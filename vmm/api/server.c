@@ -43,6 +43,9 @@
 #define API_READS_PER_EVENT   4
 /* Accepts per readiness event, for the same reason. */
 #define API_ACCEPTS_PER_EVENT 32
+/* After a final answer: how long and how much of the client's rest we swallow. */
+#define API_LINGER_MS	      1000
+#define API_LINGER_BYTES      (1024 * 1024)
 
 struct api_conn;
 
@@ -72,6 +75,9 @@ struct api_conn {
 	bool outstanding;
 	bool closing; /* close once out is flushed; read nothing more */
 	bool read_eof;
+	bool lingering; /* answered and shut for writing; draining what the client still sends */
+	uint64_t linger_start_ms;
+	size_t linger_bytes;
 	bool dead; /* socket closed; memory waits for the graveyard or the reply */
 	uint8_t in[API_IN_BUF];
 };
@@ -194,7 +200,9 @@ static void conn_update_interest(struct api_conn *c)
 
 	if (c->dead)
 		return;
-	if (conn_unsent(c))
+	if (c->lingering)
+		want = EPOLLIN;
+	else if (conn_unsent(c))
 		want |= EPOLLOUT;
 	/*
 	 * Read only into an empty buffer, never while a call is outstanding
@@ -202,8 +210,8 @@ static void conn_update_interest(struct api_conn *c)
 	 * queue, not ours), nor between requests while a response is unsent
 	 * (a client that does not read cannot make us answer more).
 	 */
-	if (!c->closing && !c->outstanding && !c->read_eof && c->in_off == c->in_len &&
-	    (c->in_request || !conn_unsent(c)))
+	if (!c->lingering && !c->closing && !c->outstanding && !c->read_eof &&
+	    c->in_off == c->in_len && (c->in_request || !conn_unsent(c)))
 		want |= EPOLLIN;
 	if (want == c->events)
 		return;
@@ -214,6 +222,40 @@ static void conn_update_interest(struct api_conn *c)
 		return;
 	}
 	c->events = want;
+}
+
+/*
+ * The answer is sent and nothing more will be: but the client may still be
+ * sending (a body refused with 413, say), and closing a socket with unread
+ * bytes makes the kernel reset the connection, which can destroy the answer
+ * before the client reads it. So shut down our side only, swallow what still
+ * arrives, and close on the client's EOF or after API_LINGER_MS.
+ */
+static void conn_linger(struct api_conn *c)
+{
+	if (c->dead || c->lingering)
+		return;
+	if (c->read_eof || shutdown(c->ev.fd, SHUT_WR) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->lingering = true;
+	c->linger_start_ms = now_ms();
+	conn_update_interest(c);
+}
+
+static void conn_drain(struct api_conn *c)
+{
+	for (;;) {
+		ssize_t n = read(c->ev.fd, c->in, sizeof(c->in));
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0 || (c->linger_bytes += (size_t)n) > API_LINGER_BYTES) {
+			conn_close(c);
+			return;
+		}
+	}
 }
 
 /* Sends what it can at once and keeps the rest; false if the connection was closed. */
@@ -382,7 +424,7 @@ static void conn_process(struct api_conn *c)
 	if (c->dead)
 		return;
 	if (c->closing && !conn_unsent(c))
-		conn_close(c);
+		conn_linger(c);
 	else
 		conn_update_interest(c);
 }
@@ -415,6 +457,10 @@ static void conn_event(struct event_handler *h, uint32_t events)
 		return; /* closed earlier in this batch */
 	if (events & EPOLLERR) {
 		conn_close(c);
+		return;
+	}
+	if (c->lingering) {
+		conn_drain(c);
 		return;
 	}
 	/*
@@ -547,11 +593,16 @@ static void server_sweep(struct api_conn *c, uint64_t now)
 
 	if (c->outstanding)
 		return; /* the VMM is working on it; the client waits */
+	if (c->lingering) {
+		if (now - c->linger_start_ms >= API_LINGER_MS)
+			conn_close(c);
+		return;
+	}
 	if (c->in_request && !c->closing) {
 		if (now - c->req_start_ms >= l->request_timeout_ms) {
 			conn_fault(c, 408, "Request not complete in time", false, NULL, 0);
 			if (!c->dead && !conn_unsent(c))
-				conn_close(c);
+				conn_linger(c);
 			else
 				conn_update_interest(c);
 		}
