@@ -550,6 +550,7 @@ static int vmm_setup_idle_loop(struct vmm *m, struct err *err)
 
 int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err *err)
 {
+	bool boot_now;
 	int r = 0;
 
 	memset(m, 0, sizeof(*m));
@@ -574,14 +575,16 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	 * The API thread first: threads inherit seccomp filters, so it must
 	 * exist before the main thread installs its own (after booting).
 	 */
-	m->busy = m->cfg.kernel_path != NULL;
+	/* Decided before the API thread exists: from then on a PUT may set a kernel. */
+	boot_now = m->cfg.kernel_path != NULL;
+	m->busy = boot_now;
 	if (m->cfg.api_sock) {
 		r = api_server_start(&m->api, m->cfg.api_sock, routes_handle, m,
 				     vmm_api_thread_init, err);
 		if (r)
 			return r;
 	}
-	if (m->cfg.kernel_path) {
+	if (boot_now) {
 		r = vmm_boot(m, err);
 		pthread_mutex_lock(&m->lock);
 		m->busy = false;
