@@ -89,6 +89,13 @@ void state_put_str(struct state_writer *w, const char *s)
 	state_put(w, s, n);
 }
 
+void state_put_record(struct state_writer *w, uint32_t tag, const void *p, size_t n)
+{
+	state_put_u32(w, tag);
+	state_put_u32(w, (uint32_t)n);
+	state_put(w, p, n);
+}
+
 void state_section_begin(struct state_writer *w, uint32_t id, uint32_t version)
 {
 	state_put_u32(w, id);
@@ -172,6 +179,14 @@ void state_get_str(struct state_reader *r, char *buf, size_t cap)
 	state_get(r, buf, n);
 	buf[n] = '\0';
 	state_check(r, strlen(buf) == n);
+}
+
+bool state_get_fixed(struct state_reader *r, uint32_t len, void *p, size_t size)
+{
+	if (!state_check(r, len == size))
+		return false;
+	state_get(r, p, size);
+	return !r->bad;
 }
 
 bool state_check(struct state_reader *r, bool cond)

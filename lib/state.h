@@ -48,6 +48,12 @@ void state_put_u64(struct state_writer *w, uint64_t v);
 /* u32 length, then the bytes (no NUL). */
 void state_put_str(struct state_writer *w, const char *s);
 
+/*
+ * A record inside a section: u32 tag, u32 length, the bytes. Readers skip
+ * tags they do not know, so a layout can grow without a new version.
+ */
+void state_put_record(struct state_writer *w, uint32_t tag, const void *p, size_t n);
+
 /* Sections do not nest: begin, puts, end. */
 void state_section_begin(struct state_writer *w, uint32_t id, uint32_t version);
 void state_section_end(struct state_writer *w);
@@ -64,6 +70,11 @@ uint64_t state_get_u64(struct state_reader *r);
  * an embedded NUL or a longer string makes the reader bad.
  */
 void state_get_str(struct state_reader *r, char *buf, size_t cap);
+/*
+ * A record of a fixed size: reads it into p when its length is exactly
+ * size, else goes bad. Returns whether the reader is still good.
+ */
+bool state_get_fixed(struct state_reader *r, uint32_t len, void *p, size_t size);
 /* Marks the reader bad when cond is false; returns cond. */
 bool state_check(struct state_reader *r, bool cond);
 /* Bytes not yet read. */

@@ -204,24 +204,25 @@ static void get_instance_info(struct route_ctx *rc, cJSON *body)
 	reply_json(rc, o);
 }
 
-static void get_machine_config(struct route_ctx *rc, cJSON *body)
+/* A GET of (part of) the configuration, which the API thread may be editing. */
+static void reply_config(struct route_ctx *rc, cJSON *(*to_json)(const struct vm_config *))
 {
 	cJSON *o;
 
 	pthread_mutex_lock(&rc->m->lock);
-	o = config_machine_to_json(&rc->m->cfg);
+	o = to_json(&rc->m->cfg);
 	pthread_mutex_unlock(&rc->m->lock);
 	reply_json(rc, o);
 }
 
+static void get_machine_config(struct route_ctx *rc, cJSON *body)
+{
+	reply_config(rc, config_machine_to_json);
+}
+
 static void get_vm_config(struct route_ctx *rc, cJSON *body)
 {
-	cJSON *o;
-
-	pthread_mutex_lock(&rc->m->lock);
-	o = config_to_json(&rc->m->cfg);
-	pthread_mutex_unlock(&rc->m->lock);
-	reply_json(rc, o);
+	reply_config(rc, config_to_json);
 }
 
 static void get_metrics(struct route_ctx *rc, cJSON *body)
@@ -517,21 +518,31 @@ static void action_start(struct route_ctx *rc)
 		vmm_post(m, c);
 }
 
-static void put_actions(struct route_ctx *rc, cJSON *body)
+/* A body of one required string field (/actions, /vm); replies if it is not. */
+static const char *only_string(struct route_ctx *rc, const cJSON *body, const char *what,
+			       const char *field)
 {
-	static const char *const names[] = { "action_type" };
+	const char *const names[] = { field };
 	struct err err = { 0 };
-	const char *type;
-	struct vmm_cmd *c;
+	const char *v = NULL;
 	int r;
 
-	r = json_check_members("action", body, names, ARRAY_SIZE(names), &err);
+	r = json_check_members(what, body, names, 1, &err);
 	if (!r)
-		r = json_get_string("action", body, "action_type", true, &type, &err);
-	if (r) {
+		r = json_get_string(what, body, field, true, &v, &err);
+	if (r)
 		reply_err(rc, &err);
+	return r ? NULL : v;
+}
+
+static void put_actions(struct route_ctx *rc, cJSON *body)
+{
+	const char *type = only_string(rc, body, "action", "action_type");
+	struct err err = { 0 };
+	struct vmm_cmd *c;
+
+	if (!type)
 		return;
-	}
 	if (!strcmp(type, "InstanceStart")) {
 		action_start(rc);
 	} else if (!strcmp(type, "SendCtrlAltDel")) {
@@ -553,19 +564,11 @@ static void put_actions(struct route_ctx *rc, cJSON *body)
 
 static void patch_vm(struct route_ctx *rc, cJSON *body)
 {
-	static const char *const names[] = { "state" };
-	struct err err = { 0 };
-	const char *state;
+	const char *state = only_string(rc, body, "vm", "state");
 	struct vmm_cmd *c;
-	int r;
 
-	r = json_check_members("vm", body, names, ARRAY_SIZE(names), &err);
-	if (!r)
-		r = json_get_string("vm", body, "state", true, &state, &err);
-	if (r) {
-		reply_err(rc, &err);
+	if (!state)
 		return;
-	}
 	if (strcmp(state, "Paused") && strcmp(state, "Resumed")) {
 		vmm_fault(rc->m, rc->call, 400, "vm.state '%s': expected Paused or Resumed", state);
 		return;

@@ -211,13 +211,6 @@ int vcpu_state_get(struct vcpu *v, struct vcpu_state *s, struct err *err)
 	return r;
 }
 
-static void put_record(struct state_writer *w, uint32_t tag, const void *p, size_t n)
-{
-	state_put_u32(w, tag);
-	state_put_u32(w, (uint32_t)n);
-	state_put(w, p, n);
-}
-
 void vcpu_state_encode(const struct vcpu_state *s, struct state_writer *w)
 {
 	uint32_t nmsrs = s->msrs ? s->msrs->nmsrs : 0;
@@ -226,12 +219,12 @@ void vcpu_state_encode(const struct vcpu_state *s, struct state_writer *w)
 	state_section_begin(w, SNAPSHOT_SECTION_VCPU, VCPU_STATE_VERSION);
 	state_put_u32(w, s->id);
 	/* Kernel structures go as the x86-64 KVM ABI lays them out (little-endian). */
-	put_record(w, VCPU_REC_REGS, &s->regs, sizeof(s->regs));
-	put_record(w, VCPU_REC_SREGS, &s->sregs, sizeof(s->sregs));
+	state_put_record(w, VCPU_REC_REGS, &s->regs, sizeof(s->regs));
+	state_put_record(w, VCPU_REC_SREGS, &s->sregs, sizeof(s->sregs));
 	if (s->present & (1u << VCPU_REC_SREGS2))
-		put_record(w, VCPU_REC_SREGS2, &s->sregs2, sizeof(s->sregs2));
-	put_record(w, VCPU_REC_FPU, &s->fpu, sizeof(s->fpu));
-	put_record(w, VCPU_REC_XSAVE, s->xsave, s->xsave ? s->xsave_len : 0);
+		state_put_record(w, VCPU_REC_SREGS2, &s->sregs2, sizeof(s->sregs2));
+	state_put_record(w, VCPU_REC_FPU, &s->fpu, sizeof(s->fpu));
+	state_put_record(w, VCPU_REC_XSAVE, s->xsave, s->xsave ? s->xsave_len : 0);
 	state_put_u32(w, VCPU_REC_XCRS);
 	state_put_u32(w, s->xcrs.nr_xcrs * XCR_REC_SIZE);
 	for (uint32_t i = 0; i < s->xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++) {
@@ -244,13 +237,13 @@ void vcpu_state_encode(const struct vcpu_state *s, struct state_writer *w)
 		state_put_u32(w, s->msrs->entries[i].index);
 		state_put_u64(w, s->msrs->entries[i].data);
 	}
-	put_record(w, VCPU_REC_LAPIC, &s->lapic, sizeof(s->lapic));
-	put_record(w, VCPU_REC_EVENTS, &s->events, sizeof(s->events));
-	put_record(w, VCPU_REC_MP_STATE, &s->mp_state.mp_state, 4);
-	put_record(w, VCPU_REC_DEBUGREGS, &s->debugregs,
-		   s->has_debugregs ? sizeof(s->debugregs) : 0);
-	put_record(w, VCPU_REC_CPUID, nent ? s->cpuid->entries : NULL,
-		   nent * sizeof(s->cpuid->entries[0]));
+	state_put_record(w, VCPU_REC_LAPIC, &s->lapic, sizeof(s->lapic));
+	state_put_record(w, VCPU_REC_EVENTS, &s->events, sizeof(s->events));
+	state_put_record(w, VCPU_REC_MP_STATE, &s->mp_state.mp_state, 4);
+	state_put_record(w, VCPU_REC_DEBUGREGS, &s->debugregs,
+			 s->has_debugregs ? sizeof(s->debugregs) : 0);
+	state_put_record(w, VCPU_REC_CPUID, nent ? s->cpuid->entries : NULL,
+			 nent * sizeof(s->cpuid->entries[0]));
 	state_section_end(w);
 }
 
@@ -268,15 +261,6 @@ int vcpu_state_save(struct vcpu *v, struct state_writer *w, struct err *err)
 	return 0;
 }
 
-/* A fixed-size record: the length must be exactly the structure's. */
-static bool get_fixed(struct state_reader *r, uint32_t len, void *p, size_t size)
-{
-	if (!state_check(r, len == size))
-		return false;
-	state_get(r, p, size);
-	return !r->bad;
-}
-
 static int parse_record(struct state_reader *r, uint32_t tag, uint32_t len, struct vcpu_state *s,
 			struct err *err)
 {
@@ -285,30 +269,30 @@ static int parse_record(struct state_reader *r, uint32_t tag, uint32_t len, stru
 
 	switch (tag) {
 	case VCPU_REC_REGS:
-		ok = get_fixed(r, len, &s->regs, sizeof(s->regs));
+		ok = state_get_fixed(r, len, &s->regs, sizeof(s->regs));
 		break;
 	case VCPU_REC_SREGS:
-		ok = get_fixed(r, len, &s->sregs, sizeof(s->sregs));
+		ok = state_get_fixed(r, len, &s->sregs, sizeof(s->sregs));
 		break;
 	case VCPU_REC_SREGS2:
-		ok = get_fixed(r, len, &s->sregs2, sizeof(s->sregs2));
+		ok = state_get_fixed(r, len, &s->sregs2, sizeof(s->sregs2));
 		break;
 	case VCPU_REC_FPU:
-		ok = get_fixed(r, len, &s->fpu, sizeof(s->fpu));
+		ok = state_get_fixed(r, len, &s->fpu, sizeof(s->fpu));
 		break;
 	case VCPU_REC_LAPIC:
-		ok = get_fixed(r, len, &s->lapic, sizeof(s->lapic));
+		ok = state_get_fixed(r, len, &s->lapic, sizeof(s->lapic));
 		break;
 	case VCPU_REC_EVENTS:
-		ok = get_fixed(r, len, &s->events, sizeof(s->events));
+		ok = state_get_fixed(r, len, &s->events, sizeof(s->events));
 		break;
 	case VCPU_REC_MP_STATE:
-		ok = get_fixed(r, len, &s->mp_state.mp_state, 4);
+		ok = state_get_fixed(r, len, &s->mp_state.mp_state, 4);
 		break;
 	case VCPU_REC_DEBUGREGS:
 		s->has_debugregs = len != 0;
 		if (len)
-			ok = get_fixed(r, len, &s->debugregs, sizeof(s->debugregs));
+			ok = state_get_fixed(r, len, &s->debugregs, sizeof(s->debugregs));
 		break;
 	case VCPU_REC_XSAVE:
 		if (!len)

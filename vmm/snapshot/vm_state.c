@@ -43,20 +43,13 @@ int vm_state_get(int vm_fd, struct vm_state *s, struct err *err)
 	return 0;
 }
 
-static void put_record(struct state_writer *w, uint32_t tag, const void *p, size_t n)
-{
-	state_put_u32(w, tag);
-	state_put_u32(w, (uint32_t)n);
-	state_put(w, p, n);
-}
-
 void vm_state_encode(const struct vm_state *s, struct state_writer *w)
 {
 	state_section_begin(w, SNAPSHOT_SECTION_VM, VM_STATE_VERSION);
 	for (unsigned int i = 0; i < 3; i++)
-		put_record(w, VM_REC_PIC_MASTER + i, &s->chip[i], sizeof(s->chip[i]));
-	put_record(w, VM_REC_PIT2, &s->pit, sizeof(s->pit));
-	put_record(w, VM_REC_CLOCK, &s->clock, sizeof(s->clock));
+		state_put_record(w, VM_REC_PIC_MASTER + i, &s->chip[i], sizeof(s->chip[i]));
+	state_put_record(w, VM_REC_PIT2, &s->pit, sizeof(s->pit));
+	state_put_record(w, VM_REC_CLOCK, &s->clock, sizeof(s->clock));
 	state_put_u32(w, VM_REC_REALTIME);
 	state_put_u32(w, 8);
 	state_put_u64(w, s->realtime_ns);
@@ -74,14 +67,6 @@ int vm_state_save(int vm_fd, struct state_writer *w, struct err *err)
 	if (state_writer_status(w))
 		return err_set(err, -ENOMEM, "out of memory encoding the VM state");
 	return 0;
-}
-
-static bool get_fixed(struct state_reader *r, uint32_t len, void *p, size_t size)
-{
-	if (!state_check(r, len == size))
-		return false;
-	state_get(r, p, size);
-	return !r->bad;
 }
 
 int vm_state_parse(struct state_reader *body, uint32_t version, struct vm_state *s, struct err *err)
@@ -112,15 +97,15 @@ int vm_state_parse(struct state_reader *body, uint32_t version, struct vm_state 
 		case VM_REC_IOAPIC: {
 			struct kvm_irqchip *c = &s->chip[tag - VM_REC_PIC_MASTER];
 
-			ok = get_fixed(body, len, c, sizeof(*c)) &&
+			ok = state_get_fixed(body, len, c, sizeof(*c)) &&
 			     c->chip_id == tag - VM_REC_PIC_MASTER;
 			break;
 		}
 		case VM_REC_PIT2:
-			ok = get_fixed(body, len, &s->pit, sizeof(s->pit));
+			ok = state_get_fixed(body, len, &s->pit, sizeof(s->pit));
 			break;
 		case VM_REC_CLOCK:
-			ok = get_fixed(body, len, &s->clock, sizeof(s->clock));
+			ok = state_get_fixed(body, len, &s->clock, sizeof(s->clock));
 			break;
 		default: /* VM_REC_REALTIME */
 			ok = state_check(body, len == 8);
