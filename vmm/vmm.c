@@ -41,6 +41,15 @@ static void vmm_set_state(struct vmm *m, enum vm_state s)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* A start or load is over: the VM is in state s (Not started if it failed). */
+static void vmm_end_busy(struct vmm *m, enum vm_state s)
+{
+	pthread_mutex_lock(&m->lock);
+	__atomic_store_n(&m->busy, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&m->state, s, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&m->lock);
+}
+
 void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const char *ctype,
 	       const void *body, size_t len)
 {
@@ -262,14 +271,11 @@ static void vmm_do_start(struct vmm *m, struct vmm_cmd *c)
 
 	if (vmm_boot(m, &err)) {
 		vmm_boot_failed(m);
-		m->busy = false;
+		vmm_end_busy(m, VM_STATE_NOT_STARTED);
 		vmm_fault(m, c->call, 400, "InstanceStart failed: %s", err.msg);
 		return;
 	}
-	pthread_mutex_lock(&m->lock);
-	m->busy = false;
-	__atomic_store_n(&m->state, VM_STATE_RUNNING, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&m->lock);
+	vmm_end_busy(m, VM_STATE_RUNNING);
 	log_info("VM started through the API");
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
@@ -296,16 +302,12 @@ static void vmm_do_load(struct vmm *m, struct vmm_cmd *c)
 		r = vmm_install_main_filter(m, &err);
 	if (r) {
 		vmm_boot_failed(m);
-		m->busy = false;
+		vmm_end_busy(m, VM_STATE_NOT_STARTED);
 		stats_add(m->stats.snapshot_failures, 1);
 		vmm_fault(m, c->call, 400, "loading the snapshot failed: %s", err.msg);
 		return;
 	}
-	pthread_mutex_lock(&m->lock);
-	m->busy = false;
-	__atomic_store_n(&m->state, c->resume ? VM_STATE_RUNNING : VM_STATE_PAUSED,
-			 __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&m->lock);
+	vmm_end_busy(m, c->resume ? VM_STATE_RUNNING : VM_STATE_PAUSED);
 	__atomic_store_n(&m->stats.snapshot_load_ns_last, vmm_now_ns() - t0, __ATOMIC_RELAXED);
 	log_info("snapshot %s loaded in %.3f ms, VM %s", c->path1, (vmm_now_ns() - t0) / 1e6,
 		 c->resume ? "running" : "paused");
@@ -586,11 +588,7 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	}
 	if (boot_now) {
 		r = vmm_boot(m, err);
-		pthread_mutex_lock(&m->lock);
-		m->busy = false;
-		if (!r)
-			__atomic_store_n(&m->state, VM_STATE_RUNNING, __ATOMIC_RELEASE);
-		pthread_mutex_unlock(&m->lock);
+		vmm_end_busy(m, r ? VM_STATE_NOT_STARTED : VM_STATE_RUNNING);
 	}
 	return r;
 }

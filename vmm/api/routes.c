@@ -251,7 +251,7 @@ static void get_kvmlet_state(struct route_ctx *rc, cJSON *body)
 
 	if (o) {
 		cJSON_AddStringToObject(o, "state", vm_state_name(vmm_state(m)));
-		cJSON_AddBoolToObject(o, "starting", m->busy);
+		cJSON_AddBoolToObject(o, "starting", __atomic_load_n(&m->busy, __ATOMIC_ACQUIRE));
 		cJSON_AddNumberToObject(o, "pauses", (double)stats_get(m->stats.pauses));
 		cJSON_AddNumberToObject(o, "last_pause_us",
 					(double)stats_get(m->stats.pause_ns_last) / 1e3);
@@ -498,10 +498,11 @@ static void action_start(struct route_ctx *rc)
 	char msg[160];
 
 	pthread_mutex_lock(&m->lock);
+	if (m->busy)
+		snprintf(msg, sizeof(msg), "cannot start the VM: it is already being started");
 	if (m->busy || !vm_action_allowed(m->state, VM_ACTION_START, msg, sizeof(msg))) {
 		pthread_mutex_unlock(&m->lock);
-		vmm_fault(m, rc->call, 400, "%s",
-			  m->busy ? "cannot start the VM: it is already being started" : msg);
+		vmm_fault(m, rc->call, 400, "%s", msg);
 		return;
 	}
 	if (!m->cfg.kernel_path) {
@@ -723,10 +724,11 @@ static void put_snapshot_load(struct route_ctx *rc, cJSON *body)
 		return;
 	}
 	pthread_mutex_lock(&m->lock);
+	if (m->busy)
+		snprintf(msg, sizeof(msg), "cannot load a snapshot: the VM is being started");
 	if (m->busy || !vm_action_allowed(m->state, VM_ACTION_LOAD, msg, sizeof(msg))) {
 		pthread_mutex_unlock(&m->lock);
-		vmm_fault(m, rc->call, 400, "%s",
-			  m->busy ? "cannot load a snapshot: the VM is being started" : msg);
+		vmm_fault(m, rc->call, 400, "%s", msg);
 		return;
 	}
 	/* The snapshot describes the whole VM, as in Firecracker: nothing else may. */
