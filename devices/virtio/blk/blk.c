@@ -48,6 +48,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "devices/uring.h"
 #include "devices/virtio/blk/blk.h"
 #include "devices/virtio/blk/disk.h"
 #include "devices/virtio/blk/request.h"
@@ -720,21 +721,29 @@ static void blk_on_completion(struct event_handler *h, uint32_t events)
 
 /* ---- lifecycle ---- */
 
+/* What a request queue submits: data, flushes, discards, and cancels at reset. */
+static const uint8_t blk_uring_ops[] = {
+	IORING_OP_READ,	 IORING_OP_WRITE,     IORING_OP_READV,	      IORING_OP_WRITEV,
+	IORING_OP_FSYNC, IORING_OP_FALLOCATE, IORING_OP_ASYNC_CANCEL,
+};
+
+static const struct uring_policy blk_uring_policy = {
+	.ops = blk_uring_ops,
+	.nr_ops = sizeof(blk_uring_ops),
+	.sqe_flags = IOSQE_IO_DRAIN,
+};
+
 /* The queue's io_uring, its completions signalled on q->ev. */
 static int blk_ring_setup(struct blk_queue *q)
 {
 	/* SUBMIT_ALL (5.18): one bad SQE does not hold back the rest of a batch. */
-	int r = io_uring_queue_init(BLK_RING_ENTRIES, &q->ring, IORING_SETUP_SUBMIT_ALL);
+	int r = uring_init(&q->ring, BLK_RING_ENTRIES, IORING_SETUP_SUBMIT_ALL, q->ev.fd,
+			   &blk_uring_policy);
 
 	if (r == -EINVAL)
-		r = io_uring_queue_init(BLK_RING_ENTRIES, &q->ring, 0);
+		r = uring_init(&q->ring, BLK_RING_ENTRIES, 0, q->ev.fd, &blk_uring_policy);
 	if (r)
 		return r;
-	r = io_uring_register_eventfd(&q->ring, q->ev.fd);
-	if (r) {
-		io_uring_queue_exit(&q->ring);
-		return r;
-	}
 	q->ring_ok = true;
 	q->cq_entries = q->ring.cq.ring_entries;
 	return 0;

@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/net/hdr.h"
+#include "devices/uring.h"
 #include "devices/virtio/net/net.h"
 #include "devices/virtio/net/tap.h"
 #include "lib/log.h"
@@ -915,6 +916,18 @@ static uint64_t net_features(unsigned int offloads)
 	return f;
 }
 
+/* What the device submits: TAP reads and writes, readiness polls, and cancels. */
+static const uint8_t net_uring_ops[] = {
+	IORING_OP_READ,	       IORING_OP_WRITEV,       IORING_OP_POLL_ADD,
+	IORING_OP_POLL_REMOVE, IORING_OP_ASYNC_CANCEL,
+};
+
+static const struct uring_policy net_uring_policy = {
+	.ops = net_uring_ops,
+	.nr_ops = sizeof(net_uring_ops),
+	.sqe_flags = IOSQE_IO_LINK,
+};
+
 struct virtio_net *virtio_net_create(const struct net_params *p, const struct guest_memory *mem,
 				     struct err *err)
 {
@@ -947,17 +960,12 @@ struct virtio_net *virtio_net_create(const struct net_params *p, const struct gu
 		err_set(err, -errno, "--net id=%s: eventfd: %s", p->id, strerror(errno));
 		goto fail;
 	}
-	r = io_uring_queue_init(NET_RING_ENTRIES, &net->ring, 0);
+	r = uring_init(&net->ring, NET_RING_ENTRIES, 0, net->ring_ev.fd, &net_uring_policy);
 	if (r < 0) {
 		err_set(err, r, "--net id=%s: io_uring: %s", p->id, strerror(-r));
 		goto fail;
 	}
 	net->ring_ok = true;
-	r = io_uring_register_eventfd(&net->ring, net->ring_ev.fd);
-	if (r < 0) {
-		err_set(err, r, "--net id=%s: io_uring eventfd: %s", p->id, strerror(-r));
-		goto fail;
-	}
 
 	if (p->has_mac)
 		memcpy(net->config.mac, p->mac, sizeof(net->config.mac));
