@@ -12,6 +12,14 @@
  * across a pause or a restore, forwards or (if the VMM does not restore it)
  * backwards: either way the next line is due at once and the schedule
  * starts over from there, without a burst of catch-up lines.
+ *
+ * With kvmlet.counter_blk=1 each step also writes a 4 KiB block with the
+ * step's pattern to the first virtio-blk disk and reads it back, so that a
+ * restored device (its queue indices, its in-flight state) is exercised
+ * on every line: a device that lost its place times out or returns the
+ * wrong data, and the test prints "counter FAIL (blk ...)". The block read
+ * back is checked again at the next step, so memory that only the device
+ * wrote must survive a snapshot too.
  */
 #include <stdint.h>
 #include "bootinfo.h"
@@ -21,14 +29,15 @@
 #include "cpu.h"
 #include "dma.h"
 #include "fmt.h"
+#include "libc.h"
 #include "tests.h"
 #include "uart.h"
+#include "virtio_blk.h"
 
 #define DEFAULT_PERIOD_MS 20
 #define DEFAULT_AREA_MIB  8
 #define MAX_PERIOD_MS	  3600000
 #define MAX_AREA_MIB	  1024
-
 static inline uint64_t pattern(uint64_t step, uint64_t addr)
 {
 	uint64_t x = addr * 0x9e3779b97f4a7c15ULL ^ step * 0xc2b2ae3d27d4eb4fULL;
@@ -86,13 +95,83 @@ static void wait_until(uint64_t due, uint64_t last)
 	}
 }
 
+#define BLK_BLOCK 4096
+#define BLK_SLOTS 64 /* the step's block goes to slot step % BLK_SLOTS */
+
+struct counter_blk {
+	struct vblk b;
+	struct vblk_req *req;
+	uint64_t *wbuf, *rbuf;
+};
+
+static bool counter_blk_open(struct counter_blk *c, char *detail, size_t len)
+{
+	struct virtio_dev dev;
+	char why[96];
+
+	if (!virtio_find(VIRTIO_ID_BLOCK, &dev, 1)) {
+		fmt_snprintf(detail, len, "kvmlet.counter_blk=1 but no virtio-blk disk");
+		return false;
+	}
+	if (!vblk_open(&c->b, &dev, VBLK_FEATURES, VIRTQ_MAX_SIZE, why, sizeof(why))) {
+		fmt_snprintf(detail, len, "blk: %s", why);
+		return false;
+	}
+	c->req = vblk_reqs(1);
+	c->wbuf = dma_alloc(BLK_BLOCK, 4096);
+	c->rbuf = dma_alloc(BLK_BLOCK, 4096);
+	if (!c->req || !c->wbuf || !c->rbuf || c->b.ro ||
+	    c->b.capacity < BLK_SLOTS * (BLK_BLOCK / VBLK_SECTOR)) {
+		fmt_snprintf(detail, len, "blk: no DMA memory, or the disk is read-only or small");
+		return false;
+	}
+	return true;
+}
+
+/* Writes step n's block and reads it back; false (and a FAIL line) if that fails. */
+static bool counter_blk_step(struct counter_blk *c, uint64_t n, char *detail, size_t len)
+{
+	uint64_t sector = (n % BLK_SLOTS) * (BLK_BLOCK / VBLK_SECTOR);
+	int w, r = -1;
+
+	/*
+	 * rbuf still holds what the device read for the previous step: memory
+	 * the device wrote, which a snapshot (a diff one too) must carry.
+	 */
+	for (unsigned int i = 0; n > 1 && i < BLK_BLOCK / 8; i++) {
+		if (c->rbuf[i] != pattern(n - 1, i)) {
+			cons_printf("counter FAIL (blk step %lu: the last read's data is gone)\n",
+				    n);
+			uart_wait_idle();
+			fmt_snprintf(detail, len, "device-written memory lost at counter %lu", n);
+			return false;
+		}
+	}
+	/* Only the device writes rbuf: step n's pattern differs from the last one. */
+	for (unsigned int i = 0; i < BLK_BLOCK / 8; i++)
+		c->wbuf[i] = pattern(n, i);
+	w = vblk_sync(&c->b, c->req, VIRTIO_BLK_T_OUT, sector, c->wbuf, BLK_BLOCK, VBLK_FLAT);
+	if (w == VIRTIO_BLK_S_OK)
+		r = vblk_sync(&c->b, c->req, VIRTIO_BLK_T_IN, sector, c->rbuf, BLK_BLOCK,
+			      VBLK_FLAT);
+	if (r == VIRTIO_BLK_S_OK && !memcmp(c->wbuf, c->rbuf, BLK_BLOCK))
+		return true;
+	cons_printf("counter FAIL (blk step %lu: write %d, read %d%s)\n", n, w, r,
+		    r == VIRTIO_BLK_S_OK ? ", data differs" : "");
+	uart_wait_idle();
+	fmt_snprintf(detail, len, "blk broken at counter %lu", n);
+	return false;
+}
+
 bool test_counter(char *detail, size_t len)
 {
 	uint64_t stop = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_stop", 0);
 	uint64_t ms = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_ms", DEFAULT_PERIOD_MS);
 	uint64_t mib = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_mib", DEFAULT_AREA_MIB);
+	uint64_t use_blk = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_blk", 0);
 	uint64_t mark = dma_mark();
 	uint64_t period, due, last, t;
+	struct counter_blk blk;
 	struct area a = { 0 };
 	struct deadline d;
 
@@ -106,6 +185,10 @@ bool test_counter(char *detail, size_t len)
 	a.base = dma_alloc(mib << 20, 4096);
 	if (!a.base) {
 		fmt_snprintf(detail, len, "no room for a %lu MiB area", mib);
+		return false;
+	}
+	if (use_blk && !counter_blk_open(&blk, detail, len)) {
+		dma_release(mark);
 		return false;
 	}
 	clock_init();
@@ -139,6 +222,11 @@ bool test_counter(char *detail, size_t len)
 			dma_release(mark);
 			return false;
 		}
+		if (use_blk && !counter_blk_step(&blk, n, detail, len)) {
+			virtio_reset(&blk.b.dev);
+			dma_release(mark);
+			return false;
+		}
 		if (stop && n >= stop)
 			break;
 		/* On schedule, or start the schedule over after a jump or a late step. */
@@ -150,6 +238,8 @@ bool test_counter(char *detail, size_t len)
 	}
 	fmt_snprintf(detail, len, "%lu counts, %lu MiB rewritten every %lu ms, checksum 0x%016lx",
 		     stop, mib, ms, a.sum);
+	if (use_blk)
+		virtio_reset(&blk.b.dev);
 	dma_release(mark);
 	return true;
 }

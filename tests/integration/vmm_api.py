@@ -8,6 +8,7 @@ Synchronisation is on the guest's serial output and on API replies."""
 import json
 import os
 import re
+import tempfile
 
 from apiclient import Vmm, curl
 from harness import FIRMWARE, check, kvm_usable, main, skip
@@ -32,7 +33,9 @@ def refused(vmm, method, path, body, *words, status=400):
 
 
 def boot_counter(vmm, vcpus=2, mib=128, extra_machine=None, drive=None):
-    ok(vmm, "PUT", "/boot-source", {"kernel_image_path": FIRMWARE, "boot_args": COUNTER})
+    # With a disk the guest also writes and reads a block through it every step.
+    args = COUNTER + (" kvmlet.counter_blk=1" if drive else "")
+    ok(vmm, "PUT", "/boot-source", {"kernel_image_path": FIRMWARE, "boot_args": args})
     machine = {"vcpu_count": vcpus, "mem_size_mib": mib}
     machine.update(extra_machine or {})
     ok(vmm, "PUT", "/machine-config", machine)
@@ -93,19 +96,20 @@ def test_pause_resume_and_order():
 
 
 def test_full_snapshot_restores_in_new_process():
-    with Vmm() as a:
-        disk = a.path("disk.img")
+    with tempfile.TemporaryDirectory(prefix="kvmlet-snap-") as d:
+        disk, state, mem = (os.path.join(d, f) for f in ("disk.img", "state", "mem"))
         with open(disk, "wb") as f:
             f.truncate(1 << 20)
-        boot_counter(a, drive=disk)
-        n = pause(a)
-        state, mem = a.path("state"), a.path("mem")
-        ok(a, "PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": state,
-                                          "mem_file_path": mem})
-        check(os.path.getsize(mem) == 128 << 20, "memory file size")
-        # The snapshot's VM keeps running after it.
-        ok(a, "PATCH", "/vm", {"state": "Resumed"})
-        a.counter_advances(2)
+        with Vmm() as a:
+            boot_counter(a, drive=disk)
+            n = pause(a)
+            ok(a, "PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": state,
+                                              "mem_file_path": mem})
+            check(os.path.getsize(mem) == 128 << 20, "memory file size")
+            # The snapshot's VM keeps running after it.
+            ok(a, "PATCH", "/vm", {"state": "Resumed"})
+            a.counter_advances(2)
+        # The source is gone (it shared the disk); the restored guest goes on using it.
         with Vmm() as b:
             load(b, state, mem)
             check(ok(b, "GET", "/", status=200)["state"] == "Running", "restored state")
@@ -135,18 +139,24 @@ def test_load_paused_then_resume():
 
 
 def test_diff_snapshot():
-    with Vmm() as a:
-        boot_counter(a, extra_machine={"track_dirty_pages": True})
-        pause(a)
-        state, mem = a.path("state"), a.path("mem")
-        ok(a, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem})
-        ok(a, "PATCH", "/vm", {"state": "Resumed"})
-        a.counter_advances(5)
-        n = pause(a)
-        # The diff goes onto the full snapshot's memory file: together they are the VM now.
-        diff_state = a.path("diff-state")
-        ok(a, "PUT", "/snapshot/create", {"snapshot_type": "Diff", "snapshot_path": diff_state,
-                                          "mem_file_path": mem})
+    with tempfile.TemporaryDirectory(prefix="kvmlet-snap-") as d:
+        disk, state, mem = (os.path.join(d, f) for f in ("disk.img", "state", "mem"))
+        diff_state = os.path.join(d, "diff-state")
+        with open(disk, "wb") as f:
+            f.truncate(1 << 20)
+        with Vmm() as a:
+            boot_counter(a, extra_machine={"track_dirty_pages": True}, drive=disk)
+            pause(a)
+            ok(a, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem})
+            ok(a, "PATCH", "/vm", {"state": "Resumed"})
+            a.counter_advances(5)
+            n = pause(a)
+            # The diff goes onto the full snapshot's memory file: together they are the
+            # VM now, the guest's own writes (KVM's dirty log) and the disk's reads into
+            # guest memory (the VMM's bitmap) alike.
+            ok(a, "PUT", "/snapshot/create", {"snapshot_type": "Diff",
+                                              "snapshot_path": diff_state,
+                                              "mem_file_path": mem})
         with Vmm() as b:
             load(b, diff_state, mem)
             check(first_counter(b) == n + 1, "a diff snapshot restores the latest state")
