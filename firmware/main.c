@@ -42,6 +42,7 @@ static const struct test tests[] = {
 	{ "vsock-stream", test_vsock_stream, false },
 	{ "vsock-echo", test_vsock_echo, false },
 	{ "counter", test_counter, false },
+	{ "kbd", test_kbd, false },
 };
 
 enum end { END_EXIT, END_IDLE, END_RESET, END_TRIPLE_FAULT };

@@ -13,6 +13,7 @@ bool test_smp(char *detail, size_t len);
 bool test_irq(char *detail, size_t len);
 bool test_mem(char *detail, size_t len);
 bool test_echo(char *detail, size_t len);
+bool test_kbd(char *detail, size_t len);
 bool test_rng(char *detail, size_t len);
 bool test_blk(char *detail, size_t len);
 bool test_net(char *detail, size_t len);

@@ -252,6 +252,20 @@ def test_guest_reset_ends_the_process():
         check("guest reset" in vmm.stderr(), f"stderr: {vmm.stderr()}")
 
 
+def test_send_ctrl_alt_del_reaches_the_guest():
+    with Vmm() as vmm:
+        ok(vmm, "PUT", "/boot-source", {"kernel_image_path": FIRMWARE,
+                                        "boot_args": "console=ttyS0 kvmlet.test=kbd kvmlet.end=reset"})
+        refused(vmm, "PUT", "/actions", {"action_type": "SendCtrlAltDel"}, "Not started")
+        ok(vmm, "PUT", "/actions", {"action_type": "InstanceStart"})
+        vmm.wait_for(r"(?m)^kbd: waiting$")
+        ok(vmm, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+        # The guest sees Ctrl, Alt, then Delete, and reboots as Linux would.
+        vmm.wait_for(r"(?m)^kbd: ctrl-alt-del$")
+        code = vmm.proc.wait(60)
+        check(code == 0 and "guest reset" in vmm.stderr(), f"exit {code}: {vmm.stderr()}")
+
+
 def test_keep_halted_reports_how_the_guest_ended():
     with Vmm(extra=["--keep-halted"]) as vmm:
         ok(vmm, "PUT", "/boot-source", {"kernel_image_path": FIRMWARE,
