@@ -20,7 +20,13 @@
  * wrong data, and the test prints "counter FAIL (blk ...)". The block read
  * back is checked again at the next step, so memory that only the device
  * wrote must survive a snapshot too.
+ *
+ * With kvmlet.counter_net=1 (and kvmlet.ip=, kvmlet.peer=) each step also
+ * sends "counter N" in a UDP datagram to port 7777 of the peer and waits
+ * for it to come back, so a restored virtio-net device must both transmit
+ * and receive: "counter FAIL (net ...)" otherwise.
  */
+#include <linux/virtio_ids.h>
 #include <stdint.h>
 #include "bootinfo.h"
 #include "clock.h"
@@ -30,6 +36,7 @@
 #include "dma.h"
 #include "fmt.h"
 #include "libc.h"
+#include "net.h"
 #include "tests.h"
 #include "uart.h"
 #include "virtio_blk.h"
@@ -163,15 +170,90 @@ static bool counter_blk_step(struct counter_blk *c, uint64_t n, char *detail, si
 	return false;
 }
 
+#define NET_PORT	    7777
+#define NET_RX_BUF	    1024
+#define NET_ARP_TIMEOUT_US  5000000
+#define NET_ECHO_TIMEOUT_US 2000000
+
+struct counter_net {
+	struct vnet nic;
+	struct netif nif;
+	uint64_t echoed; /* the last step whose datagram came back */
+};
+
+static void counter_net_udp(struct netif *nif, const uint8_t *from_mac, uint32_t from_ip,
+			    uint16_t sport, uint16_t dport, const uint8_t *data, size_t len)
+{
+	struct counter_net *c = nif->ctx;
+	uint64_t n = 0;
+
+	if (dport != NET_PORT || len <= 8 || len > 28 || memcmp(data, "counter ", 8))
+		return;
+	for (size_t i = 8; i < len; i++) {
+		if (data[i] < '0' || data[i] > '9')
+			return;
+		n = n * 10 + (data[i] - '0');
+	}
+	c->echoed = n;
+}
+
+static bool counter_net_open(struct counter_net *c, char *detail, size_t len)
+{
+	struct virtio_dev dev;
+	char why[96];
+
+	if (!virtio_find(VIRTIO_ID_NET, &dev, 1)) {
+		fmt_snprintf(detail, len, "kvmlet.counter_net=1 but no virtio-net device");
+		return false;
+	}
+	c->nic.dev = dev;
+	if (!netif_open(&c->nif, &c->nic, &dev, 0, NET_RX_BUF, why, sizeof(why))) {
+		fmt_snprintf(detail, len, "net: %s", why);
+		return false;
+	}
+	c->nif.udp = counter_net_udp;
+	c->nif.ctx = c;
+	if (!netif_resolve_peer(&c->nif, NET_ARP_TIMEOUT_US)) {
+		fmt_snprintf(detail, len, "net: the peer does not answer ARP");
+		return false;
+	}
+	return true;
+}
+
+/* Sends step n's datagram and waits for it to come back. */
+static bool counter_net_step(struct counter_net *c, uint64_t n, char *detail, size_t len)
+{
+	struct deadline d = deadline_in_us(NET_ECHO_TIMEOUT_US);
+	char msg[32];
+	size_t mlen = fmt_snprintf(msg, sizeof(msg), "counter %lu", n);
+	bool sent;
+
+	vnet_tx_reclaim(&c->nic);
+	sent = net_udp_send(&c->nif, c->nif.peer_mac, c->nif.peer_ip, NET_PORT, NET_PORT, msg, mlen,
+			    false);
+	while (sent && c->echoed != n && !deadline_passed(&d))
+		if (!net_poll(&c->nif))
+			cpu_relax();
+	if (sent && c->echoed == n)
+		return true;
+	cons_printf("counter FAIL (net step %lu: %s)\n", n,
+		    sent ? "no echo within 2 s" : "transmit ring full");
+	uart_wait_idle();
+	fmt_snprintf(detail, len, "net broken at counter %lu", n);
+	return false;
+}
+
 bool test_counter(char *detail, size_t len)
 {
 	uint64_t stop = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_stop", 0);
 	uint64_t ms = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_ms", DEFAULT_PERIOD_MS);
 	uint64_t mib = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_mib", DEFAULT_AREA_MIB);
 	uint64_t use_blk = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_blk", 0);
+	uint64_t use_net = cmdline_get_u64(bootinfo.cmdline, "kvmlet.counter_net", 0);
 	uint64_t mark = dma_mark();
 	uint64_t period, due, last, t;
 	struct counter_blk blk;
+	struct counter_net net = { 0 };
 	struct area a = { 0 };
 	struct deadline d;
 
@@ -188,6 +270,14 @@ bool test_counter(char *detail, size_t len)
 		return false;
 	}
 	if (use_blk && !counter_blk_open(&blk, detail, len)) {
+		dma_release(mark);
+		return false;
+	}
+	if (use_net && !counter_net_open(&net, detail, len)) {
+		if (use_blk)
+			virtio_reset(&blk.b.dev);
+		if (net.nic.dev.device_id)
+			virtio_reset(&net.nic.dev);
 		dma_release(mark);
 		return false;
 	}
@@ -222,8 +312,12 @@ bool test_counter(char *detail, size_t len)
 			dma_release(mark);
 			return false;
 		}
-		if (use_blk && !counter_blk_step(&blk, n, detail, len)) {
-			virtio_reset(&blk.b.dev);
+		if ((use_blk && !counter_blk_step(&blk, n, detail, len)) ||
+		    (use_net && !counter_net_step(&net, n, detail, len))) {
+			if (use_blk)
+				virtio_reset(&blk.b.dev);
+			if (use_net)
+				virtio_reset(&net.nic.dev);
 			dma_release(mark);
 			return false;
 		}
@@ -240,6 +334,8 @@ bool test_counter(char *detail, size_t len)
 		     stop, mib, ms, a.sum);
 	if (use_blk)
 		virtio_reset(&blk.b.dev);
+	if (use_net)
+		virtio_reset(&net.nic.dev);
 	dma_release(mark);
 	return true;
 }

@@ -10,8 +10,24 @@ import os
 import re
 import tempfile
 
+import subprocess
+import sys
+
 from apiclient import Vmm, curl
-from harness import FIRMWARE, check, kvm_usable, main, skip
+from harness import FIRMWARE, NetNS, check, kvm_usable, main, netns_usable, skip
+
+HOST_IP, GUEST_IP = "10.0.13.1", "10.0.13.2"
+
+# A UDP echo server on the host side of the TAP, for the counter's datagrams.
+UDP_ECHO = f"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("{HOST_IP}", 7777))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(data, peer)
+"""
 
 COUNTER = "console=ttyS0 kvmlet.test=counter kvmlet.counter_mib=4"
 
@@ -264,6 +280,39 @@ def test_send_ctrl_alt_del_reaches_the_guest():
         vmm.wait_for(r"(?m)^kbd: ctrl-alt-del$")
         code = vmm.proc.wait(60)
         check(code == 0 and "guest reset" in vmm.stderr(), f"exit {code}: {vmm.stderr()}")
+
+
+def test_snapshot_of_a_guest_using_the_network():
+    if not netns_usable():
+        print("SKIPPED: network namespaces are not available")
+        return
+    with tempfile.TemporaryDirectory(prefix="kvmlet-snap-") as d, NetNS("snap", HOST_IP) as ns:
+        state, mem = os.path.join(d, "state"), os.path.join(d, "mem")
+        echo = subprocess.Popen([*ns.prefix, sys.executable, "-c", UDP_ECHO],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            check(echo.stdout.readline().strip() == "ready", "UDP echo server")
+            with Vmm(prefix=ns.prefix) as a:
+                ok(a, "PUT", "/boot-source", {
+                    "kernel_image_path": FIRMWARE,
+                    "boot_args": f"{COUNTER} kvmlet.counter_net=1 kvmlet.ip={GUEST_IP} "
+                                 f"kvmlet.peer={HOST_IP}"})
+                ok(a, "PUT", "/network-interfaces/eth0", {
+                    "iface_id": "eth0", "host_dev_name": ns.tap,
+                    "guest_mac": "52:54:00:12:34:57"})
+                ok(a, "PUT", "/actions", {"action_type": "InstanceStart"})
+                # Every line is a datagram that went out through the TAP and came back.
+                a.counter_advances(5)
+                n = pause(a)
+                ok(a, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem})
+            # The TAP is free again: the restored VM opens it and goes on talking.
+            with Vmm(prefix=ns.prefix) as b:
+                load(b, state, mem)
+                check(first_counter(b) == n + 1, "restored on the network")
+                b.counter_advances(5)
+        finally:
+            echo.kill()
+            echo.wait()
 
 
 def test_keep_halted_reports_how_the_guest_ended():
