@@ -110,52 +110,71 @@ static int check_parent_dir(const char *what, const char *path, struct err *err)
 	return 0;
 }
 
-/* The files a resource names, once its body passed the configuration's checks. */
-static int check_files(const struct vm_config *cfg, const char *id, struct err *err)
+/* The files a body named, once it passed the configuration's checks. */
+static int check_files(const struct vm_config *cfg, struct err *err)
 {
 	int r = check_file("boot-source.kernel_image_path", cfg->kernel_path, false, err);
 
 	if (!r)
 		r = check_file("boot-source.initrd_path", cfg->initrd_path, false, err);
 	for (unsigned int i = 0; !r && i < cfg->nr_drives; i++)
-		if (!id || !strcmp(cfg->drives[i].id, id))
-			r = check_file("drive.path_on_host", cfg->drives[i].path, true, err);
+		r = check_file("drive.path_on_host", cfg->drives[i].path, true, err);
 	if (!r && cfg->has_vsock)
 		r = check_parent_dir("vsock.uds_path", cfg->vsock.uds_path, err);
 	return r;
 }
 
+/* How a pre-boot PUT or PATCH changes the configuration: exactly one of the two. */
+struct edit {
+	int (*section)(struct vm_config *cfg, const cJSON *body, struct err *err);
+	/* A drive or interface; one with the path's id is replaced. */
+	int (*item)(struct vm_config *cfg, const char *what, const cJSON *body, struct err *err);
+	const char *what;
+};
+
+static int edit_apply(const struct edit *e, const char *id, struct vm_config *cfg,
+		      const cJSON *body, struct err *err)
+{
+	if (e->section)
+		return e->section(cfg, body, err);
+	/* Refused before the old drive is removed, so it stays. */
+	if (e->item == config_apply_drive && cJSON_IsTrue(json_member(body, "is_root_device")) &&
+	    cfg->has_root_drive && strcmp(cfg->drives[0].id, id))
+		return err_set(err, -EINVAL, "%s: a second root device ('%s' is the first)",
+			       e->what, cfg->drives[0].id);
+	config_remove_device(cfg, id);
+	return e->item(cfg, e->what, body, err);
+}
+
 /*
- * Runs apply on a copy-free scratch configuration first (so a bad body
- * changes nothing), then on the real one under the lock, if the VM may
- * still be configured.
+ * Applies the edit to an empty scratch configuration first, so that a bad
+ * body (or a missing file it names) changes nothing, then to the real one
+ * under the lock, if the VM may still be configured; replies either way.
  */
-static void configure(struct route_ctx *rc, cJSON *body,
-		      int (*apply)(struct vm_config *, const cJSON *, struct err *))
+static void configure(struct route_ctx *rc, const cJSON *body, const struct edit *e)
 {
 	struct vm_config scratch;
 	struct err err = { 0 };
 	int r;
 
 	config_init(&scratch);
-	r = apply(&scratch, body, &err);
+	r = edit_apply(e, rc->id, &scratch, body, &err);
 	if (!r)
-		r = check_files(&scratch, NULL, &err);
+		r = check_files(&scratch, &err);
 	config_free(&scratch);
 	if (r) {
 		reply_err(rc, &err);
 		return;
 	}
-	r = -EPERM;
 	pthread_mutex_lock(&rc->m->lock);
-	if (may_configure(rc)) {
-		r = apply(&rc->m->cfg, body, &err);
-		if (!r)
-			rc->m->configured = true;
-	}
-	pthread_mutex_unlock(&rc->m->lock);
-	if (r == -EPERM)
+	if (!may_configure(rc)) {
+		pthread_mutex_unlock(&rc->m->lock);
 		return;
+	}
+	r = edit_apply(e, rc->id, &rc->m->cfg, body, &err);
+	if (!r)
+		rc->m->configured = true;
+	pthread_mutex_unlock(&rc->m->lock);
 	if (r)
 		reply_err(rc, &err);
 	else
@@ -272,12 +291,12 @@ static void get_kvmlet_state(struct route_ctx *rc, cJSON *body)
 
 static void put_boot_source(struct route_ctx *rc, cJSON *body)
 {
-	configure(rc, body, config_apply_boot_source);
+	configure(rc, body, &(struct edit){ .section = config_apply_boot_source });
 }
 
 static void put_machine_config(struct route_ctx *rc, cJSON *body)
 {
-	configure(rc, body, config_apply_machine_config);
+	configure(rc, body, &(struct edit){ .section = config_apply_machine_config });
 }
 
 /* PATCH: the given fields over the current ones, then the same checks as PUT. */
@@ -302,20 +321,12 @@ static int patch_machine(struct vm_config *cfg, const cJSON *body, struct err *e
 
 static void patch_machine_config(struct route_ctx *rc, cJSON *body)
 {
-	configure(rc, body, patch_machine);
+	configure(rc, body, &(struct edit){ .section = patch_machine });
 }
 
 /* A second PUT /vsock replaces the device, as Firecracker's does. */
 static int replace_vsock(struct vm_config *cfg, const cJSON *body, struct err *err)
 {
-	struct vm_config scratch;
-	int r;
-
-	config_init(&scratch);
-	r = config_apply_vsock(&scratch, body, err);
-	config_free(&scratch);
-	if (r)
-		return r;
 	free(cfg->vsock.uds_path);
 	cfg->vsock.uds_path = NULL;
 	cfg->has_vsock = false;
@@ -324,12 +335,12 @@ static int replace_vsock(struct vm_config *cfg, const cJSON *body, struct err *e
 
 static void put_vsock(struct route_ctx *rc, cJSON *body)
 {
-	configure(rc, body, replace_vsock);
+	configure(rc, body, &(struct edit){ .section = replace_vsock });
 }
 
 static void put_entropy(struct route_ctx *rc, cJSON *body)
 {
-	configure(rc, body, config_apply_entropy);
+	configure(rc, body, &(struct edit){ .section = config_apply_entropy });
 }
 
 /* The body's id field must name the resource of the path, as Firecracker checks. */
@@ -346,64 +357,25 @@ static bool id_matches(struct route_ctx *rc, const cJSON *body, const char *fiel
 	return true;
 }
 
-/*
- * PUT of a drive or interface that exists replaces it. The body is checked
- * on its own first, so a bad body leaves the old device in place.
- */
-static int replace_device(struct vm_config *cfg, const char *id, const cJSON *body,
-			  int (*apply)(struct vm_config *, const char *, const cJSON *,
-				       struct err *),
-			  const char *what, struct err *err)
+/* PUT of a drive or interface that exists replaces it. */
+static void put_device(struct route_ctx *rc, cJSON *body, const char *id_field,
+		       const struct edit *e)
 {
-	struct vm_config scratch;
-	int r;
-
-	config_init(&scratch);
-	r = apply(&scratch, what, body, err);
-	if (!r)
-		r = check_files(&scratch, id, err);
-	config_free(&scratch);
-	if (r)
-		return r;
-	if (apply == config_apply_drive && cJSON_IsTrue(json_member(body, "is_root_device")) &&
-	    cfg->has_root_drive && strcmp(cfg->drives[0].id, id))
-		return err_set(err, -EINVAL, "%s: a second root device ('%s' is the first)", what,
-			       cfg->drives[0].id);
-	config_remove_device(cfg, id);
-	return apply(cfg, what, body, err);
-}
-
-static void put_device(struct route_ctx *rc, cJSON *body, const char *id_field, const char *what,
-		       int (*apply)(struct vm_config *, const char *, const cJSON *, struct err *))
-{
-	struct err err = { 0 };
-	int r = -EPERM;
-
-	if (!id_matches(rc, body, id_field))
-		return;
-	pthread_mutex_lock(&rc->m->lock);
-	if (may_configure(rc)) {
-		r = replace_device(&rc->m->cfg, rc->id, body, apply, what, &err);
-		if (!r)
-			rc->m->configured = true;
-	}
-	pthread_mutex_unlock(&rc->m->lock);
-	if (r == -EPERM)
-		return;
-	if (r)
-		reply_err(rc, &err);
-	else
-		reply_ok(rc);
+	if (id_matches(rc, body, id_field))
+		configure(rc, body, e);
 }
 
 static void put_drive(struct route_ctx *rc, cJSON *body)
 {
-	put_device(rc, body, "drive_id", "drive", config_apply_drive);
+	put_device(rc, body, "drive_id",
+		   &(struct edit){ .item = config_apply_drive, .what = "drive" });
 }
 
 static void put_network_interface(struct route_ctx *rc, cJSON *body)
 {
-	put_device(rc, body, "iface_id", "network-interface", config_apply_network_interface);
+	put_device(rc, body, "iface_id",
+		   &(struct edit){ .item = config_apply_network_interface,
+				   .what = "network-interface" });
 }
 
 /* ---- process settings ------------------------------------------------------ */
