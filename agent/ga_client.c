@@ -23,21 +23,22 @@
 #include <unistd.h>
 
 #include "agent/ga_client.h"
+#include "lib/clock.h"
 #include "lib/base64.h"
 
-#define GA_BUF_MIN 4096
-#define GA_HANDSHAKE_MAX 64     /* "OK 4294967295\n" with room to spare */
-#define GA_SYNC_LINE_MAX 256    /* a sync reply is {"return": N} */
+#define GA_BUF_MIN	     4096
+#define GA_HANDSHAKE_MAX     64	 /* "OK 4294967295\n" with room to spare */
+#define GA_SYNC_LINE_MAX     256 /* a sync reply is {"return": N} */
 #define GA_INFO_MAX_COMMANDS 4096
-#define GA_NAME_MAX 256
-#define GA_REPLY_MAX_LIMIT (1U << 30) /* keeps buffer arithmetic far from overflow */
+#define GA_NAME_MAX	     256
+#define GA_REPLY_MAX_LIMIT   (1U << 30) /* keeps buffer arithmetic far from overflow */
 /* Integers a double holds exactly; cJSON keeps every number as a double. */
-#define JSON_INT_MAX 9007199254740991.0
+#define JSON_INT_MAX	     9007199254740991.0
 
 struct ga_conn {
 	int fd;
-	bool need_sync;         /* the stream may hold stale input: sync before a call */
-	int dead;               /* 0, or the error that ended the connection */
+	bool need_sync; /* the stream may hold stale input: sync before a call */
+	int dead;	/* 0, or the error that ended the connection */
 	size_t reply_max;
 	char *buf;
 	size_t cap, start, end; /* unread input is buf[start, end) */
@@ -56,8 +57,8 @@ static void sanitize(char *dst, size_t size, const char *src)
 	dst[i] = '\0';
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(struct ga_error *err, int code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct ga_error *err, int code,
+						      const char *fmt, ...)
 {
 	char msg[sizeof(err->desc)];
 	va_list ap;
@@ -73,22 +74,14 @@ static int fail(struct ga_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t deadline_after(int timeout_ms)
 {
-	return now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+	return (int64_t)clock_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
 }
 
 static int remaining_ms(int64_t deadline)
 {
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - (int64_t)clock_mono_ms();
 
 	if (left <= 0)
 		return 0;
@@ -219,8 +212,9 @@ static int read_line(struct ga_conn *c, size_t max, int64_t deadline, char **lin
 	int r;
 
 	for (;;) {
-		nl = c->end > c->start + scanned ?
-		     memchr(c->buf + c->start + scanned, '\n', c->end - c->start - scanned) : NULL;
+		nl = c->end > c->start + scanned ? memchr(c->buf + c->start + scanned, '\n',
+							  c->end - c->start - scanned)
+						 : NULL;
 		if (nl) {
 			*line = c->buf + c->start;
 			*len = (size_t)(nl - *line);
@@ -437,8 +431,7 @@ static int unix_connect(const char *path, int64_t deadline, int *fdp, struct ga_
 }
 
 /* The hybrid vsock handshake: "CONNECT <port>\n", answered by "OK <hostport>\n". */
-static int vsock_handshake(struct ga_conn *c, uint32_t port, int64_t deadline,
-			   struct ga_error *err)
+static int vsock_handshake(struct ga_conn *c, uint32_t port, int64_t deadline, struct ga_error *err)
 {
 	char req[32], *line;
 	uint64_t hostport;
@@ -458,17 +451,14 @@ static int vsock_handshake(struct ga_conn *c, uint32_t port, int64_t deadline,
 		return fail(err, -EPROTO,
 			    "vsock port %u: bad answer to CONNECT (not a vsock socket?)", port);
 	if (r < 0)
-		return fail(err, r, "vsock port %u: no answer to CONNECT (%s)", port,
-			    strerror(-r));
-	if (len < 4 || strncmp(line, "OK ", 3) ||
-	    parse_dec(line + 3, 0, UINT32_MAX, &hostport) < 0)
+		return fail(err, r, "vsock port %u: no answer to CONNECT (%s)", port, strerror(-r));
+	if (len < 4 || strncmp(line, "OK ", 3) || parse_dec(line + 3, 0, UINT32_MAX, &hostport) < 0)
 		return fail(err, -EPROTO, "vsock port %u: bad answer to CONNECT: '%.64s'", port,
 			    line);
 	return 0;
 }
 
-struct ga_conn *ga_connect_addr(const struct ga_address *addr, int timeout_ms,
-				struct ga_error *err)
+struct ga_conn *ga_connect_addr(const struct ga_address *addr, int timeout_ms, struct ga_error *err)
 {
 	int64_t deadline = deadline_after(timeout_ms);
 	struct ga_error scratch = { 0 };
@@ -507,7 +497,7 @@ static uint32_t random_id(void)
 	uint32_t v = 0;
 
 	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-		v = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
+		v = (uint32_t)clock_mono_ms() ^ ((uint32_t)getpid() << 16);
 	return (v & 0x7fffffff) | 1; /* positive and non-zero: any agent can parse it */
 }
 
@@ -553,8 +543,8 @@ static int sync_deadline(struct ga_conn *c, int64_t deadline, struct ga_error *e
 		if (r < 0)
 			break;
 		reply = cJSON_Parse(line);
-		if (reply && json_int(cJSON_GetObjectItemCaseSensitive(reply, "return"), 0, JSON_INT_MAX,
-				      &got)) {
+		if (reply && json_int(cJSON_GetObjectItemCaseSensitive(reply, "return"), 0,
+				      JSON_INT_MAX, &got)) {
 			cJSON_Delete(reply);
 			if (got == id) {
 				c->need_sync = false;
@@ -746,7 +736,8 @@ int ga_info(struct ga_conn *c, int timeout_ms, struct ga_info *out, struct ga_er
 		r = fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	cJSON_ArrayForEach(cmd, cmds) {
+	cJSON_ArrayForEach(cmd, cmds)
+	{
 		struct ga_command_info *ci = &info.commands[info.ncommands];
 
 		if (!cJSON_IsObject(cmd))
@@ -812,8 +803,9 @@ int ga_exec_start(struct ga_conn *c, const struct ga_exec_request *req, int time
 	if (!cJSON_AddBoolToObject(args, "capture-output", req->capture_output))
 		goto nomem;
 	r = ga_call(c, "guest-exec", args, timeout_ms, &ret, err);
-	if (r == 0 && (!cJSON_IsObject(ret) ||
-		       !json_int(cJSON_GetObjectItemCaseSensitive(ret, "pid"), 0, JSON_INT_MAX, pid)))
+	if (r == 0 &&
+	    (!cJSON_IsObject(ret) ||
+	     !json_int(cJSON_GetObjectItemCaseSensitive(ret, "pid"), 0, JSON_INT_MAX, pid)))
 		r = fail(err, -EPROTO, "guest-exec: reply without a valid pid");
 	goto out;
 nomem:

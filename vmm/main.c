@@ -2,9 +2,9 @@
 /* kvmlet-vmm: one process, one virtual machine. */
 #include <malloc.h>
 #include <signal.h>
-#include <time.h>
 
 #include "kvmlet/exit_codes.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "vmm/config.h"
 #include "vmm/vmm.h"
@@ -13,8 +13,8 @@ int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct err err = { 0 };
-	struct timespec ts;
 	static struct vmm vmm; /* large; and the API thread may hold pointers into it */
+	uint64_t start_ns;
 	int code;
 
 	/*
@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 	 * paths do not allocate, so sharing the arena costs nothing measurable.
 	 */
 	mallopt(M_ARENA_MAX, 1);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	start_ns = clock_mono_ns();
 	switch (config_parse_args(&cfg, argc, argv, &err)) {
 	case CONFIG_EXIT_OK:
 		return KVMLET_EXIT_OK;
@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 	/* A closed serial reader or API client must not kill the VM. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (vmm_init(&vmm, &cfg, (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec, &err)) {
+	if (vmm_init(&vmm, &cfg, start_ns, &err)) {
 		log_error("%s", err.msg);
 		vmm_fini(&vmm);
 		config_free(&cfg);

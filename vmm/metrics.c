@@ -16,6 +16,7 @@
 #include "devices/virtio/net/net.h"
 #include "devices/virtio/rng/rng.h"
 #include "devices/virtio/vsock/vsock.h"
+#include "lib/clock.h"
 #include "vmm/metrics.h"
 #include "vmm/vm.h"
 
@@ -23,14 +24,6 @@
 #define NS_PER_SEC   UINT64_C(1000000000)
 /* lifecycle.h has no count; every state from Not started to Halted is shown. */
 #define NR_VM_STATES (VM_STATE_HALTED + 1)
-
-static uint64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 /* Time from the VMM's start to a milestone, 0 until it happens. */
 static uint64_t since_start_ns(uint64_t start, uint64_t at)

@@ -6,12 +6,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kvmlet/exit_codes.h"
 #include "kvmlet/platform.h"
 #include "devices/stats.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "vmm/boot/gdt.h"
 #include "vmm/cpuid.h"
@@ -310,14 +310,6 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	}
 }
 
-static uint64_t vcpu_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static enum vcpu_exit_kind vcpu_exit_kind(uint32_t reason)
 {
 	switch (reason) {
@@ -413,9 +405,9 @@ static void *vcpu_thread(void *arg)
 			vcpu_park(v);
 			continue;
 		}
-		t0 = vcpu_now_ns();
+		t0 = clock_mono_ns();
 		r = ioctl(v->fd, KVM_RUN, 0);
-		stats_add(v->stats.run_ns, vcpu_now_ns() - t0);
+		stats_add(v->stats.run_ns, clock_mono_ns() - t0);
 
 		/* Batched serial output goes first: it happened before this exit. */
 		serial_coalesce_drain(&v->vm->coalesce);

@@ -14,20 +14,13 @@
 #include <unistd.h>
 
 #include "kvmlet/exit_codes.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "devices/legacy/i8042.h"
 #include "vmm/api/routes.h"
 #include "vmm/config_file.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vmm.h"
-
-static uint64_t vmm_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 enum vm_state vmm_state(struct vmm *m)
 {
@@ -221,7 +214,7 @@ static int vmm_publish_vm(struct vmm *m, struct err *err)
 	    (timerfd_settime(m->metrics_timer.fd, 0, &every, NULL) < 0 ||
 	     event_loop_add(&m->vm.loop, &m->metrics_timer, EPOLLIN) < 0))
 		return err_set(err, -errno, "metrics timer: %s", strerror(errno));
-	__atomic_store_n(&m->stats.instance_start_ns, vmm_now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&m->stats.instance_start_ns, clock_mono_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&m->vm_built, true, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -282,7 +275,7 @@ static void vmm_do_start(struct vmm *m, struct vmm_cmd *c)
 
 static void vmm_do_load(struct vmm *m, struct vmm_cmd *c)
 {
-	uint64_t t0 = vmm_now_ns();
+	uint64_t t0 = clock_mono_ns();
 	struct snapshot_load_params p = {
 		.snapshot_path = c->path1,
 		.mem_file_path = c->path2,
@@ -308,8 +301,8 @@ static void vmm_do_load(struct vmm *m, struct vmm_cmd *c)
 		return;
 	}
 	vmm_end_busy(m, c->resume ? VM_STATE_RUNNING : VM_STATE_PAUSED);
-	__atomic_store_n(&m->stats.snapshot_load_ns_last, vmm_now_ns() - t0, __ATOMIC_RELAXED);
-	log_info("snapshot %s loaded in %.3f ms, VM %s", c->path1, (vmm_now_ns() - t0) / 1e6,
+	__atomic_store_n(&m->stats.snapshot_load_ns_last, clock_mono_ns() - t0, __ATOMIC_RELAXED);
+	log_info("snapshot %s loaded in %.3f ms, VM %s", c->path1, (clock_mono_ns() - t0) / 1e6,
 		 c->resume ? "running" : "paused");
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
@@ -325,13 +318,13 @@ static void vmm_do_pause(struct vmm *m, struct vmm_cmd *c)
 		vmm_reply(m, c->call, 204, NULL, NULL, 0);
 		return;
 	}
-	t0 = vmm_now_ns();
+	t0 = clock_mono_ns();
 	if (vm_pause(&m->vm, &err)) {
 		vm_resume(&m->vm);
 		vmm_fault(m, c->call, 500, "pausing failed: %s", err.msg);
 		return;
 	}
-	ns = vmm_now_ns() - t0;
+	ns = clock_mono_ns() - t0;
 	stats_add(m->stats.pauses, 1);
 	__atomic_store_n(&m->stats.pause_ns_last, ns, __ATOMIC_RELAXED);
 	if (ns > m->stats.pause_ns_max)
@@ -362,7 +355,7 @@ static void vmm_do_snapshot(struct vmm *m, struct vmm_cmd *c)
 		.diff = c->diff,
 	};
 	struct err err = { 0 };
-	uint64_t t0 = vmm_now_ns();
+	uint64_t t0 = clock_mono_ns();
 
 	if (!vmm_allowed(m, c, VM_ACTION_SNAPSHOT))
 		return;
@@ -382,9 +375,9 @@ static void vmm_do_snapshot(struct vmm *m, struct vmm_cmd *c)
 		stats_add(m->stats.snapshots_diff, 1);
 	else
 		stats_add(m->stats.snapshots_full, 1);
-	__atomic_store_n(&m->stats.snapshot_create_ns_last, vmm_now_ns() - t0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->stats.snapshot_create_ns_last, clock_mono_ns() - t0, __ATOMIC_RELAXED);
 	log_info("%s snapshot written to %s and %s in %.3f ms", c->diff ? "diff" : "full", c->path1,
-		 c->path2, (vmm_now_ns() - t0) / 1e6);
+		 c->path2, (clock_mono_ns() - t0) / 1e6);
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <string.h>
-#include <time.h>
 
 #include "devices/legacy/boot_timer.h"
 #include "kvmlet/platform.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 static void boot_timer_read(void *opaque, uint64_t offset, void *data, uint32_t len)
@@ -15,12 +15,7 @@ static void boot_timer_write(void *opaque, uint64_t offset, const void *data, ui
 {
 	struct boot_timer *t = opaque;
 	uint8_t milestone = *(const uint8_t *)data;
-	struct timespec ts;
-	uint64_t now, us;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	us = (now - t->start_ns) / 1000;
+	uint64_t now = clock_mono_ns(), us = (now - t->start_ns) / 1000;
 	if (milestone == PLAT_BOOT_TIMER_DONE) {
 		if (!t->done_ns)
 			__atomic_store_n(&t->done_ns, now, __ATOMIC_RELAXED);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "lib/event_loop.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "vmm/api/server.h"
 
@@ -111,14 +112,6 @@ struct api_server {
 	bool stopping;			      /* atomic: tells the thread to leave its loop */
 	uint64_t nr_requests, nr_4xx, nr_5xx; /* atomic */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void count_response(struct api_server *s, unsigned int status)
 {
@@ -240,7 +233,7 @@ static void conn_linger(struct api_conn *c)
 		return;
 	}
 	c->lingering = true;
-	c->linger_start_ms = now_ms();
+	c->linger_start_ms = clock_mono_ms();
 	conn_update_interest(c);
 }
 
@@ -277,7 +270,7 @@ static bool conn_queue(struct api_conn *c, const void *data, size_t len)
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
-			c->last_active_ms = now_ms();
+			c->last_active_ms = clock_mono_ms();
 		}
 	}
 	if (!len)
@@ -393,14 +386,14 @@ static void conn_process(struct api_conn *c)
 			}
 			c->in_off = 0;
 			c->in_len = (size_t)n;
-			c->last_active_ms = now_ms();
+			c->last_active_ms = clock_mono_ms();
 			continue;
 		}
 		if (!c->in_request) {
 			if (conn_unsent(c))
 				break;
 			c->in_request = true;
-			c->req_start_ms = now_ms();
+			c->req_start_ms = clock_mono_ms();
 		}
 		used = http_parse(p, c->in + c->in_off, c->in_len - c->in_off);
 		c->in_off += used;
@@ -444,7 +437,7 @@ static void conn_flush(struct api_conn *c)
 			return;
 		}
 		c->out_off += (size_t)n;
-		c->last_active_ms = now_ms();
+		c->last_active_ms = clock_mono_ms();
 	}
 	c->out_off = c->out_len = 0;
 }
@@ -533,7 +526,7 @@ static void server_accept(struct event_handler *h, uint32_t events)
 		c->ev.fd = fd;
 		c->ev.fn = conn_event;
 		c->events = EPOLLIN;
-		c->last_active_ms = now_ms();
+		c->last_active_ms = clock_mono_ms();
 		if (event_loop_add(&s->loop, &c->ev, c->events)) {
 			conn_free(c);
 			server_refuse(s, fd, "Out of memory");
@@ -572,7 +565,7 @@ static void server_wake(struct event_handler *h, uint32_t events)
 			s->graveyard = c;
 			continue;
 		}
-		c->last_active_ms = now_ms();
+		c->last_active_ms = clock_mono_ms();
 		if (call->resp) {
 			conn_respond(c, call->status, call->resp, call->resp_len);
 		} else {
@@ -617,7 +610,7 @@ static void server_tick(struct event_handler *h, uint32_t events)
 {
 	struct api_server *s = container_of(h, struct api_server, tick_ev);
 	struct api_conn *c, *next;
-	uint64_t v, now = now_ms();
+	uint64_t v, now = clock_mono_ms();
 
 	(void)!read(s->tick_ev.fd, &v, sizeof(v));
 	for (c = s->conns; c; c = next) {

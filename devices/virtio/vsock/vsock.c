@@ -68,6 +68,7 @@
 #include "devices/virtio/vsock/packet.h"
 #include "devices/stats.h"
 #include "devices/virtio/vsock/vsock.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define VSOCK_RXQ	0
@@ -211,14 +212,6 @@ static void vs_warn_once(struct virtio_vsock *vs, unsigned int w, const char *fm
 	log_warn("%s: %s (further ones not logged)", vs->name, msg);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static bool vs_live(const struct virtio_vsock *vs)
 {
 	return vs->active && !vs->vdev.needs_reset;
@@ -289,7 +282,7 @@ static void conn_set_deadline(struct virtio_vsock *vs, struct vsock_conn *c, uns
 {
 	if (!c->deadline)
 		vs->nr_timed++;
-	c->deadline = now_ms() + ms;
+	c->deadline = clock_mono_ms() + ms;
 	timer_update(vs);
 }
 
@@ -847,7 +840,7 @@ static void vs_on_listen(struct event_handler *h, uint32_t events)
 static void vs_on_timer(struct event_handler *h, uint32_t events)
 {
 	struct virtio_vsock *vs = container_of(h, struct virtio_vsock, timer_ev);
-	uint64_t v, now = now_ms();
+	uint64_t v, now = clock_mono_ms();
 
 	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_debug("%s: timerfd: %s", vs->name, strerror(errno));
