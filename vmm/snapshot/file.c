@@ -2,7 +2,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/crc32c.h"
+#include "lib/replace_file.h"
 #include "vmm/snapshot/file.h"
 
 /* Header layout, all little-endian. */
@@ -154,77 +154,28 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Makes the rename itself durable. */
-static int fsync_parent(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		r = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return r;
-}
-
 int snapshot_file_write(const char *path, const void *body, size_t len, struct err *err)
 {
 	uint8_t hdr[SNAPSHOT_HEADER_SIZE];
-	size_t tlen = strlen(path) + sizeof(".tmp-XXXXXX");
-	char *tmp;
-	int fd, r;
+	struct replace_file f;
+	int r;
 
 	if (len > SNAPSHOT_MAX_BODY)
 		return err_set(err, -EFBIG, "snapshot state for %s is %zu bytes, the limit is %u",
 			       path, len, SNAPSHOT_MAX_BODY);
-	tmp = malloc(tlen);
-	if (!tmp)
-		return err_set(err, -ENOMEM, "out of memory");
-	snprintf(tmp, tlen, "%s.tmp-XXXXXX", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		r = err_set(err, -errno, "creating a temporary file for %s: %s", path,
-			    strerror(errno));
-		free(tmp);
+	r = replace_file_open(&f, path, "snapshot file", err);
+	if (r)
+		return r;
+	snapshot_frame_header(hdr, body, len);
+	r = write_all(f.fd, hdr, sizeof(hdr));
+	if (!r)
+		r = write_all(f.fd, body, len);
+	if (r) {
+		err_set(err, r, "writing %s: %s", f.tmp, strerror(-r));
+		replace_file_abort(&f);
 		return r;
 	}
-	snapshot_frame_header(hdr, body, len);
-	r = write_all(fd, hdr, sizeof(hdr));
-	if (!r)
-		r = write_all(fd, body, len);
-	if (r) {
-		err_set(err, r, "writing %s: %s", tmp, strerror(-r));
-		goto fail;
-	}
-	if (fsync(fd) < 0) {
-		r = err_set(err, -errno, "fsync of %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = err_set(err, -errno, "closing %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		r = err_set(err, -errno, "renaming %s to %s: %s", tmp, path, strerror(errno));
-		goto fail;
-	}
-	free(tmp);
-	r = fsync_parent(path);
-	if (r)
-		return err_set(err, r, "fsync of the directory of %s: %s", path, strerror(-r));
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return r;
+	return replace_file_commit(&f, err);
 }
 
 int snapshot_file_read(const char *path, struct snapshot_blob *out, struct err *err)

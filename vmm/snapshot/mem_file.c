@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/replace_file.h"
 #include "vmm/snapshot/mem_file.h"
 
 /* Large enough to amortise the syscall, small enough to stay under pwrite's cap. */
@@ -161,60 +161,68 @@ static void take_vmm_dirty(const struct guest_memory *gm, uint64_t *bm)
 	}
 }
 
+/* Writes guest RAM into the regular file fd: every page, or those set in bm. */
+static int write_ram(const struct guest_memory *gm, int fd, const char *path, const uint64_t *bm,
+		     struct err *err)
+{
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return err_set(err, -errno, "stat of memory file %s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return err_set(err, -EINVAL, "memory file %s is not a regular file", path);
+	/* Full: holes for zero pages. Diff onto a new file: holes for clean ones. */
+	if ((uint64_t)st.st_size < gm->size && ftruncate(fd, (off_t)gm->size) < 0)
+		return err_set(err, -errno, "sizing memory file %s to %llu bytes: %s", path,
+			       (unsigned long long)gm->size, strerror(errno));
+	r = write_runs(gm, fd, bm);
+	if (r)
+		return err_set(err, r, "writing guest RAM to %s: %s", path, strerror(-r));
+	return 0;
+}
+
+/* A diff updates the file in place. */
+static int write_diff(const struct guest_memory *gm, const char *path, const uint64_t *bm,
+		      struct err *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600), r;
+
+	if (fd < 0)
+		return err_set(err, -errno, "opening memory file %s: %s", path, strerror(errno));
+	r = write_ram(gm, fd, path, bm, err);
+	if (!r && fdatasync(fd) < 0)
+		r = err_set(err, -errno, "fdatasync of memory file %s: %s", path, strerror(errno));
+	if (close(fd) < 0 && !r)
+		r = err_set(err, -errno, "closing memory file %s: %s", path, strerror(errno));
+	return r;
+}
+
 /*
  * A full write goes to a new file renamed over path: a crash leaves the
  * old file whole, and a VM running from the old file (gm_map_file maps it
  * privately, pages still unread come from it) keeps its pages.
  */
-static int open_target(const char *path, bool diff, char **tmp, struct err *err)
+static int write_full(const struct guest_memory *gm, const char *path, struct err *err)
 {
-	size_t len = strlen(path) + sizeof(".tmp-XXXXXX");
-	int fd;
+	struct replace_file f;
+	int r = replace_file_open(&f, path, "memory file", err);
 
-	*tmp = NULL;
-	if (diff) {
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return err_set(err, -errno, "opening memory file %s: %s", path,
-				       strerror(errno));
-		return fd;
+	if (r)
+		return r;
+	r = write_ram(gm, f.fd, path, NULL, err);
+	if (r) {
+		replace_file_abort(&f);
+		return r;
 	}
-	*tmp = malloc(len);
-	if (!*tmp)
-		return err_set(err, -ENOMEM, "out of memory");
-	snprintf(*tmp, len, "%s.tmp-XXXXXX", path);
-	fd = mkostemp(*tmp, O_CLOEXEC);
-	if (fd < 0) {
-		fd = err_set(err, -errno, "creating memory file %s: %s", path, strerror(errno));
-		free(*tmp);
-		*tmp = NULL;
-	}
-	return fd;
-}
-
-static int fsync_dir_of(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		r = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return r;
+	return replace_file_commit(&f, err);
 }
 
 int mem_file_write(const struct guest_memory *gm, int vm_fd, const char *path, bool diff,
 		   struct err *err)
 {
 	uint64_t *bm = NULL;
-	char *tmp = NULL;
-	struct stat st;
-	int fd, r;
+	int r = 0;
 
 	if (diff && !gm->dirty)
 		return err_set(err, -EINVAL,
@@ -226,51 +234,10 @@ int mem_file_write(const struct guest_memory *gm, int vm_fd, const char *path, b
 	}
 	/* Reset before copying: a page written during the copy is in the next diff. */
 	take_vmm_dirty(gm, bm);
-	if (vm_fd >= 0 && (diff || gm->dirty)) {
+	if (vm_fd >= 0 && (diff || gm->dirty))
 		r = take_kvm_dirty(gm, vm_fd, bm, err);
-		if (r)
-			goto out;
-	}
-	fd = open_target(path, diff, &tmp, err);
-	if (fd < 0) {
-		r = fd;
-		goto out;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = err_set(err, -errno, "stat of memory file %s: %s", path, strerror(errno));
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = err_set(err, -EINVAL, "memory file %s is not a regular file", path);
-		goto out_close;
-	}
-	/* Full: holes for zero pages. Diff onto a new file: holes for clean ones. */
-	if ((uint64_t)st.st_size < gm->size && ftruncate(fd, (off_t)gm->size) < 0) {
-		r = err_set(err, -errno, "sizing memory file %s to %llu bytes: %s", path,
-			    (unsigned long long)gm->size, strerror(errno));
-		goto out_close;
-	}
-	r = write_runs(gm, fd, bm);
-	if (r) {
-		err_set(err, r, "writing guest RAM to %s: %s", path, strerror(-r));
-		goto out_close;
-	}
-	if (fdatasync(fd) < 0)
-		r = err_set(err, -errno, "fdatasync of memory file %s: %s", path, strerror(errno));
-out_close:
-	if (close(fd) < 0 && !r)
-		r = err_set(err, -errno, "closing memory file %s: %s", path, strerror(errno));
-	if (tmp && !r && rename(tmp, path) < 0)
-		r = err_set(err, -errno, "renaming %s to %s: %s", tmp, path, strerror(errno));
-	if (tmp && r)
-		unlink(tmp);
-	if (tmp && !r) {
-		r = fsync_dir_of(path);
-		if (r)
-			err_set(err, r, "fsync of the directory of %s: %s", path, strerror(-r));
-	}
-out:
-	free(tmp);
+	if (!r)
+		r = diff ? write_diff(gm, path, bm, err) : write_full(gm, path, err);
 	free(bm);
 	return r;
 }
