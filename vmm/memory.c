@@ -26,18 +26,29 @@ unsigned int gm_layout(uint64_t bytes, struct mem_region out[GM_MAX_REGIONS])
 
 #define GM_HUGE_ALIGN (2ULL << 20)
 
-/* Maps guest RAM at a 2 MiB-aligned address, so that huge pages can back all of it. */
+/*
+ * Maps guest RAM (anonymous, or fd) at a 2 MiB-aligned address, so that
+ * huge pages can back all of it: reserve a larger range, map over its
+ * aligned part, give back the rest.
+ */
 static void *gm_map(uint64_t bytes, int flags, int fd)
 {
-	uint8_t *p, *aligned;
+	uint8_t *p, *aligned, *m;
 	uint64_t head, tail;
 
-	if (fd >= 0)
-		return mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, fd, 0);
-	p = mmap(NULL, bytes + GM_HUGE_ALIGN, PROT_READ | PROT_WRITE, flags, -1, 0);
+	p = mmap(NULL, bytes + GM_HUGE_ALIGN, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return p;
 	aligned = (uint8_t *)(((uintptr_t)p + GM_HUGE_ALIGN - 1) & ~(uintptr_t)(GM_HUGE_ALIGN - 1));
+	m = mmap(aligned, bytes, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
+	if (m == MAP_FAILED) {
+		int e = errno;
+
+		munmap(p, bytes + GM_HUGE_ALIGN);
+		errno = e;
+		return MAP_FAILED;
+	}
 	head = aligned - p;
 	tail = GM_HUGE_ALIGN - head;
 	if (head)
@@ -47,10 +58,25 @@ static void *gm_map(uint64_t bytes, int flags, int fd)
 	return aligned;
 }
 
+/* RAM is mapped at p: split it into the board's regions. */
+static void gm_place(struct guest_memory *gm, uint8_t *p, uint64_t bytes)
+{
+	uint64_t off = 0;
+
+	/* Guest RAM has no place in a VMM core dump. */
+	madvise(p, bytes, MADV_DONTDUMP);
+	gm->base = p;
+	gm->size = bytes;
+	gm->nr_regions = gm_layout(bytes, gm->region);
+	for (unsigned int i = 0; i < gm->nr_regions; i++) {
+		gm->region[i].host = gm->base + off;
+		off += gm->region[i].size;
+	}
+}
+
 int gm_alloc(struct guest_memory *gm, uint64_t bytes, enum mem_backend backend, struct err *err)
 {
 	int flags = MAP_NORESERVE;
-	uint64_t off = 0;
 	void *p;
 
 	memset(gm, 0, sizeof(*gm));
@@ -82,8 +108,6 @@ int gm_alloc(struct guest_memory *gm, uint64_t bytes, enum mem_backend backend, 
 		return err_set(err, -e, "mapping %llu MiB of guest RAM: %s",
 			       (unsigned long long)(bytes >> 20), strerror(e));
 	}
-	/* Guest RAM has no place in a VMM core dump. */
-	madvise(p, bytes, MADV_DONTDUMP);
 	/*
 	 * Huge pages: fewer faults as the guest touches its RAM, fewer TLB and
 	 * EPT misses, and large O_DIRECT transfers into guest buffers that the
@@ -91,13 +115,7 @@ int gm_alloc(struct guest_memory *gm, uint64_t bytes, enum mem_backend backend, 
 	 * sequential virtio-blk reads went from ~1.1 to ~3.7 GiB/s).
 	 */
 	madvise(p, bytes, MADV_HUGEPAGE);
-	gm->base = p;
-	gm->size = bytes;
-	gm->nr_regions = gm_layout(bytes, gm->region);
-	for (unsigned int i = 0; i < gm->nr_regions; i++) {
-		gm->region[i].host = gm->base + off;
-		off += gm->region[i].size;
-	}
+	gm_place(gm, p, bytes);
 	return 0;
 }
 
@@ -164,42 +182,9 @@ void gm_mark_dirty(const struct guest_memory *gm, const void *host, uint64_t len
 		__atomic_fetch_or(&bm[pg / 64], 1ULL << (pg % 64), __ATOMIC_RELAXED);
 }
 
-/*
- * A private file mapping at a 2 MiB-aligned address, as gm_map gives
- * anonymous memory: reserve an aligned window, then map the file over it.
- */
-static void *gm_map_private_file(uint64_t bytes, int fd)
-{
-	uint8_t *p, *aligned, *m;
-	uint64_t head, tail;
-
-	p = mmap(NULL, bytes + GM_HUGE_ALIGN, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return p;
-	aligned = (uint8_t *)(((uintptr_t)p + GM_HUGE_ALIGN - 1) & ~(uintptr_t)(GM_HUGE_ALIGN - 1));
-	m = mmap(aligned, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED,
-		 fd, 0);
-	if (m == MAP_FAILED) {
-		int e = errno;
-
-		munmap(p, bytes + GM_HUGE_ALIGN);
-		errno = e;
-		return MAP_FAILED;
-	}
-	head = aligned - p;
-	tail = GM_HUGE_ALIGN - head;
-	if (head)
-		munmap(p, head);
-	if (tail)
-		munmap(aligned + bytes, tail);
-	return aligned;
-}
-
 int gm_map_file(struct guest_memory *gm, uint64_t bytes, const char *path, struct err *err)
 {
 	struct stat st;
-	uint64_t off = 0;
 	void *p;
 	int fd, e;
 
@@ -226,19 +211,12 @@ int gm_map_file(struct guest_memory *gm, uint64_t bytes, const char *path, struc
 			       (unsigned long long)st.st_size, (unsigned long long)bytes);
 	}
 	/* Private and lazy: pages come in on first touch, guest writes stay in RAM. */
-	p = gm_map_private_file(bytes, fd);
+	p = gm_map(bytes, MAP_PRIVATE | MAP_NORESERVE, fd);
 	e = errno;
 	close(fd);
 	if (p == MAP_FAILED)
 		return err_set(err, -e, "mapping memory file %s (%llu MiB): %s", path,
 			       (unsigned long long)(bytes >> 20), strerror(e));
-	madvise(p, bytes, MADV_DONTDUMP);
-	gm->base = p;
-	gm->size = bytes;
-	gm->nr_regions = gm_layout(bytes, gm->region);
-	for (unsigned int i = 0; i < gm->nr_regions; i++) {
-		gm->region[i].host = gm->base + off;
-		off += gm->region[i].size;
-	}
+	gm_place(gm, p, bytes);
 	return 0;
 }
