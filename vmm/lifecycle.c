@@ -13,34 +13,35 @@ static const char *const state_names[] = {
 };
 
 static const char *const action_names[] = {
-	[VM_ACTION_CONFIGURE] = "configure the VM",
-	[VM_ACTION_START] = "start the VM",
-	[VM_ACTION_LOAD] = "load a snapshot",
-	[VM_ACTION_PAUSE] = "pause the VM",
-	[VM_ACTION_RESUME] = "resume the VM",
-	[VM_ACTION_SNAPSHOT] = "create a snapshot",
-	[VM_ACTION_CTRL_ALT_DEL] = "send Ctrl+Alt+Del",
-	[VM_ACTION_UPDATE_DRIVE] = "update a drive",
-	[VM_ACTION_HALT] = "halt the VM",
+	[VM_ACTION_CONFIGURE] = "configure the VM",  [VM_ACTION_START] = "start the VM",
+	[VM_ACTION_LOAD] = "load a snapshot",	     [VM_ACTION_LOAD_PAUSED] = "load a snapshot",
+	[VM_ACTION_PAUSE] = "pause the VM",	     [VM_ACTION_RESUME] = "resume the VM",
+	[VM_ACTION_SNAPSHOT] = "create a snapshot",  [VM_ACTION_CTRL_ALT_DEL] = "send Ctrl+Alt+Del",
+	[VM_ACTION_UPDATE_DRIVE] = "update a drive", [VM_ACTION_HALT] = "halt the VM",
 };
 
 /* The whole state machine: which state each action needs, and what follows. */
 static const struct {
 	unsigned int from; /* bit per enum vm_state */
 	enum vm_state to;
+	bool stays;	   /* the state does not change: to is unused */
 	const char *needs; /* for the message */
 } transitions[] = {
 #define S(x) (1u << VM_STATE_##x)
-	[VM_ACTION_CONFIGURE] = { S(NOT_STARTED), VM_STATE_NOT_STARTED, "before it is started" },
-	[VM_ACTION_START] = { S(NOT_STARTED), VM_STATE_RUNNING, "once, before it is started" },
-	[VM_ACTION_LOAD] = { S(NOT_STARTED), VM_STATE_RUNNING, "before it is started" },
-	[VM_ACTION_PAUSE] = { S(RUNNING) | S(PAUSED), VM_STATE_PAUSED, "while it runs" },
-	[VM_ACTION_RESUME] = { S(RUNNING) | S(PAUSED), VM_STATE_RUNNING, "while it is paused" },
-	[VM_ACTION_SNAPSHOT] = { S(PAUSED), VM_STATE_PAUSED, "while it is paused" },
-	[VM_ACTION_CTRL_ALT_DEL] = { S(RUNNING), VM_STATE_RUNNING, "while it runs" },
-	[VM_ACTION_UPDATE_DRIVE] = { S(RUNNING) | S(PAUSED), VM_STATE_RUNNING,
-				     "once it is started" },
-	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED), VM_STATE_HALTED, "while it exists" },
+	[VM_ACTION_CONFIGURE] = { S(NOT_STARTED), .stays = true, .needs = "before it is started" },
+	[VM_ACTION_START] = { S(NOT_STARTED), VM_STATE_RUNNING,
+			      .needs = "once, before it is started" },
+	[VM_ACTION_LOAD] = { S(NOT_STARTED), VM_STATE_RUNNING, .needs = "before it is started" },
+	[VM_ACTION_LOAD_PAUSED] = { S(NOT_STARTED), VM_STATE_PAUSED,
+				    .needs = "before it is started" },
+	[VM_ACTION_PAUSE] = { S(RUNNING) | S(PAUSED), VM_STATE_PAUSED, .needs = "while it runs" },
+	[VM_ACTION_RESUME] = { S(RUNNING) | S(PAUSED), VM_STATE_RUNNING,
+			       .needs = "while it is paused" },
+	[VM_ACTION_SNAPSHOT] = { S(PAUSED), .stays = true, .needs = "while it is paused" },
+	[VM_ACTION_CTRL_ALT_DEL] = { S(RUNNING), .stays = true, .needs = "while it runs" },
+	[VM_ACTION_UPDATE_DRIVE] = { S(RUNNING) | S(PAUSED), .stays = true,
+				     .needs = "once it is started" },
+	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED), VM_STATE_HALTED, .needs = "while it exists" },
 #undef S
 };
 
@@ -68,8 +69,7 @@ bool vm_action_allowed(enum vm_state s, enum vm_action a, char *msg, size_t cap)
 
 enum vm_state vm_state_after(enum vm_state s, enum vm_action a)
 {
-	/* Updating a drive leaves a paused VM paused. */
-	if (a == VM_ACTION_UPDATE_DRIVE)
+	if ((unsigned int)a >= ARRAY_SIZE(transitions) || transitions[a].stays)
 		return s;
-	return (unsigned int)a < ARRAY_SIZE(transitions) ? transitions[a].to : s;
+	return transitions[a].to;
 }

@@ -24,9 +24,10 @@ enum vm_state {
 };
 
 enum vm_action {
-	VM_ACTION_CONFIGURE, /* PUT of a pre-boot resource */
-	VM_ACTION_START,     /* InstanceStart */
-	VM_ACTION_LOAD,	     /* /snapshot/load */
+	VM_ACTION_CONFIGURE,   /* PUT of a pre-boot resource */
+	VM_ACTION_START,       /* InstanceStart */
+	VM_ACTION_LOAD,	       /* /snapshot/load, resume_vm */
+	VM_ACTION_LOAD_PAUSED, /* /snapshot/load, the vCPUs left stopped */
 	VM_ACTION_PAUSE,
 	VM_ACTION_RESUME,
 	VM_ACTION_SNAPSHOT,	/* /snapshot/create: needs Paused */

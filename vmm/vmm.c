@@ -27,19 +27,21 @@ enum vm_state vmm_state(struct vmm *m)
 	return __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
 }
 
-static void vmm_set_state(struct vmm *m, enum vm_state s)
+/* The state after a, as the lifecycle table says (vmm/lifecycle.c). */
+static void vmm_transition(struct vmm *m, enum vm_action a)
 {
 	pthread_mutex_lock(&m->lock);
-	__atomic_store_n(&m->state, s, __ATOMIC_RELEASE);
+	__atomic_store_n(&m->state, vm_state_after(m->state, a), __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* A start or load is over: the VM is in state s (Not started if it failed). */
-static void vmm_end_busy(struct vmm *m, enum vm_state s)
+/* A start or load is over: a happened, or nothing did (it failed). */
+static void vmm_end_busy(struct vmm *m, bool done, enum vm_action a)
 {
 	pthread_mutex_lock(&m->lock);
 	__atomic_store_n(&m->busy, false, __ATOMIC_RELEASE);
-	__atomic_store_n(&m->state, s, __ATOMIC_RELEASE);
+	if (done)
+		__atomic_store_n(&m->state, vm_state_after(m->state, a), __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -264,11 +266,11 @@ static void vmm_do_start(struct vmm *m, struct vmm_cmd *c)
 
 	if (vmm_boot(m, &err)) {
 		vmm_boot_failed(m);
-		vmm_end_busy(m, VM_STATE_NOT_STARTED);
+		vmm_end_busy(m, false, VM_ACTION_START);
 		vmm_fault(m, c->call, 400, "InstanceStart failed: %s", err.msg);
 		return;
 	}
-	vmm_end_busy(m, VM_STATE_RUNNING);
+	vmm_end_busy(m, true, VM_ACTION_START);
 	log_info("VM started through the API");
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
@@ -295,12 +297,12 @@ static void vmm_do_load(struct vmm *m, struct vmm_cmd *c)
 		r = vmm_install_main_filter(m, &err);
 	if (r) {
 		vmm_boot_failed(m);
-		vmm_end_busy(m, VM_STATE_NOT_STARTED);
+		vmm_end_busy(m, false, VM_ACTION_LOAD);
 		stats_add(m->stats.snapshot_failures, 1);
 		vmm_fault(m, c->call, 400, "loading the snapshot failed: %s", err.msg);
 		return;
 	}
-	vmm_end_busy(m, c->resume ? VM_STATE_RUNNING : VM_STATE_PAUSED);
+	vmm_end_busy(m, true, c->resume ? VM_ACTION_LOAD : VM_ACTION_LOAD_PAUSED);
 	__atomic_store_n(&m->stats.snapshot_load_ns_last, clock_mono_ns() - t0, __ATOMIC_RELAXED);
 	log_info("snapshot %s loaded in %.3f ms, VM %s", c->path1, (clock_mono_ns() - t0) / 1e6,
 		 c->resume ? "running" : "paused");
@@ -329,7 +331,7 @@ static void vmm_do_pause(struct vmm *m, struct vmm_cmd *c)
 	__atomic_store_n(&m->stats.pause_ns_last, ns, __ATOMIC_RELAXED);
 	if (ns > m->stats.pause_ns_max)
 		__atomic_store_n(&m->stats.pause_ns_max, ns, __ATOMIC_RELAXED);
-	vmm_set_state(m, VM_STATE_PAUSED);
+	vmm_transition(m, VM_ACTION_PAUSE);
 	log_info("VM paused in %.3f ms", ns / 1e6);
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
@@ -341,7 +343,7 @@ static void vmm_do_resume(struct vmm *m, struct vmm_cmd *c)
 	if (vmm_state(m) == VM_STATE_PAUSED) {
 		vm_resume(&m->vm);
 		stats_add(m->stats.resumes, 1);
-		vmm_set_state(m, VM_STATE_RUNNING);
+		vmm_transition(m, VM_ACTION_RESUME);
 		log_info("VM resumed");
 	}
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
@@ -426,6 +428,16 @@ static void vmm_do_update_drive(struct vmm *m, struct vmm_cmd *c)
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
 
+static void (*const cmd_handlers[])(struct vmm *m, struct vmm_cmd *c) = {
+	[VMM_CMD_START] = vmm_do_start,
+	[VMM_CMD_LOAD] = vmm_do_load,
+	[VMM_CMD_PAUSE] = vmm_do_pause,
+	[VMM_CMD_RESUME] = vmm_do_resume,
+	[VMM_CMD_SNAPSHOT] = vmm_do_snapshot,
+	[VMM_CMD_CTRL_ALT_DEL] = vmm_do_ctrl_alt_del,
+	[VMM_CMD_UPDATE_DRIVE] = vmm_do_update_drive,
+};
+
 static void vmm_run_cmd(struct vmm *m, struct vmm_cmd *c)
 {
 	/* A halted VM answers nothing but GETs. */
@@ -435,29 +447,7 @@ static void vmm_run_cmd(struct vmm *m, struct vmm_cmd *c)
 			  m->vm.exit_reason);
 		return;
 	}
-	switch (c->kind) {
-	case VMM_CMD_START:
-		vmm_do_start(m, c);
-		break;
-	case VMM_CMD_LOAD:
-		vmm_do_load(m, c);
-		break;
-	case VMM_CMD_PAUSE:
-		vmm_do_pause(m, c);
-		break;
-	case VMM_CMD_RESUME:
-		vmm_do_resume(m, c);
-		break;
-	case VMM_CMD_SNAPSHOT:
-		vmm_do_snapshot(m, c);
-		break;
-	case VMM_CMD_CTRL_ALT_DEL:
-		vmm_do_ctrl_alt_del(m, c);
-		break;
-	case VMM_CMD_UPDATE_DRIVE:
-		vmm_do_update_drive(m, c);
-		break;
-	}
+	cmd_handlers[c->kind](m, c);
 }
 
 static void vmm_on_cmd(struct event_handler *h, uint32_t events)
@@ -581,7 +571,7 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	}
 	if (boot_now) {
 		r = vmm_boot(m, err);
-		vmm_end_busy(m, r ? VM_STATE_NOT_STARTED : VM_STATE_RUNNING);
+		vmm_end_busy(m, !r, VM_ACTION_START);
 	}
 	return r;
 }
@@ -623,7 +613,7 @@ int vmm_run(struct vmm *m)
 			break;
 		if (built && vm_exiting(&m->vm)) {
 			m->exit_code = vm_stop(&m->vm);
-			vmm_set_state(m, VM_STATE_HALTED);
+			vmm_transition(m, VM_ACTION_HALT);
 			break;
 		}
 	}
