@@ -9,7 +9,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -263,23 +262,9 @@ static void vm_on_exit(struct event_handler *h, uint32_t events)
 		return;
 }
 
-static void vm_on_signal(struct event_handler *h, uint32_t events)
-{
-	struct vm *vm = container_of(h, struct vm, signal_ev);
-	struct signalfd_siginfo si;
-	char why[64];
-
-	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	snprintf(why, sizeof(why), "received SIG%s, shutting down", sigabbrev_np(si.ssi_signo));
-	if (!vm_exiting(vm))
-		vm->signalled = true;
-	vm_request_exit(vm, 128 + (int)si.ssi_signo, why);
-}
-
 static int vm_setup_events(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
-	sigset_t stop, block;
+	sigset_t block;
 	int r;
 
 	r = event_loop_init(&vm->loop);
@@ -291,26 +276,17 @@ static int vm_setup_events(struct vm *vm, const struct vm_config *cfg, struct er
 	if (vm->exit_ev.fd < 0 || vm->rx_room_ev.fd < 0)
 		return err_set(err, -errno, "eventfd: %s", strerror(errno));
 
-	/* The main thread takes stop signals through a signalfd; vCPU threads never see them. */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGHUP);
-	block = stop;
+	/* Only vCPU threads take the kick; the process handles stop signals (vmm.c). */
+	sigemptyset(&block);
 	sigaddset(&block, vcpu_kick_signal());
 	if (pthread_sigmask(SIG_BLOCK, &block, NULL))
 		return err_set(err, -EINVAL, "blocking signals failed");
-	vm->signal_ev = (struct event_handler){ signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK),
-						vm_on_signal };
-	if (vm->signal_ev.fd < 0)
-		return err_set(err, -errno, "signalfd: %s", strerror(errno));
 	r = vcpu_signals_init();
 	if (r)
 		return err_set(err, r, "installing the vCPU kick handler: %s", strerror(-r));
 
 	if (event_loop_add(&vm->loop, &vm->exit_ev, EPOLLIN) ||
-	    event_loop_add(&vm->loop, &vm->rx_room_ev, EPOLLIN) ||
-	    event_loop_add(&vm->loop, &vm->signal_ev, EPOLLIN))
+	    event_loop_add(&vm->loop, &vm->rx_room_ev, EPOLLIN))
 		return err_set(err, -errno, "epoll_ctl: %s", strerror(errno));
 
 	vm->stdin_ev = (struct event_handler){ -1, vm_on_stdin };
@@ -392,7 +368,7 @@ void vm_init(struct vm *vm)
 	vm->kvm.fd = -1;
 	vm->mem.memfd = -1;
 	vm->loop.epfd = -1;
-	vm->exit_ev.fd = vm->signal_ev.fd = vm->stdin_ev.fd = vm->rx_room_ev.fd = -1;
+	vm->exit_ev.fd = vm->stdin_ev.fd = vm->rx_room_ev.fd = -1;
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_create_opts *opts,
@@ -608,7 +584,6 @@ void vm_destroy(struct vm *vm)
 	bus_free(&vm->mmio);
 	close_fd(&vm->serial_out_fd);
 	close_fd(&vm->exit_ev.fd);
-	close_fd(&vm->signal_ev.fd);
 	close_fd(&vm->rx_room_ev.fd);
 	event_loop_fini(&vm->loop);
 	gm_free(&vm->mem);

@@ -61,7 +61,6 @@ struct vm {
 
 	struct event_loop loop;
 	struct event_handler exit_ev;	 /* eventfd: someone asked the VM to stop */
-	struct event_handler signal_ev;	 /* signalfd: SIGTERM, SIGINT, SIGHUP */
 	struct event_handler stdin_ev;	 /* host input for the serial port */
 	struct event_handler rx_room_ev; /* eventfd: the serial FIFO has room again */
 	bool stdin_watched;
@@ -81,7 +80,6 @@ struct vm {
 	enum seccomp_level seccomp_level;
 
 	bool exiting;
-	bool signalled; /* a signal to the VMM stopped it, not the guest */
 	int exit_code;
 	char exit_reason[128]; /* what stopped the VM, for the API */
 };

@@ -201,7 +201,18 @@ static int vmm_install_main_filter(struct vmm *m, struct err *err)
 	return seccomp_install(SECCOMP_ROLE_VMM, m->cfg.seccomp_level, err);
 }
 
-/* The VM exists: the main thread now serves its loop, commands included. */
+/* The process's own events (commands, signals) go where the main thread waits. */
+static int vmm_move_events(struct vmm *m, struct event_loop *from, struct event_loop *to)
+{
+	event_loop_del(from, &m->cmd_ev);
+	event_loop_del(from, &m->signal_ev);
+	if (event_loop_add(to, &m->cmd_ev, EPOLLIN) < 0 ||
+	    event_loop_add(to, &m->signal_ev, EPOLLIN) < 0)
+		return -1;
+	return 0;
+}
+
+/* The VM exists: the main thread now serves its loop, commands and signals included. */
 static int vmm_publish_vm(struct vmm *m, struct err *err)
 {
 	struct itimerspec every = {
@@ -209,8 +220,7 @@ static int vmm_publish_vm(struct vmm *m, struct err *err)
 		.it_value = { METRICS_FLUSH_INTERVAL_MS / 1000, 0 },
 	};
 
-	event_loop_del(&m->idle_loop, &m->cmd_ev);
-	if (event_loop_add(&m->vm.loop, &m->cmd_ev, EPOLLIN) < 0)
+	if (vmm_move_events(m, &m->idle_loop, &m->vm.loop) < 0)
 		return err_set(err, -errno, "epoll_ctl: %s", strerror(errno));
 	if (m->metrics_timer.fd >= 0 &&
 	    (timerfd_settime(m->metrics_timer.fd, 0, &every, NULL) < 0 ||
@@ -483,12 +493,20 @@ static void vmm_on_signal(struct event_handler *h, uint32_t events)
 {
 	struct vmm *m = container_of(h, struct vmm, signal_ev);
 	struct signalfd_siginfo si;
+	int code;
+	char why[64];
 
 	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	log_info("received SIG%s, shutting down", sigabbrev_np(si.ssi_signo));
-	m->exit_code = 128 + (int)si.ssi_signo;
+	code = 128 + (int)si.ssi_signo;
+	snprintf(why, sizeof(why), "received SIG%s, shutting down", sigabbrev_np(si.ssi_signo));
 	m->exit_now = true;
+	if (m->vm_built && !vm_exiting(&m->vm)) {
+		vm_request_exit(&m->vm, code, why);
+		return;
+	}
+	log_info("%s", why);
+	m->exit_code = code;
 }
 
 static int vmm_api_thread_init(void *ctx)
@@ -516,7 +534,7 @@ static int vmm_setup_idle_loop(struct vmm *m, struct err *err)
 					vmm_on_metrics_timer };
 	if (m->cmd_ev.fd < 0 || m->metrics_timer.fd < 0)
 		return err_set(err, -errno, "eventfd: %s", strerror(errno));
-	/* Blocked here for every thread created later; the VM takes them over once built. */
+	/* Blocked for every thread created later: only the main thread reads them, from a signalfd. */
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
@@ -585,8 +603,7 @@ static void vmm_serve_halted(struct vmm *m)
 {
 	int code = m->exit_code;
 
-	event_loop_del(&m->vm.loop, &m->cmd_ev);
-	if (event_loop_add(&m->idle_loop, &m->cmd_ev, EPOLLIN) < 0)
+	if (vmm_move_events(m, &m->vm.loop, &m->idle_loop) < 0)
 		return;
 	log_info("the VM halted (%s); serving the API until SIGTERM", m->vm.exit_reason);
 	while (!m->exit_now)
@@ -617,9 +634,8 @@ int vmm_run(struct vmm *m)
 			break;
 		}
 	}
-	if (m->vm_built && m->api && m->cfg.keep_halted && !m->exit_now && !m->vm.signalled)
+	if (m->vm_built && m->api && m->cfg.keep_halted && !m->exit_now)
 		vmm_serve_halted(m);
-	vmm_refuse_cmds(m, "the VMM is shutting down");
 	return m->exit_code;
 }
 
