@@ -19,6 +19,7 @@ struct vmm_stats {
 	uint64_t snapshots_full, snapshots_diff, snapshot_failures;
 	uint64_t snapshot_create_ns_last;
 	uint64_t snapshot_load_ns_last; /* request until the guest can run */
+	/* Copied from the API server's own counts by vmm_sync_api_stats(). */
 	uint64_t api_requests;
 	uint64_t api_client_errors; /* 4xx answers */
 	uint64_t api_server_errors; /* 5xx answers */
