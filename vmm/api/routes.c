@@ -399,6 +399,16 @@ static int log_level_parse(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+/* The logger and metrics are process settings, but Firecracker takes them before boot only. */
+static int check_configurable(struct route_ctx *rc, struct err *err)
+{
+	char msg[160];
+
+	if (vm_action_allowed(vmm_state(rc->m), VM_ACTION_CONFIGURE, msg, sizeof(msg)))
+		return 0;
+	return err_set(err, -EPERM, "%s", msg);
+}
+
 /* Firecracker's logger: where the log goes and how much of it. */
 static void put_logger(struct route_ctx *rc, cJSON *body)
 {
@@ -425,11 +435,8 @@ static void put_logger(struct route_ctx *rc, cJSON *body)
 		r = json_get_bool("logger", body, "show_log_origin", false, &origin, &err);
 	if (!r)
 		r = json_get_string("logger", body, "module", false, &module, &err);
-	if (!r && vmm_state(rc->m) != VM_STATE_NOT_STARTED)
-		r = err_set(&err, -EPERM,
-			    "cannot configure the logger: the VM is %s (only possible before it is "
-			    "started)",
-			    vm_state_name(vmm_state(rc->m)));
+	if (!r)
+		r = check_configurable(rc, &err);
 	if (!r)
 		r = vmm_logger_set(rc->m, path, level ? (int)lvl : -2, &err);
 	if (r)
@@ -448,11 +455,8 @@ static void put_metrics(struct route_ctx *rc, cJSON *body)
 	r = json_check_members("metrics", body, names, ARRAY_SIZE(names), &err);
 	if (!r)
 		r = json_get_nonempty_string("metrics", body, "metrics_path", true, &path, &err);
-	if (!r && vmm_state(rc->m) != VM_STATE_NOT_STARTED)
-		r = err_set(&err, -EPERM,
-			    "cannot configure metrics: the VM is %s (only possible before it is "
-			    "started)",
-			    vm_state_name(vmm_state(rc->m)));
+	if (!r)
+		r = check_configurable(rc, &err);
 	if (!r)
 		r = vmm_metrics_open(rc->m, path, &err);
 	if (r)
@@ -558,6 +562,7 @@ static void patch_drive(struct route_ctx *rc, cJSON *body)
 	struct err err = { 0 };
 	const char *id, *path;
 	struct vmm_cmd *c;
+	char msg[160];
 	int r;
 
 	r = json_check_members("drive", body, names, ARRAY_SIZE(names), &err);
@@ -574,10 +579,9 @@ static void patch_drive(struct route_ctx *rc, cJSON *body)
 	}
 	if (!id_matches(rc, body, "drive_id"))
 		return;
-	if (vmm_state(rc->m) == VM_STATE_NOT_STARTED) {
-		vmm_fault(rc->m, rc->call, 400,
-			  "cannot update a drive: the VM is Not started (PUT /drives/%s instead)",
-			  rc->id);
+	/* Checked here too, so that a call that changes nothing is refused alike. */
+	if (!vm_action_allowed(vmm_state(rc->m), VM_ACTION_UPDATE_DRIVE, msg, sizeof(msg))) {
+		vmm_fault(rc->m, rc->call, 400, "%s", msg);
 		return;
 	}
 	if (!path) {
