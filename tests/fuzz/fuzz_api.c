@@ -12,6 +12,7 @@
  * exactly one answer, with a status the API uses; commands carry what their
  * kind needs; the configuration stays within its limits.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -12,6 +12,7 @@
  * writable buffer counts, 3 bytes per buffer (length class, u16 value), then
  * the buffers' contents, readable ones first. Missing bytes read as zero.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <linux/virtio_blk.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * libFuzzer target: kernel images are untrusted. boot_load() must reject or
  * load any byte string without touching memory outside guest RAM.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <stdint.h>
 #include <string.h>
 

@@ -4,6 +4,7 @@
  * feed the same parser from a socket). Any bytes must give either a
  * configuration that meets every limit or one error, and leak nothing.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,6 +8,7 @@
  * Every reply must be one line of JSON (after an optional 0xFF) that is an
  * object with exactly one of "return" or "error".
  */
+#include "tests/fuzz/fuzzer.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

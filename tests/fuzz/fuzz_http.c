@@ -16,6 +16,7 @@
  * The fault-body writer gets a slice of the input as its message and must
  * produce a JSON string that an independent checker accepts.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

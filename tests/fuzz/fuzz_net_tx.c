@@ -10,6 +10,7 @@
  * then 3 bytes per buffer (length, 16 bits; flags: bit 0 writable), then the
  * guest's bytes, repeated to fill the buffers.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <endian.h>
 #include <stdint.h>
 #include <stdlib.h>

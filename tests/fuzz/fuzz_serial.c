@@ -3,6 +3,7 @@
  * libFuzzer target: the guest drives the UART's registers at will, and the
  * host pushes input at any moment. Each 3-byte record is one operation.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <stdint.h>
 #include <string.h>
 

@@ -5,6 +5,7 @@
  * before anything reaches KVM. A state that parses must re-encode to bytes
  * that parse to the same encoding again.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <stdlib.h>
 #include <string.h>
 

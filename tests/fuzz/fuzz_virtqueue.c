@@ -20,6 +20,7 @@
  * Guest RAM is two regions, as around the MMIO hole, contiguous on the host
  * and allocated with malloc() so that ASan sees any access past either end.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>

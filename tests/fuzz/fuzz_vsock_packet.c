@@ -8,6 +8,7 @@
  * the header bytes (zero-padded to 44). The whole input is also fed to the
  * CONNECT parser as a line.
  */
+#include "tests/fuzz/fuzzer.h"
 #include <endian.h>
 #include <stdint.h>
 #include <stdio.h>

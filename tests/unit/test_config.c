@@ -19,17 +19,26 @@ struct fixture {
 	struct err err;
 };
 
-static enum config_result parse_argv(struct fixture *f, char **argv)
+/*
+ * getopt permutes the argv array but never writes the strings, so the
+ * literals are passed through a mutable array of pointers.
+ */
+static enum config_result parse_argv(struct fixture *f, const char *const *argv)
 {
+	char *args[64];
 	int argc = 0;
 
-	while (argv[argc])
+	while (argv[argc]) {
+		assert_true(argc < 63);
+		args[argc] = (char *)argv[argc];
 		argc++;
+	}
+	args[argc] = NULL;
 	memset(&f->err, 0, sizeof(f->err));
-	return config_parse_args(&f->cfg, argc, argv, &f->err);
+	return config_parse_args(&f->cfg, argc, args, &f->err);
 }
 
-#define PARSE(f, ...) parse_argv((f), (char *[]){ "kvmlet-vmm", __VA_ARGS__, NULL })
+#define PARSE(f, ...) parse_argv((f), (const char *const[]){ "kvmlet-vmm", __VA_ARGS__, NULL })
 
 /* Parsing must fail with a message containing every given substring. */
 #define PARSE_FAILS(f, substr1, substr2, ...)                              \
@@ -219,13 +228,13 @@ static void missing_kernel(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(parse_argv(f, (char *[]){ "kvmlet-vmm", NULL }), CONFIG_ERROR);
+	assert_int_equal(parse_argv(f, (const char *const[]){ "kvmlet-vmm", NULL }), CONFIG_ERROR);
 	assert_err(&f->err, -EINVAL, "--kernel, --config-file or --api-sock is required");
 	PARSE_FAILS(f, "--api-sock is required", "--help", "--vcpus", "2", "--initrd", "i");
 }
 
 /* Runs the parse with stdout captured; returns what was printed. */
-static char *capture_stdout(struct fixture *f, char *arg, enum config_result *res)
+static char *capture_stdout(struct fixture *f, const char *arg, enum config_result *res)
 {
 	static char buf[4096];
 	FILE *tmp = tmpfile();
@@ -236,7 +245,7 @@ static char *capture_stdout(struct fixture *f, char *arg, enum config_result *re
 	assert_true(saved >= 0);
 	fflush(stdout);
 	assert_true(dup2(fileno(tmp), STDOUT_FILENO) >= 0);
-	*res = parse_argv(f, (char *[]){ "kvmlet-vmm", arg, "--bogus", NULL });
+	*res = parse_argv(f, (const char *const[]){ "kvmlet-vmm", arg, "--bogus", NULL });
 	fflush(stdout);
 	assert_true(dup2(saved, STDOUT_FILENO) >= 0);
 	close(saved);

@@ -381,8 +381,10 @@ static void command_line(void **state)
 	struct fixture *f = *state;
 	char *path =
 		write_tmp("{" BOOT ", \"entropy\": {}}", strlen("{" BOOT ", \"entropy\": {}}"));
-	char *ok[] = { "kvmlet-vmm", "--serial", "none", "--config-file", path, NULL };
-	char *mixed[] = { "kvmlet-vmm", "--config-file", path, "--drive", "id=a,path=b", NULL };
+	char prog[] = "kvmlet-vmm", serial[] = "--serial", none[] = "none", file[] = "--config-file";
+	char drive[] = "--drive", spec[] = "id=a,path=b";
+	char *ok[] = { prog, serial, none, file, path, NULL };
+	char *mixed[] = { prog, file, path, drive, spec, NULL };
 
 	config_free(&f->cfg);
 	memset(&f->err, 0, sizeof(f->err));

@@ -49,7 +49,7 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct blk_params bp = { .id = DRIVE_ID, .queues = 1 };
+	struct blk_params bp = { .id = (char *)DRIVE_ID, .queues = 1 };
 	struct vsock_params vp = { .guest_cid = 3 };
 	struct err err = { 0 };
 	int fd;

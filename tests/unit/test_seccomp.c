@@ -201,7 +201,8 @@ static int probe_api(void)
 
 static int probe_execve(void)
 {
-	char *const argv[] = { "true", NULL };
+	char prog[] = "true";
+	char *const argv[] = { prog, NULL };
 
 	syscall(SYS_execve, "/bin/true", argv, NULL);
 	return 1;

@@ -703,7 +703,7 @@ static void get_id(void **state)
 
 	/* A 20-byte serial fills the field with no terminator. */
 	p = params("d0", f->path);
-	p.serial = "ABCDEFGHIJKLMNOPQRST";
+	p.serial = (char *)"ABCDEFGHIJKLMNOPQRST";
 	start_with(f, p, FEATURES, 1);
 	gpa = vdriver_alloc(&f->d, 64);
 	id = host(f, gpa, 64);
@@ -1002,7 +1002,7 @@ static void backpressure(void **state)
 
 	image_create(f, image_dir(), DISK_SIZE);
 	file_fill(f, 0, DISK_SIZE, 25);
-	f->blk = virtio_blk_create(&(struct blk_params){ .id = "bp", .path = f->path, .queues = 1 },
+	f->blk = virtio_blk_create(&(struct blk_params){ .id = (char *)"bp", .path = f->path, .queues = 1 },
 				   &f->gm, &(struct err){ 0 });
 	assert_non_null(f->blk);
 	f->vdev = virtio_blk_dev(f->blk);
