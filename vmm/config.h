@@ -13,7 +13,7 @@
 #include "devices/virtio/net/net.h"
 #include "devices/virtio/vsock/vsock.h"
 #include "lib/err.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 #include "vmm/seccomp.h"
 
 #define CONFIG_MAX_VCPUS       254 /* xAPIC IDs, one left for the I/O APIC */

@@ -4,7 +4,7 @@
 #define KVMLET_VMM_MPTABLE_H
 
 #include "lib/err.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 /* The most vCPUs an MP table (8-bit APIC IDs, one taken by the IOAPIC) can describe. */
 #define MPTABLE_MAX_CPUS 254

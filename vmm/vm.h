@@ -19,7 +19,7 @@
 #include "lib/event_loop.h"
 #include "vmm/config.h"
 #include "vmm/kvm.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 #include "vmm/seccomp.h"
 #include "vmm/serial_coalesce.h"
 #include "vmm/vcpu.h"

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 #define VQ_MAX_SIZE  256	 /* QueueNumMax of every kvmlet device */
 #define VQ_MAX_CHAIN VQ_MAX_SIZE /* buffers in one chain, indirect or not */

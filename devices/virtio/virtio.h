@@ -21,7 +21,7 @@
 #include "lib/err.h"
 #include "lib/event_loop.h"
 #include "lib/state.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 #define VIRTIO_MMIO_MAX_QUEUES 16
 

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "devices/virtio/queue.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 #define LOW_SIZE  0x8000ULL
 #define HIGH_GPA  0x100000ULL

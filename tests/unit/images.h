@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "lib/err.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 #define MiB (1024ULL * 1024)
 #define GiB (1024ULL * MiB)

@@ -30,7 +30,7 @@
 #include "lib/event_loop.h"
 #include "tests/unit/images.h"
 #include "tests/unit/vdriver.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 #define RAM_SIZE  (128ULL << 20)
 #define QSIZE	  256

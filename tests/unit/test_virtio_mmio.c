@@ -21,7 +21,7 @@
 #include "devices/virtio/virtio.h"
 #include "lib/event_loop.h"
 #include "tests/unit/vdriver.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 #define RAM_SIZE  (4ULL << 20)
 #define FAKE_ID	  0x2a

@@ -18,7 +18,7 @@
 
 #include "devices/virtio/rng/rng.h"
 #include "tests/unit/vdriver.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 #define RAM_SIZE (8ULL << 20)
 #define QSIZE	 16

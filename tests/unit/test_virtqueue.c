@@ -16,7 +16,7 @@
 
 #include "devices/virtio/queue.h"
 #include "kvmlet/platform.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 #define RAM_SIZE  0x100000ULL /* 1 MiB */
 #define DESC_GPA  0x1000ULL

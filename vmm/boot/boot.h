@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 enum boot_mode {
 	BOOT_MODE_PVH,	   /* 32-bit protected mode, %ebx = hvm_start_info */

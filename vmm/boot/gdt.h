@@ -9,7 +9,7 @@
 #include <linux/kvm.h>
 #include <stdint.h>
 
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 /* Writes the table at PLAT_GDT_ADDR; returns its limit. */
 uint16_t gdt_write(struct guest_memory *gm);

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 #define MEMMAP_MAX	4
 #define MEMMAP_RAM	1 /* the same numbers in e820 and PVH */

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 
 #include "lib/err.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 /*
  * Writes guest RAM to path: all of it (diff false: a new file, zero pages

@@ -4,8 +4,8 @@
  * hole and one above 4 GiB. Every guest-physical access from the VMM goes
  * through gm_ptr(), which refuses ranges that are not wholly inside RAM.
  */
-#ifndef KVMLET_VMM_MEMORY_H
-#define KVMLET_VMM_MEMORY_H
+#ifndef KVMLET_MEMORY_GUEST_MEMORY_H
+#define KVMLET_MEMORY_GUEST_MEMORY_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "kvmlet/platform.h"
-#include "vmm/memory.h"
+#include "memory/guest_memory.h"
 
 unsigned int gm_layout(uint64_t bytes, struct mem_region out[GM_MAX_REGIONS])
 {
