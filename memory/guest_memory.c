@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,6 +18,8 @@ unsigned int gm_layout(uint64_t bytes, struct mem_region out[GM_MAX_REGIONS])
 	memset(out, 0, sizeof(*out) * GM_MAX_REGIONS);
 	out[0].gpa = 0;
 	out[0].size = low;
+	out[0].slot = -1;
+	out[1].slot = -1;
 	if (bytes == low)
 		return 1;
 	out[1].gpa = PLAT_MMIO_HOLE_END;
@@ -122,6 +125,7 @@ int gm_alloc(struct guest_memory *gm, uint64_t bytes, enum mem_backend backend, 
 void gm_free(struct guest_memory *gm)
 {
 	gm_dirty_disable(gm);
+	mem_slots_fini(&gm->slots);
 	if (gm->base)
 		munmap(gm->base, gm->size);
 	if (gm->memfd >= 0)
@@ -142,21 +146,54 @@ void *gm_ptr(const struct guest_memory *gm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+int gm_kvm_map(struct guest_memory *gm, int vm_fd, struct err *err)
+{
+	struct mem_region *r;
+
+	if (!gm->slots.limit)
+		mem_slots_init(&gm->slots, mem_slots_kvm_limit(vm_fd));
+	gm_for_each_region (gm, r) {
+		struct mem_slot desc = {
+			.kind = MEM_SLOT_RAM,
+			.gpa = r->gpa,
+			.size = r->size,
+			.host = r->host,
+		};
+		int id = mem_slots_alloc(&gm->slots, &desc), e;
+
+		if (id < 0)
+			return err_set(err, id, "no KVM memory slot for guest RAM at 0x%llx: %s",
+				       (unsigned long long)r->gpa, strerror(-id));
+		e = mem_slot_kvm_set(vm_fd, mem_slots_get(&gm->slots, (uint32_t)id));
+		if (e) {
+			mem_slots_free(&gm->slots, (uint32_t)id);
+			return err_set(err, e, "adding guest RAM slot %d: %s", id, strerror(-e));
+		}
+		r->slot = id;
+	}
+	return 0;
+}
+
+uint64_t gm_nr_pages(const struct guest_memory *gm)
+{
+	return (gm->size + GM_PAGE_SIZE - 1) / GM_PAGE_SIZE;
+}
+
+uint64_t gm_bitmap_words(const struct guest_memory *gm)
+{
+	return (gm_nr_pages(gm) + 63) / 64;
+}
+
 uint64_t gm_low_end(const struct guest_memory *gm)
 {
 	return gm->nr_regions ? gm->region[0].size : 0;
-}
-
-static size_t gm_dirty_words(const struct guest_memory *gm)
-{
-	return (gm->size / GM_PAGE_SIZE + 63) / 64;
 }
 
 int gm_dirty_enable(struct guest_memory *gm)
 {
 	if (gm->dirty)
 		return 0;
-	gm->dirty = calloc(gm_dirty_words(gm), sizeof(uint64_t));
+	gm->dirty = calloc(gm_bitmap_words(gm) + 1, sizeof(uint64_t));
 	return gm->dirty ? 0 : -ENOMEM;
 }
 
