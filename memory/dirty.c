@@ -95,7 +95,7 @@ int dirty_harvest(const struct guest_memory *gm, int vm_fd, uint64_t *bm, struct
 	kbm = calloc(gm_bitmap_words(gm) + 1, sizeof(uint64_t));
 	if (!kbm)
 		return err_set(err, -ENOMEM, "out of memory");
-	mem_slots_for_each (&gm->slots, sl) {
+	mem_slots_for_each(&gm->slots, sl) {
 		if (!logged_ram(gm, sl))
 			continue;
 		r = take_slot(gm, vm_fd, sl, kbm, bm, err);
@@ -132,7 +132,7 @@ static int set_slot_logging(struct guest_memory *gm, int vm_fd, bool on, struct 
 {
 	const struct mem_slot *sl;
 
-	mem_slots_for_each (&gm->slots, sl) {
+	mem_slots_for_each(&gm->slots, sl) {
 		uint32_t flags = on ? sl->flags | KVM_MEM_LOG_DIRTY_PAGES
 				    : sl->flags & ~(uint32_t)KVM_MEM_LOG_DIRTY_PAGES;
 		int r;

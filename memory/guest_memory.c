@@ -152,7 +152,7 @@ int gm_kvm_map(struct guest_memory *gm, int vm_fd, struct err *err)
 
 	if (!gm->slots.limit)
 		mem_slots_init(&gm->slots, mem_slots_kvm_limit(vm_fd));
-	gm_for_each_region (gm, r) {
+	gm_for_each_region(gm, r) {
 		struct mem_slot desc = {
 			.kind = MEM_SLOT_RAM,
 			.gpa = r->gpa,

@@ -86,7 +86,7 @@ int gm_for_each_run(const struct guest_memory *gm, const uint64_t *bitmap, unsig
 	const struct walk w = { gm, bitmap, flags & GM_RUNS_SPLIT_ZERO };
 	const struct mem_region *r;
 
-	gm_for_each_region (gm, r) {
+	gm_for_each_region(gm, r) {
 		int ret = walk_region(&w, r, fn, ctx);
 
 		if (ret)

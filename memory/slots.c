@@ -51,7 +51,7 @@ static int check_desc(const struct mem_slots *s, const struct mem_slot *d)
 	if (!d->size || d->size % MEM_SLOT_ALIGN || d->gpa % MEM_SLOT_ALIGN ||
 	    d->gpa + d->size < d->gpa || (uintptr_t)d->host % MEM_SLOT_ALIGN)
 		return -EINVAL;
-	mem_slots_for_each (s, sl)
+	mem_slots_for_each(s, sl)
 		if (overlaps(sl, d))
 			return -EEXIST;
 	return 0;
@@ -119,7 +119,7 @@ const struct mem_slot *mem_slots_find_gpa(const struct mem_slots *s, uint64_t gp
 {
 	const struct mem_slot *sl;
 
-	mem_slots_for_each (s, sl)
+	mem_slots_for_each(s, sl)
 		if (gpa >= sl->gpa && gpa - sl->gpa < sl->size)
 			return sl;
 	return NULL;
