@@ -64,6 +64,7 @@ static void *gm_map(uint64_t bytes, int flags, int fd)
 /* RAM is mapped at p: split it into the board's regions. */
 static void gm_place(struct guest_memory *gm, uint8_t *p, uint64_t bytes)
 {
+	struct mem_region *r;
 	uint64_t off = 0;
 
 	/* Guest RAM has no place in a VMM core dump. */
@@ -71,9 +72,9 @@ static void gm_place(struct guest_memory *gm, uint8_t *p, uint64_t bytes)
 	gm->base = p;
 	gm->size = bytes;
 	gm->nr_regions = gm_layout(bytes, gm->region);
-	for (unsigned int i = 0; i < gm->nr_regions; i++) {
-		gm->region[i].host = gm->base + off;
-		off += gm->region[i].size;
+	gm_for_each_region(gm, r) {
+		r->host = gm->base + off;
+		off += r->size;
 	}
 }
 
@@ -136,13 +137,12 @@ void gm_free(struct guest_memory *gm)
 
 void *gm_ptr(const struct guest_memory *gm, uint64_t gpa, uint64_t len)
 {
-	for (unsigned int i = 0; i < gm->nr_regions; i++) {
-		const struct mem_region *r = &gm->region[i];
+	const struct mem_region *r;
 
-		/* Written so that no sum can overflow. */
+	/* Written so that no sum can overflow. */
+	gm_for_each_region(gm, r)
 		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
 			return r->host + (gpa - r->gpa);
-	}
 	return NULL;
 }
 
