@@ -151,6 +151,9 @@ int dirty_log_start(struct guest_memory *gm, int vm_fd, enum dirty_log_mode mode
 {
 	int r;
 
+	/* A mode switch under a running log could drop pages: stop first. */
+	if (gm->dirty && gm->slots.manual_protect != (mode == DIRTY_LOG_MANUAL_PROTECT))
+		return err_set(err, -EBUSY, "dirty tracking is already on in the other mode");
 	/* The VMM's bitmap is on before KVM's log and off after it: no write slips by. */
 	if (gm_dirty_enable(gm) < 0)
 		return err_set(err, -ENOMEM, "out of memory for the dirty page bitmap");

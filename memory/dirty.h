@@ -31,7 +31,8 @@ enum dirty_log_mode {
 /*
  * Turns dirty tracking on: the VMM's bitmap, then KVM's log on every RAM
  * slot. vm_fd < 0: the VMM's bitmap only (tests). -EOPNOTSUPP when the mode
- * needs a capability the host lacks.
+ * needs a capability the host lacks, -EBUSY when tracking is on in the
+ * other mode. Starting again in the same mode is a no-op.
  */
 int dirty_log_start(struct guest_memory *gm, int vm_fd, enum dirty_log_mode mode, struct err *err);
 /* Turns it off: KVM's log first, then the VMM's bitmap. */

@@ -198,6 +198,14 @@ static void harvest_in(enum dirty_log_mode mode)
 	if (r)
 		fail_msg("dirty_log_start: %s", err.msg);
 	assert_int_equal(t.gm.slots.manual_protect, mode == DIRTY_LOG_MANUAL_PROTECT);
+	/* Again in the same mode is fine, in the other one it is not. */
+	assert_int_equal(dirty_log_start(&t.gm, t.vm, mode, &err), 0);
+	assert_int_equal(dirty_log_start(&t.gm, t.vm,
+					 mode == DIRTY_LOG_DEFAULT ? DIRTY_LOG_MANUAL_PROTECT
+								   : DIRTY_LOG_DEFAULT,
+					 &err),
+			 -EBUSY);
+	memset(&err, 0, sizeof(err));
 	assert_true(mem_slots_get(&t.gm.slots, 1)->flags & KVM_MEM_LOG_DIRTY_PAGES);
 	assert_int_equal(mem_slots_get(&t.gm.slots, 0)->flags, 0);
 	/* Loading the guest came before tracking: nothing yet. */
@@ -232,6 +240,10 @@ static void harvest_in(enum dirty_log_mode mode)
 	assert_null(t.gm.dirty);
 	assert_false(t.gm.slots.manual_protect);
 	assert_int_equal(mem_slots_get(&t.gm.slots, 1)->flags, 0);
+	/* The device slot goes from KVM and the table; its id comes back. */
+	assert_int_equal(mem_slots_remove(&t.gm.slots, t.vm, 0), 0);
+	assert_null(mem_slots_get(&t.gm.slots, 0));
+	assert_int_equal(mem_slots_remove(&t.gm.slots, t.vm, 0), -ENOENT);
 	tvm_destroy(&t);
 }
 
