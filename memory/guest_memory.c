@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,6 +18,8 @@ unsigned int gm_layout(uint64_t bytes, struct mem_region out[GM_MAX_REGIONS])
 	memset(out, 0, sizeof(*out) * GM_MAX_REGIONS);
 	out[0].gpa = 0;
 	out[0].size = low;
+	out[0].slot = -1;
+	out[1].slot = -1;
 	if (bytes == low)
 		return 1;
 	out[1].gpa = PLAT_MMIO_HOLE_END;
@@ -61,6 +64,7 @@ static void *gm_map(uint64_t bytes, int flags, int fd)
 /* RAM is mapped at p: split it into the board's regions. */
 static void gm_place(struct guest_memory *gm, uint8_t *p, uint64_t bytes)
 {
+	struct mem_region *r;
 	uint64_t off = 0;
 
 	/* Guest RAM has no place in a VMM core dump. */
@@ -68,9 +72,9 @@ static void gm_place(struct guest_memory *gm, uint8_t *p, uint64_t bytes)
 	gm->base = p;
 	gm->size = bytes;
 	gm->nr_regions = gm_layout(bytes, gm->region);
-	for (unsigned int i = 0; i < gm->nr_regions; i++) {
-		gm->region[i].host = gm->base + off;
-		off += gm->region[i].size;
+	gm_for_each_region(gm, r) {
+		r->host = gm->base + off;
+		off += r->size;
 	}
 }
 
@@ -122,6 +126,7 @@ int gm_alloc(struct guest_memory *gm, uint64_t bytes, enum mem_backend backend, 
 void gm_free(struct guest_memory *gm)
 {
 	gm_dirty_disable(gm);
+	mem_slots_fini(&gm->slots);
 	if (gm->base)
 		munmap(gm->base, gm->size);
 	if (gm->memfd >= 0)
@@ -132,14 +137,51 @@ void gm_free(struct guest_memory *gm)
 
 void *gm_ptr(const struct guest_memory *gm, uint64_t gpa, uint64_t len)
 {
-	for (unsigned int i = 0; i < gm->nr_regions; i++) {
-		const struct mem_region *r = &gm->region[i];
+	const struct mem_region *r;
 
-		/* Written so that no sum can overflow. */
+	/* Written so that no sum can overflow. */
+	gm_for_each_region(gm, r)
 		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
 			return r->host + (gpa - r->gpa);
-	}
 	return NULL;
+}
+
+int gm_kvm_map(struct guest_memory *gm, int vm_fd, struct err *err)
+{
+	struct mem_region *r;
+
+	if (!gm->slots.limit)
+		mem_slots_init(&gm->slots, mem_slots_kvm_limit(vm_fd));
+	gm_for_each_region(gm, r) {
+		struct mem_slot desc = {
+			.kind = MEM_SLOT_RAM,
+			.gpa = r->gpa,
+			.size = r->size,
+			.host = r->host,
+		};
+		int id = mem_slots_alloc(&gm->slots, &desc), e;
+
+		if (id < 0)
+			return err_set(err, id, "no KVM memory slot for guest RAM at 0x%llx: %s",
+				       (unsigned long long)r->gpa, strerror(-id));
+		e = mem_slot_kvm_set(vm_fd, mem_slots_get(&gm->slots, (uint32_t)id));
+		if (e) {
+			mem_slots_free(&gm->slots, (uint32_t)id);
+			return err_set(err, e, "adding guest RAM slot %d: %s", id, strerror(-e));
+		}
+		r->slot = id;
+	}
+	return 0;
+}
+
+uint64_t gm_nr_pages(const struct guest_memory *gm)
+{
+	return (gm->size + GM_PAGE_SIZE - 1) / GM_PAGE_SIZE;
+}
+
+uint64_t gm_bitmap_words(const struct guest_memory *gm)
+{
+	return (gm_nr_pages(gm) + 63) / 64;
 }
 
 uint64_t gm_low_end(const struct guest_memory *gm)
@@ -147,16 +189,11 @@ uint64_t gm_low_end(const struct guest_memory *gm)
 	return gm->nr_regions ? gm->region[0].size : 0;
 }
 
-static size_t gm_dirty_words(const struct guest_memory *gm)
-{
-	return (gm->size / GM_PAGE_SIZE + 63) / 64;
-}
-
 int gm_dirty_enable(struct guest_memory *gm)
 {
 	if (gm->dirty)
 		return 0;
-	gm->dirty = calloc(gm_dirty_words(gm), sizeof(uint64_t));
+	gm->dirty = calloc(gm_bitmap_words(gm) + 1, sizeof(uint64_t));
 	return gm->dirty ? 0 : -ENOMEM;
 }
 

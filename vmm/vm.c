@@ -76,6 +76,7 @@ static int vm_create_kvm_vm(struct vm *vm, struct err *err)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	uint64_t identity = PLAT_KVM_IDENTITY_MAP;
+	int r;
 
 	vm->fd = ioctl(vm->kvm.fd, KVM_CREATE_VM, 0);
 	if (vm->fd < 0)
@@ -85,19 +86,9 @@ static int vm_create_kvm_vm(struct vm *vm, struct err *err)
 	    ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)PLAT_KVM_TSS_ADDR) < 0)
 		return err_set(err, -errno, "placing KVM's TSS: %s", strerror(errno));
 	/* Slots before the irqchip: the other order makes each slot far slower to add. */
-	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
-		const struct mem_region *r = &vm->mem.region[i];
-		struct kvm_userspace_memory_region slot = {
-			.slot = i,
-			.guest_phys_addr = r->gpa,
-			.memory_size = r->size,
-			.userspace_addr = (uintptr_t)r->host,
-		};
-
-		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-			return err_set(err, -errno, "adding guest RAM slot %u: %s", i,
-				       strerror(errno));
-	}
+	r = gm_kvm_map(&vm->mem, vm->fd, err);
+	if (r)
+		return r;
 	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return err_set(err, -errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
 	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)

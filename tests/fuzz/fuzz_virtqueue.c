@@ -87,12 +87,11 @@ static void fold(struct vring_desc *d)
 
 static const struct mem_region *region_of(const struct guest_memory *gm, const uint8_t *p)
 {
-	for (unsigned int i = 0; i < gm->nr_regions; i++) {
-		const struct mem_region *r = &gm->region[i];
+	const struct mem_region *r;
 
+	gm_for_each_region(gm, r)
 		if (p >= r->host && p < r->host + r->size)
 			return r;
-	}
 	return NULL;
 }
 
@@ -177,8 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	gm.base = ram;
 	gm.size = RAM_BYTES;
 	gm.nr_regions = 2;
-	gm.region[0] = (struct mem_region){ 0, LOW_SIZE, ram };
-	gm.region[1] = (struct mem_region){ HIGH_GPA, HIGH_SIZE, ram + LOW_SIZE };
+	gm.region[0] = (struct mem_region){ 0, LOW_SIZE, ram, -1 };
+	gm.region[1] = (struct mem_region){ HIGH_GPA, HIGH_SIZE, ram + LOW_SIZE, -1 };
 
 	vq.size = sel >= 0xf0 ? sel - 0xf0 : 1u << (sel % 9);
 	for (int i = 0; i < 3; i++)

@@ -70,7 +70,6 @@ static void tvm_create(struct tvm *t, unsigned int nr)
 {
 	struct err err = { 0 };
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-	struct kvm_userspace_memory_region slot = { 0 };
 
 	memset(t, 0, sizeof(*t));
 	t->nr = nr;
@@ -80,9 +79,8 @@ static void tvm_create(struct tvm *t, unsigned int nr)
 	t->vm.fd = ioctl(t->vm.kvm.fd, KVM_CREATE_VM, 0);
 	assert_true(t->vm.fd >= 0);
 	assert_int_equal(ioctl(t->vm.fd, KVM_SET_TSS_ADDR, (unsigned long)PLAT_KVM_TSS_ADDR), 0);
-	slot.memory_size = GUEST_RAM;
-	slot.userspace_addr = (uintptr_t)t->vm.mem.base;
-	assert_int_equal(ioctl(t->vm.fd, KVM_SET_USER_MEMORY_REGION, &slot), 0);
+	if (gm_kvm_map(&t->vm.mem, t->vm.fd, &err))
+		fail_msg("gm_kvm_map: %s", err.msg);
 	assert_int_equal(ioctl(t->vm.fd, KVM_CREATE_IRQCHIP, 0), 0);
 	assert_int_equal(ioctl(t->vm.fd, KVM_CREATE_PIT2, &pit), 0);
 	t->vm.nr_vcpus = nr;

@@ -1,52 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/replace_file.h"
+#include "memory/dirty.h"
+#include "memory/page_runs.h"
 #include "vmm/snapshot/mem_file.h"
 
 /* Large enough to amortise the syscall, small enough to stay under pwrite's cap. */
 #define MEM_WRITE_MAX (64ull << 20)
-
-static uint64_t nr_pages(const struct guest_memory *gm)
-{
-	return (gm->size + GM_PAGE_SIZE - 1) / GM_PAGE_SIZE;
-}
-
-static uint64_t bitmap_words(uint64_t pages)
-{
-	return (pages + 63) / 64;
-}
-
-static bool test_bit(const uint64_t *bm, uint64_t bit)
-{
-	return bm[bit / 64] & (1ull << (bit % 64));
-}
-
-static bool page_is_zero(const struct guest_memory *gm, uint64_t pg)
-{
-	uint64_t off = pg * GM_PAGE_SIZE;
-	uint64_t len = gm->size - off < GM_PAGE_SIZE ? gm->size - off : GM_PAGE_SIZE;
-	const uint8_t *p = gm->base + off;
-	uint64_t acc = 0;
-
-	for (uint64_t i = 0; i + 8 <= len; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, p + i, 8);
-		acc |= w;
-	}
-	for (uint64_t i = len & ~7ull; i < len; i++)
-		acc |= p[i];
-	return acc == 0;
-}
 
 static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 {
@@ -65,100 +32,24 @@ static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 	return 0;
 }
 
-/* Writes pages [first, first + n) of guest RAM at their own offsets. */
-static int write_pages(const struct guest_memory *gm, int fd, uint64_t first, uint64_t n)
-{
-	uint64_t off = first * GM_PAGE_SIZE;
-	uint64_t len = n * GM_PAGE_SIZE;
-
-	if (len > gm->size - off)
-		len = gm->size - off;
-	return pwrite_all(fd, gm->base + off, len, off);
-}
-
 /*
- * Writes runs of pages, one pwrite per run of at most MEM_WRITE_MAX: the
- * pages set in dirty, or without a bitmap every page that is not all zero.
+ * Writes one run at its own offset, one pwrite per MEM_WRITE_MAX; zero runs
+ * (full writes only) stay holes.
  */
-static int write_runs(const struct guest_memory *gm, int fd, const uint64_t *dirty)
+static int write_run(const struct gm_run *run, void *ctx)
 {
-	uint64_t pages = nr_pages(gm), max = MEM_WRITE_MAX / GM_PAGE_SIZE;
-	uint64_t pg = 0;
+	const int *fd = ctx;
 
-	while (pg < pages) {
-		uint64_t start;
-		int r;
+	if (run->zero)
+		return 0;
+	for (uint64_t done = 0; done < run->len; done += MEM_WRITE_MAX) {
+		uint64_t len = run->len - done < MEM_WRITE_MAX ? run->len - done : MEM_WRITE_MAX;
+		int r = pwrite_all(*fd, run->host + done, len, run->offset + done);
 
-		if (dirty ? !test_bit(dirty, pg) : page_is_zero(gm, pg)) {
-			pg++;
-			continue;
-		}
-		start = pg++;
-		while (pg < pages && pg - start < max &&
-		       (dirty ? test_bit(dirty, pg) : !page_is_zero(gm, pg)))
-			pg++;
-		r = write_pages(gm, fd, start, pg - start);
 		if (r)
 			return r;
 	}
 	return 0;
-}
-
-/*
- * Takes (and so clears) KVM's dirty log of every slot, ORing it into bm
- * when bm is not NULL. A slot without a dirty log is fine only when the
- * caller merely wants the log cleared.
- */
-static int take_kvm_dirty(const struct guest_memory *gm, int vm_fd, uint64_t *bm, struct err *err)
-{
-	for (unsigned int i = 0; i < gm->nr_regions; i++) {
-		const struct mem_region *reg = &gm->region[i];
-		uint64_t pages = reg->size / GM_PAGE_SIZE;
-		uint64_t first = (uint64_t)(reg->host - gm->base) / GM_PAGE_SIZE;
-		uint64_t words = bitmap_words(pages);
-		uint64_t *kbm = calloc(words ? words : 1, sizeof(uint64_t));
-		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = kbm };
-
-		if (!kbm)
-			return err_set(err, -ENOMEM, "out of memory");
-		if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
-			int e = errno;
-
-			free(kbm);
-			if (e == ENOENT && !bm)
-				continue;
-			return err_set(err, -e, "KVM_GET_DIRTY_LOG for RAM slot %u: %s%s", i,
-				       strerror(e), e == ENOENT ? " (dirty tracking is off)" : "");
-		}
-		for (uint64_t w = 0; bm && w < words; w++) {
-			uint64_t bits = kbm[w];
-
-			while (bits) {
-				uint64_t pg = first + w * 64 + (uint64_t)__builtin_ctzll(bits);
-
-				bm[pg / 64] |= 1ull << (pg % 64);
-				bits &= bits - 1;
-			}
-		}
-		free(kbm);
-	}
-	return 0;
-}
-
-/* Empties the VMM's bitmap word by word, racing safely with gm_mark_dirty(). */
-static void take_vmm_dirty(const struct guest_memory *gm, uint64_t *bm)
-{
-	/* Sized as gm_dirty_enable() sizes it: whole pages only. */
-	uint64_t words = bitmap_words(gm->size / GM_PAGE_SIZE);
-
-	if (!gm->dirty)
-		return;
-	for (uint64_t w = 0; w < words; w++) {
-		uint64_t bits = __atomic_exchange_n(&gm->dirty[w], 0, __ATOMIC_ACQ_REL);
-
-		if (bm)
-			bm[w] |= bits;
-	}
 }
 
 /* Writes guest RAM into the regular file fd: every page, or those set in bm. */
@@ -176,7 +67,8 @@ static int write_ram(const struct guest_memory *gm, int fd, const char *path, co
 	if ((uint64_t)st.st_size < gm->size && ftruncate(fd, (off_t)gm->size) < 0)
 		return err_set(err, -errno, "sizing memory file %s to %llu bytes: %s", path,
 			       (unsigned long long)gm->size, strerror(errno));
-	r = write_runs(gm, fd, bm);
+	/* A full write reads every page, a diff only the dirty ones. */
+	r = gm_for_each_run(gm, bm, bm ? 0 : GM_RUNS_SPLIT_ZERO, write_run, &fd);
 	if (r)
 		return err_set(err, r, "writing guest RAM to %s: %s", path, strerror(-r));
 	return 0;
@@ -228,14 +120,13 @@ int mem_file_write(const struct guest_memory *gm, int vm_fd, const char *path, b
 		return err_set(err, -EINVAL,
 			       "a diff snapshot of guest RAM needs dirty tracking, which is off");
 	if (diff) {
-		bm = calloc(bitmap_words(nr_pages(gm)) + 1, sizeof(uint64_t));
+		bm = calloc(gm_bitmap_words(gm) + 1, sizeof(uint64_t));
 		if (!bm)
 			return err_set(err, -ENOMEM, "out of memory");
 	}
 	/* Reset before copying: a page written during the copy is in the next diff. */
-	take_vmm_dirty(gm, bm);
-	if (vm_fd >= 0 && (diff || gm->dirty))
-		r = take_kvm_dirty(gm, vm_fd, bm, err);
+	if (gm->dirty)
+		r = dirty_harvest(gm, vm_fd, bm, err);
 	if (!r)
 		r = diff ? write_diff(gm, path, bm, err) : write_full(gm, path, err);
 	free(bm);
@@ -244,24 +135,6 @@ int mem_file_write(const struct guest_memory *gm, int vm_fd, const char *path, b
 
 int mem_dirty_log_set(struct guest_memory *gm, int vm_fd, bool enable, struct err *err)
 {
-	/* The VMM's bitmap is on before KVM's log and off after it: no write slips by. */
-	if (enable && gm_dirty_enable(gm) < 0)
-		return err_set(err, -ENOMEM, "out of memory for the dirty page bitmap");
-	for (unsigned int i = 0; vm_fd >= 0 && i < gm->nr_regions; i++) {
-		const struct mem_region *reg = &gm->region[i];
-		struct kvm_userspace_memory_region slot = {
-			.slot = i,
-			.flags = enable ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-			.guest_phys_addr = reg->gpa,
-			.memory_size = reg->size,
-			.userspace_addr = (uintptr_t)reg->host,
-		};
-
-		if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-			return err_set(err, -errno, "%s dirty logging on RAM slot %u: %s",
-				       enable ? "enabling" : "disabling", i, strerror(errno));
-	}
-	if (!enable)
-		gm_dirty_disable(gm);
-	return 0;
+	return enable ? dirty_log_start(gm, vm_fd, DIRTY_LOG_DEFAULT, err)
+		      : dirty_log_stop(gm, vm_fd, err);
 }

@@ -27,8 +27,8 @@ int mem_file_write(const struct guest_memory *gm, int vm_fd, const char *path, b
 		   struct err *err);
 
 /*
- * Turns dirty tracking on or off: KVM's dirty log on every RAM slot (slot
- * i is gm->region[i], as vm.c creates them) and the VMM's bitmap.
+ * Turns dirty tracking on or off in its default mode: KVM's dirty log on
+ * every RAM slot in gm->slots and the VMM's bitmap (memory/dirty.h).
  */
 int mem_dirty_log_set(struct guest_memory *gm, int vm_fd, bool enable, struct err *err);
 
