@@ -183,29 +183,21 @@ static void configure(struct route_ctx *rc, const cJSON *body, const struct edit
 
 static struct vmm_cmd *cmd_new(struct route_ctx *rc, enum vmm_cmd_kind kind)
 {
-	struct vmm_cmd *c = calloc(1, sizeof(*c));
+	struct vmm_cmd *c = vmm_cmd_new(kind, rc->call);
 
-	if (!c) {
+	if (!c)
 		vmm_fault(rc->m, rc->call, 500, "out of memory");
-		return NULL;
-	}
-	c->kind = kind;
-	c->call = rc->call;
 	return c;
 }
 
-static bool cmd_set_paths(struct route_ctx *rc, struct vmm_cmd *c, const char *a, const char *b)
+/* Takes copies of the strings c's member points to; replies and frees c if it cannot. */
+static bool cmd_own(struct route_ctx *rc, struct vmm_cmd *c, const char **a, const char **b)
 {
-	c->path1 = a ? strdup(a) : NULL;
-	c->path2 = b ? strdup(b) : NULL;
-	if ((a && !c->path1) || (b && !c->path2)) {
-		free(c->path1);
-		free(c->path2);
-		free(c);
-		vmm_fault(rc->m, rc->call, 500, "out of memory");
-		return false;
-	}
-	return true;
+	if (!vmm_cmd_own(c, a) && !vmm_cmd_own(c, b))
+		return true;
+	vmm_cmd_free(c);
+	vmm_fault(rc->m, rc->call, 500, "out of memory");
+	return false;
 }
 
 /* ---- GET ------------------------------------------------------------------ */
@@ -590,7 +582,10 @@ static void patch_drive(struct route_ctx *rc, cJSON *body)
 		return;
 	}
 	c = cmd_new(rc, VMM_CMD_UPDATE_DRIVE);
-	if (c && cmd_set_paths(rc, c, id, path))
+	if (!c)
+		return;
+	c->update_drive = (struct vmm_cmd_update_drive){ .id = id, .path = path };
+	if (cmd_own(rc, c, &c->update_drive.id, &c->update_drive.path))
 		vmm_post(rc->m, c);
 }
 
@@ -630,10 +625,15 @@ static void put_snapshot_create(struct route_ctx *rc, cJSON *body)
 		return;
 	}
 	c = cmd_new(rc, VMM_CMD_SNAPSHOT);
-	if (!c || !cmd_set_paths(rc, c, state, mem))
+	if (!c)
 		return;
-	c->diff = type && !strcmp(type, "Diff");
-	vmm_post(rc->m, c);
+	c->snapshot = (struct snapshot_create_params){
+		.snapshot_path = state,
+		.mem_file_path = mem,
+		.diff = type && !strcmp(type, "Diff"),
+	};
+	if (cmd_own(rc, c, &c->snapshot.snapshot_path, &c->snapshot.mem_file_path))
+		vmm_post(rc->m, c);
 }
 
 /* mem_backend {backend_type, backend_path}, or the older mem_file_path. */
@@ -717,9 +717,15 @@ static void put_snapshot_load(struct route_ctx *rc, cJSON *body)
 		return;
 	}
 	c = cmd_new(rc, VMM_CMD_LOAD);
-	if (c && cmd_set_paths(rc, c, state, mem)) {
-		c->resume = resume;
-		c->track_dirty = diff || track;
+	if (c) {
+		c->load = (struct vmm_cmd_load){
+			.p = { .snapshot_path = state,
+			       .mem_file_path = mem,
+			       .track_dirty_pages = diff || track },
+			.resume = resume,
+		};
+	}
+	if (c && cmd_own(rc, c, &c->load.p.snapshot_path, &c->load.p.mem_file_path)) {
 		m->busy = true;
 		pthread_mutex_unlock(&m->lock);
 		vmm_post(m, c);
