@@ -27,11 +27,9 @@
 #include "vmm/config.h"
 #include "vmm/lifecycle.h"
 #include "vmm/metrics.h"
-#include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
+#include "vmm/vmm_cmd.h"
 #include "vmm/vmm_stats.h"
-
-struct vmm_cmd;
 
 struct vmm {
 	pthread_mutex_t lock;
@@ -70,62 +68,9 @@ int vmm_run(struct vmm *m);
 void vmm_fini(struct vmm *m);
 
 /*
- * Called by the API routes (vmm/api/routes.c). A command is a request the
- * main thread carries out; its arguments are the member of the union that
- * its kind names. To add one: a kind, a member (if it takes arguments), a
- * handler in vmm.c's cmd_handlers[], and a route that fills the member.
+ * Called by the API routes (vmm/api/routes.c). vmm_post() hands cmd
+ * (vmm_cmd.h) to the main thread, which replies to cmd->call and frees it.
  */
-enum vmm_cmd_kind {
-	VMM_CMD_START,
-	VMM_CMD_LOAD,
-	VMM_CMD_PAUSE,
-	VMM_CMD_RESUME,
-	VMM_CMD_SNAPSHOT,
-	VMM_CMD_CTRL_ALT_DEL,
-	VMM_CMD_UPDATE_DRIVE,
-};
-
-/* VMM_CMD_LOAD: PUT /snapshot/load. p.start_ns is the main thread's to set. */
-struct vmm_cmd_load {
-	struct snapshot_load_params p;
-	bool resume; /* resume_vm: run the vCPUs, else leave the VM Paused */
-};
-
-/* VMM_CMD_UPDATE_DRIVE: PATCH /drives/{id} with a new path_on_host. */
-struct vmm_cmd_update_drive {
-	const char *id;
-	const char *path;
-};
-
-#define VMM_CMD_MAX_STRINGS 2
-
-struct vmm_cmd {
-	enum vmm_cmd_kind kind;
-	struct api_call *call;
-	struct vmm_cmd *next;
-	union {
-		struct vmm_cmd_load load;		  /* VMM_CMD_LOAD */
-		struct snapshot_create_params snapshot;	  /* VMM_CMD_SNAPSHOT */
-		struct vmm_cmd_update_drive update_drive; /* VMM_CMD_UPDATE_DRIVE */
-	};
-	/*
-	 * The strings the member points to are copies the command owns
-	 * (vmm_cmd_own), so the request's body may go once it is posted.
-	 */
-	char *strings[VMM_CMD_MAX_STRINGS];
-	unsigned int nr_strings;
-};
-
-/* A command of kind that replies to call; NULL when out of memory. Any thread. */
-struct vmm_cmd *vmm_cmd_new(enum vmm_cmd_kind kind, struct api_call *call);
-/*
- * Points *field, a string of c's member, at a copy that c owns; NULL stays
- * NULL. -ENOMEM leaves *field as it was.
- */
-int vmm_cmd_own(struct vmm_cmd *c, const char **field);
-/* Frees c and every string it owns; the one place a command is freed. */
-void vmm_cmd_free(struct vmm_cmd *c);
-/* Hands cmd to the main thread, which replies to cmd->call and frees it. */
 void vmm_post(struct vmm *m, struct vmm_cmd *cmd);
 enum vm_state vmm_state(struct vmm *m);
 
