@@ -132,17 +132,13 @@ int vmm_logger_set(struct vmm *m, const char *path, int level, struct err *err)
 {
 	int fd;
 
-	if (__atomic_exchange_n(&m->logger_set, true, __ATOMIC_ACQ_REL))
-		return err_set(err, -EEXIST, "the logger is already configured");
 	if (path) {
 		/* O_NONBLOCK: a FIFO without a reader must not stall whoever logs. */
 		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-		if (fd < 0) {
-			__atomic_store_n(&m->logger_set, false, __ATOMIC_RELEASE);
+		if (fd < 0)
 			return err_set(err, -errno, "logger.log_path '%s': %s", path,
 				       strerror(errno));
-		}
-		/* kvmlet logs to stderr, so the log file becomes stderr. */
+		/* kvmlet logs to stderr, so the log file becomes stderr; dup2 swaps it atomically. */
 		dup2(fd, STDERR_FILENO);
 		close(fd);
 	}

@@ -56,7 +56,6 @@ struct vmm {
 	struct metrics_sink metrics;
 	struct event_handler metrics_timer;
 
-	bool logger_set;
 	bool exit_now; /* a signal arrived before the VM existed */
 	int exit_code;
 };
@@ -81,8 +80,9 @@ void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const 
 	__attribute__((format(printf, 4, 5)));
 
 /*
- * PUT /logger: log to path (created if missing) instead of stderr, at
- * level (an enum log_level; below LOG_OFF keeps the current one). Once.
+ * PUT /logger: log to path (created if missing) instead of where the log
+ * went so far (NULL keeps it), at level (an enum log_level; below LOG_OFF
+ * keeps the current one). Each call reconfigures, as Firecracker's does.
  */
 int vmm_logger_set(struct vmm *m, const char *path, int level, struct err *err);
 

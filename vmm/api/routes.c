@@ -30,6 +30,10 @@
 /* Firecracker's InstanceInfo.id when it is started without --id. */
 #define INSTANCE_ID "anonymous-instance"
 
+/* Firecracker's fault_message for these, word for word. */
+#define FC_EMPTY_PATCH "Empty PATCH request."
+#define FC_NOT_PREBOOT "The requested operation is not supported before starting the microVM."
+
 struct route_ctx {
 	struct vmm *m;
 	struct api_call *call;
@@ -304,15 +308,32 @@ static int patch_machine(struct vm_config *cfg, const cJSON *body, struct err *e
 	merged = config_machine_to_json(cfg);
 	if (!merged)
 		return err_set(err, -ENOMEM, "out of memory");
+	/* null means absent: it keeps the current value. */
 	for (const cJSON *c = body->child; c; c = c->next)
-		cJSON_ReplaceItemInObjectCaseSensitive(merged, c->string, cJSON_Duplicate(c, true));
+		if (json_present(c))
+			cJSON_ReplaceItemInObjectCaseSensitive(merged, c->string,
+							       cJSON_Duplicate(c, true));
 	r = config_apply_machine_config(cfg, merged, err);
 	cJSON_Delete(merged);
 	return r;
 }
 
+/* A PATCH that names no field (null ones are absent). */
+static bool patch_is_empty(const cJSON *body)
+{
+	for (const cJSON *c = body->child; c; c = c->next)
+		if (json_present(c))
+			return false;
+	return true;
+}
+
 static void patch_machine_config(struct route_ctx *rc, cJSON *body)
 {
+	/* Firecracker refuses it while parsing, whatever the state. */
+	if (patch_is_empty(body)) {
+		vmm_fault(rc->m, rc->call, 400, "%s", FC_EMPTY_PATCH);
+		return;
+	}
 	configure(rc, body, &(struct edit){ .section = patch_machine });
 }
 
@@ -519,7 +540,13 @@ static void put_actions(struct route_ctx *rc, cJSON *body)
 		if (c)
 			vmm_post(rc->m, c);
 	} else if (!strcmp(type, "FlushMetrics")) {
-		if (vmm_metrics_flush(rc->m, &err) && err.code != -EAGAIN)
+		enum vm_state st = vmm_state(rc->m);
+		char msg[160];
+
+		if (!vm_action_allowed(st, VM_ACTION_FLUSH_METRICS, msg, sizeof(msg)))
+			vmm_fault(rc->m, rc->call, 400, "%s",
+				  st == VM_STATE_NOT_STARTED ? FC_NOT_PREBOOT : msg);
+		else if (vmm_metrics_flush(rc->m, &err) && err.code != -EAGAIN)
 			reply_err(rc, &err);
 		else
 			reply_ok(rc);
@@ -562,9 +589,8 @@ static void patch_drive(struct route_ctx *rc, cJSON *body)
 		r = json_get_nonempty_string("drive", body, "drive_id", true, &id, &err);
 	if (!r)
 		r = json_get_nonempty_string("drive", body, "path_on_host", false, &path, &err);
-	if (!r && json_member(body, "rate_limiter"))
-		r = err_set(&err, -EINVAL,
-			    "drive.rate_limiter: rate limiters are not supported yet");
+	if (!r)
+		r = config_check_rate_limiter("drive", body, "rate_limiter", &err);
 	if (r) {
 		reply_err(rc, &err);
 		return;
