@@ -792,6 +792,12 @@ static const struct route {
 	{ HTTP_METHOD_GET, "/kvmlet/state", get_kvmlet_state, BODY_NONE },
 };
 
+void routes_for_each(void (*fn)(enum http_method method, const char *path, void *ctx), void *ctx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
+		fn(routes[i].method, routes[i].path, ctx);
+}
+
 /* Matches path against r; for an {id} route sets *id to the rest. */
 static bool route_match(const struct route *r, const char *path, const char **id)
 {
