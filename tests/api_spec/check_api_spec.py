@@ -8,8 +8,14 @@ Also checks that the spec holds together: it is swagger 2.0, every $ref
 names a definition or parameter, every operation answers something, and
 every {parameter} of a path is declared as a path parameter.
 
-Usage: check_api_spec.py ROUTES_DUMP SPEC.yaml
+With Firecracker's description (tests/integration/firecracker_api.json),
+also checks the tags: an operation tagged "firecracker" is one of
+Firecracker's, one tagged "kvmlet" is not, and a definition Firecracker also
+has lists no field Firecracker lacks (but for KVMLET_EXTRA_FIELDS).
+
+Usage: check_api_spec.py ROUTES_DUMP SPEC.yaml [FIRECRACKER.json]
 """
+import json
 import re
 import subprocess
 import sys
@@ -68,7 +74,35 @@ def check_spec(spec, problems):
                                 f"the template names {sorted(wanted)}")
 
 
-def main(dump, spec_path):
+# Fields kvmlet accepts that Firecracker's current description lacks.
+KVMLET_EXTRA_FIELDS = {
+    ("SnapshotCreateParams", "version"): "sent by older Firecracker clients",
+}
+
+
+def check_against_firecracker(spec, fc, problems):
+    fc_ops = {(p, m) for p, ops in fc["paths"].items() for m in ops}
+    for path, ops in (spec.get("paths") or {}).items():
+        for method, op in ops.items():
+            tags = op.get("tags") or []
+            where = f"{method.upper()} {path}"
+            if tags == ["firecracker"] and (path, method) not in fc_ops:
+                problems.append(f"{where} is tagged firecracker but Firecracker has no such operation")
+            elif tags == ["kvmlet"] and (path, method) in fc_ops:
+                problems.append(f"{where} is tagged kvmlet but is Firecracker's")
+            elif tags not in (["firecracker"], ["kvmlet"]):
+                problems.append(f"{where}: tags {tags}, expected [firecracker] or [kvmlet]")
+    for name, schema in (spec.get("definitions") or {}).items():
+        theirs = fc["definitions"].get(name)
+        if not theirs:
+            continue
+        for field in (schema.get("properties") or {}):
+            if field not in (theirs.get("properties") or {}) and \
+                    (name, field) not in KVMLET_EXTRA_FIELDS:
+                problems.append(f"definition {name}: field {field} is not Firecracker's")
+
+
+def main(dump, spec_path, fc_path=None):
     with open(spec_path) as f:
         spec = yaml.safe_load(f)
     out = subprocess.run([dump], check=True, capture_output=True, text=True).stdout
@@ -80,6 +114,9 @@ def main(dump, spec_path):
     if not table:
         problems.append(f"{dump} printed no routes")
     check_spec(spec, problems)
+    if fc_path:
+        with open(fc_path) as f:
+            check_against_firecracker(spec, json.load(f), problems)
     documented = {(m, table_form(p)): f"{m.upper()} {p}"
                   for p, ops in (spec.get("paths") or {}).items() for m in ops if m in METHODS}
     for method, path in sorted(table - documented.keys()):
@@ -95,6 +132,6 @@ def main(dump, spec_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:]))
