@@ -24,6 +24,7 @@ static const char *const action_names[] = {
 	[VM_ACTION_UPDATE_DRIVE] = "update a drive",
 	[VM_ACTION_HALT] = "halt the VM",
 	[VM_ACTION_FLUSH_METRICS] = "flush the metrics",
+	[VM_ACTION_UPDATE_NET] = "update a network interface",
 };
 
 /* The whole state machine: which state each action needs, and what follows. */
@@ -47,6 +48,8 @@ static const struct {
 	[VM_ACTION_CTRL_ALT_DEL] = { S(RUNNING), .stays = true, .needs = "while it runs" },
 	[VM_ACTION_UPDATE_DRIVE] = { S(RUNNING) | S(PAUSED), .stays = true,
 				     .needs = "once it is started" },
+	[VM_ACTION_UPDATE_NET] = { S(RUNNING) | S(PAUSED), .stays = true,
+				   .needs = "once it is started" },
 	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED), VM_STATE_HALTED, .needs = "while it exists" },
 	/* Halted too: with --keep-halted the counters still say how the VM ended. */
 	[VM_ACTION_FLUSH_METRICS] = { S(RUNNING) | S(PAUSED) | S(HALTED), .stays = true,

@@ -34,6 +34,7 @@ enum vm_action {
 	VM_ACTION_CTRL_ALT_DEL,	 /* needs a running guest */
 	VM_ACTION_UPDATE_DRIVE,	 /* PATCH /drives: a started VM */
 	VM_ACTION_FLUSH_METRICS, /* FlushMetrics: a started VM, as in Firecracker */
+	VM_ACTION_UPDATE_NET,	 /* PATCH /network-interfaces: a started VM */
 	VM_ACTION_HALT,		 /* the guest or a signal stopped it */
 };
 

@@ -507,6 +507,22 @@ def test_post_boot_bodies_are_checked():
             msg = refused(vm, "PATCH", "/drives/{drive_id}",
                           {"drive_id": "rootfs", "rate_limiter": limiter}, "/drives/rootfs", what)
             check("not supported" in msg, f"PATCH /drives/rootfs ({what}): {msg!r}")
+        # Firecracker's rate limiter update of an interface: only "no limit" is served.
+        net = "/network-interfaces/{iface_id}"
+        if env.ns:
+            for limiter in NO_LIMIT:
+                ok(vm, "PATCH", net, {"iface_id": "eth0", "rx_rate_limiter": limiter,
+                                      "tx_rate_limiter": limiter}, "/network-interfaces/eth0")
+            ok(vm, "PATCH", net, {"iface_id": "eth0"}, "/network-interfaces/eth0")
+            for what, limiter in LIMITS:
+                msg = refused(vm, "PATCH", net, {"iface_id": "eth0", "tx_rate_limiter": limiter},
+                              "/network-interfaces/eth0", what)
+                check("not supported" in msg, f"PATCH /network-interfaces/eth0 ({what}): {msg!r}")
+            check_refusals(env, vm, "PATCH", net, "/network-interfaces/eth0",
+                           "PartialNetworkInterface", {"iface_id": "eth0"})
+        msg = refused(vm, "PATCH", net, {"iface_id": "eth9"}, "/network-interfaces/eth9",
+                      "no such interface")
+        check("does not exist" in msg, f"PATCH /network-interfaces/eth9: {msg!r}")
         check_refusals(env, vm, "PATCH", "/vm", "/vm", "Vm", {"state": "Paused"})
         check(instance_state(vm) == "Running", "a refused PATCH /vm changed the state")
         ok(vm, "PATCH", "/vm", {"state": "Paused"})
