@@ -46,13 +46,38 @@ static int only_false(const char *what, const cJSON *obj, const char *name, cons
 }
 
 /*
- * kvmlet has no rate limiters yet. One that limits nothing (null, {} or
- * null buckets) changes nothing and is accepted; anything else is refused.
+ * One TokenBucket. As in Firecracker, a bucket whose size or refill_time is
+ * 0 limits nothing; *limits says whether this one would.
  */
-static int no_rate_limiter(const char *what, const cJSON *obj, const char *name, struct err *err)
+static int token_bucket(const char *what, const cJSON *obj, const char *name, bool *limits,
+			struct err *err)
+{
+	static const char *const names[] = { "size", "one_time_burst", "refill_time" };
+	const cJSON *v = json_member(obj, name);
+	uint64_t size = 0, burst = 0, refill = 0;
+	char ctx[128];
+	int r;
+
+	*limits = false;
+	if (!v)
+		return 0;
+	snprintf(ctx, sizeof(ctx), "%s.%s", what, name);
+	r = json_check_members(ctx, v, names, ARRAY_SIZE(names), err);
+	if (!r)
+		r = json_get_uint(ctx, v, "size", true, 0, UINT64_MAX, &size, err);
+	if (!r)
+		r = json_get_uint(ctx, v, "one_time_burst", false, 0, UINT64_MAX, &burst, err);
+	if (!r)
+		r = json_get_uint(ctx, v, "refill_time", true, 0, UINT64_MAX, &refill, err);
+	*limits = !r && size && refill;
+	return r;
+}
+
+int config_check_rate_limiter(const char *what, const cJSON *obj, const char *name, struct err *err)
 {
 	static const char *const names[] = { "bandwidth", "ops" };
 	const cJSON *v = json_member(obj, name);
+	bool bw = false, ops = false;
 	char ctx[96];
 	int r;
 
@@ -60,11 +85,13 @@ static int no_rate_limiter(const char *what, const cJSON *obj, const char *name,
 		return 0;
 	snprintf(ctx, sizeof(ctx), "%s.%s", what, name);
 	r = json_check_members(ctx, v, names, ARRAY_SIZE(names), err);
-	if (r)
-		return r;
-	if (json_member(v, "bandwidth") || json_member(v, "ops"))
-		return err_set(err, -EINVAL, "%s: rate limiters are not supported yet", ctx);
-	return 0;
+	if (!r)
+		r = token_bucket(ctx, v, "bandwidth", &bw, err);
+	if (!r)
+		r = token_bucket(ctx, v, "ops", &ops, err);
+	if (!r && (bw || ops))
+		r = err_set(err, -EINVAL, "%s: rate limiters are not supported yet", ctx);
+	return r;
 }
 
 /* strdup() into one of cfg->owned[], replacing what was there. */
@@ -185,7 +212,7 @@ int config_apply_drive(struct vm_config *cfg, const char *what, const cJSON *obj
 		r = err_set(err, -EINVAL, "%s.io_engine '%s': expected Sync or Async", what,
 			    engine);
 	if (!r)
-		r = no_rate_limiter(what, obj, "rate_limiter", err);
+		r = config_check_rate_limiter(what, obj, "rate_limiter", err);
 	if (!r && root && cfg->has_root_drive)
 		r = err_set(err, -EINVAL, "%s: a second root device ('%s' is the first)", what,
 			    cfg->drives[0].id);
@@ -228,9 +255,9 @@ int config_apply_network_interface(struct vm_config *cfg, const char *what, cons
 		r = err_set(err, -EINVAL, "%s.guest_mac '%s': expected a unicast xx:xx:xx:xx:xx:xx",
 			    what, mac);
 	if (!r)
-		r = no_rate_limiter(what, obj, "rx_rate_limiter", err);
+		r = config_check_rate_limiter(what, obj, "rx_rate_limiter", err);
 	if (!r)
-		r = no_rate_limiter(what, obj, "tx_rate_limiter", err);
+		r = config_check_rate_limiter(what, obj, "tx_rate_limiter", err);
 	if (r)
 		return r;
 	n.id = (char *)id;
@@ -268,7 +295,7 @@ int config_apply_entropy(struct vm_config *cfg, const cJSON *obj, struct err *er
 	int r = json_check_members("entropy", obj, names, ARRAY_SIZE(names), err);
 
 	if (!r)
-		r = no_rate_limiter("entropy", obj, "rate_limiter", err);
+		r = config_check_rate_limiter("entropy", obj, "rate_limiter", err);
 	if (!r)
 		cfg->rng = true;
 	return r;

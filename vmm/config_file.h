@@ -36,6 +36,15 @@ int config_apply_vsock(struct vm_config *cfg, const cJSON *obj, struct err *err)
 int config_apply_entropy(struct vm_config *cfg, const cJSON *obj, struct err *err);
 
 /*
+ * obj's field name, if present, is a RateLimiter that limits nothing: no
+ * buckets, or only buckets of size or refill_time 0, which is how
+ * Firecracker spells "no limit". kvmlet has no rate limiters yet, so one
+ * that limits anything is refused.
+ */
+int config_check_rate_limiter(const char *what, const cJSON *obj, const char *name,
+			      struct err *err);
+
+/*
  * What Firecracker does when the VM starts rather than per section: the
  * root device's "root=... rw|ro" after boot_args. config_from_json() calls
  * it; the control API calls it at InstanceStart. Calling it again derives

@@ -13,11 +13,18 @@ static const char *const state_names[] = {
 };
 
 static const char *const action_names[] = {
-	[VM_ACTION_CONFIGURE] = "configure the VM",  [VM_ACTION_START] = "start the VM",
-	[VM_ACTION_LOAD] = "load a snapshot",	     [VM_ACTION_LOAD_PAUSED] = "load a snapshot",
-	[VM_ACTION_PAUSE] = "pause the VM",	     [VM_ACTION_RESUME] = "resume the VM",
-	[VM_ACTION_SNAPSHOT] = "create a snapshot",  [VM_ACTION_CTRL_ALT_DEL] = "send Ctrl+Alt+Del",
-	[VM_ACTION_UPDATE_DRIVE] = "update a drive", [VM_ACTION_HALT] = "halt the VM",
+	[VM_ACTION_CONFIGURE] = "configure the VM",
+	[VM_ACTION_START] = "start the VM",
+	[VM_ACTION_LOAD] = "load a snapshot",
+	[VM_ACTION_LOAD_PAUSED] = "load a snapshot",
+	[VM_ACTION_PAUSE] = "pause the VM",
+	[VM_ACTION_RESUME] = "resume the VM",
+	[VM_ACTION_SNAPSHOT] = "create a snapshot",
+	[VM_ACTION_CTRL_ALT_DEL] = "send Ctrl+Alt+Del",
+	[VM_ACTION_UPDATE_DRIVE] = "update a drive",
+	[VM_ACTION_HALT] = "halt the VM",
+	[VM_ACTION_FLUSH_METRICS] = "flush the metrics",
+	[VM_ACTION_UPDATE_NET] = "update a network interface",
 };
 
 /* The whole state machine: which state each action needs, and what follows. */
@@ -41,7 +48,12 @@ static const struct {
 	[VM_ACTION_CTRL_ALT_DEL] = { S(RUNNING), .stays = true, .needs = "while it runs" },
 	[VM_ACTION_UPDATE_DRIVE] = { S(RUNNING) | S(PAUSED), .stays = true,
 				     .needs = "once it is started" },
+	[VM_ACTION_UPDATE_NET] = { S(RUNNING) | S(PAUSED), .stays = true,
+				   .needs = "once it is started" },
 	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED), VM_STATE_HALTED, .needs = "while it exists" },
+	/* Halted too: with --keep-halted the counters still say how the VM ended. */
+	[VM_ACTION_FLUSH_METRICS] = { S(RUNNING) | S(PAUSED) | S(HALTED), .stays = true,
+				      .needs = "once it is started" },
 #undef S
 };
 

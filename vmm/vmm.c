@@ -132,17 +132,13 @@ int vmm_logger_set(struct vmm *m, const char *path, int level, struct err *err)
 {
 	int fd;
 
-	if (__atomic_exchange_n(&m->logger_set, true, __ATOMIC_ACQ_REL))
-		return err_set(err, -EEXIST, "the logger is already configured");
 	if (path) {
 		/* O_NONBLOCK: a FIFO without a reader must not stall whoever logs. */
 		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-		if (fd < 0) {
-			__atomic_store_n(&m->logger_set, false, __ATOMIC_RELEASE);
+		if (fd < 0)
 			return err_set(err, -errno, "logger.log_path '%s': %s", path,
 				       strerror(errno));
-		}
-		/* kvmlet logs to stderr, so the log file becomes stderr. */
+		/* kvmlet logs to stderr, so the log file becomes stderr; dup2 swaps it atomically. */
 		dup2(fd, STDERR_FILENO);
 		close(fd);
 	}
@@ -152,13 +148,6 @@ int vmm_logger_set(struct vmm *m, const char *path, int level, struct err *err)
 }
 
 /* ---- commands from the API thread -------------------------------------- */
-
-static void vmm_cmd_free(struct vmm_cmd *c)
-{
-	free(c->path1);
-	free(c->path2);
-	free(c);
-}
 
 void vmm_post(struct vmm *m, struct vmm_cmd *cmd)
 {
@@ -287,22 +276,19 @@ static void vmm_do_start(struct vmm *m, struct vmm_cmd *c)
 
 static void vmm_do_load(struct vmm *m, struct vmm_cmd *c)
 {
+	const struct vmm_cmd_load *a = &c->load;
+	struct snapshot_load_params p = a->p;
 	uint64_t t0 = clock_mono_ns();
-	struct snapshot_load_params p = {
-		.snapshot_path = c->path1,
-		.mem_file_path = c->path2,
-		.track_dirty_pages = c->track_dirty,
-		.start_ns = m->start_ns,
-	};
 	struct err err = { 0 };
 	int r;
 
+	p.start_ns = m->start_ns;
 	/* The snapshot describes the VM; the process keeps its own settings. */
 	r = snapshot_load(&m->vm, &m->cfg, &m->lock, &p, &err);
 	if (!r)
 		r = vmm_publish_vm(m, &err);
 	if (!r)
-		r = vm_start(&m->vm, !c->resume, &err);
+		r = vm_start(&m->vm, !a->resume, &err);
 	if (!r)
 		r = vmm_install_main_filter(m, &err);
 	if (r) {
@@ -312,10 +298,10 @@ static void vmm_do_load(struct vmm *m, struct vmm_cmd *c)
 		vmm_fault(m, c->call, 400, "loading the snapshot failed: %s", err.msg);
 		return;
 	}
-	vmm_end_busy(m, true, c->resume ? VM_ACTION_LOAD : VM_ACTION_LOAD_PAUSED);
+	vmm_end_busy(m, true, a->resume ? VM_ACTION_LOAD : VM_ACTION_LOAD_PAUSED);
 	__atomic_store_n(&m->stats.snapshot_load_ns_last, clock_mono_ns() - t0, __ATOMIC_RELAXED);
-	log_info("snapshot %s loaded in %.3f ms, VM %s", c->path1, (clock_mono_ns() - t0) / 1e6,
-		 c->resume ? "running" : "paused");
+	log_info("snapshot %s loaded in %.3f ms, VM %s", p.snapshot_path,
+		 (clock_mono_ns() - t0) / 1e6, a->resume ? "running" : "paused");
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
 
@@ -361,35 +347,31 @@ static void vmm_do_resume(struct vmm *m, struct vmm_cmd *c)
 
 static void vmm_do_snapshot(struct vmm *m, struct vmm_cmd *c)
 {
-	struct snapshot_create_params p = {
-		.snapshot_path = c->path1,
-		.mem_file_path = c->path2,
-		.diff = c->diff,
-	};
+	const struct snapshot_create_params *p = &c->snapshot;
 	struct err err = { 0 };
 	uint64_t t0 = clock_mono_ns();
 
 	if (!vmm_allowed(m, c, VM_ACTION_SNAPSHOT))
 		return;
-	if (c->diff && !m->cfg.track_dirty_pages) {
+	if (p->diff && !m->cfg.track_dirty_pages) {
 		vmm_fault(m, c->call, 400,
 			  "a diff snapshot needs dirty page tracking: set track_dirty_pages in "
 			  "machine-config (or enable_diff_snapshots when loading)");
 		return;
 	}
 	/* Only this thread changes cfg once the VM exists: no lock needed to read it. */
-	if (snapshot_create(&m->vm, &m->cfg, &p, &err)) {
+	if (snapshot_create(&m->vm, &m->cfg, p, &err)) {
 		stats_add(m->stats.snapshot_failures, 1);
 		vmm_fault(m, c->call, 400, "creating the snapshot failed: %s", err.msg);
 		return;
 	}
-	if (c->diff)
+	if (p->diff)
 		stats_add(m->stats.snapshots_diff, 1);
 	else
 		stats_add(m->stats.snapshots_full, 1);
 	__atomic_store_n(&m->stats.snapshot_create_ns_last, clock_mono_ns() - t0, __ATOMIC_RELAXED);
-	log_info("%s snapshot written to %s and %s in %.3f ms", c->diff ? "diff" : "full", c->path1,
-		 c->path2, (clock_mono_ns() - t0) / 1e6);
+	log_info("%s snapshot written to %s and %s in %.3f ms", p->diff ? "diff" : "full",
+		 p->snapshot_path, p->mem_file_path, (clock_mono_ns() - t0) / 1e6);
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
 
@@ -409,31 +391,39 @@ static void vmm_do_ctrl_alt_del(struct vmm *m, struct vmm_cmd *c)
 
 static void vmm_do_update_drive(struct vmm *m, struct vmm_cmd *c)
 {
+	const struct vmm_cmd_update_drive *a = &c->update_drive;
 	struct err err = { 0 };
 	struct virtio_blk *blk = NULL;
 	unsigned int i;
+	char *path;
 
 	if (!vmm_allowed(m, c, VM_ACTION_UPDATE_DRIVE))
 		return;
 	for (i = 0; i < m->vm.nr_blk; i++) {
-		if (!strcmp(m->cfg.drives[i].id, c->path1)) {
+		if (!strcmp(m->cfg.drives[i].id, a->id)) {
 			blk = m->vm.blk[i];
 			break;
 		}
 	}
 	if (!blk) {
-		vmm_fault(m, c->call, 400, "drive '%s' does not exist", c->path1);
+		vmm_fault(m, c->call, 400, "drive '%s' does not exist", a->id);
 		return;
 	}
-	if (virtio_blk_update_backend(blk, c->path2, &err)) {
-		vmm_fault(m, c->call, 400, "drive '%s': %s", c->path1, err.msg);
+	/* cfg's copy first: once the device has switched, nothing may fail. */
+	path = strdup(a->path);
+	if (!path) {
+		vmm_fault(m, c->call, 500, "out of memory");
+		return;
+	}
+	if (virtio_blk_update_backend(blk, a->path, &err)) {
+		free(path);
+		vmm_fault(m, c->call, 400, "drive '%s': %s", a->id, err.msg);
 		return;
 	}
 	/* The device keeps its own copy; cfg must say the same for GET /vm/config and snapshots. */
 	pthread_mutex_lock(&m->lock);
 	free(m->cfg.drives[i].path);
-	m->cfg.drives[i].path = c->path2;
-	c->path2 = NULL;
+	m->cfg.drives[i].path = path;
 	pthread_mutex_unlock(&m->lock);
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }

@@ -28,9 +28,8 @@
 #include "vmm/lifecycle.h"
 #include "vmm/metrics.h"
 #include "vmm/vm.h"
+#include "vmm/vmm_cmd.h"
 #include "vmm/vmm_stats.h"
-
-struct vmm_cmd;
 
 struct vmm {
 	pthread_mutex_t lock;
@@ -57,7 +56,6 @@ struct vmm {
 	struct metrics_sink metrics;
 	struct event_handler metrics_timer;
 
-	bool logger_set;
 	bool exit_now; /* a signal arrived before the VM existed */
 	int exit_code;
 };
@@ -68,29 +66,10 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 int vmm_run(struct vmm *m);
 void vmm_fini(struct vmm *m);
 
-/* Called by the API routes (vmm/api/routes.c). */
-enum vmm_cmd_kind {
-	VMM_CMD_START,
-	VMM_CMD_LOAD,
-	VMM_CMD_PAUSE,
-	VMM_CMD_RESUME,
-	VMM_CMD_SNAPSHOT,
-	VMM_CMD_CTRL_ALT_DEL,
-	VMM_CMD_UPDATE_DRIVE,
-};
-
-struct vmm_cmd {
-	enum vmm_cmd_kind kind;
-	struct api_call *call;
-	struct vmm_cmd *next;
-	/* Arguments, owned by the command. */
-	char *path1, *path2; /* snapshot + memory file; drive id + new path */
-	bool diff;	     /* VMM_CMD_SNAPSHOT: a diff snapshot */
-	bool resume;	     /* VMM_CMD_LOAD: resume_vm */
-	bool track_dirty;    /* VMM_CMD_LOAD: enable_diff_snapshots / track_dirty_pages */
-};
-
-/* Hands cmd to the main thread, which replies to cmd->call and frees it. */
+/*
+ * Called by the API routes (vmm/api/routes.c). vmm_post() hands cmd
+ * (vmm_cmd.h) to the main thread, which replies to cmd->call and frees it.
+ */
 void vmm_post(struct vmm *m, struct vmm_cmd *cmd);
 enum vm_state vmm_state(struct vmm *m);
 
@@ -101,8 +80,9 @@ void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const 
 	__attribute__((format(printf, 4, 5)));
 
 /*
- * PUT /logger: log to path (created if missing) instead of stderr, at
- * level (an enum log_level; below LOG_OFF keeps the current one). Once.
+ * PUT /logger: log to path (created if missing) instead of where the log
+ * went so far (NULL keeps it), at level (an enum log_level; below LOG_OFF
+ * keeps the current one). Each call reconfigures, as Firecracker's does.
  */
 int vmm_logger_set(struct vmm *m, const char *path, int level, struct err *err);
 

@@ -68,21 +68,29 @@ void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const 
 	answer(call, status);
 }
 
+static bool nonempty(const char *s)
+{
+	return s && *s;
+}
+
 void vmm_post(struct vmm *m, struct vmm_cmd *cmd)
 {
 	switch (cmd->kind) {
 	case VMM_CMD_LOAD:
+		check(nonempty(cmd->load.p.snapshot_path) && nonempty(cmd->load.p.mem_file_path));
+		break;
 	case VMM_CMD_SNAPSHOT:
+		check(nonempty(cmd->snapshot.snapshot_path) &&
+		      nonempty(cmd->snapshot.mem_file_path));
+		break;
 	case VMM_CMD_UPDATE_DRIVE:
-		check(cmd->path1 && *cmd->path1 && cmd->path2 && *cmd->path2);
+		check(nonempty(cmd->update_drive.id) && nonempty(cmd->update_drive.path));
 		break;
 	default:
-		check(!cmd->path1 && !cmd->path2);
+		check(!cmd->nr_strings);
 	}
 	answer(cmd->call, 204);
-	free(cmd->path1);
-	free(cmd->path2);
-	free(cmd);
+	vmm_cmd_free(cmd);
 }
 
 enum vm_state vmm_state(struct vmm *m)

@@ -62,7 +62,7 @@ class Env:
         for name, size in (("disk0.img", 4 << 20), ("disk1.img", 4 << 20)):
             with open(self.path(name), "wb") as f:
                 f.truncate(size)
-        for name in ("log.txt", "metrics.json"):
+        for name in ("log.txt", "log2.txt", "metrics.json"):
             open(self.path(name), "w").close()
 
     def path(self, name):
@@ -267,10 +267,12 @@ def test_failed_start_can_be_retried():
 
 
 def test_logger():
-    """PUT /logger with a file: the VMM's log goes there (checked after boot)."""
+    """PUT /logger with a file: the VMM's log goes there (checked after boot).
+    A second PUT reconfigures it, as Firecracker's does: the log moves to the
+    new file, at the new level, and the first file gets nothing more."""
     env = ENV
     with env.vmm() as vm:
-        log = env.path("log.txt")
+        log, log2 = env.path("log.txt"), env.path("log2.txt")
         open(log, "w").close()
         body = body_for(env, "Logger", ("log_path", "level"))
         try:
@@ -279,14 +281,71 @@ def test_logger():
             alive = vm.running(grace=2)
             raise Failure(f"PUT /logger {json.dumps(body)}: {e}" +
                           ("" if alive else f" (the VMM died: exit status {vm.proc.returncode})"))
-        refused(vm, "PUT", "/logger", body_for(env, "Logger", ("log_path", "level")),
-                why="the logger is configured once")
+        ok(vm, "PUT", "/logger", {"log_path": log2, "level": "Warning"})
+        first_size = os.path.getsize(log)
         configure(env, vm)
         ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
         vm.wait_for(r"(?m)^counter 2$")
-        with open(log) as f:
+        # A refusal is logged as a warning, when it is answered.
+        refused(vm, "PUT", "/boot-source", body_for(env, "BootSource"), why="after boot")
+        with open(log2) as f:
             text = f.read()
-        check(text.strip(), "nothing was logged to the log_path")
+        check("API: 400" in text, f"the warning did not reach the second log_path: {text!r}")
+        check("VM started" not in text, f"an Info line passed the Warning level: {text!r}")
+        check(os.path.getsize(log) == first_size, "the first log_path was written after the second PUT")
+        check(vm.running(), "the VMM ended")
+
+
+def test_logger_reconfigured_before_boot_only():
+    """Firecracker takes the logger before boot, as often as it is sent; a
+    path that cannot be opened is refused and leaves the logger as it was."""
+    env = ENV
+    with env.vmm() as vm:
+        ok(vm, "PUT", "/logger", {"level": "Debug"})
+        ok(vm, "PUT", "/logger", {"level": "Info"})
+        refused(vm, "PUT", "/logger", {"log_path": os.path.join(env.path("missing-dir"), "log")},
+                why="log_path in a missing directory")
+        refused(vm, "PATCH", "/vm", {"state": "Paused"}, why="not started")
+        check("API: 400" in vm.stderr(), "a refused call is no longer logged to stderr")
+        configure(env, vm)
+        ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
+        vm.wait_for(r"(?m)^counter 2$")
+        refused(vm, "PUT", "/logger", {"level": "Info"}, why="after boot")
+
+
+def test_empty_patch_refused():
+    """Firecracker: PATCH /machine-config that names no field is 400 "Empty
+    PATCH request." (null fields are absent), before boot and after."""
+    env = ENV
+    with env.vmm() as vm:
+        ok(vm, "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256})
+        for body in ({}, {"vcpu_count": None}):
+            msg = refused(vm, "PATCH", "/machine-config", body, why="empty PATCH")
+            check(msg == "Empty PATCH request.", f"PATCH /machine-config {body}: {msg!r}")
+        # null keeps the current value beside a field that changes.
+        ok(vm, "PATCH", "/machine-config", {"vcpu_count": None, "mem_size_mib": 128})
+        check_machine_config(vm, 2, 128)
+        ok(vm, "PUT", "/machine-config", body_for(env, "MachineConfiguration"))
+        configure(env, vm)
+        ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
+        vm.wait_for(r"(?m)^counter 2$")
+        msg = refused(vm, "PATCH", "/machine-config", {}, why="empty PATCH after boot")
+        check(msg == "Empty PATCH request.", f"PATCH /machine-config {{}} after boot: {msg!r}")
+
+
+def test_flush_metrics_before_boot_refused():
+    """Firecracker refuses FlushMetrics before boot, metrics file or not."""
+    env = ENV
+    with env.vmm() as vm:
+        for configured in (False, True):
+            if configured:
+                configure(env, vm)  # PUT /metrics among them
+            msg = refused(vm, "PUT", "/actions", {"action_type": "FlushMetrics"}, why="not started")
+            check(msg == "The requested operation is not supported before starting the microVM.",
+                  f"FlushMetrics before boot: {msg!r}")
+        ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
+        vm.wait_for(r"(?m)^counter 2$")
+        ok(vm, "PUT", "/actions", {"action_type": "FlushMetrics"})
 
 
 def negative_bodies(defname, base):
@@ -319,6 +378,21 @@ def rate_limiter():
             "ops": {"size": 100, "refill_time": 1000}}
 
 
+# Firecracker's "no limit": no buckets, or buckets of size or refill_time 0.
+NO_LIMIT = [
+    {"bandwidth": {"size": 0, "refill_time": 0}, "ops": {"size": 0, "refill_time": 0}},
+    {"bandwidth": {"size": 1 << 20, "refill_time": 0}, "ops": {"size": 0, "one_time_burst": 5,
+                                                                "refill_time": 100}},
+    {"bandwidth": None, "ops": None},
+    {},
+]
+LIMITS = [
+    ("a bandwidth limit", {"bandwidth": {"size": 1 << 20, "refill_time": 100}}),
+    ("an ops limit", {"bandwidth": {"size": 0, "refill_time": 0},
+                      "ops": {"size": 100, "refill_time": 1000}}),
+]
+
+
 def check_refusals(env, vm, method, key, path, defname, base):
     for what, body in negative_bodies(defname, base):
         refused(vm, method, key, body, path, what)
@@ -341,8 +415,10 @@ def test_preboot_bodies_are_checked():
 def test_rate_limiters_are_checked():
     """Nested definitions (RateLimiter, TokenBucket) of a drive and an
     entropy device: a missing or mistyped nested field is a 400 too. A
-    limiter that limits something is served or refused as unsupported
-    (docs/api.md: kvmlet has no rate limiters); an empty one is served."""
+    limiter that limits something is refused as unsupported (docs/api.md:
+    kvmlet has no rate limiters); one that limits nothing (no buckets, or
+    Firecracker's buckets of size or refill_time 0) is served, on drives,
+    network interfaces and the entropy device."""
     env = ENV
     with env.vmm() as vm:
         drive = body_for(env, "Drive", ("path_on_host", "is_read_only", "rate_limiter"),
@@ -353,6 +429,22 @@ def test_rate_limiters_are_checked():
             check("not supported" in msg, f"a valid rate limiter refused for another reason: {msg}")
         ok(vm, "PUT", "/entropy", {"rate_limiter": {}})
         ok(vm, "PUT", "/drives/{drive_id}", {**drive, "rate_limiter": {}}, "/drives/rootfs")
+        for limiter in NO_LIMIT:
+            ok(vm, "PUT", "/entropy", {"rate_limiter": limiter})
+            ok(vm, "PUT", "/drives/{drive_id}", {**drive, "rate_limiter": limiter}, "/drives/rootfs")
+            if env.ns:
+                net = body_for(env, "NetworkInterface", ("guest_mac",))
+                ok(vm, "PUT", "/network-interfaces/{iface_id}",
+                   {**net, "rx_rate_limiter": limiter, "tx_rate_limiter": limiter},
+                   "/network-interfaces/eth0")
+        for what, limiter in LIMITS:
+            for target, path, body in (
+                    ("/entropy", "/entropy", {"rate_limiter": limiter}),
+                    ("/drives/{drive_id}", "/drives/rootfs", {**drive, "rate_limiter": limiter})):
+                msg = refused(vm, "PUT", target, body, path, what)
+                check("not supported" in msg, f"PUT {path} ({what}): {msg!r}")
+        check(ok(vm, "GET", "/vm/config").json()["drives"][0].get("path_on_host") ==
+              drive["path_on_host"], "the drive was lost")
         check_refusals(env, vm, "PUT", "/drives/{drive_id}", "/drives/rootfs", "Drive", drive)
         check_refusals(env, vm, "PUT", "/entropy", "/entropy", "EntropyDevice",
                        {"rate_limiter": rate_limiter()})
@@ -408,6 +500,29 @@ def test_post_boot_bodies_are_checked():
         check_refusals(env, vm, "PATCH", "/drives/{drive_id}", "/drives/rootfs", "PartialDrive",
                        body_for(env, "PartialDrive", ("path_on_host",),
                                 path_on_host=env.path("disk1.img")))
+        for limiter in NO_LIMIT:
+            ok(vm, "PATCH", "/drives/{drive_id}", {"drive_id": "rootfs", "rate_limiter": limiter},
+               "/drives/rootfs")
+        for what, limiter in LIMITS:
+            msg = refused(vm, "PATCH", "/drives/{drive_id}",
+                          {"drive_id": "rootfs", "rate_limiter": limiter}, "/drives/rootfs", what)
+            check("not supported" in msg, f"PATCH /drives/rootfs ({what}): {msg!r}")
+        # Firecracker's rate limiter update of an interface: only "no limit" is served.
+        net = "/network-interfaces/{iface_id}"
+        if env.ns:
+            for limiter in NO_LIMIT:
+                ok(vm, "PATCH", net, {"iface_id": "eth0", "rx_rate_limiter": limiter,
+                                      "tx_rate_limiter": limiter}, "/network-interfaces/eth0")
+            ok(vm, "PATCH", net, {"iface_id": "eth0"}, "/network-interfaces/eth0")
+            for what, limiter in LIMITS:
+                msg = refused(vm, "PATCH", net, {"iface_id": "eth0", "tx_rate_limiter": limiter},
+                              "/network-interfaces/eth0", what)
+                check("not supported" in msg, f"PATCH /network-interfaces/eth0 ({what}): {msg!r}")
+            check_refusals(env, vm, "PATCH", net, "/network-interfaces/eth0",
+                           "PartialNetworkInterface", {"iface_id": "eth0"})
+        msg = refused(vm, "PATCH", net, {"iface_id": "eth9"}, "/network-interfaces/eth9",
+                      "no such interface")
+        check("does not exist" in msg, f"PATCH /network-interfaces/eth9: {msg!r}")
         check_refusals(env, vm, "PATCH", "/vm", "/vm", "Vm", {"state": "Paused"})
         check(instance_state(vm) == "Running", "a refused PATCH /vm changed the state")
         ok(vm, "PATCH", "/vm", {"state": "Paused"})
@@ -480,6 +595,8 @@ if __name__ == "__main__":
     try:
         with Env() as ENV:
             main([test_every_endpoint, test_post_boot_calls_refused_before_boot, test_logger,
+                  test_logger_reconfigured_before_boot_only, test_empty_patch_refused,
+                  test_flush_metrics_before_boot_refused,
                   test_failed_start_can_be_retried,
                   test_preboot_bodies_are_checked, test_rate_limiters_are_checked,
                   test_put_again_updates, test_put_vsock_again_updates,

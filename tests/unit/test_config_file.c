@@ -296,12 +296,22 @@ static void unsupported_features_are_named(void **state)
 	APPLY_FAILS(f, DR("\"rate_limiter\": {\"burst\": 1}"), "drives[0].rate_limiter",
 		    "unknown field 'burst'");
 	APPLY_FAILS(f, DR("\"socket\": \"/run/vhost.sock\""), "drives[0].socket", "vhost-user");
+	/* Firecracker's "no limit": buckets of size or refill_time 0. */
+	APPLY_OK(f, DR("\"rate_limiter\": {\"bandwidth\": {\"size\": 0, \"refill_time\": 0}, "
+		       "\"ops\": {\"size\": 5, \"one_time_burst\": 9, \"refill_time\": 0}}"));
+	APPLY_FAILS(f, DR("\"rate_limiter\": {\"ops\": {\"refill_time\": 0}}"),
+		    "drives[0].rate_limiter.ops", "missing field 'size'");
+	APPLY_FAILS(f, DR("\"rate_limiter\": {\"ops\": {\"size\": -1, \"refill_time\": 0}}"),
+		    "drives[0].rate_limiter.ops.size", "integer");
 #undef DR
 	APPLY_FAILS(f,
 		    "{" BOOT ", \"network-interfaces\": [{\"iface_id\": \"e\", "
-		    "\"host_dev_name\": \"t\", \"rx_rate_limiter\": {\"bandwidth\": {}}}]}",
+		    "\"host_dev_name\": \"t\", \"rx_rate_limiter\": {\"bandwidth\": "
+		    "{\"size\": 1, \"refill_time\": 1}}}]}",
 		    "network-interfaces[0].rx_rate_limiter", "not supported");
-	APPLY_FAILS(f, "{" BOOT ", \"entropy\": {\"rate_limiter\": {\"ops\": {}}}}",
+	APPLY_FAILS(f,
+		    "{" BOOT ", \"entropy\": {\"rate_limiter\": {\"ops\": "
+		    "{\"size\": 1, \"refill_time\": 1}}}}",
 		    "entropy.rate_limiter", "not supported");
 	APPLY_FAILS(f, "{" BOOT ", \"balloon\": {\"amount_mib\": 0, \"deflate_on_oom\": true}}",
 		    "balloon", "not supported");

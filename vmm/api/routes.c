@@ -30,6 +30,10 @@
 /* Firecracker's InstanceInfo.id when it is started without --id. */
 #define INSTANCE_ID "anonymous-instance"
 
+/* Firecracker's fault_message for these, word for word. */
+#define FC_EMPTY_PATCH "Empty PATCH request."
+#define FC_NOT_PREBOOT "The requested operation is not supported before starting the microVM."
+
 struct route_ctx {
 	struct vmm *m;
 	struct api_call *call;
@@ -183,29 +187,21 @@ static void configure(struct route_ctx *rc, const cJSON *body, const struct edit
 
 static struct vmm_cmd *cmd_new(struct route_ctx *rc, enum vmm_cmd_kind kind)
 {
-	struct vmm_cmd *c = calloc(1, sizeof(*c));
+	struct vmm_cmd *c = vmm_cmd_new(kind, rc->call);
 
-	if (!c) {
+	if (!c)
 		vmm_fault(rc->m, rc->call, 500, "out of memory");
-		return NULL;
-	}
-	c->kind = kind;
-	c->call = rc->call;
 	return c;
 }
 
-static bool cmd_set_paths(struct route_ctx *rc, struct vmm_cmd *c, const char *a, const char *b)
+/* Takes copies of the strings c's member points to; replies and frees c if it cannot. */
+static bool cmd_own(struct route_ctx *rc, struct vmm_cmd *c, const char **a, const char **b)
 {
-	c->path1 = a ? strdup(a) : NULL;
-	c->path2 = b ? strdup(b) : NULL;
-	if ((a && !c->path1) || (b && !c->path2)) {
-		free(c->path1);
-		free(c->path2);
-		free(c);
-		vmm_fault(rc->m, rc->call, 500, "out of memory");
-		return false;
-	}
-	return true;
+	if (!vmm_cmd_own(c, a) && !vmm_cmd_own(c, b))
+		return true;
+	vmm_cmd_free(c);
+	vmm_fault(rc->m, rc->call, 500, "out of memory");
+	return false;
 }
 
 /* ---- GET ------------------------------------------------------------------ */
@@ -312,15 +308,32 @@ static int patch_machine(struct vm_config *cfg, const cJSON *body, struct err *e
 	merged = config_machine_to_json(cfg);
 	if (!merged)
 		return err_set(err, -ENOMEM, "out of memory");
+	/* null means absent: it keeps the current value. */
 	for (const cJSON *c = body->child; c; c = c->next)
-		cJSON_ReplaceItemInObjectCaseSensitive(merged, c->string, cJSON_Duplicate(c, true));
+		if (json_present(c))
+			cJSON_ReplaceItemInObjectCaseSensitive(merged, c->string,
+							       cJSON_Duplicate(c, true));
 	r = config_apply_machine_config(cfg, merged, err);
 	cJSON_Delete(merged);
 	return r;
 }
 
+/* A PATCH that names no field (null ones are absent). */
+static bool patch_is_empty(const cJSON *body)
+{
+	for (const cJSON *c = body->child; c; c = c->next)
+		if (json_present(c))
+			return false;
+	return true;
+}
+
 static void patch_machine_config(struct route_ctx *rc, cJSON *body)
 {
+	/* Firecracker refuses it while parsing, whatever the state. */
+	if (patch_is_empty(body)) {
+		vmm_fault(rc->m, rc->call, 400, "%s", FC_EMPTY_PATCH);
+		return;
+	}
 	configure(rc, body, &(struct edit){ .section = patch_machine });
 }
 
@@ -527,7 +540,13 @@ static void put_actions(struct route_ctx *rc, cJSON *body)
 		if (c)
 			vmm_post(rc->m, c);
 	} else if (!strcmp(type, "FlushMetrics")) {
-		if (vmm_metrics_flush(rc->m, &err) && err.code != -EAGAIN)
+		enum vm_state st = vmm_state(rc->m);
+		char msg[160];
+
+		if (!vm_action_allowed(st, VM_ACTION_FLUSH_METRICS, msg, sizeof(msg)))
+			vmm_fault(rc->m, rc->call, 400, "%s",
+				  st == VM_STATE_NOT_STARTED ? FC_NOT_PREBOOT : msg);
+		else if (vmm_metrics_flush(rc->m, &err) && err.code != -EAGAIN)
 			reply_err(rc, &err);
 		else
 			reply_ok(rc);
@@ -570,9 +589,8 @@ static void patch_drive(struct route_ctx *rc, cJSON *body)
 		r = json_get_nonempty_string("drive", body, "drive_id", true, &id, &err);
 	if (!r)
 		r = json_get_nonempty_string("drive", body, "path_on_host", false, &path, &err);
-	if (!r && json_member(body, "rate_limiter"))
-		r = err_set(&err, -EINVAL,
-			    "drive.rate_limiter: rate limiters are not supported yet");
+	if (!r)
+		r = config_check_rate_limiter("drive", body, "rate_limiter", &err);
 	if (r) {
 		reply_err(rc, &err);
 		return;
@@ -590,15 +608,60 @@ static void patch_drive(struct route_ctx *rc, cJSON *body)
 		return;
 	}
 	c = cmd_new(rc, VMM_CMD_UPDATE_DRIVE);
-	if (c && cmd_set_paths(rc, c, id, path))
+	if (!c)
+		return;
+	c->update_drive = (struct vmm_cmd_update_drive){ .id = id, .path = path };
+	if (cmd_own(rc, c, &c->update_drive.id, &c->update_drive.path))
 		vmm_post(rc->m, c);
 }
 
+static bool has_network_interface(struct vmm *m, const char *id)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < m->cfg.nr_nets && !found; i++)
+		found = !strcmp(m->cfg.nets[i].id, id);
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
+/*
+ * PATCH /network-interfaces/{id}: Firecracker's rate limiter update. The
+ * only limiters kvmlet takes limit nothing, which is what every interface
+ * has, so a valid call changes nothing.
+ */
 static void patch_network_interface(struct route_ctx *rc, cJSON *body)
 {
-	vmm_fault(rc->m, rc->call, 400,
-		  "network-interface %s: nothing to update (rate limiters are not supported yet)",
-		  rc->id);
+	static const char *const names[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter" };
+	const char *what = "network-interface", *id;
+	struct err err = { 0 };
+	char msg[160];
+	int r;
+
+	r = json_check_members(what, body, names, ARRAY_SIZE(names), &err);
+	if (!r)
+		r = json_get_nonempty_string(what, body, "iface_id", true, &id, &err);
+	if (!r)
+		r = config_check_rate_limiter(what, body, "rx_rate_limiter", &err);
+	if (!r)
+		r = config_check_rate_limiter(what, body, "tx_rate_limiter", &err);
+	if (r) {
+		reply_err(rc, &err);
+		return;
+	}
+	if (!id_matches(rc, body, "iface_id"))
+		return;
+	if (!vm_action_allowed(vmm_state(rc->m), VM_ACTION_UPDATE_NET, msg, sizeof(msg))) {
+		vmm_fault(rc->m, rc->call, 400, "%s", msg);
+		return;
+	}
+	/* The set of interfaces is fixed once the VM is started: no race with a PUT. */
+	if (!has_network_interface(rc->m, id)) {
+		vmm_fault(rc->m, rc->call, 400, "network-interface '%s' does not exist", id);
+		return;
+	}
+	reply_ok(rc);
 }
 
 /* ---- snapshots -------------------------------------------------------------- */
@@ -630,10 +693,15 @@ static void put_snapshot_create(struct route_ctx *rc, cJSON *body)
 		return;
 	}
 	c = cmd_new(rc, VMM_CMD_SNAPSHOT);
-	if (!c || !cmd_set_paths(rc, c, state, mem))
+	if (!c)
 		return;
-	c->diff = type && !strcmp(type, "Diff");
-	vmm_post(rc->m, c);
+	c->snapshot = (struct snapshot_create_params){
+		.snapshot_path = state,
+		.mem_file_path = mem,
+		.diff = type && !strcmp(type, "Diff"),
+	};
+	if (cmd_own(rc, c, &c->snapshot.snapshot_path, &c->snapshot.mem_file_path))
+		vmm_post(rc->m, c);
 }
 
 /* mem_backend {backend_type, backend_path}, or the older mem_file_path. */
@@ -717,9 +785,15 @@ static void put_snapshot_load(struct route_ctx *rc, cJSON *body)
 		return;
 	}
 	c = cmd_new(rc, VMM_CMD_LOAD);
-	if (c && cmd_set_paths(rc, c, state, mem)) {
-		c->resume = resume;
-		c->track_dirty = diff || track;
+	if (c) {
+		c->load = (struct vmm_cmd_load){
+			.p = { .snapshot_path = state,
+			       .mem_file_path = mem,
+			       .track_dirty_pages = diff || track },
+			.resume = resume,
+		};
+	}
+	if (c && cmd_own(rc, c, &c->load.p.snapshot_path, &c->load.p.mem_file_path)) {
 		m->busy = true;
 		pthread_mutex_unlock(&m->lock);
 		vmm_post(m, c);
@@ -759,6 +833,12 @@ static const struct route {
 	{ HTTP_METHOD_PUT, "/snapshot/load", put_snapshot_load, BODY_JSON },
 	{ HTTP_METHOD_GET, "/kvmlet/state", get_kvmlet_state, BODY_NONE },
 };
+
+void routes_for_each(void (*fn)(enum http_method method, const char *path, void *ctx), void *ctx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
+		fn(routes[i].method, routes[i].path, ctx);
+}
 
 /* Matches path against r; for an {id} route sets *id to the rest. */
 static bool route_match(const struct route *r, const char *path, const char **id)
