@@ -256,6 +256,9 @@ json_object *cmd_fsfreeze_freeze(json_object *args, char **err)
 		frozen = false;
 		return ga_fail(err, "failed to freeze %s: %s", dir, strerror(fail));
 	}
+	/* Nothing took the freeze: nothing needs a thaw, so nothing is refused (as QGA). */
+	if (count == 0)
+		frozen = false;
 	return json_object_new_int(count);
 }
 

@@ -27,7 +27,13 @@ const char *ga_arg_str(json_object *args, const char *name);
 bool ga_arg_bool(json_object *args, const char *name, bool dflt);
 json_object *ga_arg(json_object *args, const char *name);
 
-/* Base64 (RFC 4648, padded); decode rejects anything else. */
+/* json_strict.c: a repeated key in the text json-c parsed into *parsed. */
+bool ga_json_has_duplicate_key(const char *text, size_t len, json_object *parsed);
+/*
+ * A malloc'd copy of a JSON text in which integers beyond int64 read as
+ * floats, or NULL when it has none (or, with *oom set, out of memory).
+ */
+char *ga_json_widen_ints(const char *text, size_t len, size_t *out_len, bool *oom);
 
 /* Whether file systems are frozen: most commands are refused meanwhile. */
 bool ga_frozen(void);

@@ -387,22 +387,22 @@ static char *run(json_object *req, size_t *reply_len)
 	return finish(r, id, c->fn == cmd_sync && !strcmp(name, "guest-sync-delimited"), reply_len);
 }
 
-char *ga_dispatch(const char *req, size_t len, size_t *reply_len)
+/* Exactly one JSON value, with nothing but whitespace after it; else *why says why not. */
+static json_object *parse_value(const char *req, size_t len, const char **why)
 {
 	/* Bounded nesting: json-c's parser recurses per level. */
 	json_tokener *tok = json_tokener_new_ex(64);
-	json_object *obj;
 	enum json_tokener_error jerr;
-	char *out;
+	json_object *obj;
 
-	*reply_len = 0;
-	if (!tok)
-		return error_replyf(NULL, reply_len, "out of memory");
+	if (!tok) {
+		*why = "out of memory";
+		return NULL;
+	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, req, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (jerr == json_tokener_success) {
-		/* A request is exactly one value: anything but whitespace after it is an error. */
 		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
 			if (!strchr(" \t\r\n", req[i]) || !req[i]) {
 				jerr = json_tokener_error_parse_unexpected;
@@ -410,15 +410,59 @@ char *ga_dispatch(const char *req, size_t len, size_t *reply_len)
 			}
 		}
 	}
-	if (jerr != json_tokener_success || !obj) {
-		out = error_replyf(NULL, reply_len, "JSON parse error, %s",
-				   jerr == json_tokener_continue ? "unexpected end of input"
-								 : json_tokener_error_desc(jerr));
-	} else {
-		out = run(obj, reply_len);
-	}
-	json_object_put(obj);
 	json_tokener_free(tok);
+	if (jerr == json_tokener_success && obj)
+		return obj;
+	json_object_put(obj);
+	*why = jerr == json_tokener_continue ? "unexpected end of input"
+					     : json_tokener_error_desc(jerr);
+	return NULL;
+}
+
+/*
+ * Parses a request as QEMU does (json_strict.c): a repeated key is a parse
+ * error, and integers beyond int64 are read as floats. Returns NULL with
+ * *why set when the request is not acceptable JSON.
+ */
+static json_object *parse_request(const char *req, size_t len, const char **why)
+{
+	json_object *obj = parse_value(req, len, why);
+	size_t wide_len;
+	char *wide;
+	bool oom;
+
+	if (!obj)
+		return NULL;
+	if (ga_json_has_duplicate_key(req, len, obj)) {
+		json_object_put(obj);
+		*why = "duplicate key";
+		return NULL;
+	}
+	wide = ga_json_widen_ints(req, len, &wide_len, &oom);
+	if (!wide && !oom)
+		return obj;
+	json_object_put(obj);
+	if (!wide) {
+		*why = "out of memory";
+		return NULL;
+	}
+	obj = parse_value(wide, wide_len, why);
+	free(wide);
+	return obj;
+}
+
+char *ga_dispatch(const char *req, size_t len, size_t *reply_len)
+{
+	const char *why = NULL;
+	json_object *obj;
+	char *out;
+
+	*reply_len = 0;
+	obj = parse_request(req, len, &why);
+	if (!obj)
+		return error_replyf(NULL, reply_len, "JSON parse error, %s", why);
+	out = run(obj, reply_len);
+	json_object_put(obj);
 	return out;
 }
 
