@@ -12,8 +12,6 @@
 
 #include "ga_internal.h"
 
-struct ga_config ga_cfg;
-
 enum ga_arg_type { GA_INT, GA_STR, GA_BOOL, GA_STRLIST, GA_ANY };
 
 struct ga_arg {
@@ -81,12 +79,12 @@ bool ga_arg_bool(json_object *args, const char *name, bool dflt)
 	return o ? json_object_get_boolean(o) : dflt;
 }
 
-static json_object *cmd_ping(json_object *args, char **err)
+static json_object *cmd_ping(struct ga *ga, json_object *args, char **err)
 {
 	return json_object_new_object();
 }
 
-static json_object *cmd_sync(json_object *args, char **err)
+static json_object *cmd_sync(struct ga *ga, json_object *args, char **err)
 {
 	int64_t id = 0;
 
@@ -94,7 +92,7 @@ static json_object *cmd_sync(json_object *args, char **err)
 	return json_object_new_int64(id);
 }
 
-static json_object *cmd_info(json_object *args, char **err);
+static json_object *cmd_info(struct ga *ga, json_object *args, char **err);
 
 static const struct ga_arg no_args[] = { { NULL, 0, false } };
 static const struct ga_arg sync_args[] = { { "id", GA_INT, true }, { NULL, 0, false } };
@@ -160,16 +158,16 @@ static const struct ga_cmd commands[] = {
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static bool cmd_enabled(const struct ga_cmd *c)
+static bool cmd_enabled(const struct ga *ga, const struct ga_cmd *c)
 {
-	if (ga_cfg.safe && (c->flags & GA_SIDE_EFFECT))
+	if (ga->cfg.safe && (c->flags & GA_SIDE_EFFECT))
 		return false;
-	if (ga_frozen() && !(c->flags & GA_FROZEN_OK))
+	if (ga->frozen && !(c->flags & GA_FROZEN_OK))
 		return false;
 	return true;
 }
 
-static json_object *cmd_info(json_object *args, char **err)
+static json_object *cmd_info(struct ga *ga, json_object *args, char **err)
 {
 	json_object *r = json_object_new_object(), *list = json_object_new_array();
 
@@ -179,7 +177,7 @@ static json_object *cmd_info(json_object *args, char **err)
 
 		json_object_object_add(c, "name", json_object_new_string(commands[i].name));
 		json_object_object_add(c, "enabled",
-				       json_object_new_boolean(cmd_enabled(&commands[i])));
+				       json_object_new_boolean(cmd_enabled(ga, &commands[i])));
 		json_object_object_add(
 			c, "success-response",
 			json_object_new_boolean(!(commands[i].flags & GA_NO_SUCCESS_RESPONSE)));
@@ -187,11 +185,6 @@ static json_object *cmd_info(json_object *args, char **err)
 	}
 	json_object_object_add(r, "supported_commands", list);
 	return r;
-}
-
-void ga_init(const struct ga_config *cfg)
-{
-	ga_cfg = *cfg;
 }
 
 static const char *type_name(enum ga_arg_type t)
@@ -324,7 +317,7 @@ static char *error_replyf(json_object *id, size_t *reply_len, const char *fmt, .
 	return out;
 }
 
-static char *run(json_object *req, size_t *reply_len)
+static char *run(struct ga *ga, json_object *req, size_t *reply_len)
 {
 	json_object *exec = NULL, *args = NULL, *id = NULL, *ret;
 	const struct ga_cmd *c = NULL;
@@ -365,14 +358,14 @@ static char *run(json_object *req, size_t *reply_len)
 		snprintf(desc, sizeof(desc), "The command %.100s has not been found", name);
 		return error_reply("CommandNotFound", desc, id, reply_len);
 	}
-	if (!cmd_enabled(c)) {
+	if (!cmd_enabled(ga, c)) {
 		char desc[160];
 
 		snprintf(desc, sizeof(desc), "The command %s has been disabled for this instance",
 			 c->name);
 		return error_reply("CommandNotFound", desc, id, reply_len);
 	}
-	if (!check_args(c, args, &err) || !(ret = c->fn(args, &err))) {
+	if (!check_args(c, args, &err) || !(ret = c->fn(ga, args, &err))) {
 		out = error_reply("GenericError", err ? err : "command failed", id, reply_len);
 		free(err);
 		return out;
@@ -451,7 +444,7 @@ static json_object *parse_request(const char *req, size_t len, const char **why)
 	return obj;
 }
 
-char *ga_dispatch(const char *req, size_t len, size_t *reply_len)
+char *ga_dispatch(struct ga *ga, const char *req, size_t len, size_t *reply_len)
 {
 	const char *why = NULL;
 	json_object *obj;
@@ -461,7 +454,7 @@ char *ga_dispatch(const char *req, size_t len, size_t *reply_len)
 	obj = parse_request(req, len, &why);
 	if (!obj)
 		return error_replyf(NULL, reply_len, "JSON parse error, %s", why);
-	out = run(obj, reply_len);
+	out = run(ga, obj, reply_len);
 	json_object_put(obj);
 	return out;
 }
@@ -476,10 +469,10 @@ static void reply_error(ga_reply_fn fn, void *opaque, const char *desc)
 	free(r);
 }
 
-static void complete(struct ga_stream *s, ga_reply_fn fn, void *opaque)
+static void complete(struct ga_stream *s, struct ga *ga, ga_reply_fn fn, void *opaque)
 {
 	size_t n;
-	char *r = ga_dispatch(s->buf, s->len, &n);
+	char *r = ga_dispatch(ga, s->buf, s->len, &n);
 
 	if (r)
 		fn(opaque, r, n);
@@ -495,7 +488,8 @@ static void complete(struct ga_stream *s, ga_reply_fn fn, void *opaque)
  * brackets ends at a newline. A 0xFF byte (what a client sends before
  * guest-sync-delimited) drops whatever was partially received.
  */
-void ga_stream_feed(struct ga_stream *s, const char *data, size_t len, ga_reply_fn fn, void *opaque)
+void ga_stream_feed(struct ga_stream *s, struct ga *ga, const char *data, size_t len,
+		    ga_reply_fn fn, void *opaque)
 {
 	for (size_t i = 0; i < len; i++) {
 		char c = data[i];
@@ -562,11 +556,11 @@ void ga_stream_feed(struct ga_stream *s, const char *data, size_t len, ga_reply_
 		case '}':
 		case ']':
 			if (--s->depth <= 0)
-				complete(s, fn, opaque);
+				complete(s, ga, fn, opaque);
 			break;
 		case '\n':
 			if (s->depth == 0)
-				complete(s, fn, opaque);
+				complete(s, ga, fn, opaque);
 			break;
 		}
 	}
