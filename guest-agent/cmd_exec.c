@@ -313,8 +313,35 @@ static void redirect(posix_spawn_file_actions_t *fa, int fd, int child_end, int 
 		posix_spawn_file_actions_addopen(fa, fd, "/dev/null", oflag, 0);
 }
 
-static int spawn(pid_t *pid, const struct exec_req *r, const int in_p[2], const int out_p[2],
-		 const int err_p[2])
+/* A pipe per stream that is fed or captured; [0] reads, [1] writes. */
+struct exec_pipes {
+	int in[2], out[2], err[2];
+};
+
+static void close_pipe(int p[2])
+{
+	for (int i = 0; i < 2; i++) {
+		if (p[i] >= 0)
+			close(p[i]);
+		p[i] = -1;
+	}
+}
+
+static void pipes_close(struct exec_pipes *pp)
+{
+	close_pipe(pp->in);
+	close_pipe(pp->out);
+	close_pipe(pp->err);
+}
+
+static bool pipes_open(struct exec_pipes *pp, const struct exec_req *r)
+{
+	return !(r->data && pipe2(pp->in, O_CLOEXEC) < 0) &&
+	       !(r->cap_out && pipe2(pp->out, O_CLOEXEC) < 0) &&
+	       !(r->cap_err && pipe2(pp->err, O_CLOEXEC) < 0);
+}
+
+static int spawn(pid_t *pid, const struct exec_req *r, const struct exec_pipes *pp)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -322,9 +349,9 @@ static int spawn(pid_t *pid, const struct exec_req *r, const int in_p[2], const 
 	int rc;
 
 	posix_spawn_file_actions_init(&fa);
-	redirect(&fa, 0, in_p[0], O_RDONLY);
-	redirect(&fa, 1, out_p[1], O_WRONLY);
-	redirect(&fa, 2, r->merged ? out_p[1] : err_p[1], O_WRONLY);
+	redirect(&fa, 0, pp->in[0], O_RDONLY);
+	redirect(&fa, 1, pp->out[1], O_WRONLY);
+	redirect(&fa, 2, r->merged ? pp->out[1] : pp->err[1], O_WRONLY);
 	/* The agent ignores SIGPIPE; its children must not inherit that. */
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
@@ -339,13 +366,23 @@ static int spawn(pid_t *pid, const struct exec_req *r, const int in_p[2], const 
 	return rc;
 }
 
-static void close_pipe(int p[2])
+/* Gives the thread our ends of the pipes and the input; closes the child's ends. */
+static void exec_io_init(struct exec_io *io, struct exec_pipes *pp, struct exec_req *r)
 {
-	for (int i = 0; i < 2; i++) {
-		if (p[i] >= 0)
-			close(p[i]);
-		p[i] = -1;
+	io->in = pp->in[1];
+	io->out = pp->out[0];
+	io->err = pp->err[0];
+	io->input = r->data;
+	io->input_len = r->data_len;
+	r->data = NULL;
+	pp->in[1] = pp->out[0] = pp->err[0] = -1;
+	pipes_close(pp);
+	if (io->in >= 0 && io->input_len == 0) {
+		close(io->in);
+		io->in = -1;
 	}
+	if (io->in >= 0)
+		fcntl(io->in, F_SETFL, O_NONBLOCK);
 }
 
 /* Lists the process and hands it to its thread (or, failing that, kills and reaps it here). */
@@ -375,7 +412,7 @@ static void exec_start(struct ga_execs *x, struct exec_io *io)
 
 json_object *cmd_exec(struct ga *ga, json_object *args, char **err)
 {
-	int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
+	struct exec_pipes pp = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	struct exec_req r = { 0 };
 	struct exec_io *io = NULL;
 	struct exec *e = NULL;
@@ -394,13 +431,11 @@ json_object *cmd_exec(struct ga *ga, json_object *args, char **err)
 		r.envp = str_list(NULL, ga_arg(args, "env"));
 	e = calloc(1, sizeof(*e));
 	io = calloc(1, sizeof(*io));
-	if (!r.argv || !r.envp || !e || !io || (r.data && pipe2(in_p, O_CLOEXEC) < 0) ||
-	    (r.cap_out && pipe2(out_p, O_CLOEXEC) < 0) ||
-	    (r.cap_err && pipe2(err_p, O_CLOEXEC) < 0)) {
+	if (!r.argv || !r.envp || !e || !io || !pipes_open(&pp, &r)) {
 		ga_fail(err, "Guest agent command failed, error was '%s'", strerror(errno));
 		goto fail;
 	}
-	rc = spawn(&pid, &r, in_p, out_p, err_p);
+	rc = spawn(&pid, &r, &pp);
 	if (rc) {
 		ga_fail(err,
 			"Guest agent command failed, error was 'Failed to execute child process "
@@ -408,27 +443,9 @@ json_object *cmd_exec(struct ga *ga, json_object *args, char **err)
 			r.path, strerror(rc));
 		goto fail;
 	}
-
 	*e = (struct exec){ .pid = pid, .out.captured = r.cap_out, .err.captured = r.cap_err };
-	*io = (struct exec_io){ .x = ga->execs,
-				.e = e,
-				.in = in_p[1],
-				.out = out_p[0],
-				.err = err_p[0],
-				.input = r.data,
-				.input_len = r.data_len };
-	r.data = NULL;
-	/* The thread owns our ends now; the child has dup'ed its own. */
-	in_p[1] = out_p[0] = err_p[0] = -1;
-	close_pipe(in_p);
-	close_pipe(out_p);
-	close_pipe(err_p);
-	if (io->in >= 0 && io->input_len == 0) {
-		close(io->in);
-		io->in = -1;
-	}
-	if (io->in >= 0)
-		fcntl(io->in, F_SETFL, O_NONBLOCK);
+	*io = (struct exec_io){ .x = ga->execs, .e = e };
+	exec_io_init(io, &pp, &r);
 	exec_start(ga->execs, io);
 	exec_req_free(&r);
 	ret = json_object_new_object();
@@ -436,9 +453,7 @@ json_object *cmd_exec(struct ga *ga, json_object *args, char **err)
 	return ret;
 
 fail:
-	close_pipe(in_p);
-	close_pipe(out_p);
-	close_pipe(err_p);
+	pipes_close(&pp);
 	exec_req_free(&r);
 	free(e);
 	free(io);
