@@ -469,6 +469,13 @@ static void reply_error(ga_reply_fn fn, void *opaque, const char *desc)
 	free(r);
 }
 
+static void stream_reset(struct ga_stream *s)
+{
+	s->len = 0;
+	s->depth = 0;
+	s->in_str = s->esc = false;
+}
+
 static void complete(struct ga_stream *s, struct ga *ga, ga_reply_fn fn, void *opaque)
 {
 	size_t n;
@@ -477,9 +484,73 @@ static void complete(struct ga_stream *s, struct ga *ga, ga_reply_fn fn, void *o
 	if (r)
 		fn(opaque, r, n);
 	free(r);
-	s->len = 0;
-	s->depth = 0;
-	s->in_str = s->esc = false;
+	stream_reset(s);
+}
+
+/*
+ * Room for byte c. When there is none the request is answered with an error
+ * and the rest of its line skipped.
+ */
+static bool stream_reserve(struct ga_stream *s, char c, ga_reply_fn fn, void *opaque)
+{
+	size_t cap;
+	char *nb;
+
+	if (s->len >= GA_MAX_REQUEST) {
+		char desc[96];
+
+		snprintf(desc, sizeof(desc), "request exceeds %u bytes; skipped to next line",
+			 GA_MAX_REQUEST);
+		reply_error(fn, opaque, desc);
+		stream_reset(s);
+		s->discarding = c != '\n';
+		return false;
+	}
+	if (s->len + 1 <= s->cap)
+		return true;
+	cap = s->cap ? s->cap * 2 : 4096;
+	if (cap > GA_MAX_REQUEST + 1)
+		cap = GA_MAX_REQUEST + 1;
+	nb = realloc(s->buf, cap);
+	if (!nb) {
+		reply_error(fn, opaque, "out of memory");
+		stream_reset(s);
+		s->discarding = true;
+		return false;
+	}
+	s->buf = nb;
+	s->cap = cap;
+	return true;
+}
+
+/* Whether c, just added, ends the request. */
+static bool stream_track(struct ga_stream *s, char c)
+{
+	if (s->in_str) {
+		if (s->esc)
+			s->esc = false;
+		else if (c == '\\')
+			s->esc = true;
+		else if (c == '"')
+			s->in_str = false;
+		return false;
+	}
+	switch (c) {
+	case '"':
+		s->in_str = true;
+		return false;
+	case '{':
+	case '[':
+		s->depth++;
+		return false;
+	case '}':
+	case ']':
+		return --s->depth <= 0;
+	case '\n':
+		return s->depth == 0;
+	default:
+		return false;
+	}
 }
 
 /*
@@ -495,9 +566,8 @@ void ga_stream_feed(struct ga_stream *s, struct ga *ga, const char *data, size_t
 		char c = data[i];
 
 		if ((unsigned char)c == 0xff) {
-			s->len = 0;
-			s->depth = 0;
-			s->in_str = s->esc = s->discarding = false;
+			stream_reset(s);
+			s->discarding = false;
 			continue;
 		}
 		if (s->discarding) {
@@ -507,62 +577,11 @@ void ga_stream_feed(struct ga_stream *s, struct ga *ga, const char *data, size_t
 		}
 		if (s->len == 0 && strchr(" \t\r\n", c) && c)
 			continue;
-		if (s->len >= GA_MAX_REQUEST) {
-			char desc[96];
-
-			snprintf(desc, sizeof(desc),
-				 "request exceeds %u bytes; skipped to next line", GA_MAX_REQUEST);
-			reply_error(fn, opaque, desc);
-			s->len = 0;
-			s->depth = 0;
-			s->in_str = s->esc = false;
-			s->discarding = c != '\n';
+		if (!stream_reserve(s, c, fn, opaque))
 			continue;
-		}
-		if (s->len + 1 > s->cap) {
-			size_t cap = s->cap ? s->cap * 2 : 4096;
-			char *nb;
-
-			if (cap > GA_MAX_REQUEST + 1)
-				cap = GA_MAX_REQUEST + 1;
-			nb = realloc(s->buf, cap);
-			if (!nb) {
-				reply_error(fn, opaque, "out of memory");
-				s->len = 0;
-				s->discarding = true;
-				continue;
-			}
-			s->buf = nb;
-			s->cap = cap;
-		}
 		s->buf[s->len++] = c;
-		if (s->in_str) {
-			if (s->esc)
-				s->esc = false;
-			else if (c == '\\')
-				s->esc = true;
-			else if (c == '"')
-				s->in_str = false;
-			continue;
-		}
-		switch (c) {
-		case '"':
-			s->in_str = true;
-			break;
-		case '{':
-		case '[':
-			s->depth++;
-			break;
-		case '}':
-		case ']':
-			if (--s->depth <= 0)
-				complete(s, ga, fn, opaque);
-			break;
-		case '\n':
-			if (s->depth == 0)
-				complete(s, ga, fn, opaque);
-			break;
-		}
+		if (stream_track(s, c))
+			complete(s, ga, fn, opaque);
 	}
 }
 
