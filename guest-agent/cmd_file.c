@@ -203,33 +203,35 @@ json_object *cmd_file_write(struct ga *ga, json_object *args, char **err)
 	return r;
 }
 
+int ga_whence_by_name(const char *name)
+{
+	return !strcmp(name, "set")   ? SEEK_SET
+	       : !strcmp(name, "cur") ? SEEK_CUR
+	       : !strcmp(name, "end") ? SEEK_END
+				      : -1;
+}
+
 json_object *cmd_file_seek(struct ga *ga, json_object *args, char **err)
 {
 	struct handle *h = find(ga->files, args, err);
 	json_object *w = ga_arg(args, "whence"), *r;
 	int64_t offset = 0;
-	int whence = -1;
+	int whence;
 	off_t pos;
 
 	if (!h)
 		return NULL;
 	ga_arg_int(args, "offset", &offset);
-	/* QGA's GuestFileWhence: "set"|"cur"|"end", or the raw 0|1|2 */
-	if (json_object_is_type(w, json_type_int)) {
+	/* The dispatcher has checked the type and the name; the raw codes are QGA_SEEK_*. */
+	if (json_object_is_type(w, json_type_string)) {
+		whence = ga_whence_by_name(json_object_get_string(w));
+	} else {
 		int64_t v = json_object_get_int64(w);
 
-		if (v >= 0 && v <= 2)
-			whence = (int)v;
-	} else if (json_object_is_type(w, json_type_string)) {
-		const char *s = json_object_get_string(w);
-
-		whence = !strcmp(s, "set")   ? SEEK_SET
-			 : !strcmp(s, "cur") ? SEEK_CUR
-			 : !strcmp(s, "end") ? SEEK_END
-					     : -1;
+		if (v < 0 || v > 2)
+			return ga_fail(err, "invalid whence code %lld", (long long)v);
+		whence = (int)v;
 	}
-	if (whence < 0)
-		return ga_fail(err, "Invalid parameter 'whence'");
 	pos = lseek(h->fd, offset, whence);
 	if (pos < 0)
 		return ga_fail(err, "failed to seek file: %s", strerror(errno));

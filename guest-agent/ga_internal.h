@@ -47,6 +47,9 @@ const char *ga_arg_str(json_object *args, const char *name);
 bool ga_arg_bool(json_object *args, const char *name, bool dflt);
 json_object *ga_arg(json_object *args, const char *name);
 
+/* guest-file-seek's whence names ("set", "cur", "end"): SEEK_*, or -1. */
+int ga_whence_by_name(const char *name);
+
 /* json_strict.c: a repeated key in the text json-c parsed into *parsed. */
 bool ga_json_has_duplicate_key(const char *text, size_t len, json_object *parsed);
 /*

@@ -12,7 +12,14 @@
 
 #include "ga_internal.h"
 
-enum ga_arg_type { GA_INT, GA_STR, GA_BOOL, GA_STRLIST, GA_ANY };
+enum ga_arg_type {
+	GA_INT,
+	GA_STR,
+	GA_BOOL,
+	GA_STRLIST,
+	GA_WHENCE, /* QAPI's GuestFileWhence: an integer or a name */
+	GA_ANY,
+};
 
 struct ga_arg {
 	const char *name;
@@ -126,7 +133,7 @@ static const struct ga_arg write_args[] = {
 static const struct ga_arg seek_args[] = {
 	{ "handle", GA_INT, true },
 	{ "offset", GA_INT, true },
-	{ "whence", GA_ANY, true },
+	{ "whence", GA_WHENCE, true },
 	{ NULL, 0, false },
 };
 
@@ -198,6 +205,8 @@ static const char *type_name(enum ga_arg_type t)
 		return "boolean";
 	case GA_STRLIST:
 		return "array";
+	case GA_WHENCE:
+		return "GuestFileWhence";
 	default:
 		return "any";
 	}
@@ -214,9 +223,44 @@ static bool type_ok(json_object *v, enum ga_arg_type t)
 		return json_object_is_type(v, json_type_boolean);
 	case GA_STRLIST:
 		return json_object_is_type(v, json_type_array);
+	case GA_WHENCE:
+		return json_object_is_type(v, json_type_int) ||
+		       json_object_is_type(v, json_type_string);
 	default:
 		return true;
 	}
+}
+
+static bool check_strlist(const char *key, json_object *val, char **err)
+{
+	size_t n = json_object_array_length(val);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!json_object_is_type(json_object_array_get_idx(val, i), json_type_string)) {
+			ga_fail(err, "Invalid parameter type for '%s[%zu]', expected: string", key,
+				i);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool check_value(const char *key, json_object *val, enum ga_arg_type t, char **err)
+{
+	/* An alternate of an integer and an enum: any number picks the integer. */
+	if (t == GA_WHENCE && json_object_is_type(val, json_type_double))
+		t = GA_INT;
+	if (!type_ok(val, t)) {
+		ga_fail(err, "Invalid parameter type for '%s', expected: %s", key, type_name(t));
+		return false;
+	}
+	if (t == GA_WHENCE && json_object_is_type(val, json_type_string) &&
+	    ga_whence_by_name(json_object_get_string(val)) < 0) {
+		ga_fail(err, "Parameter '%s' does not accept value '%s'", key,
+			json_object_get_string(val));
+		return false;
+	}
+	return t != GA_STRLIST || check_strlist(key, val, err);
 }
 
 /* QAPI's checks, with its wording: every parameter known, typed, present. */
@@ -233,25 +277,8 @@ static bool check_args(const struct ga_cmd *c, json_object *args, char **err)
 				ga_fail(err, "Parameter '%s' is unexpected", key);
 				return false;
 			}
-			if (!type_ok(val, a->type)) {
-				ga_fail(err, "Invalid parameter type for '%s', expected: %s", key,
-					type_name(a->type));
+			if (!check_value(key, val, a->type, err))
 				return false;
-			}
-			if (a->type == GA_STRLIST) {
-				size_t n = json_object_array_length(val);
-
-				for (size_t i = 0; i < n; i++) {
-					if (!json_object_is_type(json_object_array_get_idx(val, i),
-								 json_type_string)) {
-						ga_fail(err,
-							"Invalid parameter type for '%s[%zu]', "
-							"expected: string",
-							key, i);
-						return false;
-					}
-				}
-			}
 		}
 	}
 	for (const struct ga_arg *a = c->args; a->name; a++) {

@@ -48,7 +48,11 @@ EXACT = [(f"{what} {label}", '{"execute":"guest-sync","arguments":{"id":%s}}' % 
     ("duplicate nested key", '{"execute":"guest-ping","id":{"a":[{"b":1,"b":1}]}}'),
     ("duplicate and huge", '{"execute":"guest-sync","arguments":{"id":1,"id":1e999}}'),
 ]
-EXACT_NAMES = {name for name, _ in EXACT}
+# guest-file-seek's whence is a QAPI alternate (an integer or a name): a
+# number of any kind is held to the integer, and other types are refused.
+WHENCE = [("7", "7"), ("-1", "-1"), ("bogus", '"bogus"'), ("true", "true"), ("null", "null"),
+          ("1.5", "1.5"), ("2^64", "18446744073709551616"), ("object", "{}")]
+EXACT_NAMES = {name for name, _ in EXACT} | {f"file-seek whence {name}" for name, _ in WHENCE}
 
 
 def shape(v):
@@ -139,6 +143,10 @@ def session(c, tmp, tag):
     h = call("file-open", "guest-file-open", {"path": path, "mode": "w+"})["return"]
     call("file-write", "guest-file-write", {"handle": h, "buf-b64": "aGVsbG8="})
     call("file-seek", "guest-file-seek", {"handle": h, "offset": 0, "whence": "set"})
+    for name, w in WHENCE:
+        c.send('{"execute":"guest-file-seek","arguments":{"handle":%d,"offset":0,"whence":%s}}\n'
+               % (h, w))
+        out.append((f"file-seek whence {name}", c.reply()))
     call("file-read part", "guest-file-read", {"handle": h, "count": 2})
     call("file-read rest", "guest-file-read", {"handle": h})
     call("file-flush", "guest-file-flush", {"handle": h})
