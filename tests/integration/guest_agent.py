@@ -254,7 +254,8 @@ def test_bad_input(c):
     for num in ["9223372036854775808", "18446744073709551616", "-9223372036854775809",
                 "1" + "0" * 400, "1.0", "2e3"]:
         c.send('{"execute":"guest-sync","arguments":{"id":%s}}\n' % num)
-        err(c.reply(), f"id {num[:30]}", contains="Invalid parameter type for 'id', expected: integer")
+        err(c.reply(), f"id {num[:30]}",
+            contains="Invalid parameter type for 'id', expected: integer")
     for num in ["9223372036854775807", "-9223372036854775808"]:
         c.send('{"execute":"guest-sync","arguments":{"id":%s}}\n' % num)
         check(ok(c.reply(), f"id {num}") == int(num), f"id {num} survives")
