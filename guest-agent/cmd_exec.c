@@ -40,17 +40,78 @@ struct exec {
 	struct exec *next;
 };
 
-/* Threads own their pipes; the list and each entry's results are under the lock. */
+struct ga_execs {
+	pthread_mutex_t lock; /* everything below, and each entry's results */
+	struct exec *list;    /* started and not yet reported */
+	unsigned int nr;
+	unsigned int refs; /* the agent's, and one per process thread */
+	bool orphaned;	   /* the agent is gone: threads free their own entries */
+};
+
+/* A process thread's own: its pipes and what is left to feed its stdin. */
 struct exec_io {
+	struct ga_execs *x;
 	struct exec *e;
 	int in, out, err;
 	char *input;
 	size_t input_len, input_off;
 };
 
-static pthread_mutex_t exec_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct exec *execs;
-static unsigned int nr_execs;
+/* What guest-exec asked for, parsed. */
+struct exec_req {
+	const char *path;
+	char **argv, **envp;
+	char *data;
+	size_t data_len;
+	bool cap_out, cap_err, merged;
+};
+
+struct ga_execs *ga_execs_create(void)
+{
+	struct ga_execs *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	pthread_mutex_init(&x->lock, NULL);
+	x->refs = 1;
+	return x;
+}
+
+/* Drops a reference while holding x->lock; the last one frees x. */
+static void execs_unlock_put(struct ga_execs *x)
+{
+	bool last = --x->refs == 0;
+
+	pthread_mutex_unlock(&x->lock);
+	if (last) {
+		pthread_mutex_destroy(&x->lock);
+		free(x);
+	}
+}
+
+static void exec_free(struct exec *e)
+{
+	free(e->out.data);
+	free(e->err.data);
+	free(e);
+}
+
+void ga_execs_destroy(struct ga_execs *x)
+{
+	struct exec *e, *next;
+
+	pthread_mutex_lock(&x->lock);
+	for (e = x->list; e; e = next) {
+		next = e->next;
+		/* A running process's entry is its thread's to free. */
+		if (e->exited)
+			exec_free(e);
+	}
+	x->list = NULL;
+	x->nr = 0;
+	x->orphaned = true;
+	execs_unlock_put(x);
+}
 
 static void stream_add(struct stream *s, const char *buf, size_t n)
 {
@@ -82,15 +143,35 @@ static void stream_add(struct stream *s, const char *buf, size_t n)
 	s->len += n;
 }
 
-static void *exec_thread(void *arg)
+static void pump_stdin(struct exec_io *io)
 {
-	struct exec_io *io = arg;
-	struct exec *e = io->e;
-	char small[4096];
-	char *rbuf = malloc(65536);
-	size_t rlen = rbuf ? 65536 : sizeof(small);
-	int status = 0;
+	ssize_t n = write(io->in, io->input + io->input_off, io->input_len - io->input_off);
 
+	if (n > 0)
+		io->input_off += n;
+	if ((n < 0 && errno != EAGAIN && errno != EINTR) || io->input_off == io->input_len) {
+		close(io->in);
+		io->in = -1;
+	}
+}
+
+static void pump_output(struct exec_io *io, int *fd, struct stream *s, char *buf, size_t size)
+{
+	ssize_t n = read(*fd, buf, size);
+
+	if (n > 0) {
+		pthread_mutex_lock(&io->x->lock);
+		stream_add(s, buf, n);
+		pthread_mutex_unlock(&io->x->lock);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Until stdin is fed and both outputs are at end of file. */
+static void pump(struct exec_io *io, char *buf, size_t size)
+{
 	while (io->in >= 0 || io->out >= 0 || io->err >= 0) {
 		struct pollfd p[3] = {
 			{ .fd = io->in, .events = POLLOUT },
@@ -103,52 +184,44 @@ static void *exec_thread(void *arg)
 				continue;
 			break;
 		}
-		if (io->in >= 0 && p[0].revents) {
-			ssize_t n = write(io->in, io->input + io->input_off,
-					  io->input_len - io->input_off);
-
-			if (n > 0)
-				io->input_off += n;
-			if ((n < 0 && errno != EAGAIN && errno != EINTR) ||
-			    io->input_off == io->input_len) {
-				close(io->in);
-				io->in = -1;
-			}
-		}
-		for (int i = 1; i < 3; i++) {
-			int *fd = i == 1 ? &io->out : &io->err;
-			ssize_t n;
-
-			if (*fd < 0 || !p[i].revents)
-				continue;
-			n = read(*fd, rbuf ? rbuf : small, rlen);
-			if (n > 0) {
-				pthread_mutex_lock(&exec_lock);
-				stream_add(i == 1 ? &e->out : &e->err, rbuf ? rbuf : small, n);
-				pthread_mutex_unlock(&exec_lock);
-			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-				close(*fd);
-				*fd = -1;
-			}
-		}
+		if (io->in >= 0 && p[0].revents)
+			pump_stdin(io);
+		if (io->out >= 0 && p[1].revents)
+			pump_output(io, &io->out, &io->e->out, buf, size);
+		if (io->err >= 0 && p[2].revents)
+			pump_output(io, &io->err, &io->e->err, buf, size);
 	}
-	free(rbuf);
-	free(io->input);
-	while (waitpid(e->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	pthread_mutex_lock(&exec_lock);
-	e->status = status;
-	e->exited = true;
-	pthread_mutex_unlock(&exec_lock);
-	free(io);
-	return NULL;
 }
 
-static void exec_free(struct exec *e)
+static void exec_finish(struct exec_io *io, int status)
 {
-	free(e->out.data);
-	free(e->err.data);
-	free(e);
+	struct ga_execs *x = io->x;
+
+	pthread_mutex_lock(&x->lock);
+	if (x->orphaned) {
+		exec_free(io->e);
+	} else {
+		io->e->status = status;
+		io->e->exited = true;
+	}
+	execs_unlock_put(x);
+	free(io);
+}
+
+static void *exec_thread(void *arg)
+{
+	struct exec_io *io = arg;
+	char small[4096];
+	char *rbuf = malloc(65536);
+	int status = 0;
+
+	pump(io, rbuf ? rbuf : small, rbuf ? 65536 : sizeof(small));
+	free(rbuf);
+	free(io->input);
+	while (waitpid(io->e->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	exec_finish(io, status);
+	return NULL;
 }
 
 /* "capture-output": a boolean, or (QGA 8.0+) none|stdout|stderr|separated|merged. */
@@ -195,59 +268,90 @@ static char **str_list(const char *first, json_object *arr)
 	return v;
 }
 
-json_object *cmd_exec(json_object *args, char **err)
+static void exec_req_free(struct exec_req *r)
 {
-	const char *path = ga_arg_str(args, "path"), *input = ga_arg_str(args, "input-data");
-	json_object *env = ga_arg(args, "env"), *r;
-	bool cap_out, cap_err, merged;
-	int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
+	free(r->argv);
+	if (r->envp != environ)
+		free(r->envp);
+	free(r->data);
+}
+
+/* The checks the dispatcher's type table cannot make. */
+static bool exec_parse(json_object *args, struct exec_req *r, char **err)
+{
+	const char *input = ga_arg_str(args, "input-data");
+
+	r->path = ga_arg_str(args, "path");
+	r->envp = environ;
+	if (!capture_mode(ga_arg(args, "capture-output"), &r->cap_out, &r->cap_err, &r->merged)) {
+		ga_fail(err, "Invalid parameter 'capture-output'");
+		return false;
+	}
+	if (input && !(r->data = (char *)base64_decode(input, strlen(input), &r->data_len))) {
+		ga_fail(err, "Invalid base64 data in parameter 'input-data'");
+		return false;
+	}
+	return true;
+}
+
+static bool execs_full(struct ga_execs *x)
+{
+	bool full;
+
+	pthread_mutex_lock(&x->lock);
+	full = x->nr >= GA_EXEC_MAX_PROCS;
+	pthread_mutex_unlock(&x->lock);
+	return full;
+}
+
+/* The child's fd is its end of a pipe, or /dev/null when there is no pipe. */
+static void redirect(posix_spawn_file_actions_t *fa, int fd, int child_end, int oflag)
+{
+	if (child_end >= 0)
+		posix_spawn_file_actions_adddup2(fa, child_end, fd);
+	else
+		posix_spawn_file_actions_addopen(fa, fd, "/dev/null", oflag, 0);
+}
+
+/* A pipe per stream that is fed or captured; [0] reads, [1] writes. */
+struct exec_pipes {
+	int in[2], out[2], err[2];
+};
+
+static void close_pipe(int p[2])
+{
+	for (int i = 0; i < 2; i++) {
+		if (p[i] >= 0)
+			close(p[i]);
+		p[i] = -1;
+	}
+}
+
+static void pipes_close(struct exec_pipes *pp)
+{
+	close_pipe(pp->in);
+	close_pipe(pp->out);
+	close_pipe(pp->err);
+}
+
+static bool pipes_open(struct exec_pipes *pp, const struct exec_req *r)
+{
+	return !(r->data && pipe2(pp->in, O_CLOEXEC) < 0) &&
+	       !(r->cap_out && pipe2(pp->out, O_CLOEXEC) < 0) &&
+	       !(r->cap_err && pipe2(pp->err, O_CLOEXEC) < 0);
+}
+
+static int spawn(pid_t *pid, const struct exec_req *r, const struct exec_pipes *pp)
+{
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	char **argv = NULL, **envp = NULL, *data = NULL;
-	size_t data_len = 0;
-	struct exec_io *io = NULL;
-	struct exec *e = NULL;
 	sigset_t none, def;
-	pthread_t th;
-	pid_t pid;
 	int rc;
 
-	if (!capture_mode(ga_arg(args, "capture-output"), &cap_out, &cap_err, &merged))
-		return ga_fail(err, "Invalid parameter 'capture-output'");
-	if (input && !(data = (char *)base64_decode(input, strlen(input), &data_len)))
-		return ga_fail(err, "Invalid base64 data in parameter 'input-data'");
-	pthread_mutex_lock(&exec_lock);
-	rc = nr_execs >= GA_EXEC_MAX_PROCS;
-	pthread_mutex_unlock(&exec_lock);
-	if (rc) {
-		free(data);
-		return ga_fail(err, "too many processes whose status was not yet collected");
-	}
-	argv = str_list(path, ga_arg(args, "arg"));
-	envp = env ? str_list(NULL, env) : environ;
-	e = calloc(1, sizeof(*e));
-	io = calloc(1, sizeof(*io));
-	if (!argv || !envp || !e || !io || (data && pipe2(in_p, O_CLOEXEC) < 0) ||
-	    (cap_out && pipe2(out_p, O_CLOEXEC) < 0) || (cap_err && pipe2(err_p, O_CLOEXEC) < 0)) {
-		ga_fail(err, "Guest agent command failed, error was '%s'", strerror(errno));
-		goto fail;
-	}
-
 	posix_spawn_file_actions_init(&fa);
-	if (data)
-		posix_spawn_file_actions_adddup2(&fa, in_p[0], 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (cap_out)
-		posix_spawn_file_actions_adddup2(&fa, out_p[1], 1);
-	else
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	if (cap_err)
-		posix_spawn_file_actions_adddup2(&fa, err_p[1], 2);
-	else if (merged)
-		posix_spawn_file_actions_adddup2(&fa, out_p[1], 2);
-	else
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	redirect(&fa, 0, pp->in[0], O_RDONLY);
+	redirect(&fa, 1, pp->out[1], O_WRONLY);
+	redirect(&fa, 2, r->merged ? pp->out[1] : pp->err[1], O_WRONLY);
 	/* The agent ignores SIGPIPE; its children must not inherit that. */
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
@@ -256,80 +360,101 @@ json_object *cmd_exec(json_object *args, char **err)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &def);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	rc = posix_spawnp(&pid, path, &fa, &attr, argv, envp);
+	rc = posix_spawnp(pid, r->path, &fa, &attr, r->argv, r->envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
+	return rc;
+}
+
+/* Gives the thread our ends of the pipes and the input; closes the child's ends. */
+static void exec_io_init(struct exec_io *io, struct exec_pipes *pp, struct exec_req *r)
+{
+	io->in = pp->in[1];
+	io->out = pp->out[0];
+	io->err = pp->err[0];
+	io->input = r->data;
+	io->input_len = r->data_len;
+	r->data = NULL;
+	pp->in[1] = pp->out[0] = pp->err[0] = -1;
+	pipes_close(pp);
+	if (io->in >= 0 && io->input_len == 0) {
+		close(io->in);
+		io->in = -1;
+	}
+	if (io->in >= 0)
+		fcntl(io->in, F_SETFL, O_NONBLOCK);
+}
+
+/* Lists the process and hands it to its thread (or, failing that, kills and reaps it here). */
+static void exec_start(struct ga_execs *x, struct exec_io *io)
+{
+	pthread_attr_t ta;
+	pthread_t th;
+	int rc;
+
+	pthread_mutex_lock(&x->lock);
+	io->e->next = x->list;
+	x->list = io->e;
+	x->nr++;
+	x->refs++;
+	pthread_mutex_unlock(&x->lock);
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&ta, 256 << 10);
+	rc = pthread_create(&th, &ta, exec_thread, io);
+	pthread_attr_destroy(&ta);
+	if (rc) {
+		/* Without a thread nobody would reap it: run the thread's job here, after a kill. */
+		kill(io->e->pid, SIGKILL);
+		exec_thread(io);
+	}
+}
+
+json_object *cmd_exec(struct ga *ga, json_object *args, char **err)
+{
+	struct exec_pipes pp = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	struct exec_req r = { 0 };
+	struct exec_io *io = NULL;
+	struct exec *e = NULL;
+	json_object *ret;
+	pid_t pid;
+	int rc;
+
+	if (!exec_parse(args, &r, err))
+		goto fail;
+	if (execs_full(ga->execs)) {
+		ga_fail(err, "too many processes whose status was not yet collected");
+		goto fail;
+	}
+	r.argv = str_list(r.path, ga_arg(args, "arg"));
+	if (ga_arg(args, "env"))
+		r.envp = str_list(NULL, ga_arg(args, "env"));
+	e = calloc(1, sizeof(*e));
+	io = calloc(1, sizeof(*io));
+	if (!r.argv || !r.envp || !e || !io || !pipes_open(&pp, &r)) {
+		ga_fail(err, "Guest agent command failed, error was '%s'", strerror(errno));
+		goto fail;
+	}
+	rc = spawn(&pid, &r, &pp);
 	if (rc) {
 		ga_fail(err,
 			"Guest agent command failed, error was 'Failed to execute child process "
 			"\"%s\" (%s)'",
-			path, strerror(rc));
+			r.path, strerror(rc));
 		goto fail;
 	}
-
-	e->pid = pid;
-	e->out.captured = cap_out;
-	e->err.captured = cap_err;
-	io->e = e;
-	io->in = in_p[1];
-	io->out = out_p[0];
-	io->err = err_p[0];
-	io->input = data;
-	io->input_len = data_len;
-	if (io->in >= 0)
-		fcntl(io->in, F_SETFL, O_NONBLOCK);
-	for (int i = 0; i < 2; i++) {
-		int *p = i ? err_p : out_p;
-
-		if (p[1] >= 0)
-			close(p[1]);
-	}
-	if (in_p[0] >= 0)
-		close(in_p[0]);
-	if (data_len == 0 && io->in >= 0) {
-		close(io->in);
-		io->in = -1;
-	}
-	pthread_mutex_lock(&exec_lock);
-	e->next = execs;
-	execs = e;
-	nr_execs++;
-	pthread_mutex_unlock(&exec_lock);
-	{
-		pthread_attr_t ta;
-
-		pthread_attr_init(&ta);
-		pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&ta, 256 << 10);
-		rc = pthread_create(&th, &ta, exec_thread, io);
-		pthread_attr_destroy(&ta);
-	}
-	if (rc) {
-		/* Without a thread nobody would reap it: run the thread's job here, after a kill. */
-		kill(pid, SIGKILL);
-		exec_thread(io);
-	}
-	if (argv)
-		free(argv);
-	if (envp != environ)
-		free(envp);
-	r = json_object_new_object();
-	json_object_object_add(r, "pid", json_object_new_int64(pid));
-	return r;
+	*e = (struct exec){ .pid = pid, .out.captured = r.cap_out, .err.captured = r.cap_err };
+	*io = (struct exec_io){ .x = ga->execs, .e = e };
+	exec_io_init(io, &pp, &r);
+	exec_start(ga->execs, io);
+	exec_req_free(&r);
+	ret = json_object_new_object();
+	json_object_object_add(ret, "pid", json_object_new_int64(pid));
+	return ret;
 
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (in_p[i] >= 0)
-			close(in_p[i]);
-		if (out_p[i] >= 0)
-			close(out_p[i]);
-		if (err_p[i] >= 0)
-			close(err_p[i]);
-	}
-	free(argv);
-	if (envp != environ)
-		free(envp);
-	free(data);
+	pipes_close(&pp);
+	exec_req_free(&r);
 	free(e);
 	free(io);
 	return NULL;
@@ -350,34 +475,35 @@ static void add_stream(json_object *r, const char *data_key, const char *trunc_k
 	json_object_object_add(r, trunc_key, json_object_new_boolean(s->truncated));
 }
 
-json_object *cmd_exec_status(json_object *args, char **err)
+json_object *cmd_exec_status(struct ga *ga, json_object *args, char **err)
 {
+	struct ga_execs *x = ga->execs;
 	struct exec **pp, *e = NULL;
 	json_object *r;
 	int64_t pid = 0;
 
 	ga_arg_int(args, "pid", &pid);
-	pthread_mutex_lock(&exec_lock);
-	for (pp = &execs; *pp; pp = &(*pp)->next) {
+	pthread_mutex_lock(&x->lock);
+	for (pp = &x->list; *pp; pp = &(*pp)->next) {
 		if ((*pp)->pid == pid) {
 			e = *pp;
 			break;
 		}
 	}
 	if (!e) {
-		pthread_mutex_unlock(&exec_lock);
+		pthread_mutex_unlock(&x->lock);
 		return ga_fail(err, "Invalid parameter 'pid'");
 	}
 	r = json_object_new_object();
 	json_object_object_add(r, "exited", json_object_new_boolean(e->exited));
 	if (!e->exited) {
-		pthread_mutex_unlock(&exec_lock);
+		pthread_mutex_unlock(&x->lock);
 		return r;
 	}
 	/* Reported once, then forgotten, as QGA does. */
 	*pp = e->next;
-	nr_execs--;
-	pthread_mutex_unlock(&exec_lock);
+	x->nr--;
+	pthread_mutex_unlock(&x->lock);
 	if (WIFEXITED(e->status))
 		json_object_object_add(r, "exitcode", json_object_new_int(WEXITSTATUS(e->status)));
 	else if (WIFSIGNALED(e->status))

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * guest-file-*: handles are agent-wide (any connection may use any handle,
- * as with QGA) and numbered from 1000. Files are opened O_NONBLOCK so a FIFO
+ * guest-file-*: handles belong to the agent (struct ga), not to a connection:
+ * any connection may use any handle, as with QGA. They are numbered from 1000. Files are opened O_NONBLOCK so a FIFO
  * or device with nothing to read cannot stall the agent's loop.
  */
 #include <errno.h>
@@ -22,18 +22,36 @@ struct handle {
 	int fd;
 };
 
-static struct handle handles[GA_FILE_MAX_HANDLES];
-static unsigned int nr_handles;
-static int64_t next_id = 1000;
+struct ga_files {
+	struct handle handles[GA_FILE_MAX_HANDLES];
+	unsigned int nr_handles;
+	int64_t next_id;
+};
 
-static struct handle *find(json_object *args, char **err)
+struct ga_files *ga_files_create(void)
+{
+	struct ga_files *f = calloc(1, sizeof(*f));
+
+	if (f)
+		f->next_id = 1000;
+	return f;
+}
+
+void ga_files_destroy(struct ga_files *f)
+{
+	for (unsigned int i = 0; i < f->nr_handles; i++)
+		close(f->handles[i].fd);
+	free(f);
+}
+
+static struct handle *find(struct ga_files *f, json_object *args, char **err)
 {
 	int64_t id = 0;
 
 	ga_arg_int(args, "handle", &id);
-	for (unsigned int i = 0; i < nr_handles; i++)
-		if (handles[i].id == id)
-			return &handles[i];
+	for (unsigned int i = 0; i < f->nr_handles; i++)
+		if (f->handles[i].id == id)
+			return &f->handles[i];
 	ga_fail(err, "handle '%lld' has not been found", (long long)id);
 	return NULL;
 }
@@ -66,9 +84,10 @@ static int open_flags(const char *mode)
 	return -1;
 }
 
-json_object *cmd_file_open(json_object *args, char **err)
+json_object *cmd_file_open(struct ga *ga, json_object *args, char **err)
 {
 	const char *path = ga_arg_str(args, "path"), *mode = ga_arg_str(args, "mode");
+	struct ga_files *f = ga->files;
 	int flags, fd;
 
 	if (!mode)
@@ -77,30 +96,30 @@ json_object *cmd_file_open(json_object *args, char **err)
 	if (flags < 0)
 		return ga_fail(err, "Invalid parameter 'mode': '%s' is not a valid open mode",
 			       mode);
-	if (nr_handles == GA_FILE_MAX_HANDLES)
+	if (f->nr_handles == GA_FILE_MAX_HANDLES)
 		return ga_fail(err, "too many open files (%d)", GA_FILE_MAX_HANDLES);
 	fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0666);
 	if (fd < 0)
 		return ga_fail(err, "failed to open file '%s' (mode: '%s'): %s", path, mode,
 			       strerror(errno));
-	handles[nr_handles++] = (struct handle){ next_id, fd };
-	return json_object_new_int64(next_id++);
+	f->handles[f->nr_handles++] = (struct handle){ f->next_id, fd };
+	return json_object_new_int64(f->next_id++);
 }
 
-json_object *cmd_file_close(json_object *args, char **err)
+json_object *cmd_file_close(struct ga *ga, json_object *args, char **err)
 {
-	struct handle *h = find(args, err);
+	struct handle *h = find(ga->files, args, err);
 
 	if (!h)
 		return NULL;
 	close(h->fd);
-	*h = handles[--nr_handles];
+	*h = ga->files->handles[--ga->files->nr_handles];
 	return json_object_new_object();
 }
 
-json_object *cmd_file_read(json_object *args, char **err)
+json_object *cmd_file_read(struct ga *ga, json_object *args, char **err)
 {
-	struct handle *h = find(args, err);
+	struct handle *h = find(ga->files, args, err);
 	int64_t count = GA_READ_DEFAULT;
 	size_t got = 0;
 	bool eof = false;
@@ -144,9 +163,9 @@ json_object *cmd_file_read(json_object *args, char **err)
 	return r;
 }
 
-json_object *cmd_file_write(json_object *args, char **err)
+json_object *cmd_file_write(struct ga *ga, json_object *args, char **err)
 {
-	struct handle *h = find(args, err);
+	struct handle *h = find(ga->files, args, err);
 	const char *b64 = ga_arg_str(args, "buf-b64");
 	size_t len, done = 0;
 	int64_t count;
@@ -184,33 +203,35 @@ json_object *cmd_file_write(json_object *args, char **err)
 	return r;
 }
 
-json_object *cmd_file_seek(json_object *args, char **err)
+int ga_whence_by_name(const char *name)
 {
-	struct handle *h = find(args, err);
+	return !strcmp(name, "set")   ? SEEK_SET
+	       : !strcmp(name, "cur") ? SEEK_CUR
+	       : !strcmp(name, "end") ? SEEK_END
+				      : -1;
+}
+
+json_object *cmd_file_seek(struct ga *ga, json_object *args, char **err)
+{
+	struct handle *h = find(ga->files, args, err);
 	json_object *w = ga_arg(args, "whence"), *r;
 	int64_t offset = 0;
-	int whence = -1;
+	int whence;
 	off_t pos;
 
 	if (!h)
 		return NULL;
 	ga_arg_int(args, "offset", &offset);
-	/* QGA's GuestFileWhence: "set"|"cur"|"end", or the raw 0|1|2 */
-	if (json_object_is_type(w, json_type_int)) {
+	/* The dispatcher has checked the type and the name; the raw codes are QGA_SEEK_*. */
+	if (json_object_is_type(w, json_type_string)) {
+		whence = ga_whence_by_name(json_object_get_string(w));
+	} else {
 		int64_t v = json_object_get_int64(w);
 
-		if (v >= 0 && v <= 2)
-			whence = (int)v;
-	} else if (json_object_is_type(w, json_type_string)) {
-		const char *s = json_object_get_string(w);
-
-		whence = !strcmp(s, "set")   ? SEEK_SET
-			 : !strcmp(s, "cur") ? SEEK_CUR
-			 : !strcmp(s, "end") ? SEEK_END
-					     : -1;
+		if (v < 0 || v > 2)
+			return ga_fail(err, "invalid whence code %lld", (long long)v);
+		whence = (int)v;
 	}
-	if (whence < 0)
-		return ga_fail(err, "Invalid parameter 'whence'");
 	pos = lseek(h->fd, offset, whence);
 	if (pos < 0)
 		return ga_fail(err, "failed to seek file: %s", strerror(errno));
@@ -220,8 +241,8 @@ json_object *cmd_file_seek(json_object *args, char **err)
 	return r;
 }
 
-json_object *cmd_file_flush(json_object *args, char **err)
+json_object *cmd_file_flush(struct ga *ga, json_object *args, char **err)
 {
 	/* Writes go straight to the fd; there is no user-space buffer to flush. */
-	return find(args, err) ? json_object_new_object() : NULL;
+	return find(ga->files, args, err) ? json_object_new_object() : NULL;
 }

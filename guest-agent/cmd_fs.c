@@ -17,13 +17,6 @@
 
 #include "ga_internal.h"
 
-static bool frozen;
-
-bool ga_frozen(void)
-{
-	return frozen;
-}
-
 struct mount {
 	unsigned int major, minor;
 	char *dir, *type, *source;
@@ -159,7 +152,7 @@ static void disk_address(json_object *disks, const char *sysname)
 	json_object_array_add(disks, d);
 }
 
-json_object *cmd_get_fsinfo(json_object *args, char **err)
+json_object *cmd_get_fsinfo(struct ga *ga, json_object *args, char **err)
 {
 	size_t n;
 	struct mount *m = read_mounts(&n);
@@ -199,9 +192,9 @@ json_object *cmd_get_fsinfo(json_object *args, char **err)
 	return list;
 }
 
-json_object *cmd_fsfreeze_status(json_object *args, char **err)
+json_object *cmd_fsfreeze_status(struct ga *ga, json_object *args, char **err)
 {
-	return json_object_new_string(frozen ? "frozen" : "thawed");
+	return json_object_new_string(ga->frozen ? "frozen" : "thawed");
 }
 
 /* Runs FIFREEZE or FITHAW on each block-backed mount; returns how many took it. */
@@ -243,27 +236,30 @@ static int freeze_all(unsigned long req, bool newest_first, int *fail_errno, cha
 	return count;
 }
 
-json_object *cmd_fsfreeze_freeze(json_object *args, char **err)
+json_object *cmd_fsfreeze_freeze(struct ga *ga, json_object *args, char **err)
 {
 	char dir[4096] = "";
 	int fail = 0, count;
 
 	/* Set first: commands that could touch the frozen disks are refused from now on. */
-	frozen = true;
+	ga->frozen = true;
 	count = freeze_all(FIFREEZE, true, &fail, dir, sizeof(dir));
 	if (fail) {
 		freeze_all(FITHAW, false, &fail, dir, sizeof(dir));
-		frozen = false;
+		ga->frozen = false;
 		return ga_fail(err, "failed to freeze %s: %s", dir, strerror(fail));
 	}
+	/* Nothing took the freeze: nothing needs a thaw, so nothing is refused (as QGA). */
+	if (count == 0)
+		ga->frozen = false;
 	return json_object_new_int(count);
 }
 
-json_object *cmd_fsfreeze_thaw(json_object *args, char **err)
+json_object *cmd_fsfreeze_thaw(struct ga *ga, json_object *args, char **err)
 {
 	char dir[16];
 	int fail = 0, count = freeze_all(FITHAW, false, &fail, dir, sizeof(dir));
 
-	frozen = false;
+	ga->frozen = false;
 	return json_object_new_int(count);
 }

@@ -40,7 +40,7 @@ static void add_stat(json_object *o, const char *k, uint64_t v)
 	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
 }
 
-json_object *cmd_network_get_interfaces(json_object *args, char **err)
+json_object *cmd_network_get_interfaces(struct ga *ga, json_object *args, char **err)
 {
 	struct ifaddrs *ifa, *p;
 	json_object *list;

@@ -30,7 +30,7 @@ static char *os_release_value(char *v)
 	return v;
 }
 
-json_object *cmd_get_osinfo(json_object *args, char **err)
+json_object *cmd_get_osinfo(struct ga *ga, json_object *args, char **err)
 {
 	static const struct {
 		const char *key, *field;
@@ -76,7 +76,7 @@ json_object *cmd_get_osinfo(json_object *args, char **err)
 	return r;
 }
 
-json_object *cmd_get_host_name(json_object *args, char **err)
+json_object *cmd_get_host_name(struct ga *ga, json_object *args, char **err)
 {
 	char name[256] = "";
 	json_object *r;
@@ -88,7 +88,7 @@ json_object *cmd_get_host_name(json_object *args, char **err)
 	return r;
 }
 
-json_object *cmd_get_time(json_object *args, char **err)
+json_object *cmd_get_time(struct ga *ga, json_object *args, char **err)
 {
 	struct timespec ts;
 
@@ -97,7 +97,7 @@ json_object *cmd_get_time(json_object *args, char **err)
 	return json_object_new_int64((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
 }
 
-json_object *cmd_get_timezone(json_object *args, char **err)
+json_object *cmd_get_timezone(struct ga *ga, json_object *args, char **err)
 {
 	time_t now = time(NULL);
 	json_object *r;
@@ -114,7 +114,7 @@ json_object *cmd_get_timezone(json_object *args, char **err)
 }
 
 /* One entry per user, with the earliest login time, as QGA reports it. */
-json_object *cmd_get_users(json_object *args, char **err)
+json_object *cmd_get_users(struct ga *ga, json_object *args, char **err)
 {
 	json_object *list = json_object_new_array();
 	struct utmpx *u;
@@ -156,7 +156,7 @@ json_object *cmd_get_users(json_object *args, char **err)
  * The system's shutdown(8) first, so services stop cleanly; reboot(2) when
  * there is none (a minimal image whose init is this agent's parent shell).
  */
-json_object *cmd_shutdown(json_object *args, char **err)
+json_object *cmd_shutdown(struct ga *ga, json_object *args, char **err)
 {
 	const char *mode = ga_arg_str(args, "mode");
 	const char *flag;
@@ -176,7 +176,7 @@ json_object *cmd_shutdown(json_object *args, char **err)
 	} else {
 		return ga_fail(err, "mode is invalid (valid values are: halt|powerdown|reboot)");
 	}
-	if (ga_cfg.no_shutdown) {
+	if (ga->cfg.no_shutdown) {
 		fprintf(stderr,
 			"kvmlet-guest-agent: guest-shutdown mode=%s: would run "
 			"/sbin/shutdown %s +0 (--no-shutdown)\n",

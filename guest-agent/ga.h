@@ -2,9 +2,15 @@
 /*
  * kvmlet-guest-agent: the QEMU guest agent protocol, transport-free.
  *
- * ga_dispatch() turns one request (a JSON text) into one reply; ga_stream
- * splits a byte stream into requests the way QEMU's JSON streamer does. The
- * server (main.c) and the fuzz target drive exactly this interface.
+ * A struct ga is one agent: its configuration, open file handles, started
+ * processes and freeze state. ga_dispatch() turns one request (a JSON text)
+ * into one reply; ga_stream splits a byte stream into requests the way QEMU's
+ * JSON streamer does. The server (main.c) and the fuzz target drive exactly
+ * this interface; the fuzz target creates a fresh agent per input.
+ *
+ * Threading: a struct ga and its streams belong to one thread. The threads
+ * that guest-exec starts touch only the process table, under its own lock,
+ * and may outlive ga_destroy() (their processes are left running).
  */
 #ifndef KVMLET_GA_H
 #define KVMLET_GA_H
@@ -24,14 +30,19 @@ struct ga_config {
 	bool no_shutdown;
 };
 
-void ga_init(const struct ga_config *cfg);
+struct ga;
+
+/* NULL when out of memory. */
+struct ga *ga_create(const struct ga_config *cfg);
+/* Closes the file handles; forgets processes (they run on, unreported). */
+void ga_destroy(struct ga *ga);
 
 /*
  * Handles one request. Returns a malloc'd reply ending in '\n' (led by 0xFF
  * for guest-sync-delimited) and its length, or NULL when the command sends no
  * reply (guest-shutdown succeeded).
  */
-char *ga_dispatch(const char *req, size_t len, size_t *reply_len);
+char *ga_dispatch(struct ga *ga, const char *req, size_t len, size_t *reply_len);
 
 typedef void (*ga_reply_fn)(void *opaque, const char *data, size_t len);
 
@@ -44,8 +55,9 @@ struct ga_stream {
 	bool discarding; /* skipping the rest of an over-long request */
 };
 
-void ga_stream_feed(struct ga_stream *s, const char *data, size_t len, ga_reply_fn fn,
-		    void *opaque);
+/* Dispatches each complete request to ga and hands its reply to fn. */
+void ga_stream_feed(struct ga_stream *s, struct ga *ga, const char *data, size_t len,
+		    ga_reply_fn fn, void *opaque);
 void ga_stream_free(struct ga_stream *s);
 
 #endif

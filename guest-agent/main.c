@@ -34,8 +34,15 @@ struct conn {
 	bool dead;
 };
 
-static struct conn conns[MAX_CONNS];
-static unsigned int nr_conns;
+/* The listening socket and its connections, owned by main(). */
+struct server {
+	struct ga *ga;
+	int lfd;
+	struct conn conns[MAX_CONNS];
+	unsigned int nr_conns;
+};
+
+/* Set by the SIGTERM/SIGINT handler, which can reach nothing else. */
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -145,7 +152,8 @@ static void usage(FILE *f)
 		DEFAULT_VSOCK_PORT);
 }
 
-int main(int argc, char **argv)
+/* Returns -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, struct ga_config *cfg, const char **spec)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -153,19 +161,16 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ga_config cfg = { 0 };
-	char def_spec[32];
-	const char *spec = NULL, *env = getenv("KVMLET_GA_NO_SHUTDOWN");
-	struct sigaction sa = { .sa_handler = on_signal };
-	int opt, lfd;
+	const char *env = getenv("KVMLET_GA_NO_SHUTDOWN");
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
-			spec = optarg;
+			*spec = optarg;
 			break;
 		case 'n':
-			cfg.no_shutdown = true;
+			cfg->no_shutdown = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -180,86 +185,136 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (env && *env && strcmp(env, "0"))
-		cfg.no_shutdown = true;
-	if (!spec) {
-		snprintf(def_spec, sizeof(def_spec), "vsock:%d", DEFAULT_VSOCK_PORT);
-		spec = def_spec;
-	}
-	ga_init(&cfg);
-	signal(SIGPIPE, SIG_IGN);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	lfd = listen_on(spec);
-	if (lfd < 0)
-		return 1;
+		cfg->no_shutdown = true;
+	return -1;
+}
 
+/* What to wait for: new clients while there is room, and each connection's I/O. */
+static nfds_t poll_set(const struct server *srv, struct pollfd *p)
+{
+	p[0] = (struct pollfd){ .fd = srv->nr_conns < MAX_CONNS ? srv->lfd : -1, .events = POLLIN };
+	for (unsigned int i = 0; i < srv->nr_conns; i++) {
+		const struct conn *c = &srv->conns[i];
+		short ev = 0;
+
+		if (!c->eof && c->out_len - c->out_off < OUT_HIGH_WATER)
+			ev |= POLLIN;
+		if (c->out_off < c->out_len)
+			ev |= POLLOUT;
+		p[i + 1] = (struct pollfd){ .fd = c->fd, .events = ev };
+	}
+	return srv->nr_conns + 1;
+}
+
+static void conn_service(struct ga *ga, struct conn *c, const struct pollfd *p)
+{
+	if (p->revents & POLLIN) {
+		char buf[65536];
+		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n > 0)
+			ga_stream_feed(&c->in, ga, buf, n, queue_reply, c);
+		else if (n == 0)
+			c->eof = true;
+		else if (errno != EAGAIN && errno != EINTR)
+			c->dead = true;
+	} else if (p->revents & (POLLERR | POLLNVAL) ||
+		   ((p->revents & POLLHUP) && !(p->events & POLLIN))) {
+		c->dead = true;
+	}
+	if (!c->dead)
+		flush_out(c);
+	if (c->eof && c->out_off == c->out_len)
+		c->dead = true;
+}
+
+/* Drops closed connections; the array stays dense for the next poll. */
+static void reap_conns(struct server *srv)
+{
+	for (unsigned int i = 0; i < srv->nr_conns;) {
+		struct conn *c = &srv->conns[i];
+
+		if (!c->dead) {
+			i++;
+			continue;
+		}
+		close(c->fd);
+		ga_stream_free(&c->in);
+		free(c->out);
+		*c = srv->conns[--srv->nr_conns];
+		memset(&srv->conns[srv->nr_conns], 0, sizeof(*c));
+	}
+}
+
+/* Takes every waiting client (the listening socket is non-blocking). */
+static void accept_conns(struct server *srv)
+{
+	while (srv->nr_conns < MAX_CONNS) {
+		int fd = accept4(srv->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0)
+			break;
+		memset(&srv->conns[srv->nr_conns], 0, sizeof(srv->conns[0]));
+		srv->conns[srv->nr_conns++].fd = fd;
+	}
+}
+
+static int serve(struct server *srv)
+{
 	while (!stop) {
 		struct pollfd p[MAX_CONNS + 1];
 		unsigned int i;
 
-		p[0] = (struct pollfd){ .fd = nr_conns < MAX_CONNS ? lfd : -1, .events = POLLIN };
-		for (i = 0; i < nr_conns; i++) {
-			struct conn *c = &conns[i];
-			short ev = 0;
-
-			if (!c->eof && c->out_len - c->out_off < OUT_HIGH_WATER)
-				ev |= POLLIN;
-			if (c->out_off < c->out_len)
-				ev |= POLLOUT;
-			p[i + 1] = (struct pollfd){ .fd = c->fd, .events = ev };
-		}
-		if (poll(p, nr_conns + 1, -1) < 0) {
+		if (poll(p, poll_set(srv, p), -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("kvmlet-guest-agent: poll");
 			return 1;
 		}
-		for (i = 0; i < nr_conns; i++) {
-			struct conn *c = &conns[i];
-			short re = p[i + 1].revents;
-
-			if (re & POLLIN) {
-				char buf[65536];
-				ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-
-				if (n > 0)
-					ga_stream_feed(&c->in, buf, n, queue_reply, c);
-				else if (n == 0)
-					c->eof = true;
-				else if (errno != EAGAIN && errno != EINTR)
-					c->dead = true;
-			} else if (re & (POLLERR | POLLNVAL) ||
-				   ((re & POLLHUP) && !(p[i + 1].events & POLLIN))) {
-				c->dead = true;
-			}
-			if (!c->dead)
-				flush_out(c);
-			if (c->eof && c->out_off == c->out_len)
-				c->dead = true;
-		}
-		/* Drop closed connections; the array stays dense for the next poll. */
-		for (i = 0; i < nr_conns;) {
-			if (conns[i].dead) {
-				close(conns[i].fd);
-				ga_stream_free(&conns[i].in);
-				free(conns[i].out);
-				conns[i] = conns[--nr_conns];
-				memset(&conns[nr_conns], 0, sizeof(conns[0]));
-			} else {
-				i++;
-			}
-		}
-		/* Take every waiting client (the listening socket is non-blocking). */
-		while ((p[0].revents & POLLIN) && nr_conns < MAX_CONNS) {
-			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-			if (fd < 0)
-				break;
-			memset(&conns[nr_conns], 0, sizeof(conns[0]));
-			conns[nr_conns++].fd = fd;
-		}
+		for (i = 0; i < srv->nr_conns; i++)
+			conn_service(srv->ga, &srv->conns[i], &p[i + 1]);
+		reap_conns(srv);
+		if (p[0].revents & POLLIN)
+			accept_conns(srv);
 	}
-	if (!strncmp(spec, "unix:", 5))
-		unlink(spec + 5);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct server srv = { 0 };
+	struct ga_config cfg = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	const char *spec = NULL;
+	char def_spec[32];
+	int rc = parse_args(argc, argv, &cfg, &spec);
+
+	if (rc >= 0)
+		return rc;
+	if (!spec) {
+		snprintf(def_spec, sizeof(def_spec), "vsock:%d", DEFAULT_VSOCK_PORT);
+		spec = def_spec;
+	}
+	srv.ga = ga_create(&cfg);
+	if (!srv.ga) {
+		fprintf(stderr, "kvmlet-guest-agent: error: out of memory\n");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	srv.lfd = listen_on(spec);
+	if (srv.lfd < 0) {
+		ga_destroy(srv.ga);
+		return 1;
+	}
+	rc = serve(&srv);
+	if (rc == 0 && !strncmp(spec, "unix:", 5))
+		unlink(spec + 5);
+	for (unsigned int i = 0; i < srv.nr_conns; i++)
+		srv.conns[i].dead = true;
+	reap_conns(&srv);
+	close(srv.lfd);
+	ga_destroy(srv.ga);
+	return rc;
 }

@@ -12,9 +12,14 @@
 
 #include "ga_internal.h"
 
-struct ga_config ga_cfg;
-
-enum ga_arg_type { GA_INT, GA_STR, GA_BOOL, GA_STRLIST, GA_ANY };
+enum ga_arg_type {
+	GA_INT,
+	GA_STR,
+	GA_BOOL,
+	GA_STRLIST,
+	GA_WHENCE, /* QAPI's GuestFileWhence: an integer or a name */
+	GA_ANY,
+};
 
 struct ga_arg {
 	const char *name;
@@ -81,12 +86,12 @@ bool ga_arg_bool(json_object *args, const char *name, bool dflt)
 	return o ? json_object_get_boolean(o) : dflt;
 }
 
-static json_object *cmd_ping(json_object *args, char **err)
+static json_object *cmd_ping(struct ga *ga, json_object *args, char **err)
 {
 	return json_object_new_object();
 }
 
-static json_object *cmd_sync(json_object *args, char **err)
+static json_object *cmd_sync(struct ga *ga, json_object *args, char **err)
 {
 	int64_t id = 0;
 
@@ -94,7 +99,7 @@ static json_object *cmd_sync(json_object *args, char **err)
 	return json_object_new_int64(id);
 }
 
-static json_object *cmd_info(json_object *args, char **err);
+static json_object *cmd_info(struct ga *ga, json_object *args, char **err);
 
 static const struct ga_arg no_args[] = { { NULL, 0, false } };
 static const struct ga_arg sync_args[] = { { "id", GA_INT, true }, { NULL, 0, false } };
@@ -128,7 +133,7 @@ static const struct ga_arg write_args[] = {
 static const struct ga_arg seek_args[] = {
 	{ "handle", GA_INT, true },
 	{ "offset", GA_INT, true },
-	{ "whence", GA_ANY, true },
+	{ "whence", GA_WHENCE, true },
 	{ NULL, 0, false },
 };
 
@@ -160,16 +165,16 @@ static const struct ga_cmd commands[] = {
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static bool cmd_enabled(const struct ga_cmd *c)
+static bool cmd_enabled(const struct ga *ga, const struct ga_cmd *c)
 {
-	if (ga_cfg.safe && (c->flags & GA_SIDE_EFFECT))
+	if (ga->cfg.safe && (c->flags & GA_SIDE_EFFECT))
 		return false;
-	if (ga_frozen() && !(c->flags & GA_FROZEN_OK))
+	if (ga->frozen && !(c->flags & GA_FROZEN_OK))
 		return false;
 	return true;
 }
 
-static json_object *cmd_info(json_object *args, char **err)
+static json_object *cmd_info(struct ga *ga, json_object *args, char **err)
 {
 	json_object *r = json_object_new_object(), *list = json_object_new_array();
 
@@ -179,7 +184,7 @@ static json_object *cmd_info(json_object *args, char **err)
 
 		json_object_object_add(c, "name", json_object_new_string(commands[i].name));
 		json_object_object_add(c, "enabled",
-				       json_object_new_boolean(cmd_enabled(&commands[i])));
+				       json_object_new_boolean(cmd_enabled(ga, &commands[i])));
 		json_object_object_add(
 			c, "success-response",
 			json_object_new_boolean(!(commands[i].flags & GA_NO_SUCCESS_RESPONSE)));
@@ -187,11 +192,6 @@ static json_object *cmd_info(json_object *args, char **err)
 	}
 	json_object_object_add(r, "supported_commands", list);
 	return r;
-}
-
-void ga_init(const struct ga_config *cfg)
-{
-	ga_cfg = *cfg;
 }
 
 static const char *type_name(enum ga_arg_type t)
@@ -205,6 +205,8 @@ static const char *type_name(enum ga_arg_type t)
 		return "boolean";
 	case GA_STRLIST:
 		return "array";
+	case GA_WHENCE:
+		return "GuestFileWhence";
 	default:
 		return "any";
 	}
@@ -221,9 +223,44 @@ static bool type_ok(json_object *v, enum ga_arg_type t)
 		return json_object_is_type(v, json_type_boolean);
 	case GA_STRLIST:
 		return json_object_is_type(v, json_type_array);
+	case GA_WHENCE:
+		return json_object_is_type(v, json_type_int) ||
+		       json_object_is_type(v, json_type_string);
 	default:
 		return true;
 	}
+}
+
+static bool check_strlist(const char *key, json_object *val, char **err)
+{
+	size_t n = json_object_array_length(val);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!json_object_is_type(json_object_array_get_idx(val, i), json_type_string)) {
+			ga_fail(err, "Invalid parameter type for '%s[%zu]', expected: string", key,
+				i);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool check_value(const char *key, json_object *val, enum ga_arg_type t, char **err)
+{
+	/* An alternate of an integer and an enum: any number picks the integer. */
+	if (t == GA_WHENCE && json_object_is_type(val, json_type_double))
+		t = GA_INT;
+	if (!type_ok(val, t)) {
+		ga_fail(err, "Invalid parameter type for '%s', expected: %s", key, type_name(t));
+		return false;
+	}
+	if (t == GA_WHENCE && json_object_is_type(val, json_type_string) &&
+	    ga_whence_by_name(json_object_get_string(val)) < 0) {
+		ga_fail(err, "Parameter '%s' does not accept value '%s'", key,
+			json_object_get_string(val));
+		return false;
+	}
+	return t != GA_STRLIST || check_strlist(key, val, err);
 }
 
 /* QAPI's checks, with its wording: every parameter known, typed, present. */
@@ -240,25 +277,8 @@ static bool check_args(const struct ga_cmd *c, json_object *args, char **err)
 				ga_fail(err, "Parameter '%s' is unexpected", key);
 				return false;
 			}
-			if (!type_ok(val, a->type)) {
-				ga_fail(err, "Invalid parameter type for '%s', expected: %s", key,
-					type_name(a->type));
+			if (!check_value(key, val, a->type, err))
 				return false;
-			}
-			if (a->type == GA_STRLIST) {
-				size_t n = json_object_array_length(val);
-
-				for (size_t i = 0; i < n; i++) {
-					if (!json_object_is_type(json_object_array_get_idx(val, i),
-								 json_type_string)) {
-						ga_fail(err,
-							"Invalid parameter type for '%s[%zu]', "
-							"expected: string",
-							key, i);
-						return false;
-					}
-				}
-			}
 		}
 	}
 	for (const struct ga_arg *a = c->args; a->name; a++) {
@@ -324,7 +344,7 @@ static char *error_replyf(json_object *id, size_t *reply_len, const char *fmt, .
 	return out;
 }
 
-static char *run(json_object *req, size_t *reply_len)
+static char *run(struct ga *ga, json_object *req, size_t *reply_len)
 {
 	json_object *exec = NULL, *args = NULL, *id = NULL, *ret;
 	const struct ga_cmd *c = NULL;
@@ -365,14 +385,14 @@ static char *run(json_object *req, size_t *reply_len)
 		snprintf(desc, sizeof(desc), "The command %.100s has not been found", name);
 		return error_reply("CommandNotFound", desc, id, reply_len);
 	}
-	if (!cmd_enabled(c)) {
+	if (!cmd_enabled(ga, c)) {
 		char desc[160];
 
 		snprintf(desc, sizeof(desc), "The command %s has been disabled for this instance",
 			 c->name);
 		return error_reply("CommandNotFound", desc, id, reply_len);
 	}
-	if (!check_args(c, args, &err) || !(ret = c->fn(args, &err))) {
+	if (!check_args(c, args, &err) || !(ret = c->fn(ga, args, &err))) {
 		out = error_reply("GenericError", err ? err : "command failed", id, reply_len);
 		free(err);
 		return out;
@@ -387,22 +407,22 @@ static char *run(json_object *req, size_t *reply_len)
 	return finish(r, id, c->fn == cmd_sync && !strcmp(name, "guest-sync-delimited"), reply_len);
 }
 
-char *ga_dispatch(const char *req, size_t len, size_t *reply_len)
+/* Exactly one JSON value, with nothing but whitespace after it; else *why says why not. */
+static json_object *parse_value(const char *req, size_t len, const char **why)
 {
 	/* Bounded nesting: json-c's parser recurses per level. */
 	json_tokener *tok = json_tokener_new_ex(64);
-	json_object *obj;
 	enum json_tokener_error jerr;
-	char *out;
+	json_object *obj;
 
-	*reply_len = 0;
-	if (!tok)
-		return error_replyf(NULL, reply_len, "out of memory");
+	if (!tok) {
+		*why = "out of memory";
+		return NULL;
+	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, req, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (jerr == json_tokener_success) {
-		/* A request is exactly one value: anything but whitespace after it is an error. */
 		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
 			if (!strchr(" \t\r\n", req[i]) || !req[i]) {
 				jerr = json_tokener_error_parse_unexpected;
@@ -410,15 +430,59 @@ char *ga_dispatch(const char *req, size_t len, size_t *reply_len)
 			}
 		}
 	}
-	if (jerr != json_tokener_success || !obj) {
-		out = error_replyf(NULL, reply_len, "JSON parse error, %s",
-				   jerr == json_tokener_continue ? "unexpected end of input"
-								 : json_tokener_error_desc(jerr));
-	} else {
-		out = run(obj, reply_len);
-	}
-	json_object_put(obj);
 	json_tokener_free(tok);
+	if (jerr == json_tokener_success && obj)
+		return obj;
+	json_object_put(obj);
+	*why = jerr == json_tokener_continue ? "unexpected end of input"
+					     : json_tokener_error_desc(jerr);
+	return NULL;
+}
+
+/*
+ * Parses a request as QEMU does (json_strict.c): a repeated key is a parse
+ * error, and integers beyond int64 are read as floats. Returns NULL with
+ * *why set when the request is not acceptable JSON.
+ */
+static json_object *parse_request(const char *req, size_t len, const char **why)
+{
+	json_object *obj = parse_value(req, len, why);
+	size_t wide_len;
+	char *wide;
+	bool oom;
+
+	if (!obj)
+		return NULL;
+	if (ga_json_has_duplicate_key(req, len, obj)) {
+		json_object_put(obj);
+		*why = "duplicate key";
+		return NULL;
+	}
+	wide = ga_json_widen_ints(req, len, &wide_len, &oom);
+	if (!wide && !oom)
+		return obj;
+	json_object_put(obj);
+	if (!wide) {
+		*why = "out of memory";
+		return NULL;
+	}
+	obj = parse_value(wide, wide_len, why);
+	free(wide);
+	return obj;
+}
+
+char *ga_dispatch(struct ga *ga, const char *req, size_t len, size_t *reply_len)
+{
+	const char *why = NULL;
+	json_object *obj;
+	char *out;
+
+	*reply_len = 0;
+	obj = parse_request(req, len, &why);
+	if (!obj)
+		return error_replyf(NULL, reply_len, "JSON parse error, %s", why);
+	out = run(ga, obj, reply_len);
+	json_object_put(obj);
 	return out;
 }
 
@@ -432,17 +496,88 @@ static void reply_error(ga_reply_fn fn, void *opaque, const char *desc)
 	free(r);
 }
 
-static void complete(struct ga_stream *s, ga_reply_fn fn, void *opaque)
+static void stream_reset(struct ga_stream *s)
+{
+	s->len = 0;
+	s->depth = 0;
+	s->in_str = s->esc = false;
+}
+
+static void complete(struct ga_stream *s, struct ga *ga, ga_reply_fn fn, void *opaque)
 {
 	size_t n;
-	char *r = ga_dispatch(s->buf, s->len, &n);
+	char *r = ga_dispatch(ga, s->buf, s->len, &n);
 
 	if (r)
 		fn(opaque, r, n);
 	free(r);
-	s->len = 0;
-	s->depth = 0;
-	s->in_str = s->esc = false;
+	stream_reset(s);
+}
+
+/*
+ * Room for byte c. When there is none the request is answered with an error
+ * and the rest of its line skipped.
+ */
+static bool stream_reserve(struct ga_stream *s, char c, ga_reply_fn fn, void *opaque)
+{
+	size_t cap;
+	char *nb;
+
+	if (s->len >= GA_MAX_REQUEST) {
+		char desc[96];
+
+		snprintf(desc, sizeof(desc), "request exceeds %u bytes; skipped to next line",
+			 GA_MAX_REQUEST);
+		reply_error(fn, opaque, desc);
+		stream_reset(s);
+		s->discarding = c != '\n';
+		return false;
+	}
+	if (s->len + 1 <= s->cap)
+		return true;
+	cap = s->cap ? s->cap * 2 : 4096;
+	if (cap > GA_MAX_REQUEST + 1)
+		cap = GA_MAX_REQUEST + 1;
+	nb = realloc(s->buf, cap);
+	if (!nb) {
+		reply_error(fn, opaque, "out of memory");
+		stream_reset(s);
+		s->discarding = true;
+		return false;
+	}
+	s->buf = nb;
+	s->cap = cap;
+	return true;
+}
+
+/* Whether c, just added, ends the request. */
+static bool stream_track(struct ga_stream *s, char c)
+{
+	if (s->in_str) {
+		if (s->esc)
+			s->esc = false;
+		else if (c == '\\')
+			s->esc = true;
+		else if (c == '"')
+			s->in_str = false;
+		return false;
+	}
+	switch (c) {
+	case '"':
+		s->in_str = true;
+		return false;
+	case '{':
+	case '[':
+		s->depth++;
+		return false;
+	case '}':
+	case ']':
+		return --s->depth <= 0;
+	case '\n':
+		return s->depth == 0;
+	default:
+		return false;
+	}
 }
 
 /*
@@ -451,15 +586,15 @@ static void complete(struct ga_stream *s, ga_reply_fn fn, void *opaque)
  * brackets ends at a newline. A 0xFF byte (what a client sends before
  * guest-sync-delimited) drops whatever was partially received.
  */
-void ga_stream_feed(struct ga_stream *s, const char *data, size_t len, ga_reply_fn fn, void *opaque)
+void ga_stream_feed(struct ga_stream *s, struct ga *ga, const char *data, size_t len,
+		    ga_reply_fn fn, void *opaque)
 {
 	for (size_t i = 0; i < len; i++) {
 		char c = data[i];
 
 		if ((unsigned char)c == 0xff) {
-			s->len = 0;
-			s->depth = 0;
-			s->in_str = s->esc = s->discarding = false;
+			stream_reset(s);
+			s->discarding = false;
 			continue;
 		}
 		if (s->discarding) {
@@ -469,62 +604,11 @@ void ga_stream_feed(struct ga_stream *s, const char *data, size_t len, ga_reply_
 		}
 		if (s->len == 0 && strchr(" \t\r\n", c) && c)
 			continue;
-		if (s->len >= GA_MAX_REQUEST) {
-			char desc[96];
-
-			snprintf(desc, sizeof(desc),
-				 "request exceeds %u bytes; skipped to next line", GA_MAX_REQUEST);
-			reply_error(fn, opaque, desc);
-			s->len = 0;
-			s->depth = 0;
-			s->in_str = s->esc = false;
-			s->discarding = c != '\n';
+		if (!stream_reserve(s, c, fn, opaque))
 			continue;
-		}
-		if (s->len + 1 > s->cap) {
-			size_t cap = s->cap ? s->cap * 2 : 4096;
-			char *nb;
-
-			if (cap > GA_MAX_REQUEST + 1)
-				cap = GA_MAX_REQUEST + 1;
-			nb = realloc(s->buf, cap);
-			if (!nb) {
-				reply_error(fn, opaque, "out of memory");
-				s->len = 0;
-				s->discarding = true;
-				continue;
-			}
-			s->buf = nb;
-			s->cap = cap;
-		}
 		s->buf[s->len++] = c;
-		if (s->in_str) {
-			if (s->esc)
-				s->esc = false;
-			else if (c == '\\')
-				s->esc = true;
-			else if (c == '"')
-				s->in_str = false;
-			continue;
-		}
-		switch (c) {
-		case '"':
-			s->in_str = true;
-			break;
-		case '{':
-		case '[':
-			s->depth++;
-			break;
-		case '}':
-		case ']':
-			if (--s->depth <= 0)
-				complete(s, fn, opaque);
-			break;
-		case '\n':
-			if (s->depth == 0)
-				complete(s, fn, opaque);
-			break;
-		}
+		if (stream_track(s, c))
+			complete(s, ga, fn, opaque);
 	}
 }
 

@@ -6,7 +6,8 @@
  * read-only ones (osinfo, interfaces, fsinfo, ...) run for real.
  *
  * Every reply must be one line of JSON (after an optional 0xFF) that is an
- * object with exactly one of "return" or "error".
+ * object with exactly one of "return" or "error". Each input gets a fresh
+ * agent, so no state (file handles, freeze) carries over between inputs.
  */
 #include "tests/fuzz/fuzzer.h"
 #include <stdint.h>
@@ -40,21 +41,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct ga_config cfg = { .safe = true, .no_shutdown = true };
 	struct ga_stream s = { 0 };
 	size_t replies = 0;
+	struct ga *ga = ga_create(&cfg);
 
-	ga_init(&cfg);
+	if (!ga)
+		return 0;
 	/* Two feeds split at a data-chosen point: framing must not depend on read boundaries. */
 	size_t cut = size ? data[0] % (size + 1) : 0;
 
-	ga_stream_feed(&s, (const char *)data, cut, check_reply, &replies);
-	ga_stream_feed(&s, (const char *)data + cut, size - cut, check_reply, &replies);
+	ga_stream_feed(&s, ga, (const char *)data, cut, check_reply, &replies);
+	ga_stream_feed(&s, ga, (const char *)data + cut, size - cut, check_reply, &replies);
 	ga_stream_free(&s);
 
 	/* The whole input as one request, as a caller of ga_dispatch() would pass it. */
 	size_t n;
-	char *r = ga_dispatch((const char *)data, size, &n);
+	char *r = ga_dispatch(ga, (const char *)data, size, &n);
 
 	if (r)
 		check_reply(&replies, r, n);
 	free(r);
+	ga_destroy(ga);
 	return 0;
 }

@@ -7,15 +7,17 @@ usage: guest_agent.py AGENT_BINARY
 import base64
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 from harness import Failure, check
-from guest_agent_client import Client, start_agent
+from guest_agent_client import Client, start_agent, wait_socket
 
 ALL_COMMANDS = {
     "guest-sync-delimited", "guest-sync", "guest-ping", "guest-info", "guest-get-time",
@@ -247,6 +249,28 @@ def test_bad_input(c):
     err(c.call("guest-sync", {"id": "x"}), "wrong type", contains="'id', expected: integer")
     err(c.call("guest-exec", {"path": "/bin/true", "arg": ["a", 1]}), "list element",
         contains="'arg[1]'")
+    # As QEMU's parser: integers beyond int64 and floats are not integers, however
+    # they are spelled, and a repeated key is a parse error at any depth.
+    for num in ["9223372036854775808", "18446744073709551616", "-9223372036854775809",
+                "1" + "0" * 400, "1.0", "2e3"]:
+        c.send('{"execute":"guest-sync","arguments":{"id":%s}}\n' % num)
+        err(c.reply(), f"id {num[:30]}",
+            contains="Invalid parameter type for 'id', expected: integer")
+    for num in ["9223372036854775807", "-9223372036854775808"]:
+        c.send('{"execute":"guest-sync","arguments":{"id":%s}}\n' % num)
+        check(ok(c.reply(), f"id {num}") == int(num), f"id {num} survives")
+    c.send('{"execute":"guest-sync","arguments":{"id":1},"id":18446744073709551616}\n')
+    check(c.reply() == {"return": 1, "id": 18446744073709551616.0}, "huge id echoed as a number")
+    for raw in ['{"execute":"guest-sync","arguments":{"id":1,"id":2}}',
+                '{"execute":"guest-ping","execute":"guest-ping"}',
+                '{"execute":"guest-ping","id":[{"a":{"b":1,"\\u0062":2}}]}',
+                '{"execute":"guest-ping","id":{"k":{"x":1},"k":2}}']:
+        c.send(raw + "\n")
+        check(c.reply() == {"error": {"class": "GenericError",
+                                      "desc": "JSON parse error, duplicate key"}},
+              f"duplicate key in {raw}")
+    c.send('{"execute":"guest-sync","arguments":{"id":1},"id":{"a":1,"b":{"a":2}}}\n')
+    check(ok(c.reply(), "equal keys in different objects") == 1, "not a duplicate")
     err(c.call("guest-ping", {"bogus": 1}), "unexpected arg", contains="'bogus' is unexpected")
     err(c.call("guest-ping", 5), "arguments not an object", contains="'arguments'")
     c.send('{"execute":"guest-ping","bogus":1}\n')
@@ -296,6 +320,37 @@ def test_parallel(sock):
     deaf.close()
 
 
+def test_freeze_nothing(agent, tmp):
+    """guest-fsfreeze-freeze with no block-backed file system in sight.
+
+    The agent runs in its own mount namespace with an empty file bound over its
+    /proc/PID/mountinfo, so it sees nothing to freeze; fsinfo must agree
+    before anything is frozen, since freezing this host's disks would hang it.
+    """
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        print("skipped: freeze with nothing to freeze (needs root and unshare)")
+        return
+    empty, sock = os.path.join(tmp, "mountinfo-empty"), os.path.join(tmp, "ga-nofs.sock")
+    open(empty, "w").close()
+    script = 'mount --bind "$1" /proc/$$/mountinfo && exec "$2" --listen "unix:$3" --no-shutdown'
+    logf = open(os.path.join(tmp, "agent-nofs.log"), "wb")
+    p = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                          empty, agent, sock], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+    try:
+        wait_socket(sock, p)
+        c = Client(sock)
+        check(ok(c.call("guest-get-fsinfo"), "fsinfo in the empty namespace") == [],
+              "the agent still sees block-backed file systems; not freezing")
+        check(ok(c.call("guest-fsfreeze-freeze"), "freeze nothing") == 0, "freeze count 0")
+        check(ok(c.call("guest-fsfreeze-status"), "status") == "thawed", "thawed after freeze")
+        check(ok(c.call("guest-get-osinfo"), "osinfo after freeze") is not None, "not refused")
+        check(ok(c.call("guest-fsfreeze-thaw"), "thaw") == 0, "thaw count 0")
+        c.close()
+    finally:
+        p.terminate()
+        p.wait(30)
+
+
 def test_shutdown(c, log):
     c.send('{"execute":"guest-shutdown","arguments":{"mode":"reboot"}}\n')
     # guest-shutdown sends nothing on success: the next reply is the ping's
@@ -318,14 +373,21 @@ def main():
                              ("files", lambda: test_files(c, tmp)),
                              ("bad input", lambda: test_bad_input(c)),
                              ("parallel", lambda: test_parallel(sock)),
+                             ("freeze nothing", lambda: test_freeze_nothing(agent, tmp)),
                              ("shutdown", lambda: test_shutdown(c, log))]:
                 t0 = time.monotonic()
                 fn()
                 print(f"ok: {name} ({time.monotonic() - t0:.1f}s)")
+            # The agent exits with one process unreported and one still running:
+            # ga_destroy() frees the first and leaves the second to its thread.
+            ok(c.call("guest-exec", {"path": "/bin/true"}), "true, never reported")
+            running = ok(c.call("guest-exec", {"path": "/bin/sleep", "arg": ["30"]}),
+                         "sleep")["pid"]
             c.close()
             check(p.poll() is None, "agent died")
             p.send_signal(signal.SIGTERM)
             rc = p.wait(30)
+            os.kill(running, signal.SIGKILL)
             check(rc == 0, f"agent exit status {rc}")
             check(not os.path.exists(sock), "socket left behind")
             text = open(log, errors="replace").read()
