@@ -8,7 +8,7 @@ Also checks that the spec holds together: it is swagger 2.0, every $ref
 names a definition or parameter, every operation answers something, and
 every {parameter} of a path is declared as a path parameter.
 
-With Firecracker's description (tests/integration/firecracker_api.json),
+With Firecracker's description (tests/integration/lib/firecracker_api.json),
 also checks the tags: an operation tagged "firecracker" is one of
 Firecracker's, one tagged "kvmlet" is not, and a definition Firecracker also
 has lists no field Firecracker lacks (but for KVMLET_EXTRA_FIELDS).

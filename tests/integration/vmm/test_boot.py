@@ -3,7 +3,7 @@
 """Boots the bundled firmware under kvmlet-vmm on real KVM with N vCPUs and
 checks its self-tests (smp, irq, mem), its banner and the exit code.
 
-usage: vmm_boot.py VCPUS [MEMORY_MIB]"""
+usage: test_boot.py VCPUS [MEMORY_MIB]"""
 import re
 import sys
 

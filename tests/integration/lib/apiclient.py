@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Helpers for the control API tests (vmm_api_compat.py, vmm_api_hostile.py):
+"""Helpers for the control API tests (vmm/test_api_compat.py, vmm/test_api_hostile.py):
 a kvmlet-vmm started with --api-sock whose serial output is collected by a
 thread, requests through curl (the client the API must serve) or raw bytes
 through a socket, and a validator and example generator for the subset of

@@ -3,7 +3,7 @@
 Debian's qemu-ga and to kvmlet-guest-agent, and the replies must have the same
 structure (keys and value types, not values; error classes too).
 
-usage: guest_agent_compat.py AGENT_BINARY     (needs root and qemu-ga)
+usage: test_compat.py AGENT_BINARY     (needs root and qemu-ga)
 """
 import base64
 import os

@@ -2,7 +2,7 @@
 """kvmlet-guest-agent end to end: a real agent process on a Unix socket in a
 temporary directory, real child processes, real files, hostile clients.
 
-usage: guest_agent.py AGENT_BINARY
+usage: test_guest_agent.py AGENT_BINARY
 """
 import base64
 import json

@@ -15,7 +15,7 @@ CHUNK = 64 * 1024
 
 
 def make_image(name, size=16 * MiB):
-    # The firmware's blk test expects this pattern at 1 MiB (see vmm_blk.py).
+    # The firmware's blk test expects this pattern at 1 MiB (see test_blk.py).
     path = os.path.join(TMP, name)
     with open(path, "wb") as f:
         f.truncate(size)

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """A minimal QEMU guest agent protocol client and process helpers, shared by
-the kvmlet-guest-agent tests (guest_agent.py, guest_agent_compat.py)."""
+the kvmlet-guest-agent tests (guest_agent/test_guest_agent.py, guest_agent/test_compat.py)."""
 import json
 import os
 import socket
