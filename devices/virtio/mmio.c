@@ -29,11 +29,14 @@
 	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) | \
 	 (1ULL << VIRTIO_RING_F_INDIRECT_DESC))
 
+static const struct device_ops virtio_device_ops;
+
 void virtio_dev_init(struct virtio_dev *vdev, const struct virtio_dev_ops *ops, const char *name,
 		     uint32_t device_id, uint64_t features, unsigned int nr_queues,
 		     const struct guest_memory *mem)
 {
 	memset(vdev, 0, sizeof(*vdev));
+	vdev->dev = (struct device){ &virtio_device_ops, ops->kind, NULL, name };
 	vdev->ops = ops;
 	vdev->name = name;
 	vdev->device_id = device_id;
@@ -76,7 +79,7 @@ static void virtio_on_kick(struct event_handler *h, uint32_t events)
 	if (read(h->fd, &v, sizeof(v)) < 0)
 		return;
 	pthread_mutex_lock(&vdev->lock);
-	if (virtio_live(vdev) && vdev->vqs[k->queue].ready)
+	if (virtio_live(vdev) && vdev->vqs[k->queue].ready && vdev->ops->notify)
 		vdev->ops->notify(vdev, k->queue);
 	pthread_mutex_unlock(&vdev->lock);
 }
@@ -135,7 +138,7 @@ void virtio_set_needs_reset(struct virtio_dev *vdev, const char *why)
 
 static void virtio_reset(struct virtio_dev *vdev)
 {
-	if (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)
+	if ((vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) && vdev->ops->reset)
 		vdev->ops->reset(vdev);
 	for (unsigned int q = 0; q < vdev->nr_queues; q++)
 		vq_reset(&vdev->vqs[q]);
@@ -224,7 +227,7 @@ static void virtio_set_status(struct virtio_dev *vdev, uint32_t val)
 	/* Bits are only ever added; the device owns NEEDS_RESET. */
 	vdev->status |= val & ~VIRTIO_CONFIG_S_NEEDS_RESET;
 	if ((added & vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) && !vdev->needs_reset &&
-	    vdev->ops->activate(vdev) < 0)
+	    vdev->ops->activate && vdev->ops->activate(vdev) < 0)
 		virtio_set_needs_reset(vdev, "activation failed");
 }
 
@@ -310,7 +313,8 @@ static void virtio_mmio_read(void *opaque, uint64_t off, void *data, uint32_t le
 	memset(data, 0, len);
 	pthread_mutex_lock(&vdev->lock);
 	if (off >= VIRTIO_MMIO_CONFIG) {
-		vdev->ops->config_read(vdev, off - VIRTIO_MMIO_CONFIG, data, len);
+		if (vdev->ops->config_read)
+			vdev->ops->config_read(vdev, off - VIRTIO_MMIO_CONFIG, data, len);
 	} else if (len == 4 && !(off & 3)) {
 		/* Control registers are 32-bit and aligned (virtio 1.2, 4.2.2.2). */
 		v = virtio_reg_read(vdev, off);
@@ -326,7 +330,8 @@ static void virtio_mmio_write(void *opaque, uint64_t off, const void *data, uint
 
 	pthread_mutex_lock(&vdev->lock);
 	if (off >= VIRTIO_MMIO_CONFIG) {
-		vdev->ops->config_write(vdev, off - VIRTIO_MMIO_CONFIG, data, len);
+		if (vdev->ops->config_write)
+			vdev->ops->config_write(vdev, off - VIRTIO_MMIO_CONFIG, data, len);
 	} else if (len == 4 && !(off & 3)) {
 		memcpy(&v, data, 4);
 		virtio_reg_write(vdev, off, v);
@@ -522,7 +527,7 @@ int virtio_dev_restore(struct virtio_dev *vdev, struct state_reader *r, struct e
 	vdev->needs_reset = t->needs_reset;
 	memcpy(vdev->vqs, t->vqs, sizeof(vdev->vqs[0]) * vdev->nr_queues);
 	/* The device takes up where it was: features fixed, queues live. */
-	if (virtio_live(vdev)) {
+	if (virtio_live(vdev) && vdev->ops->activate) {
 		ret = vdev->ops->activate(vdev);
 		if (ret) {
 			err_set(err, ret, "%s: resuming the device: %s", vdev->name,
@@ -545,4 +550,91 @@ out:
 	pthread_mutex_unlock(&vdev->lock);
 	free(t);
 	return ret;
+}
+
+/* ---- the machine's device lifecycle, once for every virtio device ---- */
+
+#define VIRTIO_MAX_NAME 64
+
+static struct virtio_dev *virtio_of_dev(struct device *dev)
+{
+	return container_of(dev, struct virtio_dev, dev);
+}
+
+static int virtio_device_pause(struct device *dev)
+{
+	return virtio_dev_quiesce(virtio_of_dev(dev));
+}
+
+/* Kicks the driver wrote while the device was paused were consumed: look again. */
+static void virtio_device_resume(struct device *dev)
+{
+	struct virtio_dev *vdev = virtio_of_dev(dev);
+
+	pthread_mutex_lock(&vdev->lock);
+	if (virtio_live(vdev))
+		for (unsigned int q = 0; q < vdev->nr_queues; q++)
+			if (vdev->vqs[q].ready)
+				virtio_requeue(vdev, q);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* The name first, so that a restore into another board says what it found. */
+static void virtio_device_save(struct device *dev, struct state_writer *w)
+{
+	struct virtio_dev *vdev = virtio_of_dev(dev);
+
+	state_put_str(w, vdev->name);
+	virtio_dev_save(vdev, w);
+}
+
+static int virtio_device_restore(struct device *dev, struct state_reader *r, struct err *err)
+{
+	struct virtio_dev *vdev = virtio_of_dev(dev);
+	char name[VIRTIO_MAX_NAME];
+
+	state_get_str(r, name, sizeof(name));
+	if (r->bad)
+		return err_set(err, -EINVAL, "%s: device state is truncated", vdev->name);
+	if (strcmp(name, vdev->name))
+		return err_set(err, -EINVAL, "%s: the snapshot has '%s' in its place", vdev->name,
+			       name);
+	return virtio_dev_restore(vdev, r, err);
+}
+
+static void virtio_device_stats(struct device *dev, const struct device_stats_out *out)
+{
+	struct virtio_dev *vdev = virtio_of_dev(dev);
+
+	if (vdev->ops->stats)
+		vdev->ops->stats(vdev, out);
+}
+
+static void virtio_device_destroy(struct device *dev)
+{
+	struct virtio_dev *vdev = virtio_of_dev(dev);
+
+	if (vdev->ops->destroy)
+		vdev->ops->destroy(vdev);
+}
+
+static const struct device_ops virtio_device_ops = {
+	.section = DEVICE_SECTION_VIRTIO,
+	.numbered = true,
+	.pause = virtio_device_pause,
+	.resume = virtio_device_resume,
+	.save = virtio_device_save,
+	.restore = virtio_device_restore,
+	.stats = virtio_device_stats,
+	.destroy = virtio_device_destroy,
+};
+
+struct device *virtio_device(struct virtio_dev *vdev)
+{
+	return &vdev->dev;
+}
+
+struct virtio_dev *virtio_from_device(struct device *dev)
+{
+	return dev && dev->ops == &virtio_device_ops ? virtio_of_dev(dev) : NULL;
 }

@@ -52,6 +52,10 @@ static int setup(void **state)
 	struct blk_params bp = { .id = (char *)DRIVE_ID, .queues = 1 };
 	struct vsock_params vp = { .guest_cid = 3 };
 	struct err err = { 0 };
+	struct virtio_blk *blk;
+	struct virtio_vsock *vsock;
+	struct virtio_rng *rng;
+	struct serial *serial;
 	int fd;
 
 	assert_non_null(f);
@@ -76,18 +80,22 @@ static int setup(void **state)
 	f->vm->vcpus = f->vcpus;
 	f->vm->nr_vcpus = NR_VCPUS;
 	bp.path = f->img;
-	f->vm->blk[0] = virtio_blk_create(&bp, &f->gm, &err);
-	if (!f->vm->blk[0])
+	/* In the board's order: virtio devices, then the legacy ones. */
+	blk = virtio_blk_create(&bp, &f->gm, &err);
+	if (!blk)
 		fail_msg("virtio_blk_create: %s", err.msg);
-	f->vm->nr_blk = 1;
+	assert_int_equal(registry_add(&f->vm->devices, virtio_device(virtio_blk_dev(blk))), 0);
 	vp.uds_path = f->uds;
-	f->vm->vsock = virtio_vsock_create(&vp, &f->gm, &err);
-	if (!f->vm->vsock)
+	vsock = virtio_vsock_create(&vp, &f->gm, &err);
+	if (!vsock)
 		fail_msg("virtio_vsock_create: %s", err.msg);
-	f->vm->rng = virtio_rng_create(&f->gm);
-	assert_non_null(f->vm->rng);
-	f->vm->serial = serial_create(-1, -1, (struct irq_line){ 0 });
-	assert_non_null(f->vm->serial);
+	assert_int_equal(registry_add(&f->vm->devices, virtio_device(virtio_vsock_dev(vsock))), 0);
+	rng = virtio_rng_create(&f->gm);
+	assert_non_null(rng);
+	assert_int_equal(registry_add(&f->vm->devices, virtio_device(virtio_rng_dev(rng))), 0);
+	serial = serial_create(-1, -1, (struct irq_line){ 0 });
+	assert_non_null(serial);
+	assert_int_equal(registry_add(&f->vm->devices, serial_device(serial)), 0);
 	f->vm->boot_timer.start_ns = 1000;
 	f->vm->boot_timer.done_ns = 1000 + 250000000ULL; /* boot done after 0.25 s */
 
@@ -110,10 +118,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	char cmd[128];
 
-	serial_destroy(f->vm->serial);
-	virtio_rng_destroy(f->vm->rng);
-	virtio_vsock_destroy(f->vm->vsock);
-	virtio_blk_destroy(f->vm->blk[0]);
+	registry_destroy(&f->vm->devices);
 	free(f->vm);
 	gm_free(&f->gm);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
