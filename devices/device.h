@@ -47,10 +47,11 @@ struct device;
 /*
  * One sample a device reports. The Prometheus family and labels name it for
  * GET /metrics; json_object and json_field place it in Firecracker's
- * metrics file: in "<object>_<id>" for a device with an id (and summed
- * into "<object>" too), in "<object>" for a device without one, under
- * "kvmlet" when json_kvmlet (Firecracker has no such field). json_object
- * NULL: not in the file.
+ * metrics file, as a delta since the previous line: in "<object>_<id>" for
+ * a device with an id (and summed over such devices into "<object>", as
+ * Firecracker's "block" is), in "<object>" for a device without one. With
+ * json_kvmlet the field is not Firecracker's and goes under "kvmlet",
+ * per device only. json_object NULL: not in the file.
  */
 struct device_metric {
 	const struct prom_family *family;

@@ -300,7 +300,8 @@ static void json_sums_write(struct json_walk *jw)
 /*
  * One device sample: its delta since the last line (the walk's order is
  * fixed once the VM is published, so the n-th sample is always the same
- * one), in "<object>_<id>" and summed into "<object>".
+ * one), in "<object>_<id>" and, for Firecracker's fields, summed into
+ * "<object>"; a device without an id writes "<object>" itself.
  */
 static void json_emit(void *ctx, const struct device *dev, const struct device_metric *m,
 		      uint64_t value)
@@ -322,6 +323,9 @@ static void json_emit(void *ctx, const struct device *dev, const struct device_m
 		o = json_obj_get(m->json_kvmlet ? jw->kvmlet : jw->root, key);
 		if (o)
 			json_u64(o, m->json_field, value - prev);
+		/* Firecracker sums its own fields over devices; kvmlet's stay per device. */
+		if (m->json_kvmlet)
+			return;
 	}
 	json_sum_add(jw, m->json_kvmlet, m->json_object, m->json_field, value - prev);
 }
