@@ -153,7 +153,7 @@ static void tvm_destroy(struct tvm *t)
 static void cfg_make(struct vm_config *cfg)
 {
 	config_init(cfg);
-	cfg->kernel_path = strdup("/nonexistent/vmlinux");
+	cfg->kernel_path = "/nonexistent/vmlinux"; /* not owned: config_free() leaves it */
 	cfg->nr_vcpus = 1;
 	cfg->memory_mib = GUEST_RAM >> 20;
 }
