@@ -3,11 +3,12 @@
  * The device side of virtio over MMIO (virtio 1.2, 4.2, transport version 2).
  *
  * A device embeds struct virtio_dev and implements struct virtio_dev_ops;
- * the transport in mmio.c owns the register file, feature negotiation, the
+ * the transport owns the register file (mmio.c), feature negotiation, the
  * queues' set-up and the interrupt status, so devices only see requests.
- * The transport also implements the machine's device lifecycle
- * (devices/device.h) once for every virtio device: pause is quiesce, save
- * and restore carry the transport's part and then the device's.
+ * Its transport-independent core (virtio.c) also implements the machine's
+ * device lifecycle (devices/device.h) once for every virtio device: pause
+ * is quiesce, save and restore carry the transport's part and then the
+ * device's.
  *
  * Threads: register accesses arrive on vCPU threads, queue kicks (ioeventfd)
  * and backend completions on the VMM's event loop. Both hold vdev->lock.
