@@ -50,8 +50,8 @@ struct device;
  * metrics file, as a delta since the previous line: in "<object>_<id>" for
  * a device with an id (and summed over such devices into "<object>", as
  * Firecracker's "block" is), in "<object>" for a device without one. With
- * json_kvmlet the field is not Firecracker's and goes under "kvmlet",
- * per device only. json_object NULL: not in the file.
+ * json_kvmlet the field is not Firecracker's: it goes to the same object
+ * under "kvmlet" and is never summed. json_object NULL: not in the file.
  */
 struct device_metric {
 	const struct prom_family *family;
