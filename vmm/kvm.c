@@ -85,6 +85,7 @@ int kvm_open(struct kvm *kvm, const char *path, struct err *err)
 		n = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	kvm->max_vcpus = n > 0 ? (unsigned int)n : 1;
 	kvm->tsc_deadline = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	kvm->kvmclock_ctrl = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_KVMCLOCK_CTRL) > 0;
 	n = kvm_get_cpuid(kvm, err);
 	if (n)
 		kvm_close(kvm);

@@ -13,6 +13,7 @@ struct kvm {
 	int run_size; /* bytes of the per-vCPU kvm_run mapping */
 	unsigned int max_vcpus;
 	bool tsc_deadline;
+	bool kvmclock_ctrl; /* KVM_KVMCLOCK_CTRL: tell a paused guest it was paused */
 	struct kvm_cpuid2 *supported_cpuid;
 };
 

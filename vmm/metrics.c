@@ -11,12 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/legacy/serial.h"
-#include "devices/virtio/blk/blk.h"
-#include "devices/virtio/net/net.h"
-#include "devices/virtio/rng/rng.h"
-#include "devices/virtio/vsock/vsock.h"
+#include "devices/registry.h"
+#include "devices/stats.h"
 #include "lib/clock.h"
+#include "lib/prom.h"
 #include "vmm/metrics.h"
 #include "vmm/vm.h"
 
@@ -31,228 +29,69 @@ static uint64_t since_start_ns(uint64_t start, uint64_t at)
 	return at > start ? at - start : 0;
 }
 
-/* ---- reading the counters, the same way for both formats ---- */
-
-static void blk_read(struct blk_stats *o, const struct blk_stats *s)
+/* Every device's samples, in registry order and each device's own order. */
+static void metrics_walk_devices(const struct vm *vm, const struct device_stats_out *out)
 {
-	o->read_ops = stats_get(s->read_ops);
-	o->write_ops = stats_get(s->write_ops);
-	o->flush_ops = stats_get(s->flush_ops);
-	o->discard_ops = stats_get(s->discard_ops);
-	o->write_zeroes_ops = stats_get(s->write_zeroes_ops);
-	o->get_id_ops = stats_get(s->get_id_ops);
-	o->read_bytes = stats_get(s->read_bytes);
-	o->write_bytes = stats_get(s->write_bytes);
-	o->io_errors = stats_get(s->io_errors);
-	o->invalid_requests = stats_get(s->invalid_requests);
-}
+	for (unsigned int i = 0; vm && i < vm->devices.nr; i++) {
+		struct device *d = vm->devices.dev[i];
 
-static void net_read(struct net_stats *o, const struct net_stats *s)
-{
-	o->tx_packets = stats_get(s->tx_packets);
-	o->tx_bytes = stats_get(s->tx_bytes);
-	o->tx_drops = stats_get(s->tx_drops);
-	o->rx_packets = stats_get(s->rx_packets);
-	o->rx_bytes = stats_get(s->rx_bytes);
-	o->rx_drops = stats_get(s->rx_drops);
-	o->errors = stats_get(s->errors);
-}
-
-static bool vsock_read(struct vsock_stats *o, const struct vm *vm)
-{
-	const struct vsock_stats *s;
-
-	if (!vm || !vm->vsock)
-		return false;
-	s = virtio_vsock_stats(vm->vsock);
-	o->conns_opened = stats_get(s->conns_opened);
-	o->conns_closed = stats_get(s->conns_closed);
-	o->conns_reset = stats_get(s->conns_reset);
-	o->tx_bytes = stats_get(s->tx_bytes);
-	o->rx_bytes = stats_get(s->rx_bytes);
-	o->invalid_packets = stats_get(s->invalid_packets);
-	return true;
-}
-
-static bool rng_read(struct rng_stats *o, const struct vm *vm)
-{
-	const struct rng_stats *s;
-
-	if (!vm || !vm->rng)
-		return false;
-	s = virtio_rng_stats(vm->rng);
-	o->requests = stats_get(s->requests);
-	o->bytes = stats_get(s->bytes);
-	return true;
-}
-
-static bool serial_read(uint64_t *tx, uint64_t *rx, const struct vm *vm)
-{
-	if (!vm || !vm->serial)
-		return false;
-	serial_stats(vm->serial, tx, rx);
-	return true;
-}
-
-/* ---- Prometheus text format 0.0.4 ---- */
-
-enum family {
-	F_VM_STATE,
-	F_UPTIME,
-	F_INSTANCE_START,
-	F_BOOT_DONE,
-	F_VCPU_EXITS,
-	F_VCPU_RUN,
-	F_BLK_OPS,
-	F_BLK_BYTES,
-	F_BLK_IO_ERRORS,
-	F_BLK_INVALID,
-	F_NET_PACKETS,
-	F_NET_BYTES,
-	F_NET_DROPS,
-	F_NET_ERRORS,
-	F_VSOCK_CONNS,
-	F_VSOCK_BYTES,
-	F_VSOCK_INVALID,
-	F_RNG_REQUESTS,
-	F_RNG_BYTES,
-	F_SERIAL_BYTES,
-	F_PAUSES,
-	F_RESUMES,
-	F_PAUSE_LAST,
-	F_PAUSE_MAX,
-	F_SNAPSHOTS,
-	F_SNAPSHOT_FAILURES,
-	F_SNAPSHOT_CREATE_LAST,
-	F_SNAPSHOT_LOAD_LAST,
-	F_API_REQUESTS,
-	F_API_ERRORS,
-	NR_FAMILIES
-};
-
-static const struct {
-	const char *name, *type, *help;
-} families[NR_FAMILIES] = {
-	[F_VM_STATE] = { "kvmlet_vm_state", "gauge",
-			 "1 for the VM's lifecycle state, 0 for the others." },
-	[F_UPTIME] = { "kvmlet_uptime_seconds", "gauge", "Time since the VMM process started." },
-	[F_INSTANCE_START] = { "kvmlet_instance_start_seconds", "gauge",
-			       "From the VMM's start until the vCPUs first ran (boot or "
-			       "snapshot load); absent before." },
-	[F_BOOT_DONE] = { "kvmlet_boot_done_seconds", "gauge",
-			  "From the VMM's start until the guest wrote boot-done to the boot "
-			  "timer; absent before." },
-	[F_VCPU_EXITS] = { "kvmlet_vcpu_exits_total", "counter",
-			   "Returns from KVM_RUN, by vCPU and reason." },
-	[F_VCPU_RUN] = { "kvmlet_vcpu_run_seconds_total", "counter",
-			 "Time each vCPU spent inside KVM_RUN." },
-	[F_BLK_OPS] = { "kvmlet_block_requests_total", "counter",
-			"Successful virtio-blk requests by drive and operation." },
-	[F_BLK_BYTES] = { "kvmlet_block_bytes_total", "counter",
-			  "Bytes read from and written to each drive's backend." },
-	[F_BLK_IO_ERRORS] = { "kvmlet_block_io_errors_total", "counter",
-			      "Requests answered VIRTIO_BLK_S_IOERR for a backend failure." },
-	[F_BLK_INVALID] = { "kvmlet_block_invalid_requests_total", "counter",
-			    "Malformed or unsupported requests." },
-	[F_NET_PACKETS] = { "kvmlet_net_packets_total", "counter",
-			    "Frames by interface; rx is to the guest, tx from it." },
-	[F_NET_BYTES] = { "kvmlet_net_bytes_total", "counter",
-			  "Frame bytes by interface; rx is to the guest, tx from it." },
-	[F_NET_DROPS] = { "kvmlet_net_drops_total", "counter",
-			  "Frames dropped by interface and direction." },
-	[F_NET_ERRORS] = { "kvmlet_net_errors_total", "counter",
-			   "Malformed chains and TAP failures by interface." },
-	[F_VSOCK_CONNS] = { "kvmlet_vsock_connections_total", "counter",
-			    "vsock connections opened, closed and reset." },
-	[F_VSOCK_BYTES] = { "kvmlet_vsock_bytes_total", "counter",
-			    "vsock stream bytes; rx is to the guest, tx from it." },
-	[F_VSOCK_INVALID] = { "kvmlet_vsock_invalid_packets_total", "counter",
-			      "vsock packets the device refused." },
-	[F_RNG_REQUESTS] = { "kvmlet_rng_requests_total", "counter",
-			     "virtio-rng requests served." },
-	[F_RNG_BYTES] = { "kvmlet_rng_bytes_total", "counter", "Random bytes given to the guest." },
-	[F_SERIAL_BYTES] = { "kvmlet_serial_bytes_total", "counter",
-			     "Serial port bytes; rx is to the guest, tx from it." },
-	[F_PAUSES] = { "kvmlet_pauses_total", "counter", "Times the VM was paused." },
-	[F_RESUMES] = { "kvmlet_resumes_total", "counter", "Times the VM was resumed." },
-	[F_PAUSE_LAST] = { "kvmlet_pause_last_seconds", "gauge",
-			   "Last pause, from the request until every vCPU stopped." },
-	[F_PAUSE_MAX] = { "kvmlet_pause_max_seconds", "gauge", "Longest pause so far." },
-	[F_SNAPSHOTS] = { "kvmlet_snapshots_total", "counter", "Snapshots created, by type." },
-	[F_SNAPSHOT_FAILURES] = { "kvmlet_snapshot_failures_total", "counter",
-				  "Snapshot creations and loads that failed." },
-	[F_SNAPSHOT_CREATE_LAST] = { "kvmlet_snapshot_create_last_seconds", "gauge",
-				     "Duration of the last snapshot creation." },
-	[F_SNAPSHOT_LOAD_LAST] = { "kvmlet_snapshot_load_last_seconds", "gauge",
-				   "Last snapshot load, from the request until the guest could "
-				   "run." },
-	[F_API_REQUESTS] = { "kvmlet_api_requests_total", "counter",
-			     "Requests the control API answered." },
-	[F_API_ERRORS] = { "kvmlet_api_errors_total", "counter",
-			   "Control API error answers by status class." },
-};
-
-struct prom {
-	FILE *f;
-	bool started[NR_FAMILIES];
-};
-
-/* Label values escape \, " and newline; HELP text escapes \ and newline. */
-static void prom_escape(FILE *f, const char *s, bool quote)
-{
-	for (; *s; s++) {
-		if (*s == '\\')
-			fputs("\\\\", f);
-		else if (*s == '\n')
-			fputs("\\n", f);
-		else if (*s == '"' && quote)
-			fputs("\\\"", f);
-		else
-			fputc(*s, f);
+		if (d->ops->stats)
+			d->ops->stats(d, out);
 	}
 }
 
-/*
- * Starts a sample line. HELP and TYPE come before a family's first sample,
- * so families without samples (no such device) leave nothing behind; the
- * callers emit each family's samples together, as the format requires.
- * Labels are name/value pairs, NULL-terminated.
- */
-static void prom_line(struct prom *p, enum family fam, const char *const *labels)
-{
-	FILE *f = p->f;
+/* ---- Prometheus text format 0.0.4 (lib/prom.h) ---- */
 
-	if (!p->started[fam]) {
-		p->started[fam] = true;
-		fprintf(f, "# HELP %s ", families[fam].name);
-		prom_escape(f, families[fam].help, false);
-		fprintf(f, "\n# TYPE %s %s\n", families[fam].name, families[fam].type);
-	}
-	fputs(families[fam].name, f);
-	for (unsigned int i = 0; labels && labels[i]; i += 2) {
-		fprintf(f, "%s%s=\"", i ? "," : "{", labels[i]);
-		prom_escape(f, labels[i + 1], true);
-		fputc('"', f);
-		if (!labels[i + 2])
-			fputc('}', f);
-	}
-	fputc(' ', f);
-}
-
-static void prom_u64(struct prom *p, enum family fam, const char *const *labels, uint64_t v)
-{
-	prom_line(p, fam, labels);
-	fprintf(p->f, "%" PRIu64 "\n", v);
-}
-
-/* Exact decimal seconds: a double would round nanoseconds away. */
-static void prom_secs(struct prom *p, enum family fam, const char *const *labels, uint64_t ns)
-{
-	prom_line(p, fam, labels);
-	fprintf(p->f, "%" PRIu64 ".%09" PRIu64 "\n", ns / NS_PER_SEC, ns % NS_PER_SEC);
-}
-
-#define LABELS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+/* The VMM's own families; each device describes its own. */
+static const struct prom_family fam_vm_state = {
+	"kvmlet_vm_state", "1 for the VM's lifecycle state, 0 for the others.", PROM_GAUGE
+};
+static const struct prom_family fam_uptime = { "kvmlet_uptime_seconds",
+					       "Time since the VMM process started.", PROM_GAUGE };
+static const struct prom_family fam_instance_start = {
+	"kvmlet_instance_start_seconds",
+	"From the VMM's start until the vCPUs first ran (boot or snapshot load); absent before.",
+	PROM_GAUGE
+};
+static const struct prom_family fam_boot_done = {
+	"kvmlet_boot_done_seconds",
+	"From the VMM's start until the guest wrote boot-done to the boot timer; absent before.",
+	PROM_GAUGE
+};
+static const struct prom_family fam_vcpu_exits = { "kvmlet_vcpu_exits_total",
+						   "Returns from KVM_RUN, by vCPU and reason.",
+						   PROM_COUNTER };
+static const struct prom_family fam_vcpu_run = { "kvmlet_vcpu_run_seconds_total",
+						 "Time each vCPU spent inside KVM_RUN.",
+						 PROM_COUNTER };
+static const struct prom_family fam_pauses = { "kvmlet_pauses_total", "Times the VM was paused.",
+					       PROM_COUNTER };
+static const struct prom_family fam_resumes = { "kvmlet_resumes_total", "Times the VM was resumed.",
+						PROM_COUNTER };
+static const struct prom_family fam_pause_last = {
+	"kvmlet_pause_last_seconds", "Last pause, from the request until every vCPU stopped.",
+	PROM_GAUGE
+};
+static const struct prom_family fam_pause_max = { "kvmlet_pause_max_seconds",
+						  "Longest pause so far.", PROM_GAUGE };
+static const struct prom_family fam_snapshots = { "kvmlet_snapshots_total",
+						  "Snapshots created, by type.", PROM_COUNTER };
+static const struct prom_family fam_snapshot_failures = {
+	"kvmlet_snapshot_failures_total", "Snapshot creations and loads that failed.", PROM_COUNTER
+};
+static const struct prom_family fam_snapshot_create_last = {
+	"kvmlet_snapshot_create_last_seconds", "Duration of the last snapshot creation.", PROM_GAUGE
+};
+static const struct prom_family fam_snapshot_load_last = {
+	"kvmlet_snapshot_load_last_seconds",
+	"Last snapshot load, from the request until the guest could run.", PROM_GAUGE
+};
+static const struct prom_family fam_api_requests = { "kvmlet_api_requests_total",
+						     "Requests the control API answered.",
+						     PROM_COUNTER };
+static const struct prom_family fam_api_errors = { "kvmlet_api_errors_total",
+						   "Control API error answers by status class.",
+						   PROM_COUNTER };
 
 static void prom_lifecycle(struct prom *p, const struct vm *vm, const struct vmm_stats *st,
 			   enum vm_state state)
@@ -260,15 +99,15 @@ static void prom_lifecycle(struct prom *p, const struct vm *vm, const struct vmm
 	uint64_t start = stats_get(st->start_ns), at;
 
 	for (int s = 0; s < NR_VM_STATES; s++)
-		prom_u64(p, F_VM_STATE, LABELS("state", vm_state_name(s)), s == (int)state);
-	prom_secs(p, F_UPTIME, NULL, since_start_ns(start, clock_ns(CLOCK_MONOTONIC)));
+		prom_u64(p, &fam_vm_state, PROM_LABELS("state", vm_state_name(s)), s == (int)state);
+	prom_seconds(p, &fam_uptime, NULL, since_start_ns(start, clock_ns(CLOCK_MONOTONIC)));
 	at = stats_get(st->instance_start_ns);
 	if (at)
-		prom_secs(p, F_INSTANCE_START, NULL, since_start_ns(start, at));
+		prom_seconds(p, &fam_instance_start, NULL, since_start_ns(start, at));
 	/* The boot timer counts from its own start, set when the VM was made. */
 	at = vm ? stats_get(vm->boot_timer.done_ns) : 0;
 	if (at)
-		prom_secs(p, F_BOOT_DONE, NULL, since_start_ns(vm->boot_timer.start_ns, at));
+		prom_seconds(p, &fam_boot_done, NULL, since_start_ns(vm->boot_timer.start_ns, at));
 }
 
 static void prom_vcpus(struct prom *p, const struct vm *vm)
@@ -280,147 +119,49 @@ static void prom_vcpus(struct prom *p, const struct vm *vm)
 
 		snprintf(id, sizeof(id), "%u", vm->vcpus[i].id);
 		for (int k = 0; k < VCPU_NR_EXIT_KINDS; k++)
-			prom_u64(p, F_VCPU_EXITS,
-				 LABELS("vcpu", id, "reason", vcpu_exit_kind_name(k)),
+			prom_u64(p, &fam_vcpu_exits,
+				 PROM_LABELS("vcpu", id, "reason", vcpu_exit_kind_name(k)),
 				 stats_get(s->exits[k]));
-	}
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		snprintf(id, sizeof(id), "%u", vm->vcpus[i].id);
-		prom_secs(p, F_VCPU_RUN, LABELS("vcpu", id), stats_get(vm->vcpus[i].stats.run_ns));
+		prom_seconds(p, &fam_vcpu_run, PROM_LABELS("vcpu", id), stats_get(s->run_ns));
 	}
 }
 
-static void prom_blk(struct prom *p, const struct vm *vm)
+static void prom_emit(void *ctx, const struct device *dev, const struct device_metric *m,
+		      uint64_t value)
 {
-	struct blk_stats b[CONFIG_MAX_DRIVES];
-	const char *id[CONFIG_MAX_DRIVES];
-	unsigned int n = vm->nr_blk;
-
-	for (unsigned int i = 0; i < n; i++) {
-		blk_read(&b[i], virtio_blk_stats(vm->blk[i]));
-		id[i] = virtio_blk_id(vm->blk[i]);
-	}
-	for (unsigned int i = 0; i < n; i++) {
-		const struct {
-			const char *op;
-			uint64_t v;
-		} ops[] = {
-			{ "read", b[i].read_ops },
-			{ "write", b[i].write_ops },
-			{ "flush", b[i].flush_ops },
-			{ "discard", b[i].discard_ops },
-			{ "write_zeroes", b[i].write_zeroes_ops },
-			{ "get_id", b[i].get_id_ops },
-		};
-
-		for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
-			prom_u64(p, F_BLK_OPS, LABELS("drive", id[i], "op", ops[k].op), ops[k].v);
-	}
-	for (unsigned int i = 0; i < n; i++) {
-		prom_u64(p, F_BLK_BYTES, LABELS("drive", id[i], "op", "read"), b[i].read_bytes);
-		prom_u64(p, F_BLK_BYTES, LABELS("drive", id[i], "op", "write"), b[i].write_bytes);
-	}
-	for (unsigned int i = 0; i < n; i++)
-		prom_u64(p, F_BLK_IO_ERRORS, LABELS("drive", id[i]), b[i].io_errors);
-	for (unsigned int i = 0; i < n; i++)
-		prom_u64(p, F_BLK_INVALID, LABELS("drive", id[i]), b[i].invalid_requests);
-}
-
-static void prom_net(struct prom *p, const struct vm *vm)
-{
-	struct net_stats s[CONFIG_MAX_NETS];
-	const char *id[CONFIG_MAX_NETS];
-	unsigned int n = vm->nr_net;
-
-	for (unsigned int i = 0; i < n; i++) {
-		net_read(&s[i], virtio_net_stats(vm->net[i]));
-		id[i] = virtio_net_id(vm->net[i]);
-	}
-	for (unsigned int i = 0; i < n; i++) {
-		prom_u64(p, F_NET_PACKETS, LABELS("iface", id[i], "direction", "rx"),
-			 s[i].rx_packets);
-		prom_u64(p, F_NET_PACKETS, LABELS("iface", id[i], "direction", "tx"),
-			 s[i].tx_packets);
-	}
-	for (unsigned int i = 0; i < n; i++) {
-		prom_u64(p, F_NET_BYTES, LABELS("iface", id[i], "direction", "rx"), s[i].rx_bytes);
-		prom_u64(p, F_NET_BYTES, LABELS("iface", id[i], "direction", "tx"), s[i].tx_bytes);
-	}
-	for (unsigned int i = 0; i < n; i++) {
-		prom_u64(p, F_NET_DROPS, LABELS("iface", id[i], "direction", "rx"), s[i].rx_drops);
-		prom_u64(p, F_NET_DROPS, LABELS("iface", id[i], "direction", "tx"), s[i].tx_drops);
-	}
-	for (unsigned int i = 0; i < n; i++)
-		prom_u64(p, F_NET_ERRORS, LABELS("iface", id[i]), s[i].errors);
-}
-
-static void prom_devices(struct prom *p, const struct vm *vm)
-{
-	struct vsock_stats vs;
-	struct rng_stats rs;
-	uint64_t tx, rx;
-
-	prom_blk(p, vm);
-	prom_net(p, vm);
-	if (vsock_read(&vs, vm)) {
-		prom_u64(p, F_VSOCK_CONNS, LABELS("event", "opened"), vs.conns_opened);
-		prom_u64(p, F_VSOCK_CONNS, LABELS("event", "closed"), vs.conns_closed);
-		prom_u64(p, F_VSOCK_CONNS, LABELS("event", "reset"), vs.conns_reset);
-		prom_u64(p, F_VSOCK_BYTES, LABELS("direction", "rx"), vs.rx_bytes);
-		prom_u64(p, F_VSOCK_BYTES, LABELS("direction", "tx"), vs.tx_bytes);
-		prom_u64(p, F_VSOCK_INVALID, NULL, vs.invalid_packets);
-	}
-	if (rng_read(&rs, vm)) {
-		prom_u64(p, F_RNG_REQUESTS, NULL, rs.requests);
-		prom_u64(p, F_RNG_BYTES, NULL, rs.bytes);
-	}
-	if (serial_read(&tx, &rx, vm)) {
-		prom_u64(p, F_SERIAL_BYTES, LABELS("direction", "rx"), rx);
-		prom_u64(p, F_SERIAL_BYTES, LABELS("direction", "tx"), tx);
-	}
+	prom_u64(ctx, m->family, m->labels, value);
 }
 
 static void prom_vmm(struct prom *p, const struct vmm_stats *st)
 {
-	prom_u64(p, F_PAUSES, NULL, stats_get(st->pauses));
-	prom_u64(p, F_RESUMES, NULL, stats_get(st->resumes));
-	prom_secs(p, F_PAUSE_LAST, NULL, stats_get(st->pause_ns_last));
-	prom_secs(p, F_PAUSE_MAX, NULL, stats_get(st->pause_ns_max));
-	prom_u64(p, F_SNAPSHOTS, LABELS("type", "full"), stats_get(st->snapshots_full));
-	prom_u64(p, F_SNAPSHOTS, LABELS("type", "diff"), stats_get(st->snapshots_diff));
-	prom_u64(p, F_SNAPSHOT_FAILURES, NULL, stats_get(st->snapshot_failures));
-	prom_secs(p, F_SNAPSHOT_CREATE_LAST, NULL, stats_get(st->snapshot_create_ns_last));
-	prom_secs(p, F_SNAPSHOT_LOAD_LAST, NULL, stats_get(st->snapshot_load_ns_last));
-	prom_u64(p, F_API_REQUESTS, NULL, stats_get(st->api_requests));
-	prom_u64(p, F_API_ERRORS, LABELS("class", "4xx"), stats_get(st->api_client_errors));
-	prom_u64(p, F_API_ERRORS, LABELS("class", "5xx"), stats_get(st->api_server_errors));
+	prom_u64(p, &fam_pauses, NULL, stats_get(st->pauses));
+	prom_u64(p, &fam_resumes, NULL, stats_get(st->resumes));
+	prom_seconds(p, &fam_pause_last, NULL, stats_get(st->pause_ns_last));
+	prom_seconds(p, &fam_pause_max, NULL, stats_get(st->pause_ns_max));
+	prom_u64(p, &fam_snapshots, PROM_LABELS("type", "full"), stats_get(st->snapshots_full));
+	prom_u64(p, &fam_snapshots, PROM_LABELS("type", "diff"), stats_get(st->snapshots_diff));
+	prom_u64(p, &fam_snapshot_failures, NULL, stats_get(st->snapshot_failures));
+	prom_seconds(p, &fam_snapshot_create_last, NULL, stats_get(st->snapshot_create_ns_last));
+	prom_seconds(p, &fam_snapshot_load_last, NULL, stats_get(st->snapshot_load_ns_last));
+	prom_u64(p, &fam_api_requests, NULL, stats_get(st->api_requests));
+	prom_u64(p, &fam_api_errors, PROM_LABELS("class", "4xx"), stats_get(st->api_client_errors));
+	prom_u64(p, &fam_api_errors, PROM_LABELS("class", "5xx"), stats_get(st->api_server_errors));
 }
 
 char *metrics_prometheus(const struct vm *vm, const struct vmm_stats *st, enum vm_state state,
 			 size_t *len)
 {
-	struct prom p = { 0 };
-	char *buf = NULL;
-	size_t n = 0;
-	bool bad;
+	struct prom *p = prom_new();
 
-	p.f = open_memstream(&buf, &n);
-	if (!p.f)
+	if (!p)
 		return NULL;
-	prom_lifecycle(&p, vm, st, state);
+	prom_lifecycle(p, vm, st, state);
 	if (vm) {
-		prom_vcpus(&p, vm);
-		prom_devices(&p, vm);
+		prom_vcpus(p, vm);
+		metrics_walk_devices(vm, &(struct device_stats_out){ prom_emit, p });
 	}
-	prom_vmm(&p, st);
-	/* A stream that ran out of memory says so here, and only here. */
-	bad = ferror(p.f);
-	if (fclose(p.f) || bad) {
-		free(buf);
-		return NULL;
-	}
-	*len = n;
-	return buf;
+	prom_vmm(p, st);
+	return prom_finish(p, len);
 }
 
 /* ---- Firecracker's metrics file ---- */
@@ -429,21 +170,12 @@ static void totals_read(struct metrics_totals *t, const struct vm *vm, const str
 			uint64_t missed)
 {
 	memset(t, 0, sizeof(*t));
-	if (vm) {
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-			const struct vcpu_stats *s = &vm->vcpus[i].stats;
+	for (unsigned int i = 0; vm && i < vm->nr_vcpus; i++) {
+		const struct vcpu_stats *s = &vm->vcpus[i].stats;
 
-			for (int k = 0; k < VCPU_NR_EXIT_KINDS; k++)
-				t->vcpu_exits[k] += stats_get(s->exits[k]);
-			t->vcpu_run_ns += stats_get(s->run_ns);
-		}
-		for (unsigned int i = 0; i < vm->nr_blk; i++)
-			blk_read(&t->blk[i], virtio_blk_stats(vm->blk[i]));
-		for (unsigned int i = 0; i < vm->nr_net; i++)
-			net_read(&t->net[i], virtio_net_stats(vm->net[i]));
-		vsock_read(&t->vsock, vm);
-		rng_read(&t->rng, vm);
-		serial_read(&t->serial_tx, &t->serial_rx, vm);
+		for (int k = 0; k < VCPU_NR_EXIT_KINDS; k++)
+			t->vcpu_exits[k] += stats_get(s->exits[k]);
+		t->vcpu_run_ns += stats_get(s->run_ns);
 	}
 	t->pauses = stats_get(st->pauses);
 	t->resumes = stats_get(st->resumes);
@@ -483,102 +215,130 @@ static cJSON *json_obj(cJSON *parent, const char *key)
 	return o;
 }
 
-/* Firecracker's BlockDeviceMetrics fields that kvmlet counts the same way. */
-static void json_blk(cJSON *o, const struct blk_stats *cur, const struct blk_stats *prev)
+static cJSON *json_obj_get(cJSON *parent, const char *key)
 {
-	DELTA(o, "read_count", read_ops);
-	DELTA(o, "write_count", write_ops);
-	DELTA(o, "read_bytes", read_bytes);
-	DELTA(o, "write_bytes", write_bytes);
-	DELTA(o, "flush_count", flush_ops);
-	DELTA(o, "execute_fails", io_errors);
-	DELTA(o, "invalid_reqs_count", invalid_requests);
-}
+	cJSON *o = cJSON_GetObjectItemCaseSensitive(parent, key);
 
-static void json_net(cJSON *o, const struct net_stats *cur, const struct net_stats *prev)
-{
-	DELTA(o, "rx_bytes_count", rx_bytes);
-	DELTA(o, "rx_packets_count", rx_packets);
-	DELTA(o, "tx_bytes_count", tx_bytes);
-	DELTA(o, "tx_packets_count", tx_packets);
-}
-
-static void blk_sum(struct blk_stats *a, const struct blk_stats *b)
-{
-	a->read_ops += b->read_ops;
-	a->write_ops += b->write_ops;
-	a->flush_ops += b->flush_ops;
-	a->read_bytes += b->read_bytes;
-	a->write_bytes += b->write_bytes;
-	a->io_errors += b->io_errors;
-	a->invalid_requests += b->invalid_requests;
-}
-
-static void net_sum(struct net_stats *a, const struct net_stats *b)
-{
-	a->rx_bytes += b->rx_bytes;
-	a->rx_packets += b->rx_packets;
-	a->tx_bytes += b->tx_bytes;
-	a->tx_packets += b->tx_packets;
+	return o ? o : json_obj(parent, key);
 }
 
 /*
- * block_<id>, net_<id> and the "block"/"net" aggregates, which Firecracker
- * writes even without devices.
+ * Objects Firecracker writes even without the device, with the fields it
+ * sums over devices ("block" over every block_<id>); a device's samples
+ * add to these, and any other object a device names appears when it does.
  */
-static void json_devices(cJSON *root, const struct vm *vm, const struct metrics_totals *cur,
-			 const struct metrics_totals *prev)
-{
-	struct blk_stats bc = { 0 }, bp = { 0 };
-	struct net_stats nc = { 0 }, np = { 0 };
-	char key[8 + BLK_ID_MAX + NET_ID_MAX];
-	cJSON *o;
+#define JSON_MAX_FIELDS 8
+static const struct {
+	bool kvmlet;
+	const char *object;
+	const char *fields[JSON_MAX_FIELDS];
+} json_fixed[] = {
+	{ false,
+	  "block",
+	  { "read_count", "write_count", "read_bytes", "write_bytes", "flush_count",
+	    "execute_fails", "invalid_reqs_count" } },
+	{ false,
+	  "net",
+	  { "rx_bytes_count", "rx_packets_count", "tx_bytes_count", "tx_packets_count" } },
+	{ false, "vsock", { "rx_bytes_count", "tx_bytes_count", "conns_added" } },
+	{ false, "entropy", { "entropy_event_count", "entropy_bytes" } },
+	{ false, "uart", { "write_count", "read_count" } },
+	{ true, "vsock", { "conns_closed", "conns_reset", "invalid_packets" } },
+};
 
-	for (unsigned int i = 0; vm && i < vm->nr_blk; i++) {
-		snprintf(key, sizeof(key), "block_%s", virtio_blk_id(vm->blk[i]));
-		if ((o = json_obj(root, key)))
-			json_blk(o, &cur->blk[i], &prev->blk[i]);
-		blk_sum(&bc, &cur->blk[i]);
-		blk_sum(&bp, &prev->blk[i]);
+#define JSON_MAX_SUMS 64
+
+/* Deltas summed per (kvmlet?, object, field), written once the walk is done. */
+struct json_sum {
+	bool kvmlet;
+	const char *object, *field;
+	uint64_t delta;
+};
+
+struct json_walk {
+	cJSON *root, *kvmlet;
+	struct metrics_totals *now;
+	const struct metrics_totals *prev;
+	struct json_sum sum[JSON_MAX_SUMS];
+	unsigned int nr_sum;
+};
+
+static void json_sum_add(struct json_walk *jw, bool kvmlet, const char *object, const char *field,
+			 uint64_t delta)
+{
+	for (unsigned int i = 0; i < jw->nr_sum; i++) {
+		struct json_sum *s = &jw->sum[i];
+
+		if (s->kvmlet == kvmlet && !strcmp(s->object, object) && !strcmp(s->field, field)) {
+			s->delta += delta;
+			return;
+		}
 	}
-	if ((o = json_obj(root, "block")))
-		json_blk(o, &bc, &bp);
-	for (unsigned int i = 0; vm && i < vm->nr_net; i++) {
-		snprintf(key, sizeof(key), "net_%s", virtio_net_id(vm->net[i]));
-		if ((o = json_obj(root, key)))
-			json_net(o, &cur->net[i], &prev->net[i]);
-		net_sum(&nc, &cur->net[i]);
-		net_sum(&np, &prev->net[i]);
-	}
-	if ((o = json_obj(root, "net")))
-		json_net(o, &nc, &np);
-	if ((o = json_obj(root, "vsock"))) {
-		DELTA(o, "rx_bytes_count", vsock.rx_bytes);
-		DELTA(o, "tx_bytes_count", vsock.tx_bytes);
-		DELTA(o, "conns_added", vsock.conns_opened);
-	}
-	if ((o = json_obj(root, "entropy"))) {
-		DELTA(o, "entropy_event_count", rng.requests);
-		DELTA(o, "entropy_bytes", rng.bytes);
-	}
-	/* Firecracker's UART counts a write or read per byte. */
-	if ((o = json_obj(root, "uart"))) {
-		DELTA(o, "write_count", serial_tx);
-		DELTA(o, "read_count", serial_rx);
+	if (jw->nr_sum < JSON_MAX_SUMS)
+		jw->sum[jw->nr_sum++] = (struct json_sum){ kvmlet, object, field, delta };
+}
+
+static void json_sums_init(struct json_walk *jw)
+{
+	for (size_t i = 0; i < sizeof(json_fixed) / sizeof(json_fixed[0]); i++)
+		for (unsigned int f = 0; f < JSON_MAX_FIELDS && json_fixed[i].fields[f]; f++)
+			json_sum_add(jw, json_fixed[i].kvmlet, json_fixed[i].object,
+				     json_fixed[i].fields[f], 0);
+}
+
+static void json_sums_write(struct json_walk *jw)
+{
+	for (unsigned int i = 0; i < jw->nr_sum; i++) {
+		const struct json_sum *s = &jw->sum[i];
+		cJSON *o = json_obj_get(s->kvmlet ? jw->kvmlet : jw->root, s->object);
+
+		if (o)
+			json_u64(o, s->field, s->delta);
 	}
 }
 
-/* What Firecracker has no field for, in its units-in-the-name style. */
-static void json_kvmlet(cJSON *root, const struct vm *vm, const struct vmm_stats *st,
-			enum vm_state state, const struct metrics_totals *cur,
-			const struct metrics_totals *prev)
+/*
+ * One device sample: its delta since the last line (the walk's order is
+ * fixed once the VM is published, so the n-th sample is always the same
+ * one), in "<object>_<id>" and, for Firecracker's fields, summed into
+ * "<object>"; a device without an id writes "<object>" itself.
+ */
+static void json_emit(void *ctx, const struct device *dev, const struct device_metric *m,
+		      uint64_t value)
+{
+	struct json_walk *jw = ctx;
+	unsigned int n = jw->now->nr_dev;
+	uint64_t prev = n < jw->prev->nr_dev ? jw->prev->dev[n] : 0;
+	char key[96];
+	cJSON *o;
+
+	if (n < METRICS_MAX_DEVICE_VALUES) {
+		jw->now->dev[n] = value;
+		jw->now->nr_dev++;
+	}
+	if (!m->json_object)
+		return;
+	if (dev->id) {
+		snprintf(key, sizeof(key), "%s_%s", m->json_object, dev->id);
+		o = json_obj_get(m->json_kvmlet ? jw->kvmlet : jw->root, key);
+		if (o)
+			json_u64(o, m->json_field, value - prev);
+		/* Firecracker sums its own fields over devices; kvmlet's stay per device. */
+		if (m->json_kvmlet)
+			return;
+	}
+	json_sum_add(jw, m->json_kvmlet, m->json_object, m->json_field, value - prev);
+}
+
+/* The start of "kvmlet", what Firecracker has no field for, in its units-in-the-name style. */
+static void json_kvmlet_head(cJSON *k, const struct vm *vm, const struct vmm_stats *st,
+			     enum vm_state state, const struct metrics_totals *cur,
+			     const struct metrics_totals *prev)
 {
 	uint64_t start = stats_get(st->start_ns);
-	char key[16 + BLK_ID_MAX + NET_ID_MAX];
-	cJSON *k = json_obj(root, "kvmlet"), *o;
+	char key[32];
+	cJSON *o;
 
-	if (!k)
-		return;
 	cJSON_AddStringToObject(k, "state", vm_state_name(state));
 	json_u64(k, "uptime_us", since_start_ns(start, clock_ns(CLOCK_MONOTONIC)) / NS_PER_US);
 	json_u64(k, "instance_start_us",
@@ -596,27 +356,11 @@ static void json_kvmlet(cJSON *root, const struct vm *vm, const struct vmm_stats
 		json_u64(o, "run_time_us",
 			 cur->vcpu_run_ns / NS_PER_US - prev->vcpu_run_ns / NS_PER_US);
 	}
-	for (unsigned int i = 0; vm && i < vm->nr_blk; i++) {
-		snprintf(key, sizeof(key), "block_%s", virtio_blk_id(vm->blk[i]));
-		if ((o = json_obj(k, key))) {
-			DELTA(o, "discard_count", blk[i].discard_ops);
-			DELTA(o, "write_zeroes_count", blk[i].write_zeroes_ops);
-			DELTA(o, "get_id_count", blk[i].get_id_ops);
-		}
-	}
-	for (unsigned int i = 0; vm && i < vm->nr_net; i++) {
-		snprintf(key, sizeof(key), "net_%s", virtio_net_id(vm->net[i]));
-		if ((o = json_obj(k, key))) {
-			DELTA(o, "rx_drops", net[i].rx_drops);
-			DELTA(o, "tx_drops", net[i].tx_drops);
-			DELTA(o, "errors", net[i].errors);
-		}
-	}
-	if ((o = json_obj(k, "vsock"))) {
-		DELTA(o, "conns_closed", vsock.conns_closed);
-		DELTA(o, "conns_reset", vsock.conns_reset);
-		DELTA(o, "invalid_packets", vsock.invalid_packets);
-	}
+}
+
+static void json_kvmlet_tail(cJSON *k, const struct vmm_stats *st, const struct metrics_totals *cur,
+			     const struct metrics_totals *prev)
+{
 	DELTA(k, "pause_count", pauses);
 	DELTA(k, "resume_count", resumes);
 	json_u64(k, "pause_max_us", stats_get(st->pause_ns_max) / NS_PER_US);
@@ -629,20 +373,12 @@ static void json_kvmlet(cJSON *root, const struct vm *vm, const struct vmm_stats
 	DELTA(k, "api_5xx_count", api_server_errors);
 }
 
-char *metrics_firecracker_json(const struct vm *vm, const struct vmm_stats *st, enum vm_state state,
-			       struct metrics_flush_state *fs, size_t *len)
+/* The VMM's own objects after the devices': vcpu, latencies_us and logger. */
+static void json_vmm(cJSON *root, const struct vmm_stats *st, const struct metrics_totals *cur,
+		     const struct metrics_totals *prev)
 {
-	struct metrics_totals now;
-	const struct metrics_totals *cur = &now, *prev = &fs->last;
-	cJSON *root = cJSON_CreateObject(), *o;
-	char *text, *line = NULL;
+	cJSON *o;
 
-	if (!root)
-		return NULL;
-	totals_read(&now, vm, st, fs->missed_flushes);
-	/* Firecracker's first field, always. */
-	json_u64(root, "utc_timestamp_ms", clock_ns(CLOCK_REALTIME) / 1000000);
-	json_devices(root, vm, cur, prev);
 	if ((o = json_obj(root, "vcpu")))
 		json_u64(o, "failures",
 			 cur->vcpu_exits[VCPU_EXIT_INTERNAL_ERROR] +
@@ -656,21 +392,63 @@ char *metrics_firecracker_json(const struct vm *vm, const struct vmm_stats *st, 
 	}
 	if ((o = json_obj(root, "logger")))
 		DELTA(o, "missed_metrics_count", missed_flushes);
-	json_kvmlet(root, vm, st, state, cur, prev);
+}
 
-	text = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!text)
+/* One line and the totals it reports; fs is not advanced. */
+static char *json_render(const struct vm *vm, const struct vmm_stats *st, enum vm_state state,
+			 const struct metrics_flush_state *fs, struct metrics_totals *now,
+			 size_t *len)
+{
+	const struct metrics_totals *cur = now, *prev = &fs->last;
+	struct json_walk *jw = calloc(1, sizeof(*jw));
+	char *text = NULL, *line = NULL;
+
+	if (!jw)
 		return NULL;
+	totals_read(now, vm, st, fs->missed_flushes);
+	jw->root = cJSON_CreateObject();
+	jw->kvmlet = cJSON_CreateObject();
+	jw->now = now;
+	jw->prev = prev;
+	if (!jw->root || !jw->kvmlet)
+		goto out;
+	/* Firecracker's first field, always. */
+	json_u64(jw->root, "utc_timestamp_ms", clock_ns(CLOCK_REALTIME) / 1000000);
+	json_kvmlet_head(jw->kvmlet, vm, st, state, cur, prev);
+	json_sums_init(jw);
+	metrics_walk_devices(vm, &(struct device_stats_out){ json_emit, jw });
+	json_sums_write(jw);
+	json_vmm(jw->root, st, cur, prev);
+	json_kvmlet_tail(jw->kvmlet, st, cur, prev);
+	if (cJSON_AddItemToObject(jw->root, "kvmlet", jw->kvmlet))
+		jw->kvmlet = NULL;
+	text = cJSON_PrintUnformatted(jw->root);
+	if (!text)
+		goto out;
 	*len = strlen(text) + 1;
 	line = malloc(*len + 1);
 	if (line) {
 		memcpy(line, text, *len - 1);
 		line[*len - 1] = '\n';
 		line[*len] = '\0';
-		fs->last = now;
 	}
+out:
 	cJSON_free(text);
+	cJSON_Delete(jw->kvmlet);
+	cJSON_Delete(jw->root);
+	free(jw);
+	return line;
+}
+
+char *metrics_firecracker_json(const struct vm *vm, const struct vmm_stats *st, enum vm_state state,
+			       struct metrics_flush_state *fs, size_t *len)
+{
+	struct metrics_totals *now = malloc(sizeof(*now));
+	char *line = now ? json_render(vm, st, state, fs, now, len) : NULL;
+
+	if (line)
+		fs->last = *now;
+	free(now);
 	return line;
 }
 
@@ -731,7 +509,7 @@ static int sink_dropped(struct metrics_sink *s, struct err *err)
 int metrics_sink_flush(struct metrics_sink *s, const struct vm *vm, const struct vmm_stats *st,
 		       enum vm_state state, struct err *err)
 {
-	struct metrics_totals before;
+	struct metrics_totals *now;
 	char *line;
 	size_t len;
 	ssize_t n;
@@ -749,14 +527,18 @@ int metrics_sink_flush(struct metrics_sink *s, const struct vm *vm, const struct
 		free(s->pending);
 		s->pending = NULL;
 	}
-	before = s->fs.last;
-	line = metrics_firecracker_json(vm, st, state, &s->fs, &len);
-	if (!line)
+	now = malloc(sizeof(*now));
+	line = now ? json_render(vm, st, state, &s->fs, now, &len) : NULL;
+	if (!line) {
+		free(now);
 		return err_set(err, -ENOMEM, "rendering metrics: out of memory");
+	}
 	n = sink_write(s->fd, line, len);
+	/* Not written: its deltas belong to the next line. */
+	if (n > 0)
+		s->fs.last = *now;
+	free(now);
 	if (n <= 0) {
-		/* Not written: its deltas belong to the next line. */
-		s->fs.last = before;
 		free(line);
 		if (n < 0)
 			return err_set(err, (int)n, "writing metrics: %s", strerror((int)-n));

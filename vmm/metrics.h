@@ -7,7 +7,9 @@
  *
  * Rendering runs on the API thread while the VM runs: it reads counters
  * with stats_get() and only the parts of struct vm that never change once
- * the VM is published (the vCPU array, the device pointers and ids).
+ * the VM is published (the vCPU array, the device registry). Devices report
+ * their own samples through their stats op (devices/device.h), so this
+ * module names no device.
  */
 #ifndef KVMLET_VMM_METRICS_H
 #define KVMLET_VMM_METRICS_H
@@ -15,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "devices/stats.h"
 #include "lib/err.h"
 #include "vmm/config.h"
 #include "vmm/lifecycle.h"
@@ -34,15 +35,19 @@ struct vm;
 char *metrics_prometheus(const struct vm *vm, const struct vmm_stats *st, enum vm_state state,
 			 size_t *len);
 
+/* Device samples a metrics line can compare with the previous one. */
+#define METRICS_MAX_DEVICE_VALUES 1024
+
 /* Cumulative counters as of one flush; the file reports what changed since. */
 struct metrics_totals {
 	uint64_t vcpu_exits[VCPU_NR_EXIT_KINDS]; /* summed over the vCPUs */
 	uint64_t vcpu_run_ns;
-	struct blk_stats blk[CONFIG_MAX_DRIVES]; /* in vm->blk order, fixed once published */
-	struct net_stats net[CONFIG_MAX_NETS];
-	struct vsock_stats vsock;
-	struct rng_stats rng;
-	uint64_t serial_tx, serial_rx;
+	/*
+	 * Every device's samples in the order the registry walk reports them,
+	 * which is fixed once the VM is published.
+	 */
+	uint64_t dev[METRICS_MAX_DEVICE_VALUES];
+	unsigned int nr_dev;
 	uint64_t pauses, resumes;
 	uint64_t snapshots_full, snapshots_diff, snapshot_failures;
 	uint64_t api_requests, api_client_errors, api_server_errors;

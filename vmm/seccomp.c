@@ -253,8 +253,9 @@ static const struct sc_rule vcpu_rules[] = {
 
 static const unsigned long vcpu_ioctls[] = {
 	KVM_RUN,
-	KVM_GET_REGS, /* where a failed vCPU stopped, for the message */
-	KVM_IRQ_LINE, /* the UART's interrupt, on the VM fd */
+	KVM_KVMCLOCK_CTRL, /* parking: the guest's watchdog must not count the pause */
+	KVM_GET_REGS,	   /* where a failed vCPU stopped, for the message */
+	KVM_IRQ_LINE,	   /* the UART's interrupt, on the VM fd */
 	KVM_UNREGISTER_COALESCED_MMIO,
 	TUNSETOFFLOAD,
 };

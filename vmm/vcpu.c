@@ -355,10 +355,22 @@ const char *vcpu_exit_kind_name(enum vcpu_exit_kind k)
  * port or MMIO access, so the state is consistent for a snapshot and
  * resuming continues at the next instruction.
  */
+/*
+ * Marks the guest's kvmclock as paused, so that on resume its soft-lockup
+ * watchdog does not take the pause for a hung CPU. EINVAL: the guest has
+ * no kvmclock page yet (still booting, or not using kvmclock).
+ */
+static void vcpu_tell_paused(struct vcpu *v)
+{
+	if (v->vm->kvm.kvmclock_ctrl && ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		log_debug("vcpu%u: KVM_KVMCLOCK_CTRL: %s", v->id, strerror(errno));
+}
+
 static void vcpu_park(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 
+	vcpu_tell_paused(v);
 	pthread_mutex_lock(&vm->run_lock);
 	vm->nr_parked++;
 	pthread_cond_broadcast(&vm->run_cond);

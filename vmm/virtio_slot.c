@@ -95,6 +95,6 @@ int virtio_slot_add(struct vm *vm, struct virtio_dev *vdev, struct err *err)
 	if (!r)
 		r = slot_announce(vm, base, gsi, err);
 	if (!r)
-		vm->virtio[vm->nr_virtio++] = vdev;
+		vm->nr_virtio++;
 	return r;
 }

@@ -162,29 +162,55 @@ static void vm_serial_tx_hook(void *ctx)
 	serial_coalesce_stop(&vm->coalesce);
 }
 
+/* From here on the registry owns dev, and destroys it with the VM; on failure, dev is gone. */
+static int vm_add_device(struct vm *vm, struct device *dev, struct err *err)
+{
+	int r = registry_add(&vm->devices, dev);
+
+	if (r) {
+		err_set(err, r, "%s: more than %u devices", dev->name, REGISTRY_MAX_DEVICES);
+		dev->ops->destroy(dev);
+	}
+	return r;
+}
+
+/* The serial port that stdin feeds: the board's console. */
+static struct serial *vm_console(const struct vm *vm)
+{
+	return serial_from_device(registry_find(&vm->devices, "serial", NULL));
+}
+
 static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	struct irq_line com1 = { .set = vm_set_irq, .ctx = vm, .gsi = PLAT_COM1_IRQ };
 	struct irq_line kbd = { .set = vm_set_irq, .ctx = vm, .gsi = PLAT_I8042_KBD_IRQ };
+	struct serial *serial;
+	struct i8042 *i8042;
 	int out, r;
 
 	out = vm_open_serial_out(cfg, err);
 	if (out < -1)
 		return out;
 	vm->serial_out_fd = cfg->serial == SERIAL_FILE ? out : -1;
-	vm->serial = serial_create(out, vm->rx_room_ev.fd, com1);
-	if (!vm->serial)
+	serial = serial_create(out, vm->rx_room_ev.fd, com1);
+	if (!serial)
 		return err_set(err, -ENOMEM, "out of memory");
-	serial_set_tx_hook(vm->serial, vm_serial_tx_hook, vm);
-	vm->i8042 = i8042_create(&vm->exit_hook, kbd);
-	if (!vm->i8042)
+	r = vm_add_device(vm, serial_device(serial), err);
+	if (r)
+		return r;
+	serial_set_tx_hook(serial, vm_serial_tx_hook, vm);
+	i8042 = i8042_create(&vm->exit_hook, kbd);
+	if (!i8042)
 		return err_set(err, -ENOMEM, "out of memory");
+	r = vm_add_device(vm, i8042_device(i8042), err);
+	if (r)
+		return r;
 
-	r = vm_register_pio(vm, PLAT_COM1_PORT, SERIAL_NR_PORTS, &serial_bus_ops, vm->serial,
-			    "serial", err);
+	r = vm_register_pio(vm, PLAT_COM1_PORT, SERIAL_NR_PORTS, &serial_bus_ops, serial, "serial",
+			    err);
 	if (!r)
-		r = vm_register_pio(vm, PLAT_I8042_DATA_PORT, I8042_NR_PORTS, &i8042_bus_ops,
-				    vm->i8042, "i8042", err);
+		r = vm_register_pio(vm, PLAT_I8042_DATA_PORT, I8042_NR_PORTS, &i8042_bus_ops, i8042,
+				    "i8042", err);
 	if (!r)
 		r = vm_register_pio(vm, PLAT_DEBUG_EXIT_PORT, DEBUG_EXIT_NR_PORTS,
 				    &debug_exit_bus_ops, &vm->exit_hook, "debug-exit", err);
@@ -200,7 +226,7 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, struct err
 /* Host input goes to the guest only as fast as the UART FIFO takes it. */
 static void vm_stdin_feed(struct vm *vm)
 {
-	size_t n = serial_receive(vm->serial, vm->stdin_buf + vm->stdin_off,
+	size_t n = serial_receive(vm_console(vm), vm->stdin_buf + vm->stdin_off,
 				  vm->stdin_len - vm->stdin_off);
 
 	vm->stdin_off += n;
@@ -291,44 +317,44 @@ static int vm_setup_events(struct vm *vm, const struct vm_config *cfg, struct er
 	return 0;
 }
 
+/* The registry owns the device first, so that a failure in between frees it with the VM. */
+static int vm_add_virtio(struct vm *vm, struct virtio_dev *vdev, struct err *err)
+{
+	int r = vm_add_device(vm, virtio_device(vdev), err);
+
+	return r ? r : virtio_slot_add(vm, vdev, err);
+}
+
 /* Virtio devices come before the kernel: they add to its command line. */
 static int vm_add_virtio_devices(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
-	int r;
+	int r = 0;
 
-	for (unsigned int i = 0; i < cfg->nr_drives; i++) {
-		vm->blk[i] = virtio_blk_create(&cfg->drives[i], &vm->mem, err);
-		if (!vm->blk[i])
-			return err->code ? err->code : -ENOMEM;
-		vm->nr_blk++;
-		r = virtio_slot_add(vm, virtio_blk_dev(vm->blk[i]), err);
-		if (r)
-			return r;
+	for (unsigned int i = 0; !r && i < cfg->nr_drives; i++) {
+		struct virtio_blk *blk = virtio_blk_create(&cfg->drives[i], &vm->mem, err);
+
+		r = blk ? vm_add_virtio(vm, virtio_blk_dev(blk), err)
+			: (err->code ? err->code : -ENOMEM);
 	}
-	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
-		vm->net[i] = virtio_net_create(&cfg->nets[i], &vm->mem, err);
-		if (!vm->net[i])
-			return err->code ? err->code : -ENOMEM;
-		vm->nr_net++;
-		r = virtio_slot_add(vm, virtio_net_dev(vm->net[i]), err);
-		if (r)
-			return r;
+	for (unsigned int i = 0; !r && i < cfg->nr_nets; i++) {
+		struct virtio_net *net = virtio_net_create(&cfg->nets[i], &vm->mem, err);
+
+		r = net ? vm_add_virtio(vm, virtio_net_dev(net), err)
+			: (err->code ? err->code : -ENOMEM);
 	}
-	if (cfg->has_vsock) {
-		vm->vsock = virtio_vsock_create(&cfg->vsock, &vm->mem, err);
-		if (!vm->vsock)
-			return err->code ? err->code : -ENOMEM;
-		r = virtio_slot_add(vm, virtio_vsock_dev(vm->vsock), err);
-		if (r)
-			return r;
+	if (!r && cfg->has_vsock) {
+		struct virtio_vsock *vsock = virtio_vsock_create(&cfg->vsock, &vm->mem, err);
+
+		r = vsock ? vm_add_virtio(vm, virtio_vsock_dev(vsock), err)
+			  : (err->code ? err->code : -ENOMEM);
 	}
-	if (cfg->rng) {
-		vm->rng = virtio_rng_create(&vm->mem);
-		if (!vm->rng)
-			return err_set(err, -ENOMEM, "out of memory");
-		return virtio_slot_add(vm, virtio_rng_dev(vm->rng), err);
+	if (!r && cfg->rng) {
+		struct virtio_rng *rng = virtio_rng_create(&vm->mem);
+
+		r = rng ? vm_add_virtio(vm, virtio_rng_dev(rng), err)
+			: err_set(err, -ENOMEM, "out of memory");
 	}
-	return 0;
+	return r;
 }
 
 static int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry, struct err *err)
@@ -503,11 +529,14 @@ int vm_pause(struct vm *vm, struct err *err)
 	if (r)
 		return err_set(err, -ETIMEDOUT, "vCPUs did not stop within %d ms",
 			       VM_PAUSE_TIMEOUT_MS);
+	/* Logged by the registry; a device that could not finish keeps its requests. */
+	registry_pause(&vm->devices);
 	return 0;
 }
 
 void vm_resume(struct vm *vm)
 {
+	registry_resume(&vm->devices);
 	pthread_mutex_lock(&vm->run_lock);
 	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&vm->run_cond);
@@ -555,19 +584,7 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 		vm->vcpus = NULL;
 	}
-	serial_destroy(vm->serial);
-	vm->serial = NULL;
-	i8042_destroy(vm->i8042);
-	vm->i8042 = NULL;
-	virtio_rng_destroy(vm->rng);
-	vm->rng = NULL;
-	virtio_vsock_destroy(vm->vsock);
-	vm->vsock = NULL;
-	for (unsigned int i = 0; i < vm->nr_blk; i++)
-		virtio_blk_destroy(vm->blk[i]);
-	for (unsigned int i = 0; i < vm->nr_net; i++)
-		virtio_net_destroy(vm->net[i]);
-	vm->nr_blk = vm->nr_net = 0;
+	registry_destroy(&vm->devices);
 	vm->nr_virtio = 0;
 	free(vm->cmdline);
 	vm->cmdline = NULL;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * One virtual machine: KVM VM, guest memory, vCPUs, buses and the legacy
- * devices of the kvmlet board, and the main-thread event loop that serves
- * host input, signals and shutdown.
+ * One virtual machine: KVM VM, guest memory, vCPUs, buses, the registry of
+ * its devices (legacy and virtio, in creation order), and the main-thread
+ * event loop that serves host input, signals and shutdown.
  */
 #ifndef KVMLET_VMM_VM_H
 #define KVMLET_VMM_VM_H
@@ -14,6 +14,7 @@
 #include "devices/bus.h"
 #include "devices/legacy/boot_timer.h"
 #include "devices/machine.h"
+#include "devices/registry.h"
 #include "kvmlet/platform.h"
 #include "lib/err.h"
 #include "lib/event_loop.h"
@@ -26,14 +27,6 @@
 
 #define VM_STDIN_CHUNK 64
 
-struct i8042;
-struct serial;
-struct virtio_dev;
-struct virtio_rng;
-struct virtio_blk;
-struct virtio_net;
-struct virtio_vsock;
-
 struct vm {
 	struct kvm kvm;
 	int fd;
@@ -45,19 +38,15 @@ struct vm {
 
 	struct machine_exit exit_hook; /* handed to devices */
 	struct boot_timer boot_timer;
-	struct serial *serial;
-	struct i8042 *i8042;
+	/*
+	 * Every device, found by kind and id (registry_find()); snapshots,
+	 * metrics, pause and teardown walk it. Fixed once the VM is built.
+	 */
+	struct registry devices;
 	int serial_out_fd; /* owned when --serial file: */
 	struct serial_coalesce coalesce;
-	struct virtio_dev *virtio[PLAT_VIRTIO_MAX_DEVICES]; /* in slot order */
-	unsigned int nr_virtio;
-	struct virtio_rng *rng;
-	struct virtio_vsock *vsock;
-	struct virtio_blk *blk[CONFIG_MAX_DRIVES];
-	unsigned int nr_blk;
-	struct virtio_net *net[CONFIG_MAX_NETS];
-	unsigned int nr_net;
-	char *cmdline; /* the user's, plus what devices announce */
+	unsigned int nr_virtio; /* virtio-mmio slots taken */
+	char *cmdline;		/* the user's, plus what devices announce */
 
 	struct event_loop loop;
 	struct event_handler exit_ev;	 /* eventfd: someone asked the VM to stop */
@@ -108,10 +97,13 @@ void vm_destroy(struct vm *vm);
 
 /*
  * Stops every vCPU at an instruction boundary with its state in KVM
- * complete (see vcpu_park()); returns once all have stopped, or -ETIMEDOUT.
- * Devices keep running: snapshot code quiesces them itself.
+ * complete (see vcpu_park()), then pauses the devices (registry order):
+ * their in-flight work completes to guest memory. Returns once all have
+ * stopped, or -ETIMEDOUT. A device that fails to pause is logged and the
+ * pause goes on. On the main thread (the devices' event loop).
  */
 int vm_pause(struct vm *vm, struct err *err);
+/* Resumes the devices (reverse order), then the vCPUs. */
 void vm_resume(struct vm *vm);
 
 /* Stops the VM from any thread. The first request decides the exit code. */

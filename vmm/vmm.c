@@ -377,11 +377,13 @@ static void vmm_do_snapshot(struct vmm *m, struct vmm_cmd *c)
 
 static void vmm_do_ctrl_alt_del(struct vmm *m, struct vmm_cmd *c)
 {
+	struct i8042 *kbd;
 	int r;
 
 	if (!vmm_allowed(m, c, VM_ACTION_CTRL_ALT_DEL))
 		return;
-	r = i8042_send_ctrl_alt_del(m->vm.i8042);
+	kbd = i8042_from_device(registry_find(&m->vm.devices, "i8042", NULL));
+	r = kbd ? i8042_send_ctrl_alt_del(kbd) : -ENODEV;
 	if (r) {
 		vmm_fault(m, c->call, 400, "SendCtrlAltDel: %s", strerror(-r));
 		return;
@@ -393,19 +395,17 @@ static void vmm_do_update_drive(struct vmm *m, struct vmm_cmd *c)
 {
 	const struct vmm_cmd_update_drive *a = &c->update_drive;
 	struct err err = { 0 };
-	struct virtio_blk *blk = NULL;
+	struct virtio_blk *blk;
 	unsigned int i;
 	char *path;
 
 	if (!vmm_allowed(m, c, VM_ACTION_UPDATE_DRIVE))
 		return;
-	for (i = 0; i < m->vm.nr_blk; i++) {
-		if (!strcmp(m->cfg.drives[i].id, a->id)) {
-			blk = m->vm.blk[i];
+	for (i = 0; i < m->cfg.nr_drives; i++)
+		if (!strcmp(m->cfg.drives[i].id, a->id))
 			break;
-		}
-	}
-	if (!blk) {
+	blk = virtio_blk_from_device(registry_find(&m->vm.devices, "virtio-blk", a->id));
+	if (!blk || i == m->cfg.nr_drives) {
 		vmm_fault(m, c->call, 400, "drive '%s' does not exist", a->id);
 		return;
 	}

@@ -73,7 +73,10 @@
 #define KBD_ID2_SET2 0x83 /* MF2 keyboard */
 #define KBD_ID2_XL   0x41 /* ... as the translating controller passes it on */
 
+static const struct device_ops i8042_device_ops;
+
 struct i8042 {
+	struct device dev;
 	pthread_mutex_t lock;
 	struct machine_exit *exit;
 	struct irq_line irq;
@@ -322,6 +325,7 @@ struct i8042 *i8042_create(struct machine_exit *exit, struct irq_line kbd_irq)
 	k->irq = kbd_irq;
 	k->ctr = CTR_POWER_ON;
 	kbd_defaults(k);
+	k->dev = (struct device){ &i8042_device_ops, "i8042", NULL, "i8042" };
 	return k;
 }
 
@@ -432,4 +436,43 @@ int i8042_restore(struct i8042 *k, struct state_reader *r, struct err *err)
 	i8042_set_irq(k, k->out_len && (k->ctr & CTR_KBDINT));
 	pthread_mutex_unlock(&k->lock);
 	return 0;
+}
+
+/* ---- the device lifecycle ---- */
+
+static struct i8042 *i8042_of_dev(struct device *dev)
+{
+	return container_of(dev, struct i8042, dev);
+}
+
+static void i8042_dev_save(struct device *dev, struct state_writer *w)
+{
+	i8042_save(i8042_of_dev(dev), w);
+}
+
+static int i8042_dev_restore(struct device *dev, struct state_reader *r, struct err *err)
+{
+	return i8042_restore(i8042_of_dev(dev), r, err);
+}
+
+static void i8042_dev_destroy(struct device *dev)
+{
+	i8042_destroy(i8042_of_dev(dev));
+}
+
+static const struct device_ops i8042_device_ops = {
+	.section = DEVICE_SECTION_I8042,
+	.save = i8042_dev_save,
+	.restore = i8042_dev_restore,
+	.destroy = i8042_dev_destroy,
+};
+
+struct device *i8042_device(struct i8042 *k)
+{
+	return &k->dev;
+}
+
+struct i8042 *i8042_from_device(struct device *dev)
+{
+	return dev && dev->ops == &i8042_device_ops ? i8042_of_dev(dev) : NULL;
 }

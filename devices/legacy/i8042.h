@@ -10,6 +10,7 @@
 #define KVMLET_DEVICES_I8042_H
 
 #include "devices/bus.h"
+#include "devices/device.h"
 #include "devices/machine.h"
 #include "lib/err.h"
 #include "lib/state.h"
@@ -35,5 +36,10 @@ int i8042_send_ctrl_alt_del(struct i8042 *k);
 /* Command byte, pending command, keyboard state and unread bytes. */
 void i8042_save(struct i8042 *k, struct state_writer *w);
 int i8042_restore(struct i8042 *k, struct state_reader *r, struct err *err);
+
+/* The controller as a device of the machine; destroying that destroys it. */
+struct device *i8042_device(struct i8042 *k);
+/* The controller behind dev, or NULL if dev is not an i8042. */
+struct i8042 *i8042_from_device(struct device *dev);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "devices/legacy/serial.h"
+#include "devices/stats.h"
 
 /* Register and bit names are Linux's (<linux/serial_reg.h>); these it lacks. */
 #define IER_MASK 0x0f
@@ -17,7 +18,10 @@
 #define RX_FIFO_SIZE	64
 #define DEFAULT_DIVISOR 12 /* 9600 baud, what firmware leaves behind */
 
+static const struct device_ops serial_device_ops;
+
 struct serial {
+	struct device dev;
 	pthread_mutex_t lock;
 	int out_fd;
 	int rx_ready_fd;
@@ -277,6 +281,7 @@ struct serial *serial_create(int out_fd, int rx_ready_fd, struct irq_line irq)
 	s->lcr = 0x03; /* 8N1 */
 	s->mcr = UART_MCR_OUT2;
 	s->msr = UART_MSR_CTS | UART_MSR_DSR | UART_MSR_DCD;
+	s->dev = (struct device){ &serial_device_ops, "serial", NULL, "serial" };
 	return s;
 }
 
@@ -383,4 +388,65 @@ int serial_restore(struct serial *s, struct state_reader *r, struct err *err)
 	serial_set_irq(s, !(serial_iir(s) & UART_IIR_NO_INT));
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+/* ---- the device lifecycle ---- */
+
+static struct serial *serial_of_dev(struct device *dev)
+{
+	return container_of(dev, struct serial, dev);
+}
+
+static void serial_dev_save(struct device *dev, struct state_writer *w)
+{
+	serial_save(serial_of_dev(dev), w);
+}
+
+static int serial_dev_restore(struct device *dev, struct state_reader *r, struct err *err)
+{
+	return serial_restore(serial_of_dev(dev), r, err);
+}
+
+static const struct prom_family serial_bytes_family = {
+	"kvmlet_serial_bytes_total", "Serial port bytes; rx is to the guest, tx from it.",
+	PROM_COUNTER
+};
+
+/* Firecracker's UART counts a write or read per byte. */
+static void serial_dev_stats(struct device *dev, const struct device_stats_out *out)
+{
+	uint64_t tx, rx;
+
+	serial_stats(serial_of_dev(dev), &tx, &rx);
+	device_emit(out, dev,
+		    &(struct device_metric){ &serial_bytes_family, PROM_LABELS("direction", "rx"),
+					     "uart", "read_count", false },
+		    rx);
+	device_emit(out, dev,
+		    &(struct device_metric){ &serial_bytes_family, PROM_LABELS("direction", "tx"),
+					     "uart", "write_count", false },
+		    tx);
+}
+
+static void serial_dev_destroy(struct device *dev)
+{
+	serial_destroy(serial_of_dev(dev));
+}
+
+static const struct device_ops serial_device_ops = {
+	.section = DEVICE_SECTION_SERIAL,
+	.save = serial_dev_save,
+	.restore = serial_dev_restore,
+	.stats = serial_dev_stats,
+	.destroy = serial_dev_destroy,
+};
+
+struct device *serial_device(struct serial *s)
+{
+	return &s->dev;
+}
+
+struct serial *serial_from_device(struct device *dev)
+{
+	return dev && dev->ops == &serial_device_ops ? serial_of_dev(dev) : NULL;
 }

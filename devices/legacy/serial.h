@@ -13,6 +13,7 @@
 
 #include "devices/machine.h"
 #include "devices/bus.h"
+#include "devices/device.h"
 #include "lib/err.h"
 #include "lib/state.h"
 
@@ -44,6 +45,11 @@ int serial_restore(struct serial *s, struct state_reader *r, struct err *err);
 void serial_stats(struct serial *s, uint64_t *tx_bytes, uint64_t *rx_bytes);
 
 /* Queues input for the guest; returns how many bytes fit (0 when the FIFO is full). */
+/* The port as a device of the machine; destroying that destroys the port. */
+struct device *serial_device(struct serial *s);
+/* The port behind dev, or NULL if dev is not a serial port. */
+struct serial *serial_from_device(struct device *dev);
+
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 
 #endif

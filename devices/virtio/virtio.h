@@ -3,8 +3,12 @@
  * The device side of virtio over MMIO (virtio 1.2, 4.2, transport version 2).
  *
  * A device embeds struct virtio_dev and implements struct virtio_dev_ops;
- * the transport in mmio.c owns the register file, feature negotiation, the
+ * the transport owns the register file (mmio.c), feature negotiation, the
  * queues' set-up and the interrupt status, so devices only see requests.
+ * Its transport-independent core (virtio.c) also implements the machine's
+ * device lifecycle (devices/device.h) once for every virtio device: pause
+ * is quiesce, save and restore carry the transport's part and then the
+ * device's.
  *
  * Threads: register accesses arrive on vCPU threads, queue kicks (ioeventfd)
  * and backend completions on the VMM's event loop. Both hold vdev->lock.
@@ -17,6 +21,7 @@
 #include <stdint.h>
 
 #include "devices/bus.h"
+#include "devices/device.h"
 #include "devices/virtio/queue.h"
 #include "lib/err.h"
 #include "lib/event_loop.h"
@@ -27,7 +32,10 @@
 
 struct virtio_dev;
 
+/* Every op may be NULL: nothing to do (config reads then see zeros). */
 struct virtio_dev_ops {
+	/* The device's kind, as registry_find() knows it: "virtio-blk". */
+	const char *kind;
 	/* Device configuration space; off is relative to its start (0x100). */
 	void (*config_read)(struct virtio_dev *vdev, uint64_t off, void *data, uint32_t len);
 	void (*config_write)(struct virtio_dev *vdev, uint64_t off, const void *data, uint32_t len);
@@ -39,17 +47,22 @@ struct virtio_dev_ops {
 	void (*notify)(struct virtio_dev *vdev, unsigned int q);
 
 	/*
-	 * Snapshots, on the event loop with every vCPU paused. quiesce waits
-	 * for the backend's in-flight requests and completes them to the
-	 * rings, so that nothing is in flight when the state is saved. save
-	 * and restore carry only what the transport does not (the transport
-	 * saves status, features and queues). Any may be NULL: nothing to do.
+	 * Pauses and snapshots, on the event loop with every vCPU paused.
+	 * quiesce waits for the backend's in-flight requests and completes
+	 * them to the rings, so that nothing is in flight when the state is
+	 * saved. save and restore carry only what the transport does not (the
+	 * transport saves status, features and queues).
 	 */
 	int (*quiesce)(struct virtio_dev *vdev);
 	void (*save)(struct virtio_dev *vdev, struct state_writer *w);
 	int (*restore)(struct virtio_dev *vdev, struct state_reader *r, struct err *err);
 	/* After a restore, with the device attached: resume serving the queues. */
 	void (*resume)(struct virtio_dev *vdev);
+
+	/* Metrics: device_emit() on &vdev->dev for each sample (any thread). */
+	void (*stats)(struct virtio_dev *vdev, const struct device_stats_out *out);
+	/* Frees the device; the registry's teardown calls it. */
+	void (*destroy)(struct virtio_dev *vdev);
 };
 
 struct virtio_kick {
@@ -59,6 +72,7 @@ struct virtio_kick {
 };
 
 struct virtio_dev {
+	struct device dev; /* dev.ops is the transport's; dev.id is set by the device */
 	const struct virtio_dev_ops *ops;
 	const char *name;
 	uint32_t device_id;
@@ -101,6 +115,10 @@ int virtio_dev_attach(struct virtio_dev *vdev, struct event_loop *loop, int irq_
 int virtio_dev_quiesce(struct virtio_dev *vdev);
 void virtio_dev_save(struct virtio_dev *vdev, struct state_writer *w);
 int virtio_dev_restore(struct virtio_dev *vdev, struct state_reader *r, struct err *err);
+
+/* The device as the machine's registry sees it, and back (NULL: not virtio). */
+struct device *virtio_device(struct virtio_dev *vdev);
+struct virtio_dev *virtio_from_device(struct device *dev);
 
 /* The MMIO register file; opaque is the struct virtio_dev. */
 extern const struct bus_ops virtio_mmio_bus_ops;

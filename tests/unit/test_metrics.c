@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "devices/legacy/serial.h"
+#include "devices/stats.h"
 #include "devices/virtio/blk/blk.h"
 #include "devices/virtio/rng/rng.h"
 #include "devices/virtio/vsock/vsock.h"
@@ -44,6 +45,7 @@ struct fx {
 	struct vm *vm;
 	struct vcpu vcpus[NR_VCPUS];
 	struct vmm_stats st;
+	struct blk_stats *blk_stats; /* the drive's own counters, to move them */
 };
 
 static int setup(void **state)
@@ -52,6 +54,10 @@ static int setup(void **state)
 	struct blk_params bp = { .id = (char *)DRIVE_ID, .queues = 1 };
 	struct vsock_params vp = { .guest_cid = 3 };
 	struct err err = { 0 };
+	struct virtio_blk *blk;
+	struct virtio_vsock *vsock;
+	struct virtio_rng *rng;
+	struct serial *serial;
 	int fd;
 
 	assert_non_null(f);
@@ -76,18 +82,23 @@ static int setup(void **state)
 	f->vm->vcpus = f->vcpus;
 	f->vm->nr_vcpus = NR_VCPUS;
 	bp.path = f->img;
-	f->vm->blk[0] = virtio_blk_create(&bp, &f->gm, &err);
-	if (!f->vm->blk[0])
+	/* In the board's order: virtio devices, then the legacy ones. */
+	blk = virtio_blk_create(&bp, &f->gm, &err);
+	if (!blk)
 		fail_msg("virtio_blk_create: %s", err.msg);
-	f->vm->nr_blk = 1;
+	assert_int_equal(registry_add(&f->vm->devices, virtio_device(virtio_blk_dev(blk))), 0);
+	f->blk_stats = (struct blk_stats *)virtio_blk_stats(blk);
 	vp.uds_path = f->uds;
-	f->vm->vsock = virtio_vsock_create(&vp, &f->gm, &err);
-	if (!f->vm->vsock)
+	vsock = virtio_vsock_create(&vp, &f->gm, &err);
+	if (!vsock)
 		fail_msg("virtio_vsock_create: %s", err.msg);
-	f->vm->rng = virtio_rng_create(&f->gm);
-	assert_non_null(f->vm->rng);
-	f->vm->serial = serial_create(-1, -1, (struct irq_line){ 0 });
-	assert_non_null(f->vm->serial);
+	assert_int_equal(registry_add(&f->vm->devices, virtio_device(virtio_vsock_dev(vsock))), 0);
+	rng = virtio_rng_create(&f->gm);
+	assert_non_null(rng);
+	assert_int_equal(registry_add(&f->vm->devices, virtio_device(virtio_rng_dev(rng))), 0);
+	serial = serial_create(-1, -1, (struct irq_line){ 0 });
+	assert_non_null(serial);
+	assert_int_equal(registry_add(&f->vm->devices, serial_device(serial)), 0);
 	f->vm->boot_timer.start_ns = 1000;
 	f->vm->boot_timer.done_ns = 1000 + 250000000ULL; /* boot done after 0.25 s */
 
@@ -110,10 +121,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	char cmd[128];
 
-	serial_destroy(f->vm->serial);
-	virtio_rng_destroy(f->vm->rng);
-	virtio_vsock_destroy(f->vm->vsock);
-	virtio_blk_destroy(f->vm->blk[0]);
+	registry_destroy(&f->vm->devices);
 	free(f->vm);
 	gm_free(&f->gm);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -469,6 +477,39 @@ static void firecracker_deltas(void **state)
 	cJSON_Delete(o);
 }
 
+/* A device's counters reach both formats through its stats op, as deltas in the file. */
+static void device_counters(void **state)
+{
+	struct fx *f = *state;
+	struct metrics_flush_state fs = { 0 };
+	size_t len;
+	char *t;
+	cJSON *o;
+
+	cJSON_Delete(json_line(f, &fs));
+	stats_add(f->blk_stats->read_ops, 3);
+	stats_add(f->blk_stats->discard_ops, 2);
+	o = json_line(f, &fs);
+	assert_int_equal(num(o, "block_" DRIVE_ID ".read_count"), 3);
+	assert_int_equal(num(o, "block.read_count"), 3);
+	assert_int_equal(num(o, "kvmlet.block_" DRIVE_ID ".discard_count"), 2);
+	/* kvmlet's own fields are per drive; Firecracker's aggregate has none. */
+	assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "kvmlet"),
+						     "block"));
+	cJSON_Delete(o);
+	o = json_line(f, &fs);
+	assert_int_equal(num(o, "block_" DRIVE_ID ".read_count"), 0);
+	assert_int_equal(num(o, "kvmlet.block_" DRIVE_ID ".discard_count"), 0);
+	cJSON_Delete(o);
+
+	t = metrics_prometheus(f->vm, &f->st, VM_STATE_RUNNING, &len);
+	assert_non_null(t);
+	expo_check(t, len);
+	assert_line(t, "kvmlet_block_requests_total{" DRIVE_LABEL ",op=\"read\"} 3");
+	assert_line(t, "kvmlet_block_requests_total{" DRIVE_LABEL ",op=\"discard\"} 2");
+	free(t);
+}
+
 /* ---- the sink ---- */
 
 static void sink_missing_path(void **state)
@@ -676,9 +717,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(prometheus_before_boot),   T(prometheus_running), T(firecracker_fields),
-		T(firecracker_deltas),	     T(sink_missing_path),  T(sink_regular_file),
-		T(sink_fifo_without_reader), T(sink_partial_write),
+		T(prometheus_before_boot), T(prometheus_running),	T(firecracker_fields),
+		T(firecracker_deltas),	   T(device_counters),		T(sink_missing_path),
+		T(sink_regular_file),	   T(sink_fifo_without_reader), T(sink_partial_write),
 #undef T
 	};
 

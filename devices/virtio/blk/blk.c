@@ -947,7 +947,66 @@ static int blk_restore(struct virtio_dev *vdev, struct state_reader *r, struct e
 	return 0;
 }
 
+static const struct prom_family blk_ops_family = {
+	"kvmlet_block_requests_total", "Successful virtio-blk requests by drive and operation.",
+	PROM_COUNTER
+};
+static const struct prom_family blk_bytes_family = {
+	"kvmlet_block_bytes_total", "Bytes read from and written to each drive's backend.",
+	PROM_COUNTER
+};
+static const struct prom_family blk_io_errors_family = {
+	"kvmlet_block_io_errors_total",
+	"Requests answered VIRTIO_BLK_S_IOERR for a backend failure.", PROM_COUNTER
+};
+static const struct prom_family blk_invalid_family = { "kvmlet_block_invalid_requests_total",
+						       "Malformed or unsupported requests.",
+						       PROM_COUNTER };
+
+/* Firecracker's BlockDeviceMetrics fields where kvmlet counts the same thing; the rest are kvmlet's. */
+static void blk_stats(struct virtio_dev *vdev, const struct device_stats_out *out)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+	const struct blk_stats *s = &blk->stats;
+	const char *id = blk->id;
+	const struct {
+		const struct prom_family *family;
+		const char *op, *field;
+		bool kvmlet;
+		uint64_t v;
+	} m[] = {
+		{ &blk_ops_family, "read", "read_count", false, stats_get(s->read_ops) },
+		{ &blk_ops_family, "write", "write_count", false, stats_get(s->write_ops) },
+		{ &blk_ops_family, "flush", "flush_count", false, stats_get(s->flush_ops) },
+		{ &blk_ops_family, "discard", "discard_count", true, stats_get(s->discard_ops) },
+		{ &blk_ops_family, "write_zeroes", "write_zeroes_count", true,
+		  stats_get(s->write_zeroes_ops) },
+		{ &blk_ops_family, "get_id", "get_id_count", true, stats_get(s->get_id_ops) },
+		{ &blk_bytes_family, "read", "read_bytes", false, stats_get(s->read_bytes) },
+		{ &blk_bytes_family, "write", "write_bytes", false, stats_get(s->write_bytes) },
+		{ &blk_io_errors_family, NULL, "execute_fails", false, stats_get(s->io_errors) },
+		{ &blk_invalid_family, NULL, "invalid_reqs_count", false,
+		  stats_get(s->invalid_requests) },
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		const char *const *labels = m[i].op ? PROM_LABELS("drive", id, "op", m[i].op)
+						    : PROM_LABELS("drive", id);
+
+		device_emit(out, &vdev->dev,
+			    &(struct device_metric){ m[i].family, labels, "block", m[i].field,
+						     m[i].kvmlet },
+			    m[i].v);
+	}
+}
+
+static void blk_destroy(struct virtio_dev *vdev)
+{
+	virtio_blk_destroy(to_blk(vdev));
+}
+
 static const struct virtio_dev_ops blk_ops = {
+	.kind = "virtio-blk",
 	.config_read = blk_config_read,
 	.config_write = blk_config_write,
 	.activate = blk_activate,
@@ -956,6 +1015,8 @@ static const struct virtio_dev_ops blk_ops = {
 	.quiesce = blk_quiesce,
 	.save = blk_save,
 	.restore = blk_restore,
+	.stats = blk_stats,
+	.destroy = blk_destroy,
 };
 
 static int blk_queue_init(struct virtio_blk *blk, unsigned int i, struct err *err)
@@ -1011,6 +1072,7 @@ struct virtio_blk *virtio_blk_create(const struct blk_params *p, const struct gu
 	if (p->readonly)
 		features |= 1ULL << VIRTIO_BLK_F_RO;
 	virtio_dev_init(&blk->vdev, &blk_ops, blk->name, VIRTIO_ID_BLOCK, features, nq, mem);
+	blk->vdev.dev.id = blk->id;
 	if (blk_disk_open(&blk->disk, p->id, p->path, p->readonly, err))
 		goto fail;
 	for (unsigned int i = 0; i < nq; i++)
@@ -1059,6 +1121,13 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk)
 {
 	return &blk->vdev;
+}
+
+struct virtio_blk *virtio_blk_from_device(struct device *dev)
+{
+	struct virtio_dev *vdev = virtio_from_device(dev);
+
+	return vdev && vdev->ops == &blk_ops ? to_blk(vdev) : NULL;
 }
 
 const char *virtio_blk_id(const struct virtio_blk *blk)

@@ -23,6 +23,14 @@ struct blk_params {
 	unsigned int queues; /* request queues, 1..BLK_MAX_QUEUES */
 };
 
+/* Counters for metrics: written on the event loop, read anywhere (devices/stats.h). */
+struct blk_stats {
+	uint64_t read_ops, write_ops, flush_ops, discard_ops, write_zeroes_ops, get_id_ops;
+	uint64_t read_bytes, write_bytes;
+	uint64_t io_errors;	   /* requests answered VIRTIO_BLK_S_IOERR */
+	uint64_t invalid_requests; /* malformed or unsupported: IOERR/UNSUPP */
+};
+
 struct virtio_blk;
 
 /* Opens the backend; a missing, unwritable or misaligned image is an error. */
@@ -30,6 +38,8 @@ struct virtio_blk *virtio_blk_create(const struct blk_params *p, const struct gu
 				     struct err *err);
 void virtio_blk_destroy(struct virtio_blk *blk);
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk);
+/* The drive behind a registry entry, or NULL if dev is not a virtio-blk. */
+struct virtio_blk *virtio_blk_from_device(struct device *dev);
 const char *virtio_blk_id(const struct virtio_blk *blk);
 const struct blk_stats *virtio_blk_stats(const struct virtio_blk *blk);
 

@@ -873,7 +873,60 @@ static void net_resume(struct virtio_dev *vdev)
 	net_wake(container_of(vdev, struct virtio_net, vdev));
 }
 
+static const struct prom_family net_packets_family = {
+	"kvmlet_net_packets_total", "Frames by interface; rx is to the guest, tx from it.",
+	PROM_COUNTER
+};
+static const struct prom_family net_bytes_family = {
+	"kvmlet_net_bytes_total", "Frame bytes by interface; rx is to the guest, tx from it.",
+	PROM_COUNTER
+};
+static const struct prom_family net_drops_family = { "kvmlet_net_drops_total",
+						     "Frames dropped by interface and direction.",
+						     PROM_COUNTER };
+static const struct prom_family net_errors_family = {
+	"kvmlet_net_errors_total", "Malformed chains and TAP failures by interface.", PROM_COUNTER
+};
+
+static void net_stats(struct virtio_dev *vdev, const struct device_stats_out *out)
+{
+	struct virtio_net *net = container_of(vdev, struct virtio_net, vdev);
+	const struct net_stats *s = &net->stats;
+	const char *id = net->id;
+	const struct {
+		const struct prom_family *family;
+		const char *dir, *field;
+		bool kvmlet;
+		uint64_t v;
+	} m[] = {
+		{ &net_packets_family, "rx", "rx_packets_count", false, stats_get(s->rx_packets) },
+		{ &net_packets_family, "tx", "tx_packets_count", false, stats_get(s->tx_packets) },
+		{ &net_bytes_family, "rx", "rx_bytes_count", false, stats_get(s->rx_bytes) },
+		{ &net_bytes_family, "tx", "tx_bytes_count", false, stats_get(s->tx_bytes) },
+		{ &net_drops_family, "rx", "rx_drops", true, stats_get(s->rx_drops) },
+		{ &net_drops_family, "tx", "tx_drops", true, stats_get(s->tx_drops) },
+		{ &net_errors_family, NULL, "errors", true, stats_get(s->errors) },
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		const char *const *labels =
+			m[i].dir ? PROM_LABELS("iface", id, "direction", m[i].dir)
+				 : PROM_LABELS("iface", id);
+
+		device_emit(out, &vdev->dev,
+			    &(struct device_metric){ m[i].family, labels, "net", m[i].field,
+						     m[i].kvmlet },
+			    m[i].v);
+	}
+}
+
+static void net_destroy(struct virtio_dev *vdev)
+{
+	virtio_net_destroy(container_of(vdev, struct virtio_net, vdev));
+}
+
 static const struct virtio_dev_ops net_ops = {
+	.kind = "virtio-net",
 	.config_read = net_config_read,
 	.config_write = net_config_write,
 	.activate = net_activate,
@@ -881,6 +934,8 @@ static const struct virtio_dev_ops net_ops = {
 	.notify = net_notify,
 	.quiesce = net_quiesce,
 	.resume = net_resume,
+	.stats = net_stats,
+	.destroy = net_destroy,
 };
 
 /* --- Creation ---------------------------------------------------------------------------- */
@@ -941,6 +996,7 @@ struct virtio_net *virtio_net_create(const struct net_params *p, const struct gu
 	snprintf(net->name, sizeof(net->name), "virtio-net %s", p->id);
 	snprintf(net->id, sizeof(net->id), "%s", p->id);
 	virtio_dev_init(&net->vdev, &net_ops, net->name, VIRTIO_ID_NET, 0, NET_NR_QUEUES, mem);
+	net->vdev.dev.id = net->id;
 	net->tap_fd = -1;
 	net->ring_ev = (struct event_handler){ -1, net_on_ring };
 	/* Pages are only touched as packets land: 1.5 KiB frames use one per slot. */

@@ -23,6 +23,13 @@ struct net_params {
 	bool has_mac; /* else a locally administered MAC derived from the id */
 };
 
+/* Counters for metrics: written on the event loop, read anywhere (devices/stats.h). */
+struct net_stats {
+	uint64_t tx_packets, tx_bytes, tx_drops;
+	uint64_t rx_packets, rx_bytes, rx_drops;
+	uint64_t errors; /* malformed chains and backend failures */
+};
+
 struct virtio_net;
 
 /*

@@ -17,24 +17,6 @@ struct virtio_rng {
 	struct rng_stats stats;
 };
 
-static void rng_config_read(struct virtio_dev *vdev, uint64_t off, void *data, uint32_t len)
-{
-	/* virtio-rng has no configuration space. */
-}
-
-static void rng_config_write(struct virtio_dev *vdev, uint64_t off, const void *data, uint32_t len)
-{
-}
-
-static int rng_activate(struct virtio_dev *vdev)
-{
-	return 0;
-}
-
-static void rng_reset(struct virtio_dev *vdev)
-{
-}
-
 /* Fills the writable buffers of a chain; returns the bytes written. */
 static uint32_t rng_fill(const struct vq_chain *c)
 {
@@ -82,12 +64,38 @@ static void rng_notify(struct virtio_dev *vdev, unsigned int q)
 	virtio_notify_used(vdev, q);
 }
 
+static const struct prom_family rng_requests_family = { "kvmlet_rng_requests_total",
+							"virtio-rng requests served.",
+							PROM_COUNTER };
+static const struct prom_family rng_bytes_family = { "kvmlet_rng_bytes_total",
+						     "Random bytes given to the guest.",
+						     PROM_COUNTER };
+
+static void rng_stats(struct virtio_dev *vdev, const struct device_stats_out *out)
+{
+	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
+
+	device_emit(out, &vdev->dev,
+		    &(struct device_metric){ &rng_requests_family, NULL, "entropy",
+					     "entropy_event_count", false },
+		    stats_get(rng->stats.requests));
+	device_emit(out, &vdev->dev,
+		    &(struct device_metric){ &rng_bytes_family, NULL, "entropy", "entropy_bytes",
+					     false },
+		    stats_get(rng->stats.bytes));
+}
+
+static void rng_destroy(struct virtio_dev *vdev)
+{
+	virtio_rng_destroy(container_of(vdev, struct virtio_rng, vdev));
+}
+
+/* No configuration space and no state beyond the transport's. */
 static const struct virtio_dev_ops rng_ops = {
-	.config_read = rng_config_read,
-	.config_write = rng_config_write,
-	.activate = rng_activate,
-	.reset = rng_reset,
+	.kind = "virtio-rng",
 	.notify = rng_notify,
+	.stats = rng_stats,
+	.destroy = rng_destroy,
 };
 
 struct virtio_rng *virtio_rng_create(const struct guest_memory *mem)

@@ -3,8 +3,15 @@
 #ifndef KVMLET_DEVICES_VIRTIO_RNG_H
 #define KVMLET_DEVICES_VIRTIO_RNG_H
 
+#include <stdint.h>
+
 #include "devices/stats.h"
 #include "devices/virtio/virtio.h"
+
+/* Counters for metrics: written on the event loop, read anywhere (devices/stats.h). */
+struct rng_stats {
+	uint64_t requests, bytes;
+};
 
 struct virtio_rng;
 

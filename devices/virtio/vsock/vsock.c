@@ -1231,7 +1231,58 @@ static void vs_notify(struct virtio_dev *vdev, unsigned int q)
 		virtio_notify_used(vdev, VSOCK_RXQ);
 }
 
+static const struct prom_family vs_conns_family = { "kvmlet_vsock_connections_total",
+						    "vsock connections opened, closed and reset.",
+						    PROM_COUNTER };
+static const struct prom_family vs_bytes_family = {
+	"kvmlet_vsock_bytes_total", "vsock stream bytes; rx is to the guest, tx from it.",
+	PROM_COUNTER
+};
+static const struct prom_family vs_invalid_family = { "kvmlet_vsock_invalid_packets_total",
+						      "vsock packets the device refused.",
+						      PROM_COUNTER };
+
+static void vs_stats(struct virtio_dev *vdev, const struct device_stats_out *out)
+{
+	struct virtio_vsock *vs = container_of(vdev, struct virtio_vsock, vdev);
+	const struct vsock_stats *s = &vs->stats;
+	const struct {
+		const struct prom_family *family;
+		const char *label, *value, *field;
+		bool kvmlet;
+		uint64_t v;
+	} m[] = {
+		{ &vs_conns_family, "event", "opened", "conns_added", false,
+		  stats_get(s->conns_opened) },
+		{ &vs_conns_family, "event", "closed", "conns_closed", true,
+		  stats_get(s->conns_closed) },
+		{ &vs_conns_family, "event", "reset", "conns_reset", true,
+		  stats_get(s->conns_reset) },
+		{ &vs_bytes_family, "direction", "rx", "rx_bytes_count", false,
+		  stats_get(s->rx_bytes) },
+		{ &vs_bytes_family, "direction", "tx", "tx_bytes_count", false,
+		  stats_get(s->tx_bytes) },
+		{ &vs_invalid_family, NULL, NULL, "invalid_packets", true,
+		  stats_get(s->invalid_packets) },
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		const char *const *labels = m[i].label ? PROM_LABELS(m[i].label, m[i].value) : NULL;
+
+		device_emit(out, &vdev->dev,
+			    &(struct device_metric){ m[i].family, labels, "vsock", m[i].field,
+						     m[i].kvmlet },
+			    m[i].v);
+	}
+}
+
+static void vs_destroy(struct virtio_dev *vdev)
+{
+	virtio_vsock_destroy(container_of(vdev, struct virtio_vsock, vdev));
+}
+
 static const struct virtio_dev_ops vsock_ops = {
+	.kind = "virtio-vsock",
 	.config_read = vs_config_read,
 	.config_write = vs_config_write,
 	.activate = vs_activate,
@@ -1240,6 +1291,8 @@ static const struct virtio_dev_ops vsock_ops = {
 	.save = vs_save,
 	.restore = vs_restore,
 	.resume = vs_resume,
+	.stats = vs_stats,
+	.destroy = vs_destroy,
 };
 
 /* --- Creation ---------------------------------------------------------------------------- */

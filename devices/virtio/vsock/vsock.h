@@ -24,6 +24,14 @@ struct vsock_params {
 	char *uds_path;
 };
 
+/* Counters for metrics: written on the event loop, read anywhere (devices/stats.h). */
+struct vsock_stats {
+	uint64_t conns_opened, conns_closed, conns_reset;
+	uint64_t tx_bytes; /* guest to host */
+	uint64_t rx_bytes; /* host to guest */
+	uint64_t invalid_packets;
+};
+
 struct virtio_vsock;
 
 /* Binds and listens on uds_path (which must not exist yet). */
