@@ -500,7 +500,6 @@ static int read_file(const char *path, char **out, size_t *len, struct err *err)
 
 int config_load_file(struct vm_config *cfg, const char *path, struct err *err)
 {
-	struct err e = { 0 };
 	size_t len = 0;
 	char *buf = NULL;
 	int r;
@@ -508,9 +507,9 @@ int config_load_file(struct vm_config *cfg, const char *path, struct err *err)
 	r = read_file(path, &buf, &len, err);
 	if (r)
 		return one_line(err, r);
-	r = config_from_json(cfg, buf, len, &e);
+	r = config_from_json(cfg, buf, len, err);
 	free(buf);
 	if (r)
-		return one_line(err, err_set(err, e.code, "--config-file %s: %s", path, e.msg));
+		return one_line(err, err_prefix(err, r, "--config-file %s: ", path));
 	return 0;
 }

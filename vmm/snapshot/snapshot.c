@@ -120,7 +120,7 @@ static int snapshot_read_config(struct state_reader *body, uint32_t version, str
 	json[n] = '\0';
 	r = config_from_json(cfg, json, n, err);
 	free(json);
-	return r;
+	return err_prefix(err, r, "configuration section: ");
 }
 
 static int snapshot_check_memory(struct state_reader *body, uint32_t version,
@@ -232,10 +232,12 @@ static int snapshot_restore_state(struct vm *vm, struct state_reader *r, struct 
 			ret = snapshot_read_virtio(vm, &body, seen_virtio, err);
 			break;
 		default:
-			ret = err_set(err, -EINVAL, "unknown section %u", id);
+			ret = err_set(err, -EINVAL, "unknown section type");
 		}
-		if (ret)
+		if (ret) {
+			err_prefix(err, ret, "section %u: ", id);
 			ret = err_set(err, ret, "section %u is repeated or malformed", id);
+		}
 	}
 	if (ret)
 		return ret;
@@ -285,8 +287,7 @@ int snapshot_load(struct vm *vm, struct vm_config *cfg, pthread_mutex_t *cfg_loc
 		goto out;
 	state_reader_init(&r, blob.body, blob.body_len);
 	if (state_next_section(&r, &id, &version, &body) != 1 || id != SNAPSHOT_SECTION_CONFIG) {
-		ret = err_set(err, -EINVAL, "'%s' does not start with a configuration",
-			      p->snapshot_path);
+		ret = err_set(err, -EINVAL, "the state does not start with a configuration");
 		goto out;
 	}
 	ret = snapshot_read_config(&body, version, &fresh, err);
@@ -306,8 +307,12 @@ int snapshot_load(struct vm *vm, struct vm_config *cfg, pthread_mutex_t *cfg_loc
 	pthread_mutex_unlock(cfg_lock);
 	fresh = old;
 out:
-	if (ret)
+	if (ret) {
+		/* What went wrong inside the file, and where: its read errors name it already. */
+		if (blob.data)
+			err_prefix(err, ret, "'%s': ", p->snapshot_path);
 		err_set(err, ret, "'%s': malformed", p->snapshot_path);
+	}
 	config_free(&fresh);
 	snapshot_blob_free(&blob);
 	return ret;
