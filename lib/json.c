@@ -313,6 +313,19 @@ static const char *json_next_number(const char **pos, const char *end, size_t *l
 	return NULL;
 }
 
+/* "-"? digits, and nothing else: the literals whose text json_parse() keeps. */
+static bool json_is_integer_literal(const char *t, size_t n)
+{
+	size_t i = t[0] == '-';
+
+	if (i == n)
+		return false;
+	for (; i < n; i++)
+		if (t[i] < '0' || t[i] > '9')
+			return false;
+	return true;
+}
+
 /*
  * Keeps the text of each integer literal ("-"? digits) in its number's
  * valuestring, which cJSON leaves unused for numbers, frees with the tree
@@ -336,7 +349,7 @@ static int json_keep_integers(cJSON *item, const char **pos, const char *end)
 		t = json_next_number(pos, end, &n);
 		if (!t)
 			return -EPROTO; /* cannot happen with a tree cJSON built from this text */
-		if (strspn(t + (*t == '-'), "0123456789") != n - (*t == '-') || n == (*t == '-'))
+		if (!json_is_integer_literal(t, n))
 			continue;
 		item->valuestring = cJSON_malloc(n + 1);
 		if (!item->valuestring)
