@@ -106,6 +106,8 @@ static bool json_literal(const cJSON *v, uint64_t *mag, bool *neg)
 		return false;
 	*neg = *s == '-';
 	for (s += *neg; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false; /* not one json_parse() kept */
 		if (m > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
 			return false; /* beyond 64 bits: the double route refuses it */
 		m = m * 10 + (uint64_t)(*s - '0');

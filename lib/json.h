@@ -7,10 +7,11 @@
  * way wherever it arrives: the VMM's configuration file and control API, the
  * node agent's and the controller's apiserver objects and CRI inputs.
  *
- * Integers: json_parse() keeps the text of each integer literal next to the
- * double cJSON stores, so every 64-bit value is read exactly. Numbers in a
- * tree built any other way are read from their double, which is exact only
- * up to 2^53; larger ones are refused rather than rounded.
+ * Integers: json_parse() keeps the text of each integer literal ("-"? digits)
+ * next to the double cJSON stores, so every 64-bit value is read exactly.
+ * Other numbers (1e3, 1000.0, or any in a tree built some other way) are
+ * read from their double, which is exact only below 2^53: larger ones are
+ * refused rather than rounded. -0 is 0.
  *
  * No state of its own: any thread may call these, each on its own tree.
  * Strings handed out point into the tree and live as long as it does.
