@@ -54,9 +54,9 @@ static int usage_error(const char *msg)
 static int agent_failed(const struct ga_error *err)
 {
 	if (err->class[0])
-		log_error("%s (%s)", err->desc, err->class);
+		log_error("%s (%s)", err->err.msg, err->class);
 	else
-		log_error("%s", err->desc);
+		log_error("%s", err->err.msg);
 	return EXIT_AGENT;
 }
 
@@ -252,12 +252,12 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (ga_parse_address(argv[i], &addr, &err) < 0) {
-		log_error("%s: %s", argv[i], err.desc);
+		log_error("%s: %s", argv[i], err.err.msg);
 		return EXIT_USAGE;
 	}
 	c = ga_connect_addr(&addr, timeout_ms, &err);
 	if (!c) {
-		log_error("%s", err.desc);
+		log_error("%s", err.err.msg);
 		return EXIT_USAGE;
 	}
 	r = commands[k].run(c, timeout_ms, argc - i - 2, argv + i + 2);

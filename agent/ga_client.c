@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 #include "agent/ga_client.h"
 #include "lib/clock.h"
 #include "lib/base64.h"
+#include "lib/json.h"
 
 #define GA_BUF_MIN	     4096
 #define GA_HANDSHAKE_MAX     64	 /* "OK 4294967295\n" with room to spare */
@@ -32,8 +32,6 @@
 #define GA_INFO_MAX_COMMANDS 4096
 #define GA_NAME_MAX	     256
 #define GA_REPLY_MAX_LIMIT   (1U << 30) /* keeps buffer arithmetic far from overflow */
-/* Integers a double holds exactly; cJSON keeps every number as a double. */
-#define JSON_INT_MAX	     9007199254740991.0
 
 struct ga_conn {
 	int fd;
@@ -60,7 +58,7 @@ static void sanitize(char *dst, size_t size, const char *src)
 __attribute__((format(printf, 3, 4))) static int fail(struct ga_error *err, int code,
 						      const char *fmt, ...)
 {
-	char msg[sizeof(err->desc)];
+	char msg[sizeof(err->err.msg)];
 	va_list ap;
 
 	if (!err)
@@ -68,9 +66,9 @@ __attribute__((format(printf, 3, 4))) static int fail(struct ga_error *err, int 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	err->code = code;
+	err->err.code = code;
 	err->class[0] = '\0';
-	sanitize(err->desc, sizeof(err->desc), msg);
+	sanitize(err->err.msg, sizeof(err->err.msg), msg);
 	return code;
 }
 
@@ -501,20 +499,6 @@ static uint32_t random_id(void)
 	return (v & 0x7fffffff) | 1; /* positive and non-zero: any agent can parse it */
 }
 
-/* An integral JSON number in [min, max]. */
-static bool json_int(const cJSON *item, double min, double max, int64_t *out)
-{
-	double d;
-
-	if (!cJSON_IsNumber(item))
-		return false;
-	d = item->valuedouble;
-	if (!isfinite(d) || d != floor(d) || d < min || d > max)
-		return false;
-	*out = (int64_t)d;
-	return true;
-}
-
 static int sync_deadline(struct ga_conn *c, int64_t deadline, struct ga_error *err)
 {
 	char req[128], *line;
@@ -543,8 +527,8 @@ static int sync_deadline(struct ga_conn *c, int64_t deadline, struct ga_error *e
 		if (r < 0)
 			break;
 		reply = cJSON_Parse(line);
-		if (reply && json_int(cJSON_GetObjectItemCaseSensitive(reply, "return"), 0,
-				      JSON_INT_MAX, &got)) {
+		if (reply && json_int_value(cJSON_GetObjectItemCaseSensitive(reply, "return"), 0,
+					    INT64_MAX, &got)) {
 			cJSON_Delete(reply);
 			if (got == id) {
 				c->need_sync = false;
@@ -805,7 +789,7 @@ int ga_exec_start(struct ga_conn *c, const struct ga_exec_request *req, int time
 	r = ga_call(c, "guest-exec", args, timeout_ms, &ret, err);
 	if (r == 0 &&
 	    (!cJSON_IsObject(ret) ||
-	     !json_int(cJSON_GetObjectItemCaseSensitive(ret, "pid"), 0, JSON_INT_MAX, pid)))
+	     !json_int_value(cJSON_GetObjectItemCaseSensitive(ret, "pid"), 0, INT64_MAX, pid)))
 		r = fail(err, -EPROTO, "guest-exec: reply without a valid pid");
 	goto out;
 nomem:
@@ -876,13 +860,13 @@ int ga_exec_status(struct ga_conn *c, int64_t pid, int timeout_ms, struct ga_exe
 	s.exited = cJSON_IsTrue(item);
 	item = cJSON_GetObjectItemCaseSensitive(ret, "exitcode");
 	if (item) {
-		if (!json_int(item, INT_MIN, INT_MAX, &v))
+		if (!json_int_value(item, INT_MIN, INT_MAX, &v))
 			goto out;
 		s.exitcode = (int)v;
 	}
 	item = cJSON_GetObjectItemCaseSensitive(ret, "signal");
 	if (item) {
-		if (!json_int(item, 0, 1024, &v))
+		if (!json_int_value(item, 0, 1024, &v))
 			goto out;
 		s.signal = (int)v;
 	}

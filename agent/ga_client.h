@@ -21,14 +21,21 @@
 
 #include <cjson/cJSON.h>
 
+#include "lib/err.h"
+
 #define GA_DEFAULT_PORT 1024U
 /* Default bound on one reply line; ga_set_reply_max() changes it. */
 #define GA_DEFAULT_REPLY_MAX (8U << 20)
 
+/*
+ * err.code is a negative errno, -EREMOTEIO when the agent returned an error;
+ * err.msg says what went wrong, in printable ASCII only (the agent's text is
+ * cleaned). Unlike err_set(), every failing call overwrites it, so one
+ * ga_error can serve a connection's calls in turn.
+ */
 struct ga_error {
-	int code;       /* negative errno; -EREMOTEIO when the agent returned an error */
+	struct err err;
 	char class[64]; /* the agent's error class ("GenericError", ...), or "" */
-	char desc[256]; /* what went wrong, printable ASCII only */
 };
 
 enum ga_transport { GA_UNIX, GA_VSOCK_UDS };
@@ -71,7 +78,7 @@ int ga_sync(struct ga_conn *c, int timeout_ms, struct ga_error *err);
  * Runs one command. args (may be NULL) is sent as "arguments" and not
  * consumed. On success *result (unless result is NULL) holds the "return"
  * value, which the caller frees with cJSON_Delete(). An error reply from the agent gives -EREMOTEIO
- * with err->class and err->desc set.
+ * with err->class and err->err.msg set.
  */
 int ga_call(struct ga_conn *c, const char *command, const cJSON *args, int timeout_ms,
 	    cJSON **result, struct ga_error *err);

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/json.h"
 #include "vmm/config_file.h"
-#include "vmm/json_fields.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -109,33 +109,39 @@ static int own(struct vm_config *cfg, unsigned int slot, const char *s, const ch
 	return 0;
 }
 
+/* Firecracker's BootSource: its fields as json_decode() fills them. */
+struct boot_source_body {
+	const char *kernel, *args, *initrd;
+};
+
+static const struct json_field boot_source_fields[] = {
+	JSON_FIELD("kernel_image_path", JSON_NONEMPTY_STRING, true, struct boot_source_body,
+		   kernel),
+	JSON_FIELD("boot_args", JSON_STRING, false, struct boot_source_body, args),
+	JSON_FIELD("initrd_path", JSON_NONEMPTY_STRING, false, struct boot_source_body, initrd),
+};
+
 int config_apply_boot_source(struct vm_config *cfg, const cJSON *obj, struct err *err)
 {
-	static const char *const names[] = { "kernel_image_path", "boot_args", "initrd_path" };
-	const char *what = "boot-source", *kernel, *args, *initrd;
+	struct boot_source_body b = { 0 };
 	int r;
 
-	r = json_check_members(what, obj, names, ARRAY_SIZE(names), err);
-	if (!r)
-		r = json_get_nonempty_string(what, obj, "kernel_image_path", true, &kernel, err);
-	if (!r)
-		r = json_get_string(what, obj, "boot_args", false, &args, err);
-	if (!r)
-		r = json_get_nonempty_string(what, obj, "initrd_path", false, &initrd, err);
+	r = json_decode("boot-source", obj, boot_source_fields, ARRAY_SIZE(boot_source_fields), &b,
+			err);
 	if (r)
 		return r;
 	/*
 	 * Without boot_args kvmlet's default applies, not Firecracker's: that
 	 * one (8250.nr_uarts=0 ...) would silence the serial console.
 	 */
-	r = own(cfg, CONFIG_OWNED_KERNEL, kernel, &cfg->kernel_path, err);
+	r = own(cfg, CONFIG_OWNED_KERNEL, b.kernel, &cfg->kernel_path, err);
 	if (!r)
-		r = own(cfg, CONFIG_OWNED_INITRD, initrd, &cfg->initrd_path, err);
+		r = own(cfg, CONFIG_OWNED_INITRD, b.initrd, &cfg->initrd_path, err);
 	/* New boot arguments: config_finish() derives the command line afresh. */
 	if (!r)
 		r = own(cfg, CONFIG_OWNED_BOOT_ARGS, NULL, &cfg->boot_args, err);
 	if (!r)
-		r = own(cfg, CONFIG_OWNED_CMDLINE, args ? args : CONFIG_DEFAULT_CMDLINE,
+		r = own(cfg, CONFIG_OWNED_CMDLINE, b.args ? b.args : CONFIG_DEFAULT_CMDLINE,
 			&cfg->cmdline, err);
 	return r;
 }
@@ -266,27 +272,25 @@ int config_apply_network_interface(struct vm_config *cfg, const char *what, cons
 	return config_add_net(cfg, what, &n, err);
 }
 
+/* Firecracker's Vsock; vsock_id is deprecated there and names nothing: accepted, unused. */
+struct vsock_body {
+	uint64_t cid;
+	const char *uds, *id;
+};
+
+static const struct json_field vsock_fields[] = {
+	JSON_FIELD_UINT("guest_cid", true, struct vsock_body, cid, VSOCK_MIN_CID, VSOCK_MAX_CID),
+	JSON_FIELD("uds_path", JSON_NONEMPTY_STRING, true, struct vsock_body, uds),
+	JSON_FIELD("vsock_id", JSON_STRING, false, struct vsock_body, id),
+};
+
 int config_apply_vsock(struct vm_config *cfg, const cJSON *obj, struct err *err)
 {
-	static const char *const names[] = { "guest_cid", "uds_path", "vsock_id" };
-	const char *what = "vsock", *uds, *id;
-	uint64_t cid;
-	int r;
+	struct vsock_body b = { 0 };
+	int r = json_decode("vsock", obj, vsock_fields, ARRAY_SIZE(vsock_fields), &b, err);
+	struct vsock_params p = { .guest_cid = b.cid, .uds_path = (char *)b.uds };
 
-	/* vsock_id is deprecated in Firecracker and names nothing: accepted, unused. */
-	r = json_check_members(what, obj, names, ARRAY_SIZE(names), err);
-	if (!r)
-		r = json_get_uint(what, obj, "guest_cid", true, VSOCK_MIN_CID, VSOCK_MAX_CID, &cid,
-				  err);
-	if (!r)
-		r = json_get_nonempty_string(what, obj, "uds_path", true, &uds, err);
-	if (!r)
-		r = json_get_string(what, obj, "vsock_id", false, &id, err);
-	if (r)
-		return r;
-	return config_set_vsock(cfg, what,
-				&(struct vsock_params){ .guest_cid = cid, .uds_path = (char *)uds },
-				err);
+	return r ? r : config_set_vsock(cfg, "vsock", &p, err);
 }
 
 int config_apply_entropy(struct vm_config *cfg, const cJSON *obj, struct err *err)
@@ -527,7 +531,6 @@ static int read_file(const char *path, char **out, size_t *len, struct err *err)
 
 int config_load_file(struct vm_config *cfg, const char *path, struct err *err)
 {
-	struct err e = { 0 };
 	size_t len = 0;
 	char *buf = NULL;
 	int r;
@@ -535,9 +538,9 @@ int config_load_file(struct vm_config *cfg, const char *path, struct err *err)
 	r = read_file(path, &buf, &len, err);
 	if (r)
 		return one_line(err, r);
-	r = config_from_json(cfg, buf, len, &e);
+	r = config_from_json(cfg, buf, len, err);
 	free(buf);
 	if (r)
-		return one_line(err, err_set(err, e.code, "--config-file %s: %s", path, e.msg));
+		return one_line(err, err_prefix(err, r, "--config-file %s: ", path));
 	return 0;
 }

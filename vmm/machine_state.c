@@ -112,7 +112,7 @@ int machine_state_read_config(struct state_reader *r, struct vm_config *cfg, str
 	json[n] = '\0';
 	ret = config_from_json(cfg, json, n, err);
 	free(json);
-	return ret;
+	return err_prefix(err, ret, "configuration section: ");
 }
 
 /* What a restore has seen so far: each piece exactly once. */
@@ -208,7 +208,7 @@ static int machine_find_device(const struct registry *reg, uint32_t id, struct s
 			return (int)i;
 	}
 	if (!known)
-		return err_set(err, -EINVAL, "unknown section %u", id);
+		return err_set(err, -EINVAL, "unknown section type");
 	return err_set(err, -EINVAL, "device section for slot %u: no such device", want);
 }
 
@@ -275,8 +275,11 @@ int machine_state_restore(struct vm *vm, struct state_reader *r, struct err *err
 		return err_set(err, -ENOMEM, "out of memory");
 	while (!ret && (n = state_next_section(r, &id, &version, &body)) == 1) {
 		ret = machine_read_section(vm, &body, id, version, seen, err);
-		if (ret)
+		if (ret) {
+			/* Inner errors say what; this says where. */
+			err_prefix(err, ret, "section %u: ", id);
 			ret = err_set(err, ret, "section %u is repeated or malformed", id);
+		}
 	}
 	if (!ret && n < 0)
 		ret = err_set(err, -EINVAL, "a section runs past the end of the state");

@@ -229,8 +229,8 @@ static void sync_id_mismatch(void **state)
 	fake_start(&f, h_sync_wrong_id);
 	c = fake_conn(&f);
 	assert_int_equal(ga_sync(c, 150, &err), -EPROTO);
-	assert_int_equal(err.code, -EPROTO);
-	assert_non_null(strstr(err.desc, "reply id"));
+	assert_int_equal(err.err.code, -EPROTO);
+	assert_non_null(strstr(err.err.msg, "reply id"));
 	fake_stop(&f, c);
 }
 
@@ -275,7 +275,7 @@ static void call_timeout_then_resync(void **state)
 	fake_start(&f, h_late);
 	c = fake_conn(&f);
 	assert_int_equal(ga_call(c, "guest-ping", NULL, 100, &ret, &err), -ETIMEDOUT);
-	assert_int_equal(err.code, -ETIMEDOUT);
+	assert_int_equal(err.err.code, -ETIMEDOUT);
 	/* The late reply must be discarded, not taken for this call's. */
 	assert_int_equal(ga_call(c, "guest-ping", NULL, 2000, &ret, &err), 0);
 	assert_true(cJSON_IsObject(ret));
@@ -356,10 +356,10 @@ static void qga_errors(void **state)
 	assert_int_equal(call_with_reply("{\"error\": {\"class\": \"GenericError\", "
 					 "\"desc\": \"it \\u001b[31mfailed\\n\"}}", &err),
 			 -EREMOTEIO);
-	assert_int_equal(err.code, -EREMOTEIO);
+	assert_int_equal(err.err.code, -EREMOTEIO);
 	assert_string_equal(err.class, "GenericError");
 	/* Control characters from the guest never reach a terminal. */
-	assert_string_equal(err.desc, "guest-test: it ?[31mfailed?");
+	assert_string_equal(err.err.msg, "guest-test: it ?[31mfailed?");
 
 	assert_int_equal(call_with_reply("{\"error\": {\"class\": 1, \"desc\": \"x\"}}", &err),
 			 -EPROTO);
@@ -850,8 +850,8 @@ static void vsock_handshake_garbage(void **state)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		c = vsock_try(&f, bad[i], "", 2000, &err, path, sizeof(path));
-		if (c || err.code != -EPROTO)
-			fail_msg("answer %s: %d, expected -EPROTO", bad[i], err.code);
+		if (c || err.err.code != -EPROTO)
+			fail_msg("answer %s: %d, expected -EPROTO", bad[i], err.err.code);
 		vsock_done(&f, c, path);
 	}
 }
@@ -865,13 +865,13 @@ static void vsock_handshake_closed(void **state)
 
 	c = vsock_try(&f, NULL, "", 2000, &err, path, sizeof(path));
 	assert_null(c);
-	assert_int_equal(err.code, -ECONNREFUSED);
+	assert_int_equal(err.err.code, -ECONNREFUSED);
 	vsock_done(&f, c, path);
 
 	/* An answer that never ends. */
 	c = vsock_try(&f, "OK 12", "", 150, &err, path, sizeof(path));
 	assert_null(c);
-	assert_int_equal(err.code, -ETIMEDOUT);
+	assert_int_equal(err.err.code, -ETIMEDOUT);
 	vsock_done(&f, c, path);
 }
 
@@ -880,8 +880,8 @@ static void connect_errors(void **state)
 	struct ga_error err = { 0 };
 
 	assert_null(ga_connect("unix:/nonexistent/kvmlet-ga.sock", 100, &err));
-	assert_int_equal(err.code, -ENOENT);
-	assert_non_null(strstr(err.desc, "/nonexistent/kvmlet-ga.sock"));
+	assert_int_equal(err.err.code, -ENOENT);
+	assert_non_null(strstr(err.err.msg, "/nonexistent/kvmlet-ga.sock"));
 	assert_null(ga_connect("vsock-uds:", 100, &err));
 }
 

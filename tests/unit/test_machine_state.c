@@ -289,12 +289,12 @@ static void refusals(void **state)
 	if (!have_kvm())
 		skip();
 	a_make(&a);
-	expect_refused(&a, add_unknown, 2, true, "unknown section 99");
+	expect_refused(&a, add_unknown, 2, true, "section 99: unknown section type");
 	expect_refused(&a, add_second_one, 2, true, "two state sections for one");
 	expect_refused(&a, add_second_many, 2, true, "two state sections for many");
 	/* The snapshot has a device the machine lacks. */
 	expect_refused(&a, NULL, 1, true, "device section for slot 1: no such device");
-	expect_refused(&a, NULL, 2, false, "unknown section 100");
+	expect_refused(&a, NULL, 2, false, "section 100: unknown section type");
 	tvm_destroy(&a);
 
 	/* The machine has a device the snapshot lacks. */

@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 
 #include "kvmlet/version.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "vmm/api/routes.h"
 #include "vmm/config_file.h"
-#include "vmm/json_fields.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
 

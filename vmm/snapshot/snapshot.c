@@ -81,8 +81,12 @@ int snapshot_load(struct vm *vm, struct vm_config *cfg, pthread_mutex_t *cfg_loc
 	pthread_mutex_unlock(cfg_lock);
 	fresh = old;
 out:
-	if (ret)
+	if (ret) {
+		/* What went wrong inside the file, and where: its read errors name it already. */
+		if (blob.data)
+			err_prefix(err, ret, "'%s': ", p->snapshot_path);
 		err_set(err, ret, "'%s': malformed", p->snapshot_path);
+	}
 	config_free(&fresh);
 	snapshot_blob_free(&blob);
 	return ret;
