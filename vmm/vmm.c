@@ -17,6 +17,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "devices/legacy/i8042.h"
+#include "vmm/api/fault.h"
 #include "vmm/api/routes.h"
 #include "vmm/config_file.h"
 #include "vmm/snapshot/snapshot.h"
@@ -45,10 +46,10 @@ static void vmm_end_busy(struct vmm *m, bool done, enum vm_action a)
 	pthread_mutex_unlock(&m->lock);
 }
 
-void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const char *ctype,
+void vmm_reply(struct vmm *m, struct http_call *call, unsigned int status, const char *ctype,
 	       const void *body, size_t len)
 {
-	api_call_reply(call, status, ctype, body, len);
+	http_call_reply(call, status, ctype, body, len);
 }
 
 /* The server counts every answer, its own (parse errors, 405, 503, 408) included. */
@@ -58,13 +59,13 @@ void vmm_sync_api_stats(struct vmm *m)
 
 	if (!m->api)
 		return;
-	api_server_counts(m->api, &req, &e4, &e5);
+	http_server_counts(m->api, &req, &e4, &e5);
 	__atomic_store_n(&m->stats.api_requests, req, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->stats.api_client_errors, e4, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->stats.api_server_errors, e5, __ATOMIC_RELAXED);
 }
 
-void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const char *fmt, ...)
+void vmm_fault(struct vmm *m, struct http_call *call, unsigned int status, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -74,7 +75,7 @@ void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const 
 	va_end(ap);
 	/* Logged once here, at the boundary, so the operator sees what clients were told. */
 	log_warn("API: %u %s", status, msg);
-	api_call_fault(call, status, "%s", msg);
+	http_call_fault(call, status, "%s", msg);
 }
 
 /* ---- metrics file ------------------------------------------------------ */
@@ -582,8 +583,17 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	boot_now = m->cfg.kernel_path != NULL;
 	m->busy = boot_now;
 	if (m->cfg.api_sock) {
-		r = api_server_start(&m->api, m->cfg.api_sock, routes_handle, m,
-				     vmm_api_thread_init, err);
+		const struct http_server_opts api = {
+			.path = m->cfg.api_sock,
+			.fn = routes_handle,
+			.ctx = m,
+			.thread_init = vmm_api_thread_init,
+			.fault = &api_fault_fmt,
+			.name = "API",
+			.thread_name = "api",
+		};
+
+		r = http_server_start(&m->api, &api, err);
 		if (r)
 			return r;
 	}
@@ -643,7 +653,7 @@ void vmm_fini(struct vmm *m)
 {
 	/* The API thread goes first: it reads the VM and the configuration. */
 	if (m->api)
-		api_server_stop(m->api);
+		http_server_stop(m->api);
 	m->api = NULL;
 	vmm_refuse_cmds(m, "the VMM is shutting down");
 	vm_destroy(&m->vm);
