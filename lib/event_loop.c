@@ -121,6 +121,8 @@ void event_loop_fini(struct event_loop *l)
 {
 	if (l->epfd < 0)
 		return;
+	for (struct event_timer *t = l->timers; t; t = t->next)
+		t->armed = false;
 	close(l->epfd);
 	close(l->timer_ev.fd);
 	pthread_mutex_destroy(&l->timer_lock);

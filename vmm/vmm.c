@@ -9,7 +9,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,14 +112,11 @@ int vmm_metrics_flush(struct vmm *m, struct err *err)
 	return r;
 }
 
-static void vmm_on_metrics_timer(struct event_handler *h, uint32_t events)
+static void vmm_on_metrics_timer(struct event_timer *t)
 {
-	struct vmm *m = container_of(h, struct vmm, metrics_timer);
+	struct vmm *m = container_of(t, struct vmm, metrics_timer);
 	struct err err = { 0 };
-	uint64_t ticks;
 
-	if (read(h->fd, &ticks, sizeof(ticks)) < 0)
-		return;
 	/* A full pipe drops the line (counted); there is nothing to report here. */
 	pthread_mutex_lock(&m->metrics_lock);
 	vmm_sync_api_stats(m);
@@ -216,17 +212,14 @@ static int vmm_move_events(struct vmm *m, struct event_loop *from, struct event_
 /* The VM exists: the main thread now serves its loop, commands and signals included. */
 static int vmm_publish_vm(struct vmm *m, struct err *err)
 {
-	struct itimerspec every = {
-		.it_interval = { METRICS_FLUSH_INTERVAL_MS / 1000, 0 },
-		.it_value = { METRICS_FLUSH_INTERVAL_MS / 1000, 0 },
-	};
+	int r;
 
 	if (vmm_move_events(m, &m->idle_loop, &m->vm.loop) < 0)
 		return err_set(err, -errno, "epoll_ctl: %s", strerror(errno));
-	if (m->metrics_timer.fd >= 0 &&
-	    (timerfd_settime(m->metrics_timer.fd, 0, &every, NULL) < 0 ||
-	     event_loop_add(&m->vm.loop, &m->metrics_timer, EPOLLIN) < 0))
-		return err_set(err, -errno, "metrics timer: %s", strerror(errno));
+	r = event_timer_arm(&m->vm.loop, &m->metrics_timer, METRICS_FLUSH_INTERVAL_MS,
+			    METRICS_FLUSH_INTERVAL_MS);
+	if (r)
+		return err_set(err, r, "metrics timer: %s", strerror(-r));
 	__atomic_store_n(&m->stats.instance_start_ns, clock_mono_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&m->vm_built, true, __ATOMIC_RELEASE);
 	return 0;
@@ -530,10 +523,7 @@ static int vmm_setup_idle_loop(struct vmm *m, struct err *err)
 	if (r)
 		return err_set(err, r, "epoll: %s", strerror(-r));
 	m->cmd_ev = (struct event_handler){ eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), vmm_on_cmd };
-	m->metrics_timer =
-		(struct event_handler){ timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
-					vmm_on_metrics_timer };
-	if (m->cmd_ev.fd < 0 || m->metrics_timer.fd < 0)
+	if (m->cmd_ev.fd < 0)
 		return err_set(err, -errno, "eventfd: %s", strerror(errno));
 	/* Blocked for every thread created later: only the main thread reads them, from a signalfd. */
 	sigemptyset(&stop);
@@ -567,7 +557,8 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	m->start_ns = start_ns;
 	m->stats.start_ns = start_ns;
 	m->metrics.fd = -1;
-	m->cmd_ev.fd = m->signal_ev.fd = m->metrics_timer.fd = -1;
+	m->cmd_ev.fd = m->signal_ev.fd = -1;
+	event_timer_init(&m->metrics_timer, vmm_on_metrics_timer);
 	m->idle_loop.epfd = -1;
 	vm_init(&m->vm);
 	m->state = VM_STATE_NOT_STARTED;
@@ -662,8 +653,6 @@ void vmm_fini(struct vmm *m)
 		close(m->cmd_ev.fd);
 	if (m->signal_ev.fd >= 0)
 		close(m->signal_ev.fd);
-	if (m->metrics_timer.fd >= 0)
-		close(m->metrics_timer.fd);
 	event_loop_fini(&m->idle_loop);
 	config_free(&m->cfg);
 }

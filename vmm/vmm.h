@@ -55,7 +55,7 @@ struct vmm {
 
 	pthread_mutex_t metrics_lock; /* the metrics file, flushed by both threads */
 	struct metrics_sink metrics;
-	struct event_handler metrics_timer;
+	struct event_timer metrics_timer; /* on the VM's loop once it is built */
 
 	bool logger_set;
 	bool exit_now; /* a signal arrived before the VM existed */
