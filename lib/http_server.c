@@ -3,16 +3,16 @@
  * The HTTP server's thread; the contract is in lib/http_server.h.
  *
  * Ownership, the part that must hold for every interleaving:
- *  - connections and their buffers belong to the API thread; no other thread
+ *  - connections and their buffers belong to the server thread; no other thread
  *    touches them, except that http_call_reply() reads the request of its own
- *    call and formats the response, which is safe because the API thread
+ *    call and formats the response, which is safe because the server thread
  *    leaves a connection's parser alone while its call is outstanding;
  *  - a connection with an outstanding call is never freed: if the client
  *    goes, its socket is closed and the connection marked dead, and whoever
- *    takes the reply frees it (the API thread, or after stop the replier);
- *  - replies travel to the API thread on a list under s->lock, with an
+ *    takes the reply frees it (the server thread, or after stop the replier);
+ *  - replies travel to the server thread on a list under s->lock, with an
  *    eventfd to wake it, so the handler may reply from inside itself too;
- *  - on the API thread, memory of closed connections is freed only after
+ *  - on the server thread, memory of closed connections is freed only after
  *    each epoll batch, since later events of the batch may still point to it.
  */
 #include <errno.h>
@@ -679,7 +679,7 @@ static void server_sweep(struct http_conn *c, uint64_t now)
 	const struct http_server_limits *l = &c->s->lim;
 
 	if (c->outstanding)
-		return; /* the VMM is working on it; the client waits */
+		return; /* the handler is working on it; the client waits */
 	if (c->lingering) {
 		if (now - c->linger_start_ms >= HTTP_SERVER_LINGER_MS)
 			conn_close(c);
