@@ -528,12 +528,15 @@ static void server_refuse(struct http_server *s, int fd, const char *why)
 	close(fd);
 }
 
-/* Nothing in progress, queued or unsent: closing it loses no work. */
+/*
+ * Nothing in progress, queued or unsent: closing it loses no work. Not a
+ * lingering one either: closing that early could reset the answer it was
+ * given before its client reads it, and lingering ends within a second.
+ */
 static bool conn_idle(const struct http_conn *c)
 {
-	if (c->outstanding || conn_unsent(c))
-		return false;
-	return c->lingering || (!c->in_request && !c->closing && c->in_off == c->in_len);
+	return !c->outstanding && !conn_unsent(c) && !c->lingering && !c->closing &&
+	       !c->in_request && c->in_off == c->in_len;
 }
 
 /* Bytes the client sent that we have not read yet are a request on its way. */
@@ -565,9 +568,9 @@ static bool server_evict(struct http_server *s)
 		if (!victim)
 			return false;
 		victim->evict_round = round;
-		if (!victim->lingering && conn_has_input(victim))
+		if (conn_has_input(victim))
 			continue;
-		if (!victim->heard && !victim->lingering) {
+		if (!victim->heard) {
 			char msg[64];
 
 			snprintf(msg, sizeof(msg), "Too many %s clients", s->name);

@@ -99,7 +99,7 @@ struct http_server_opts {
 	http_handler_fn fn;
 	void *ctx;		       /* for fn and thread_init */
 	int (*thread_init)(void *ctx); /* may be NULL */
-	/* NULL: text/plain, the message and a newline. Must outlive the server. */
+	/* NULL: text/plain, the message and a newline. Copied; content_type must outlive the server. */
 	const struct http_fault_fmt *fault;
 	const struct http_server_limits *limits; /* may be NULL */
 	const char *name;			 /* in error messages, e.g. "API"; NULL: "HTTP" */
