@@ -45,7 +45,7 @@
 
 #define HTTP_SERVER_MAX_CLIENTS		  64 /* more are accepted, evict an idle one or get 503 */
 #define HTTP_SERVER_IDLE_TIMEOUT_MS	  30000 /* between requests on a kept-alive connection */
-#define HTTP_SERVER_FIRST_BYTE_TIMEOUT_MS 3000	/* from accept to a first byte */
+#define HTTP_SERVER_FIRST_BYTE_TIMEOUT_MS 5000	/* from accept to a first byte */
 #define HTTP_SERVER_REQUEST_TIMEOUT_MS	  5000	/* from a request's first byte to its last */
 #define HTTP_SERVER_MAX_BODY		  (64 * 1024)
 #define HTTP_SERVER_MAX_OUT		  (1024 * 1024) /* unsent response bytes per connection */
