@@ -58,6 +58,8 @@ void http_client_free(struct http_client *c)
 
 void http_client_resp_free(struct http_client_resp *resp)
 {
+	for (unsigned int i = 0; i < HTTP_CLIENT_MAX_WANT; i++)
+		free(resp->headers[i]);
 	free(resp->content_type);
 	free(resp->body);
 	memset(resp, 0, sizeof(*resp));
@@ -269,8 +271,18 @@ static bool set_options(struct http_client *c, const struct http_client_req *req
 	return ok;
 }
 
-/* Status and Content-Type of the answer that came. */
-static int take_head(struct http_client *c, struct http_client_resp *resp)
+static unsigned int nr_wanted(const struct http_client_req *req)
+{
+	unsigned int n = 0;
+
+	while (req->want_headers && req->want_headers[n])
+		n++;
+	return n;
+}
+
+/* Status, Content-Type and the wanted headers of the final answer (not of a 100 Continue). */
+static int take_head(struct http_client *c, const struct http_client_req *req,
+		     struct http_client_resp *resp)
 {
 	char *ct = NULL;
 
@@ -278,6 +290,16 @@ static int take_head(struct http_client *c, struct http_client_resp *resp)
 	if (curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct) {
 		resp->content_type = strdup(ct);
 		if (!resp->content_type)
+			return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < nr_wanted(req); i++) {
+		struct curl_header *h;
+
+		if (curl_easy_header(c->curl, req->want_headers[i], 0, CURLH_HEADER, -1, &h) !=
+		    CURLHE_OK)
+			continue;
+		resp->headers[i] = strdup(h->value);
+		if (!resp->headers[i])
 			return -ENOMEM;
 	}
 	return 0;
@@ -295,6 +317,9 @@ int http_client_do(struct http_client *c, const struct http_client_req *req,
 	memset(resp, 0, sizeof(*resp));
 	if (!req->method || !*req->method || !req->url)
 		return err_set(err, -EINVAL, "HTTP request without a method or URL");
+	if (nr_wanted(req) > HTTP_CLIENT_MAX_WANT)
+		return err_set(err, -EINVAL, "%s %s: more than %d response headers wanted",
+			       req->method, req->url, HTTP_CLIENT_MAX_WANT);
 	x.max = req->max_response ? req->max_response : HTTP_CLIENT_MAX_RESPONSE;
 	headers = make_headers(req, &oom);
 	if (oom)
@@ -323,7 +348,7 @@ int http_client_do(struct http_client *c, const struct http_client_req *req,
 	if (rc != CURLE_OK)
 		return err_set(err, curl_errno(rc), "%s %s: %s", req->method, req->url,
 			       c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-	r = take_head(c, resp);
+	r = take_head(c, req, resp);
 	if (r)
 		return err_set(err, r, "%s %s: out of memory", req->method, req->url);
 	return 0;

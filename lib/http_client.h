@@ -12,7 +12,7 @@
  * (nothing listens, or the socket does not exist), -ETIMEDOUT (connect or
  * total timeout), -EFBIG (the answer, or one streamed line, is larger than
  * max_response), -EPROTO (TLS failure, or a malformed answer), -EINVAL (a
- * bad URL or request), -ENOMEM, -EIO (anything else curl reports), or the
+ * bad URL or request, more than HTTP_CLIENT_MAX_WANT wanted headers), -ENOMEM, -EIO (anything else curl reports), or the
  * line callback's own error. An HTTP error status is not an error here:
  * the caller reads resp->status.
  *
@@ -35,6 +35,7 @@
 #define HTTP_CLIENT_CONNECT_TIMEOUT_MS 5000
 #define HTTP_CLIENT_TIMEOUT_MS	       30000
 #define HTTP_CLIENT_MAX_RESPONSE       (1024 * 1024)
+#define HTTP_CLIENT_MAX_WANT	       8 /* response headers one request can ask for */
 
 /*
  * Gets each non-empty line of a streamed answer (without its "\n"; a last
@@ -59,6 +60,8 @@ struct http_client_req {
 	const char *ca_file;
 	const char *cert_file;
 	const char *key_file;
+	/* Response headers to return (e.g. "Retry-After"), NULL-terminated; may be NULL. */
+	const char *const *want_headers;
 	/* Set to stream: lines go to on_line and resp->body stays empty. */
 	http_client_line_fn on_line;
 	void *ctx;
@@ -67,7 +70,9 @@ struct http_client_req {
 struct http_client_resp {
 	long status;
 	char *content_type; /* NULL if the answer had none */
-	char *body;	    /* NUL-terminated (body_len bytes before it); NULL when empty */
+	/* The values of req->want_headers, in their order; NULL where absent (last one wins). */
+	char *headers[HTTP_CLIENT_MAX_WANT];
+	char *body; /* NUL-terminated (body_len bytes before it); NULL when empty */
 	size_t body_len;
 };
 

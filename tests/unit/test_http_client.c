@@ -123,14 +123,20 @@ static struct http_client_req req_for(struct cfx *f, const char *method, const c
 static void status_body_headers(void **state)
 {
 	static const char *const hdrs[] = { "X-Test: yes", NULL };
+	/* Names match case-insensitively; a header the answer lacks stays NULL. */
+	static const char *const want[] = { "server", "X-Missing", "Content-Length", NULL };
 	struct cfx *f = *state;
 	struct http_client_req req = req_for(f, "GET", "/echo");
 	struct http_client_resp resp;
 	struct err err = { 0 };
 
+	req.want_headers = want;
 	assert_int_equal(http_client_do(f->c, &req, &resp, &err), 0);
 	assert_int_equal(resp.status, 200);
 	assert_string_equal(resp.content_type, "text/plain");
+	assert_string_equal(resp.headers[0], "kvmlet");
+	assert_null(resp.headers[1]);
+	assert_string_equal(resp.headers[2], "15");
 	assert_string_equal(resp.body, "GET /echo  hdr=");
 	assert_int_equal(resp.body_len, strlen("GET /echo  hdr="));
 	http_client_resp_free(&resp);
