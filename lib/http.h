@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * HTTP/1.1 for the Firecracker-compatible control API: an incremental request
- * parser that trusts nothing it is fed, and a response writer.
+ * HTTP/1.1 for the control API and the daemons (lib/http_server.c): an
+ * incremental request parser that trusts nothing it is fed, and a response
+ * writer. Error bodies are the server user's (struct http_fault_fmt).
  *
  * The parser is fed a connection's bytes in whatever pieces read() returns.
  * It copies the request head and body into buffers sized once, at init, from
@@ -159,18 +160,5 @@ ssize_t http_response_format_hdrs(char *buf, size_t cap, unsigned int status,
 				  const char *content_type, const struct http_header *extra,
 				  unsigned int nr_extra, const void *body, size_t body_len,
 				  bool keep_alive);
-
-/*
- * Firecracker's error body, {"fault_message": "<msg>"}, with msg escaped as a
- * JSON string: quote, backslash and controls escaped, valid UTF-8 passed
- * through, each byte of invalid UTF-8 replaced by U+FFFD. Writes a NUL after
- * it and returns its length (NUL excluded), or -ENOSPC. buf may be NULL with
- * cap 0 to measure.
- */
-ssize_t http_fault_body(char *buf, size_t cap, const char *msg);
-
-/* A whole error response with that body, as application/json. */
-ssize_t http_response_fault(char *buf, size_t cap, unsigned int status, const char *msg,
-			    bool keep_alive);
 
 #endif

@@ -261,10 +261,11 @@ static const unsigned long vcpu_ioctls[] = {
 };
 
 /*
- * The API thread: its epoll loop over the listening socket, connections,
- * the wake-up eventfd and the tick timerfd, all created before the filter;
- * and the logger's and metrics files, which PUT /logger and PUT /metrics
- * open to append to.
+ * The API thread (lib/http_server.c, whose header lists the same calls):
+ * its epoll loop over the listening socket, connections, the wake-up
+ * eventfd and the loop's timerfd (the sweep tick), all created before the
+ * filter; a peek (recvfrom) at a connection it may evict; and the logger's
+ * and metrics files, which PUT /logger and PUT /metrics open to append to.
  */
 static const struct sc_rule api_rules[] = {
 	ANY(epoll_wait),

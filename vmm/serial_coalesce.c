@@ -1,10 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
 #include "kvmlet/platform.h"
 #include "lib/log.h"
@@ -16,24 +13,18 @@
 	((COALESCE_PAGE_SIZE - sizeof(struct kvm_coalesced_mmio_ring)) / \
 	 sizeof(struct kvm_coalesced_mmio))
 /* How stale polled output may get when the guest stops exiting (e.g. it halts). */
-#define COALESCE_FLUSH_NS (10 * 1000 * 1000)
+#define COALESCE_FLUSH_MS 10
 
-static void coalesce_on_timer(struct event_handler *h, uint32_t events)
+static void coalesce_on_timer(struct event_timer *t)
 {
-	struct serial_coalesce *c = container_of(h, struct serial_coalesce, timer);
-	uint64_t ticks;
-
-	if (read(h->fd, &ticks, sizeof(ticks)) < 0)
-		return;
-	serial_coalesce_drain(c);
+	serial_coalesce_drain(container_of(t, struct serial_coalesce, timer));
 }
 
 int serial_coalesce_init(struct serial_coalesce *c, struct vm *vm, struct err *err)
 {
 	memset(c, 0, sizeof(*c));
 	c->vm = vm;
-	c->timer.fd = -1;
-	c->timer.fn = coalesce_on_timer;
+	event_timer_init(&c->timer, coalesce_on_timer);
 	pthread_mutex_init(&c->lock, NULL);
 	if (ioctl(vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) <= 0)
 		return 0;
@@ -48,18 +39,13 @@ int serial_coalesce_init(struct serial_coalesce *c, struct vm *vm, struct err *e
 
 int serial_coalesce_start(struct serial_coalesce *c, void *run_area, struct err *err)
 {
-	struct itimerspec its = {
-		.it_interval = { 0, COALESCE_FLUSH_NS },
-		.it_value = { 0, COALESCE_FLUSH_NS },
-	};
-	int page = ioctl(c->vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	int page = ioctl(c->vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO), r;
 
 	if (!c->zone.size || page <= 0)
 		return 0;
-	c->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (c->timer.fd < 0 || timerfd_settime(c->timer.fd, 0, &its, NULL) < 0 ||
-	    event_loop_add(&c->vm->loop, &c->timer, EPOLLIN) < 0)
-		return err_set(err, -errno, "serial flush timer: %s", strerror(errno));
+	r = event_timer_arm(&c->vm->loop, &c->timer, COALESCE_FLUSH_MS, COALESCE_FLUSH_MS);
+	if (r)
+		return err_set(err, r, "serial flush timer: %s", strerror(-r));
 	__atomic_store_n(&c->ring,
 			 (struct kvm_coalesced_mmio_ring *)((char *)run_area +
 							    (size_t)page * COALESCE_PAGE_SIZE),
@@ -98,22 +84,14 @@ void serial_coalesce_stop(struct serial_coalesce *c)
 	if (ioctl(c->vm->fd, KVM_UNREGISTER_COALESCED_MMIO, &c->zone) < 0)
 		log_warn("unregistering coalesced serial output: %s", strerror(errno));
 	c->zone.size = 0;
-	if (c->timer.fd >= 0) {
-		struct itimerspec off = { { 0, 0 }, { 0, 0 } };
-
-		timerfd_settime(c->timer.fd, 0, &off, NULL);
-	}
+	/* From a vCPU thread: a tick already running only drains, which is harmless. */
+	event_timer_cancel(&c->vm->loop, &c->timer);
 }
 
 void serial_coalesce_fini(struct serial_coalesce *c)
 {
 	serial_coalesce_drain(c);
-	if (c->timer.fd >= 0) {
-		if (c->vm->loop.epfd >= 0)
-			event_loop_del(&c->vm->loop, &c->timer);
-		close(c->timer.fd);
-	}
-	c->timer.fd = -1;
+	event_timer_cancel(&c->vm->loop, &c->timer);
 	c->ring = NULL;
 	pthread_mutex_destroy(&c->lock);
 }

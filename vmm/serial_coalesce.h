@@ -25,7 +25,8 @@ struct serial_coalesce {
 	struct kvm_coalesced_mmio_ring *ring; /* NULL while not coalescing */
 	struct kvm_coalesced_mmio_zone zone;
 	pthread_mutex_t lock;
-	struct event_handler timer; /* replays output of a guest that stopped exiting */
+	struct event_timer
+		timer; /* on the VM's loop: replays output of a guest that stopped exiting */
 	struct vm *vm;
 };
 

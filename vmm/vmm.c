@@ -9,7 +9,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "devices/legacy/i8042.h"
+#include "vmm/api/fault.h"
 #include "vmm/api/routes.h"
 #include "vmm/config_file.h"
 #include "vmm/snapshot/snapshot.h"
@@ -45,10 +45,10 @@ static void vmm_end_busy(struct vmm *m, bool done, enum vm_action a)
 	pthread_mutex_unlock(&m->lock);
 }
 
-void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const char *ctype,
+void vmm_reply(struct vmm *m, struct http_call *call, unsigned int status, const char *ctype,
 	       const void *body, size_t len)
 {
-	api_call_reply(call, status, ctype, body, len);
+	http_call_reply(call, status, ctype, body, len);
 }
 
 /* The server counts every answer, its own (parse errors, 405, 503, 408) included. */
@@ -58,13 +58,13 @@ void vmm_sync_api_stats(struct vmm *m)
 
 	if (!m->api)
 		return;
-	api_server_counts(m->api, &req, &e4, &e5);
+	http_server_counts(m->api, &req, &e4, &e5);
 	__atomic_store_n(&m->stats.api_requests, req, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->stats.api_client_errors, e4, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->stats.api_server_errors, e5, __ATOMIC_RELAXED);
 }
 
-void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const char *fmt, ...)
+void vmm_fault(struct vmm *m, struct http_call *call, unsigned int status, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -74,7 +74,7 @@ void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const 
 	va_end(ap);
 	/* Logged once here, at the boundary, so the operator sees what clients were told. */
 	log_warn("API: %u %s", status, msg);
-	api_call_fault(call, status, "%s", msg);
+	http_call_fault(call, status, "%s", msg);
 }
 
 /* ---- metrics file ------------------------------------------------------ */
@@ -112,14 +112,11 @@ int vmm_metrics_flush(struct vmm *m, struct err *err)
 	return r;
 }
 
-static void vmm_on_metrics_timer(struct event_handler *h, uint32_t events)
+static void vmm_on_metrics_timer(struct event_timer *t)
 {
-	struct vmm *m = container_of(h, struct vmm, metrics_timer);
+	struct vmm *m = container_of(t, struct vmm, metrics_timer);
 	struct err err = { 0 };
-	uint64_t ticks;
 
-	if (read(h->fd, &ticks, sizeof(ticks)) < 0)
-		return;
 	/* A full pipe drops the line (counted); there is nothing to report here. */
 	pthread_mutex_lock(&m->metrics_lock);
 	vmm_sync_api_stats(m);
@@ -204,17 +201,14 @@ static int vmm_move_events(struct vmm *m, struct event_loop *from, struct event_
 /* The VM exists: the main thread now serves its loop, commands and signals included. */
 static int vmm_publish_vm(struct vmm *m, struct err *err)
 {
-	struct itimerspec every = {
-		.it_interval = { METRICS_FLUSH_INTERVAL_MS / 1000, 0 },
-		.it_value = { METRICS_FLUSH_INTERVAL_MS / 1000, 0 },
-	};
+	int r;
 
 	if (vmm_move_events(m, &m->idle_loop, &m->vm.loop) < 0)
 		return err_set(err, -errno, "epoll_ctl: %s", strerror(errno));
-	if (m->metrics_timer.fd >= 0 &&
-	    (timerfd_settime(m->metrics_timer.fd, 0, &every, NULL) < 0 ||
-	     event_loop_add(&m->vm.loop, &m->metrics_timer, EPOLLIN) < 0))
-		return err_set(err, -errno, "metrics timer: %s", strerror(errno));
+	r = event_timer_arm(&m->vm.loop, &m->metrics_timer, METRICS_FLUSH_INTERVAL_MS,
+			    METRICS_FLUSH_INTERVAL_MS);
+	if (r)
+		return err_set(err, r, "metrics timer: %s", strerror(-r));
 	__atomic_store_n(&m->stats.instance_start_ns, clock_mono_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&m->vm_built, true, __ATOMIC_RELEASE);
 	return 0;
@@ -519,10 +513,7 @@ static int vmm_setup_idle_loop(struct vmm *m, struct err *err)
 	if (r)
 		return err_set(err, r, "epoll: %s", strerror(-r));
 	m->cmd_ev = (struct event_handler){ eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), vmm_on_cmd };
-	m->metrics_timer =
-		(struct event_handler){ timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
-					vmm_on_metrics_timer };
-	if (m->cmd_ev.fd < 0 || m->metrics_timer.fd < 0)
+	if (m->cmd_ev.fd < 0)
 		return err_set(err, -errno, "eventfd: %s", strerror(errno));
 	/* Blocked for every thread created later: only the main thread reads them, from a signalfd. */
 	sigemptyset(&stop);
@@ -556,7 +547,8 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	m->start_ns = start_ns;
 	m->stats.start_ns = start_ns;
 	m->metrics.fd = -1;
-	m->cmd_ev.fd = m->signal_ev.fd = m->metrics_timer.fd = -1;
+	m->cmd_ev.fd = m->signal_ev.fd = -1;
+	event_timer_init(&m->metrics_timer, vmm_on_metrics_timer);
 	m->idle_loop.epfd = -1;
 	vm_init(&m->vm);
 	m->state = VM_STATE_NOT_STARTED;
@@ -572,8 +564,17 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	boot_now = m->cfg.kernel_path != NULL;
 	m->busy = boot_now;
 	if (m->cfg.api_sock) {
-		r = api_server_start(&m->api, m->cfg.api_sock, routes_handle, m,
-				     vmm_api_thread_init, err);
+		const struct http_server_opts api = {
+			.path = m->cfg.api_sock,
+			.fn = routes_handle,
+			.ctx = m,
+			.thread_init = vmm_api_thread_init,
+			.fault = &api_fault_fmt,
+			.name = "API",
+			.thread_name = "api",
+		};
+
+		r = http_server_start(&m->api, &api, err);
 		if (r)
 			return r;
 	}
@@ -633,7 +634,7 @@ void vmm_fini(struct vmm *m)
 {
 	/* The API thread goes first: it reads the VM and the configuration. */
 	if (m->api)
-		api_server_stop(m->api);
+		http_server_stop(m->api);
 	m->api = NULL;
 	vmm_refuse_cmds(m, "the VMM is shutting down");
 	vm_destroy(&m->vm);
@@ -642,8 +643,6 @@ void vmm_fini(struct vmm *m)
 		close(m->cmd_ev.fd);
 	if (m->signal_ev.fd >= 0)
 		close(m->signal_ev.fd);
-	if (m->metrics_timer.fd >= 0)
-		close(m->metrics_timer.fd);
 	event_loop_fini(&m->idle_loop);
 	config_free(&m->cfg);
 }

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 
 #include "lib/event_loop.h"
-#include "vmm/api/server.h"
+#include "lib/http_server.h"
 #include "vmm/config.h"
 #include "vmm/lifecycle.h"
 #include "vmm/metrics.h"
@@ -43,7 +43,7 @@ struct vmm {
 	struct vmm_stats stats;
 	uint64_t start_ns;
 
-	struct api_server *api;
+	struct http_server *api;
 	pthread_mutex_t cmd_lock;
 	struct vmm_cmd *cmd_head, **cmd_tail;
 	struct event_handler cmd_ev; /* eventfd: commands are waiting */
@@ -54,7 +54,7 @@ struct vmm {
 
 	pthread_mutex_t metrics_lock; /* the metrics file, flushed by both threads */
 	struct metrics_sink metrics;
-	struct event_handler metrics_timer;
+	struct event_timer metrics_timer; /* on the VM's loop once it is built */
 
 	bool exit_now; /* a signal arrived before the VM existed */
 	int exit_code;
@@ -74,9 +74,9 @@ void vmm_post(struct vmm *m, struct vmm_cmd *cmd);
 enum vm_state vmm_state(struct vmm *m);
 
 /* Replies; usable from any thread. vmm_fault() also logs what the client was told. */
-void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const char *ctype,
+void vmm_reply(struct vmm *m, struct http_call *call, unsigned int status, const char *ctype,
 	       const void *body, size_t len);
-void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const char *fmt, ...)
+void vmm_fault(struct vmm *m, struct http_call *call, unsigned int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 /*

@@ -5,7 +5,7 @@
 
 #include "vmm/vmm_cmd.h"
 
-struct vmm_cmd *vmm_cmd_new(enum vmm_cmd_kind kind, struct api_call *call)
+struct vmm_cmd *vmm_cmd_new(enum vmm_cmd_kind kind, struct http_call *call)
 {
 	struct vmm_cmd *c = calloc(1, sizeof(*c));
 

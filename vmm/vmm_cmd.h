@@ -16,7 +16,7 @@
 
 #include "vmm/snapshot/snapshot.h"
 
-struct api_call;
+struct http_call;
 
 enum vmm_cmd_kind {
 	VMM_CMD_START,
@@ -44,7 +44,7 @@ struct vmm_cmd_update_drive {
 
 struct vmm_cmd {
 	enum vmm_cmd_kind kind;
-	struct api_call *call;
+	struct http_call *call;
 	struct vmm_cmd *next;
 	union {
 		struct vmm_cmd_load load;		  /* VMM_CMD_LOAD */
@@ -60,7 +60,7 @@ struct vmm_cmd {
 };
 
 /* A command of kind that replies to call; NULL when out of memory. Any thread. */
-struct vmm_cmd *vmm_cmd_new(enum vmm_cmd_kind kind, struct api_call *call);
+struct vmm_cmd *vmm_cmd_new(enum vmm_cmd_kind kind, struct http_call *call);
 /*
  * Points *field, a string of c's member, at a copy that c owns; NULL stays
  * NULL. -ENOMEM leaves *field as it was.

@@ -29,24 +29,24 @@
 			__builtin_trap(); \
 	} while (0)
 
-struct api_call {
+struct http_call {
 	const struct http_request *req;
 	unsigned int answers;
 	unsigned int status;
 };
 
-const struct http_request *api_call_request(const struct api_call *call)
+const struct http_request *http_call_request(const struct http_call *call)
 {
 	return call->req;
 }
 
-static void answer(struct api_call *call, unsigned int status)
+static void answer(struct http_call *call, unsigned int status)
 {
 	call->answers++;
 	call->status = status;
 }
 
-void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const char *ctype,
+void vmm_reply(struct vmm *m, struct http_call *call, unsigned int status, const char *ctype,
 	       const void *body, size_t len)
 {
 	check(status == 200 || status == 204);
@@ -55,7 +55,7 @@ void vmm_reply(struct vmm *m, struct api_call *call, unsigned int status, const 
 	answer(call, status);
 }
 
-void vmm_fault(struct vmm *m, struct api_call *call, unsigned int status, const char *fmt, ...)
+void vmm_fault(struct vmm *m, struct http_call *call, unsigned int status, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -126,7 +126,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	pthread_mutex_init(&m.lock, NULL);
 	config_init(&m.cfg);
-	if (http_parser_init(&parser, &(struct http_limits){ .max_body = API_MAX_BODY }))
+	if (http_parser_init(&parser, &(struct http_limits){ .max_body = HTTP_SERVER_MAX_BODY }))
 		abort();
 	return 0;
 }
@@ -145,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	config_init(&m.cfg);
 	http_parser_reset(&parser);
 	while (off < size) {
-		struct api_call call = { .req = &parser.req };
+		struct http_call call = { .req = &parser.req };
 
 		off += http_parse(&parser, data + off, size - off);
 		if (parser.state == HTTP_PARSE_EXPECT_CONTINUE)

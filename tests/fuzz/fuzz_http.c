@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "lib/http.h"
+#include "vmm/api/fault.h"
 
 #define check(c)                          \
 	do {                              \
@@ -175,16 +176,16 @@ static size_t utf8_seq(const uint8_t *s, size_t n)
 	return len;
 }
 
-/* An independent reading of what http_fault_body() must produce. */
+/* An independent reading of what api_fault_body() must produce. */
 static void check_fault(const char *msg)
 {
 	static const char pre[] = "{\"fault_message\": \"";
 	char buf[4096];
-	ssize_t n = http_fault_body(buf, sizeof(buf), msg);
+	ssize_t n = api_fault_body(buf, sizeof(buf), msg);
 	const uint8_t *s;
 	size_t len;
 
-	check(n == http_fault_body(NULL, 0, msg));
+	check(n == api_fault_body(NULL, 0, msg));
 	check(n > 0 && (size_t)n < sizeof(buf) && buf[n] == '\0' && strlen(buf) == (size_t)n);
 	check(!memcmp(buf, pre, sizeof(pre) - 1) && !strcmp(buf + n - 2, "\"}"));
 	s = (const uint8_t *)buf + sizeof(pre) - 1;
@@ -212,7 +213,7 @@ static void check_fault(const char *msg)
 
 	/* A whole response with it: the length must be the body's. */
 	char rsp[4096 + 256];
-	ssize_t r = http_response_fault(rsp, sizeof(rsp), 400, msg, true);
+	ssize_t r = api_fault_response(rsp, sizeof(rsp), 400, msg, true);
 
 	check(r > n && !memcmp(rsp + r - n, buf, (size_t)n));
 }

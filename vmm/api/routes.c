@@ -36,7 +36,7 @@
 
 struct route_ctx {
 	struct vmm *m;
-	struct api_call *call;
+	struct http_call *call;
 	const struct http_request *req;
 	const char *id; /* the {id} of /drives/{id} and /network-interfaces/{id} */
 };
@@ -853,9 +853,9 @@ static bool route_match(const struct route *r, const char *path, const char **id
 	return true;
 }
 
-void routes_handle(void *ctx, struct api_call *call)
+void routes_handle(void *ctx, struct http_call *call)
 {
-	struct route_ctx rc = { .m = ctx, .call = call, .req = api_call_request(call) };
+	struct route_ctx rc = { .m = ctx, .call = call, .req = http_call_request(call) };
 	const struct route *found = NULL;
 	bool path_known = false;
 	struct err err = { 0 };

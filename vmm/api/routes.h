@@ -3,10 +3,10 @@
 #ifndef KVMLET_VMM_API_ROUTES_H
 #define KVMLET_VMM_API_ROUTES_H
 
-#include "vmm/api/server.h"
+#include "lib/http_server.h"
 
-/* An api_handler_fn; ctx is the struct vmm. */
-void routes_handle(void *ctx, struct api_call *call);
+/* An http_handler_fn; ctx is the struct vmm. */
+void routes_handle(void *ctx, struct http_call *call);
 
 /*
  * Calls fn for every (method, path) the table serves, read-only; any

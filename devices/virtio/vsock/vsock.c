@@ -59,7 +59,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
@@ -170,9 +169,9 @@ struct virtio_vsock {
 	bool active;
 
 	struct event_handler listen_ev;
-	struct event_handler timer_ev;
-	bool watching; /* listener and timer are on the loop */
-	bool timer_armed;
+	struct event_timer timer;
+	bool watching;	       /* the listener is on the loop; the timer may tick */
+	bool timer_armed;      /* what we asked of the loop's timer, under vdev.lock */
 	unsigned int nr_timed; /* connections with a deadline */
 
 	struct vsock_conn *conns; /* VSOCK_MAX_CONNS */
@@ -266,16 +265,15 @@ static void conn_hash_del(struct virtio_vsock *vs, struct vsock_conn *c)
 static void timer_update(struct virtio_vsock *vs)
 {
 	bool want = vs->nr_timed > 0 && vs->watching;
-	struct itimerspec its = { 0 };
 
 	if (want == vs->timer_armed)
 		return;
-	if (want) {
-		its.it_value.tv_nsec = VSOCK_TIMER_MS * 1000000L;
-		its.it_interval = its.it_value;
-	}
-	if (timerfd_settime(vs->timer_ev.fd, 0, &its, NULL) == 0)
-		vs->timer_armed = want;
+	/* Even when arming fails the timer is on the loop's list: it fires at its next dispatch. */
+	if (want)
+		(void)event_timer_arm(vs->vdev.loop, &vs->timer, VSOCK_TIMER_MS, VSOCK_TIMER_MS);
+	else
+		event_timer_cancel(vs->vdev.loop, &vs->timer);
+	vs->timer_armed = want;
 }
 
 static void conn_set_deadline(struct virtio_vsock *vs, struct vsock_conn *c, unsigned int ms)
@@ -837,13 +835,12 @@ static void vs_on_listen(struct event_handler *h, uint32_t events)
 	pthread_mutex_unlock(&vs->vdev.lock);
 }
 
-static void vs_on_timer(struct event_handler *h, uint32_t events)
+/* Also after a cancel from a vCPU thread that raced this tick: it only checks deadlines. */
+static void vs_on_timer(struct event_timer *t)
 {
-	struct virtio_vsock *vs = container_of(h, struct virtio_vsock, timer_ev);
-	uint64_t v, now = clock_mono_ms();
+	struct virtio_vsock *vs = container_of(t, struct virtio_vsock, timer);
+	uint64_t now = clock_mono_ms();
 
-	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_debug("%s: timerfd: %s", vs->name, strerror(errno));
 	pthread_mutex_lock(&vs->vdev.lock);
 	for (int i = vs->live_first, next; i >= 0; i = next) {
 		struct vsock_conn *c = &vs->conns[i];
@@ -1123,11 +1120,6 @@ static int vs_activate(struct virtio_dev *vdev)
 
 	if (!vs->watching) {
 		r = vdev->loop ? event_loop_add(vdev->loop, &vs->listen_ev, EPOLLIN) : -ENOTCONN;
-		if (!r) {
-			r = event_loop_add(vdev->loop, &vs->timer_ev, EPOLLIN);
-			if (r)
-				event_loop_del(vdev->loop, &vs->listen_ev);
-		}
 		if (r) {
 			log_warn("%s: watching %s: %s", vs->name, vs->uds_path, strerror(-r));
 			return r;
@@ -1355,7 +1347,7 @@ struct virtio_vsock *virtio_vsock_create(const struct vsock_params *p,
 	virtio_dev_init(&vs->vdev, &vsock_ops, vs->name, VIRTIO_ID_VSOCK, 0, VSOCK_NR_QUEUES, mem);
 	vs->guest_cid = p->guest_cid;
 	vs->listen_ev = (struct event_handler){ -1, vs_on_listen };
-	vs->timer_ev = (struct event_handler){ -1, vs_on_timer };
+	event_timer_init(&vs->timer, vs_on_timer);
 	vs->free_first = vs->live_first = -1;
 	vs->ctl_first = vs->ctl_last = -1;
 	vs->next_port = VSOCK_EPHEMERAL_FIRST;
@@ -1372,11 +1364,6 @@ struct virtio_vsock *virtio_vsock_create(const struct vsock_params *p,
 		vs->conns[i].vs = vs;
 		vs->conns[i].hnext = vs->free_first;
 		vs->free_first = i;
-	}
-	vs->timer_ev.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (vs->timer_ev.fd < 0) {
-		err_set(err, -errno, "--vsock: timerfd: %s", strerror(errno));
-		goto fail;
 	}
 	if (vs_listen(vs, err) < 0)
 		goto fail;
@@ -1402,14 +1389,12 @@ void virtio_vsock_destroy(struct virtio_vsock *vs)
 	}
 	if (vs->watching && loop_ok) {
 		event_loop_del(vs->vdev.loop, &vs->listen_ev);
-		event_loop_del(vs->vdev.loop, &vs->timer_ev);
+		event_timer_cancel(vs->vdev.loop, &vs->timer);
 	}
 	if (vs->listen_ev.fd >= 0) {
 		close(vs->listen_ev.fd);
 		unlink(vs->uds_path);
 	}
-	if (vs->timer_ev.fd >= 0)
-		close(vs->timer_ev.fd);
 	virtio_dev_fini(&vs->vdev);
 	free(vs->conns);
 	free(vs->uds_path);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The control API transport over a real Unix socket in a temporary
+ * lib/http_server over a real Unix socket in a temporary
  * directory: a handler that echoes each request (or holds it for the test to
  * answer later, from the test's own thread), and clients that speak raw
  * HTTP so every framing, limit and timeout path can be driven. Waiting is
@@ -24,20 +24,21 @@
 
 #include <cmocka.h>
 
-#include "vmm/api/server.h"
+#include "lib/http_server.h"
+#include "vmm/api/fault.h"
 
 #define WAIT_MS	  5000 /* for anything that should happen: generous, only a failing test waits */
 #define QUIET_MS  100  /* for checking that nothing happens */
 #define MAX_HELD  8
 #define BIG_REPLY (4 * 1024 * 1024)
-#define MID_REPLY (768 * 1024) /* over a socket buffer, under API_MAX_OUT */
+#define MID_REPLY (768 * 1024) /* over a socket buffer, under HTTP_SERVER_MAX_OUT */
 
 struct fx {
 	char dir[64], path[128];
-	struct api_server *s;
+	struct http_server *s;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct api_call *held[MAX_HELD];
+	struct http_call *held[MAX_HELD];
 	unsigned int nr_held;
 	unsigned int handled;
 	unsigned int bigs; /* big replies made: the server has been woken for them */
@@ -68,10 +69,10 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void handler(void *ctx, struct api_call *call)
+static void handler(void *ctx, struct http_call *call)
 {
 	struct fx *fx = ctx;
-	const struct http_request *r = api_call_request(call);
+	const struct http_request *r = http_call_request(call);
 	char *out;
 	int n;
 
@@ -93,23 +94,23 @@ static void handler(void *ctx, struct api_call *call)
 		assert_non_null(b);
 		for (size_t i = 0; i < len; i++)
 			b[i] = (char)('a' + i % 26);
-		api_call_reply(call, 200, "application/octet-stream", b, len);
+		http_call_reply(call, 200, "application/octet-stream", b, len);
 		free(b);
 		pthread_mutex_lock(&fx->lock);
 		fx->bigs++;
 		pthread_cond_broadcast(&fx->cond);
 		pthread_mutex_unlock(&fx->lock);
 	} else if (!strcmp(r->path, "/fault")) {
-		api_call_fault(call, 400, "bad \"%s\"", "thing");
+		http_call_fault(call, 400, "bad \"%s\"", "thing");
 	} else if (!strcmp(r->path, "/nocontent")) {
-		api_call_reply(call, 204, NULL, NULL, 0);
+		http_call_reply(call, 204, NULL, NULL, 0);
 	} else if (!strcmp(r->path, "/badstatus")) {
-		api_call_reply(call, 299, NULL, NULL, 0);
+		http_call_reply(call, 299, NULL, NULL, 0);
 	} else {
 		n = asprintf(&out, "%s %s %.*s", r->method_name, r->path, (int)r->body_len,
 			     (const char *)r->body);
 		assert_true(n >= 0);
-		api_call_reply(call, 200, "text/plain", out, (size_t)n);
+		http_call_reply(call, 200, "text/plain", out, (size_t)n);
 		free(out);
 	}
 }
@@ -123,10 +124,18 @@ static int thread_init(void *ctx)
 	return fx->init_rc;
 }
 
-static int fx_start(struct fx *fx, const struct api_server_limits *lim)
+static int fx_start(struct fx *fx, const struct http_server_limits *lim)
 {
+	/* With the VMM's fault bodies: the bytes asserted below are the API's. */
+	const struct http_server_opts o = { .path = fx->path,
+					    .fn = handler,
+					    .ctx = fx,
+					    .thread_init = thread_init,
+					    .fault = &api_fault_fmt,
+					    .limits = lim,
+					    .name = "API" };
 	struct err err = { 0 };
-	int rc = api_server_start_limits(&fx->s, fx->path, handler, fx, thread_init, lim, &err);
+	int rc = http_server_start(&fx->s, &o, &err);
 
 	if (rc)
 		print_message("start: %s\n", err.msg);
@@ -151,7 +160,7 @@ static int teardown(void **state)
 {
 	struct fx *fx = *state;
 
-	api_server_stop(fx->s);
+	http_server_stop(fx->s);
 	unlink(fx->path);
 	rmdir(fx->dir);
 	pthread_mutex_destroy(&fx->lock);
@@ -161,10 +170,10 @@ static int teardown(void **state)
 }
 
 /* Waits for the handler to hold n calls; returns the nth. */
-static struct api_call *wait_held(struct fx *fx, unsigned int n)
+static struct http_call *wait_held(struct fx *fx, unsigned int n)
 {
 	struct timespec dl;
-	struct api_call *call = NULL;
+	struct http_call *call = NULL;
 
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += WAIT_MS / 1000;
@@ -440,16 +449,16 @@ static void connection_close(void **state)
 
 static void *reply_later(void *arg)
 {
-	struct api_call *call = arg;
+	struct http_call *call = arg;
 
-	api_call_reply(call, 200, "text/plain", "late", 4);
+	http_call_reply(call, 200, "text/plain", "late", 4);
 	return NULL;
 }
 
 static void delayed_reply_keeps_order(void **state)
 {
 	struct fx *fx = *state;
-	struct api_call *call;
+	struct http_call *call;
 	struct client *c, *other;
 	pthread_t t;
 
@@ -459,7 +468,7 @@ static void delayed_reply_keeps_order(void **state)
 	/* The second request is pipelined behind a call the "VMM" is still working on. */
 	send_str(c->fd, "GET /delay HTTP/1.1\r\n\r\nGET /after HTTP/1.1\r\n\r\n");
 	call = wait_held(fx, 1);
-	assert_string_equal(api_call_request(call)->path, "/delay");
+	assert_string_equal(http_call_request(call)->path, "/delay");
 	expect_quiet(c);
 	assert_int_equal(handled(fx), 1);
 
@@ -589,7 +598,7 @@ static void parse_errors(void **state)
 
 static void request_timeout(void **state)
 {
-	struct api_server_limits lim = { .request_timeout_ms = 200 };
+	struct http_server_limits lim = { .request_timeout_ms = 200 };
 	struct fx *fx = *state;
 	struct client *c, *slow_body;
 	uint64_t t0;
@@ -616,14 +625,14 @@ static void request_timeout(void **state)
 	/* A complete request is not timed out while the VMM works on it. */
 	c = client_new(fx);
 	send_str(c->fd, "GET /delay HTTP/1.1\r\n\r\n");
-	api_call_reply(wait_held(fx, 1), 200, NULL, NULL, 0);
+	http_call_reply(wait_held(fx, 1), 200, NULL, NULL, 0);
 	expect(c, 200, "");
 	client_free(c);
 }
 
 static void idle_timeout(void **state)
 {
-	struct api_server_limits lim = { .idle_timeout_ms = 200 };
+	struct http_server_limits lim = { .idle_timeout_ms = 200 };
 	struct fx *fx = *state;
 	struct client *c, *never;
 	uint64_t t0;
@@ -642,31 +651,44 @@ static void idle_timeout(void **state)
 	client_free(never);
 }
 
+/* The server closed the connection without sending a byte. */
+static void expect_silent_eof(struct client *c)
+{
+	assert_int_equal(client_fill(c, WAIT_MS), 0);
+	assert_int_equal(c->len, 0);
+}
+
 static void many_clients(void **state)
 {
 	enum { N = 200 };
+	/* The last ones must still be there when they speak, however slow the machine. */
+	struct http_server_limits lim = { .first_byte_timeout_ms = 60000 };
 	struct fx *fx = *state;
 	struct client *c[N], *late;
 	uint64_t reqs, e4, e5;
 	int tries;
 
-	assert_int_equal(fx_start(fx, NULL), 0);
+	assert_int_equal(fx_start(fx, &lim), 0);
 	for (int i = 0; i < N; i++)
 		c[i] = client_new(fx);
-	/* Accepted in order: the first API_MAX_CLIENTS are served... */
-	for (int i = 0; i < API_MAX_CLIENTS; i++) {
+	/*
+	 * Accepted in order, each past HTTP_SERVER_MAX_CLIENTS evicting the
+	 * oldest silent one: the first N - HTTP_SERVER_MAX_CLIENTS are told
+	 * why and hung up on...
+	 */
+	for (int i = 0; i < N - HTTP_SERVER_MAX_CLIENTS; i++) {
+		expect(c[i], 503, "{\"fault_message\": \"Too many API clients\"}");
+		expect_eof(c[i], WAIT_MS);
+	}
+	/* ...the last ones are served. */
+	for (int i = N - HTTP_SERVER_MAX_CLIENTS; i < N; i++) {
 		send_str(c[i]->fd, "GET /n HTTP/1.1\r\n\r\n");
 		expect(c[i], 200, "GET /n ");
 	}
-	/* ...the rest told why and hung up on. */
-	for (int i = API_MAX_CLIENTS; i < N; i++) {
-		expect(c[i], 503, NULL);
-		expect_eof(c[i], WAIT_MS);
-	}
-	api_server_counts(fx->s, &reqs, &e4, &e5);
+	http_server_counts(fx->s, &reqs, &e4, &e5);
 	assert_int_equal(reqs, N);
 	assert_int_equal(e4, 0);
-	assert_int_equal(e5, N - API_MAX_CLIENTS);
+	assert_int_equal(e5, N - HTTP_SERVER_MAX_CLIENTS);
 	for (int i = 0; i < N; i++)
 		client_free(c[i]);
 
@@ -686,11 +708,166 @@ static void many_clients(void **state)
 	assert_true(tries < 10000);
 }
 
+/* The idle lockout: a full table of clients that never speak must not starve a new one. */
+static void silent_clients_do_not_lock_out(void **state)
+{
+	struct fx *fx = *state;
+	/* No timeout will free a slot during the test: only eviction can. */
+	struct http_server_limits lim = { .first_byte_timeout_ms = 60000,
+					  .idle_timeout_ms = 60000 };
+	struct client *silent[HTTP_SERVER_MAX_CLIENTS], *c;
+
+	assert_int_equal(fx_start(fx, &lim), 0);
+	for (int i = 0; i < HTTP_SERVER_MAX_CLIENTS; i++)
+		silent[i] = client_new(fx);
+	c = client_new(fx);
+	send_str(c->fd, "GET /new HTTP/1.1\r\n\r\n");
+	expect(c, 200, "GET /new ");
+	/* The oldest silent one made room, and heard why. */
+	expect(silent[0], 503, "{\"fault_message\": \"Too many API clients\"}");
+	expect_eof(silent[0], WAIT_MS);
+	/* The others keep their slots. */
+	for (int i = 1; i < HTTP_SERVER_MAX_CLIENTS; i++) {
+		struct pollfd pfd = { .fd = silent[i]->fd, .events = POLLIN };
+
+		assert_int_equal(poll(&pfd, 1, 0), 0);
+	}
+	expect_quiet(silent[HTTP_SERVER_MAX_CLIENTS - 1]);
+	client_free(c);
+	for (int i = 0; i < HTTP_SERVER_MAX_CLIENTS; i++)
+		client_free(silent[i]);
+}
+
+/* A connection that has sent nothing gets the short first-byte deadline, not the idle one. */
+static void first_byte_timeout(void **state)
+{
+	struct http_server_limits lim = { .first_byte_timeout_ms = 200 };
+	struct fx *fx = *state;
+	struct client *silent, *kept;
+	uint64_t t0;
+
+	assert_int_equal(fx_start(fx, &lim), 0);
+	kept = client_new(fx);
+	send_str(kept->fd, "GET /k HTTP/1.1\r\n\r\n");
+	expect(kept, 200, "GET /k ");
+	t0 = now_ms();
+	silent = client_new(fx);
+	expect_silent_eof(silent);
+	assert_true(now_ms() - t0 >= 150);
+	assert_true(now_ms() - t0 < 2000);
+	/* The kept-alive one is under the 30 s idle timeout still. */
+	send_str(kept->fd, "GET /k2 HTTP/1.1\r\n\r\n");
+	expect(kept, 200, "GET /k2 ");
+	client_free(silent);
+	client_free(kept);
+}
+
+/* Only when every slot holds real work is a newcomer turned away. */
+static void busy_table_refuses(void **state)
+{
+	struct http_server_limits lim = { .max_clients = 3 };
+	struct fx *fx = *state;
+	struct client *held1, *held2, *partial, *c;
+
+	assert_int_equal(fx_start(fx, &lim), 0);
+	held1 = client_new(fx);
+	held2 = client_new(fx);
+	partial = client_new(fx);
+	send_str(held1->fd, "GET /delay1 HTTP/1.1\r\n\r\n");
+	send_str(held2->fd, "GET /delay2 HTTP/1.1\r\n\r\n");
+	wait_held(fx, 2);
+	send_str(partial->fd, "GET /half HTTP/1.1\r\n");
+	/*
+	 * Whether or not the server has read the partial request yet (if not,
+	 * its peek finds the bytes waiting), no slot is idle: 503.
+	 */
+	c = client_new(fx);
+	expect(c, 503, "{\"fault_message\": \"Too many API clients\"}");
+	expect_eof(c, WAIT_MS);
+	client_free(c);
+	/* Had the partial one been evicted, it would have heard of it. */
+	expect_quiet(partial);
+	expect_quiet(held1);
+	expect_quiet(held2);
+	/* Every slot still works. */
+	send_str(partial->fd, "\r\n");
+	expect(partial, 200, "GET /half ");
+	http_call_reply(fx->held[0], 200, "text/plain", "one", 3);
+	http_call_reply(fx->held[1], 200, "text/plain", "two", 3);
+	expect(held1, 200, "one");
+	expect(held2, 200, "two");
+	client_free(held1);
+	client_free(held2);
+	client_free(partial);
+}
+
+/* Kept-alive connections idle between requests make room, the longest idle first. */
+static void keepalive_evicted_oldest_first(void **state)
+{
+	struct http_server_limits lim = { .max_clients = 3 };
+	struct fx *fx = *state;
+	struct client *a, *b, *c, *d, *e;
+
+	assert_int_equal(fx_start(fx, &lim), 0);
+	a = client_new(fx);
+	b = client_new(fx);
+	c = client_new(fx);
+	send_str(a->fd, "GET /a HTTP/1.1\r\n\r\n");
+	expect(a, 200, "GET /a ");
+	send_str(b->fd, "GET /b HTTP/1.1\r\n\r\n");
+	expect(b, 200, "GET /b ");
+	send_str(c->fd, "GET /c HTTP/1.1\r\n\r\n");
+	expect(c, 200, "GET /c ");
+
+	/* d takes a's slot: a was idle the longest; it is closed without a word. */
+	d = client_new(fx);
+	send_str(d->fd, "GET /d HTTP/1.1\r\n\r\n");
+	expect(d, 200, "GET /d ");
+	expect_silent_eof(a);
+	expect_quiet(b);
+	/* b speaks again, so c is now the longest idle, and e takes c's slot. */
+	send_str(b->fd, "GET /b2 HTTP/1.1\r\n\r\n");
+	expect(b, 200, "GET /b2 ");
+	e = client_new(fx);
+	send_str(e->fd, "GET /e HTTP/1.1\r\n\r\n");
+	expect(e, 200, "GET /e ");
+	expect_silent_eof(c);
+	send_str(b->fd, "GET /b3 HTTP/1.1\r\n\r\n");
+	expect(b, 200, "GET /b3 ");
+	client_free(a);
+	client_free(b);
+	client_free(c);
+	client_free(d);
+	client_free(e);
+}
+
+/* Without a formatter the server's own answers are plain text. */
+static void plain_faults(void **state)
+{
+	struct fx *fx = *state;
+	const struct http_server_opts o = { .path = fx->path, .fn = handler, .ctx = fx };
+	struct err err = { 0 };
+	struct client *c;
+	struct resp r;
+
+	assert_int_equal(http_server_start(&fx->s, &o, &err), 0);
+	c = client_new(fx);
+	send_str(c->fd, "DELETE /x HTTP/1.1\r\n\r\n");
+	assert_int_equal(client_response(c, &r, WAIT_MS), 0);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strstr(r.head, "\r\nContent-Type: text/plain\r\n"));
+	assert_string_equal(r.body, "Method DELETE is not allowed\n");
+	free(r.body);
+	send_str(c->fd, "GET /fault HTTP/1.1\r\n\r\n");
+	expect(c, 400, "bad \"thing\"\n");
+	client_free(c);
+}
+
 static void disconnect_with_call_pending(void **state)
 {
 	struct fx *fx = *state;
 	struct client *c, *other;
-	struct api_call *call;
+	struct http_call *call;
 
 	assert_int_equal(fx_start(fx, NULL), 0);
 	other = client_new(fx);
@@ -703,15 +880,15 @@ static void disconnect_with_call_pending(void **state)
 	send_str(other->fd, "GET /sync HTTP/1.1\r\n\r\n");
 	expect(other, 200, "GET /sync ");
 	/* The request stays readable until the reply. */
-	assert_memory_equal(api_call_request(call)->body, "body", 4);
-	api_call_fault(call, 400, "nobody hears this");
+	assert_memory_equal(http_call_request(call)->body, "body", 4);
+	http_call_fault(call, 400, "nobody hears this");
 
 	/* The reply races the server noticing. */
 	c = client_new(fx);
 	send_str(c->fd, "GET /delay HTTP/1.1\r\n\r\n");
 	call = wait_held(fx, 2);
 	client_free(c);
-	api_call_reply(call, 200, NULL, NULL, 0);
+	http_call_reply(call, 200, NULL, NULL, 0);
 
 	send_str(other->fd, "GET /alive HTTP/1.1\r\n\r\n");
 	expect(other, 200, "GET /alive ");
@@ -722,7 +899,7 @@ static void stop_with_clients(void **state)
 {
 	struct fx *fx = *state;
 	struct client *pending, *idle, *partial;
-	struct api_call *call;
+	struct http_call *call;
 
 	assert_int_equal(fx_start(fx, NULL), 0);
 	pending = client_new(fx);
@@ -734,7 +911,7 @@ static void stop_with_clients(void **state)
 	expect(idle, 200, "GET /i ");
 	send_str(partial->fd, "GET /p HTTP/1.1\r\nHost:");
 
-	api_server_stop(fx->s);
+	http_server_stop(fx->s);
 	fx->s = NULL;
 	expect_eof(pending, WAIT_MS);
 	expect_eof(idle, WAIT_MS);
@@ -742,8 +919,8 @@ static void stop_with_clients(void **state)
 	assert_int_equal(access(fx->path, F_OK), -1);
 
 	/* Defensive: a reply after stop is dropped and frees what is left (ASan checks). */
-	assert_string_equal(api_call_request(call)->path, "/delay");
-	api_call_reply(call, 200, NULL, NULL, 0);
+	assert_string_equal(http_call_request(call)->path, "/delay");
+	http_call_reply(call, 200, NULL, NULL, 0);
 	client_free(pending);
 	client_free(idle);
 	client_free(partial);
@@ -753,7 +930,7 @@ static void stop_with_clients(void **state)
 	idle = client_new(fx);
 	send_str(idle->fd, "GET /i HTTP/1.1\r\n\r\n");
 	expect(idle, 200, "GET /i ");
-	api_server_stop(fx->s);
+	http_server_stop(fx->s);
 	fx->s = NULL;
 	expect_eof(idle, WAIT_MS);
 	client_free(idle);
@@ -766,15 +943,15 @@ static void reply_racing_stop(void **state)
 
 	for (int i = 0; i < 50; i++) {
 		struct client *c;
-		struct api_call *call;
+		struct http_call *call;
 
 		fx->nr_held = 0;
 		assert_int_equal(fx_start(fx, NULL), 0);
 		c = client_new(fx);
 		send_str(c->fd, "GET /delay HTTP/1.1\r\n\r\n");
 		call = wait_held(fx, 1);
-		api_call_reply(call, 200, NULL, NULL, 0);
-		api_server_stop(fx->s);
+		http_call_reply(call, 200, NULL, NULL, 0);
+		http_server_stop(fx->s);
 		fx->s = NULL;
 		expect_eof(c, WAIT_MS);
 		client_free(c);
@@ -783,7 +960,7 @@ static void reply_racing_stop(void **state)
 
 static void unread_responses_are_capped(void **state)
 {
-	struct api_server_limits lim = { .max_out = 4096 };
+	struct http_server_limits lim = { .max_out = 4096 };
 	struct fx *fx = *state;
 	struct client *c, *other;
 	size_t total = 0;
@@ -875,7 +1052,7 @@ static void counts(void **state)
 	expect(c, 500, NULL);
 	expect(c, 411, NULL);
 	expect_eof(c, WAIT_MS);
-	api_server_counts(fx->s, &reqs, &e4, &e5);
+	http_server_counts(fx->s, &reqs, &e4, &e5);
 	assert_int_equal(reqs, 5);
 	assert_int_equal(e4, 3);
 	assert_int_equal(e5, 1);
@@ -885,24 +1062,35 @@ static void counts(void **state)
 static void start_errors(void **state)
 {
 	struct fx *fx = *state;
-	struct api_server *s2 = NULL;
+	struct http_server *s2 = NULL;
 	struct err err = { 0 };
 	char longpath[200];
 
 	/* An existing path is refused, and left alone. */
 	assert_int_equal(fx_start(fx, NULL), 0);
-	assert_int_equal(api_server_start(&s2, fx->path, handler, fx, NULL, &err), -EADDRINUSE);
+	assert_int_equal(http_server_start(&s2,
+					   &(struct http_server_opts){
+						   .path = fx->path, .fn = handler, .ctx = fx },
+					   &err),
+			 -EADDRINUSE);
 	assert_null(s2);
 	assert_non_null(strstr(err.msg, "already exists"));
 	assert_int_equal(access(fx->path, F_OK), 0);
-	api_server_stop(fx->s);
+	http_server_stop(fx->s);
 	fx->s = NULL;
 
 	memset(longpath, 'a', sizeof(longpath) - 1);
 	longpath[0] = '/';
 	longpath[sizeof(longpath) - 1] = '\0';
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(api_server_start(&s2, longpath, handler, fx, NULL, &err), -ENAMETOOLONG);
+	assert_int_equal(http_server_start(&s2,
+					   &(struct http_server_opts){
+						   .path = longpath, .fn = handler, .ctx = fx },
+					   &err),
+			 -ENAMETOOLONG);
+	assert_int_equal(
+		http_server_start(&s2, &(struct http_server_opts){ .path = longpath }, &err),
+		-EINVAL);
 
 	/* thread_init's failure is start's, and nothing is left behind. */
 	fx->init_rc = -EPERM;
@@ -924,6 +1112,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(request_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(idle_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(silent_clients_do_not_lock_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(first_byte_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(busy_table_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(keepalive_evicted_oldest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(plain_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(disconnect_with_call_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(stop_with_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(reply_racing_stop, setup, teardown),
