@@ -5,9 +5,11 @@ thread, requests through curl (the client the API must serve) or raw bytes
 through a socket, and a validator and example generator for the subset of
 OpenAPI 2.0 that firecracker_api.json (our extract of Firecracker's swagger)
 uses."""
+import codecs
 import json
 import os
 import re
+import select
 import shutil
 import socket
 import struct
@@ -51,11 +53,50 @@ class Vmm:
         self.out, self.err = [], []
         self.cond = threading.Condition()
         self.closed = False
-        self.threads = [threading.Thread(target=self._pump, args=(s, l), daemon=True)
-                        for s, l in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        # Serial output is read from the raw pipe under read_lock, so that
+        # sync_output() can take in everything written so far (see there).
+        self.out_fd = self.proc.stdout.fileno()
+        os.set_blocking(self.out_fd, False)
+        self.read_lock = threading.Lock()
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.threads = [threading.Thread(target=self._pump_out, daemon=True),
+                        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err),
+                                         daemon=True)]
         for t in self.threads:
             t.start()
         self._wait_listening()
+
+    def _read_out(self):
+        """Moves what the pipe holds into self.out; False at EOF. Holds read_lock."""
+        while True:
+            try:
+                data = os.read(self.out_fd, 65536)
+            except BlockingIOError:
+                return True
+            with self.cond:
+                if not data:
+                    self.out.append(self.decoder.decode(b"", final=True))
+                    self.closed = True
+                    self.cond.notify_all()
+                    return False
+                self.out.append(self.decoder.decode(data))
+                self.cond.notify_all()
+
+    def _pump_out(self):
+        while True:
+            select.select([self.out_fd], [], [])
+            with self.read_lock:
+                if self.closed or not self._read_out():
+                    return
+
+    def sync_output(self):
+        """Takes in every byte the VMM has written to its serial output so
+        far. The reader thread may have the pipe's last lines in flight when
+        an API answer arrives (a pause, say); with read_lock held nothing is
+        in flight, so what the pipe still holds is all that is missing."""
+        with self.read_lock:
+            if not self.closed:
+                self._read_out()
 
     def _pump(self, stream, into):
         for line in stream:
@@ -115,6 +156,7 @@ class Vmm:
                 self.cond.wait(left)
 
     def last_counter(self):
+        self.sync_output()
         found = re.findall(r"^counter (\d+)$", self.stdout(), re.M)
         return int(found[-1]) if found else 0
 
