@@ -26,6 +26,7 @@
 #include "kvmlet/platform.h"
 #include "memory/dirty.h"
 #include "tests/unit/images.h"
+#include "tests/unit/kvm_usable.h"
 
 #define GUEST_RAM   (2 * MiB)
 #define GUEST_CODE  0x1000
@@ -59,18 +60,6 @@ struct tvm {
 	struct guest_memory gm;
 	uint8_t *device;
 };
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		printf("SKIPPED: /dev/kvm cannot be opened: %s\n", strerror(errno));
-		return false;
-	}
-	close(fd);
-	return true;
-}
 
 static void guest_load(struct tvm *t)
 {
@@ -186,7 +175,7 @@ static void harvest_in(enum dirty_log_mode mode)
 	struct err err = { 0 };
 	int r;
 
-	if (!have_kvm())
+	if (!kvm_usable())
 		skip();
 	tvm_create(&t);
 	r = dirty_log_start(&t.gm, t.vm, mode, &err);

@@ -25,6 +25,7 @@
 #include "devices/legacy/serial.h"
 #include "kvmlet/platform.h"
 #include "tests/unit/images.h"
+#include "tests/unit/kvm_usable.h"
 #include "vmm/machine_state.h"
 #include "vmm/vm.h"
 
@@ -84,18 +85,6 @@ struct tvm {
 	struct fake one, many[2];
 	struct machine_exit exit_hook;
 };
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		printf("SKIPPED: /dev/kvm cannot be opened: %s\n", strerror(errno));
-		return false;
-	}
-	close(fd);
-	return true;
-}
 
 static void fake_add(struct tvm *t, struct fake *f, const struct device_ops *ops, const char *name)
 {
@@ -208,7 +197,7 @@ static void roundtrip(void **state)
 	struct err err = { 0 };
 	uint8_t scr = 0;
 
-	if (!have_kvm())
+	if (!kvm_usable())
 		skip();
 	a_make(&a);
 	save(&a, &w);
@@ -286,7 +275,7 @@ static void refusals(void **state)
 {
 	struct tvm a;
 
-	if (!have_kvm())
+	if (!kvm_usable())
 		skip();
 	a_make(&a);
 	expect_refused(&a, add_unknown, 2, true, "section 99: unknown section type");

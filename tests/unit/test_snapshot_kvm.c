@@ -21,6 +21,7 @@
 
 #include "kvmlet/platform.h"
 #include "tests/unit/images.h"
+#include "tests/unit/kvm_usable.h"
 #include "vmm/snapshot/file.h"
 #include "vmm/snapshot/mem_file.h"
 #include "vmm/snapshot/sections.h"
@@ -53,18 +54,6 @@ struct tvm {
  * in RAM, so both state and memory must survive the trip.
  */
 static const uint8_t guest_code[] = { 0x66, 0x40, 0xa3, 0x00, 0x20, 0xe6, GUEST_PORT, 0xeb, 0xf7 };
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		printf("SKIPPED: /dev/kvm cannot be opened: %s\n", strerror(errno));
-		return false;
-	}
-	close(fd);
-	return true;
-}
 
 static void tvm_create(struct tvm *t, unsigned int nr)
 {
@@ -285,7 +274,7 @@ static void roundtrip(void **state)
 	size_t body_len, len;
 	uint8_t *buf;
 
-	if (!have_kvm())
+	if (!kvm_usable())
 		skip();
 	tvm_create(&a, 1);
 	guest_load(&a);
@@ -344,7 +333,7 @@ static void second_vcpu(void **state)
 	struct state_reader r;
 	struct err err = { 0 };
 
-	if (!have_kvm())
+	if (!kvm_usable())
 		skip();
 	tvm_create(&a, 2);
 	tvm_create(&b, 2);
@@ -389,7 +378,7 @@ static void clock_counts_time_saved(void **state)
 	struct err err = { 0 };
 	uint64_t t0, slept, advanced;
 
-	if (!have_kvm())
+	if (!kvm_usable())
 		skip();
 	tvm_create(&a, 1);
 	state_writer_init(&w);
@@ -425,7 +414,7 @@ static void xsave_variants(void **state)
 	int host;
 	uint8_t *big;
 
-	if (!have_kvm())
+	if (!kvm_usable())
 		skip();
 	tvm_create(&a, 1);
 	tvm_create(&b, 1);
@@ -472,7 +461,7 @@ static void refusals(void **state)
 	struct state_reader r;
 	struct err err = { 0 };
 
-	if (!have_kvm())
+	if (!kvm_usable())
 		skip();
 	tvm_create(&a, 1);
 	tvm_create(&b, 2);
@@ -513,7 +502,7 @@ static void dirty_diff(void **state)
 	uint8_t page[4096];
 	int fd;
 
-	if (!have_kvm())
+	if (!kvm_usable())
 		skip();
 	tvm_create(&a, 1);
 	guest_load(&a);
