@@ -160,6 +160,18 @@ class Vmm:
         found = re.findall(r"^counter (\d+)$", self.stdout(), re.M)
         return int(found[-1]) if found else 0
 
+    def counter_in_progress(self):
+        """The counter the guest last began to print. A pause can land in the
+        middle of a line ("counter 1" of "counter 12\n"): that counter is
+        the last complete one plus one, and a guest restored from that point
+        prints the rest of its line, then the next counter."""
+        self.sync_output()
+        text = self.stdout()
+        found = re.findall(r"^counter (\d+)$", text, re.M)
+        n = int(found[-1]) if found else 0
+        partial = text[text.rfind("\n") + 1:]
+        return n + 1 if partial and "counter ".startswith(partial[:8]) else n
+
     def counter_advances(self, by=3, timeout=30):
         """The counter guest is alive: it prints `by` more lines."""
         n = self.last_counter()

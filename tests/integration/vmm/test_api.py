@@ -66,9 +66,11 @@ def boot_counter(vmm, vcpus=2, mib=128, extra_machine=None, drive=None):
 
 
 def pause(vmm):
+    """Pauses; returns the counter the guest was printing, the one a guest
+    restored from this point is past (its first whole line is one more)."""
     ok(vmm, "PATCH", "/vm", {"state": "Paused"})
     check(ok(vmm, "GET", "/", status=200)["state"] == "Paused", "state after pause")
-    return vmm.last_counter()
+    return vmm.counter_in_progress()
 
 
 def load(vmm, state, mem, resume=True, **extra):
@@ -175,7 +177,9 @@ def test_diff_snapshot():
                                               "mem_file_path": mem})
         with Vmm() as b:
             load(b, diff_state, mem)
-            check(first_counter(b) == n + 1, "a diff snapshot restores the latest state")
+            first = first_counter(b)
+            check(first == n + 1, f"a diff snapshot restores the latest state: first counter "
+                  f"{first}, paused at {n}")
             b.counter_advances(3)
 
 
