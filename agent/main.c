@@ -19,7 +19,6 @@
 #include "agent/cri/runtime.h"
 #include "agent/cri/server.h"
 #include "agent/metrics.h"
-#include "kvmlet/version.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -119,7 +118,7 @@ static int load_config(struct agent_config *cfg, int argc, char **argv, struct e
 			exit(0);
 		}
 		if (c == OPT_VERSION) {
-			printf("kvmlet-agent %s\n", KVMLET_VERSION);
+			printf("kvmlet-agent %s\n", KVMLET_AGENT_VERSION);
 			exit(0);
 		}
 		size_t i = 0;
@@ -237,7 +236,7 @@ int main(int argc, char **argv)
 		agent_stop(&a);
 		return 1;
 	}
-	log_fields(LOG_INFO, "kvmlet-agent started", "version", KVMLET_VERSION, "listen",
+	log_fields(LOG_INFO, "kvmlet-agent started", "version", KVMLET_AGENT_VERSION, "listen",
 		   a.cfg.listen, "metrics", a.cfg.metrics_listen, "root", a.cfg.root, NULL);
 	sigwait(&sigs, &sig);
 	log_fields(LOG_INFO, "kvmlet-agent stopping", "signal", sigabbrev_np(sig), NULL);

@@ -12,7 +12,6 @@
 
 #include "agent/cri/handlers.h"
 #include "agent/cri/runtime.h"
-#include "kvmlet/version.h"
 #include "lib/log.h"
 #include "runtime/v1/api.pb-c.h"
 
@@ -36,7 +35,7 @@ void cri_version(struct cri_call *c, const ProtobufCMessage *req, ProtobufCMessa
 
 	r->version = CRI_STR(CRI_VERSION);
 	r->runtime_name = CRI_STR(CRI_RUNTIME_NAME);
-	r->runtime_version = CRI_STR(KVMLET_VERSION);
+	r->runtime_version = CRI_STR(KVMLET_AGENT_VERSION);
 	r->runtime_api_version = CRI_STR(CRI_API_VERSION);
 }
 
