@@ -158,6 +158,34 @@ static void call_request(struct cri_server *s)
 	}
 }
 
+static void call_log(const struct call *c, uint64_t ns)
+{
+	char ms[32];
+	const char *name = c->method ? c->method->name : "unknown";
+	const char *code = cri_code_name(c->status.code);
+
+	snprintf(ms, sizeof(ms), "%.3f", (double)ns / 1e6);
+	if (c->status.code == CRI_OK)
+		log_fields(LOG_INFO, "CRI call", "method", name, "code", code, "ms", ms, NULL);
+	else
+		log_fields(LOG_INFO, "CRI call", "method", name, "code", code, "ms", ms, "error",
+			   c->status.message, NULL);
+}
+
+/*
+ * Counted and logged as the reply is committed, not when it has gone out:
+ * a client that has its answer sees the call in the metrics.
+ */
+static void call_account(const struct call *c)
+{
+	struct cri_server *s = c->s;
+	uint64_t ns = now_ns() - c->start_ns;
+
+	cri_metrics_record(s->metrics, c->method ? cri_method_index(c->method) : SIZE_MAX,
+			   c->status.code, ns);
+	call_log(c, ns);
+}
+
 /* Answers c with its status (and, when OK, the packed response in c->send). */
 static void call_reply(struct call *c)
 {
@@ -176,6 +204,7 @@ static void call_reply(struct call *c)
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
 	c->state = CALL_REPLY;
+	call_account(c);
 	if (grpc_call_start_batch(c->call, ops, n, c, NULL) != GRPC_CALL_OK) {
 		log_error("CRI server: cannot answer a %s call",
 			  c->method ? c->method->name : "unknown");
@@ -266,29 +295,9 @@ static void call_step_recv(struct call *c, bool ok)
 	}
 }
 
-static void call_log(const struct call *c, uint64_t ns)
-{
-	char ms[32];
-	const char *name = c->method ? c->method->name : "unknown";
-	const char *code = cri_code_name(c->status.code);
-
-	snprintf(ms, sizeof(ms), "%.3f", (double)ns / 1e6);
-	if (c->status.code == CRI_OK)
-		log_fields(LOG_INFO, "CRI call", "method", name, "code", code, "ms", ms, NULL);
-	else
-		log_fields(LOG_INFO, "CRI call", "method", name, "code", code, "ms", ms, "error",
-			   c->status.message, NULL);
-}
-
 static void call_step_reply(struct call *c, bool ok)
 {
-	struct cri_server *s = c->s;
-	uint64_t ns = now_ns() - c->start_ns;
-
-	cri_metrics_record(s->metrics, c->method ? cri_method_index(c->method) : SIZE_MAX,
-			   c->status.code, ns);
-	call_log(c, ns);
-	atomic_fetch_sub(&s->in_flight, 1);
+	atomic_fetch_sub(&c->s->in_flight, 1);
 	call_free(c);
 }
 
