@@ -293,6 +293,33 @@ def test_socket_in_use():
     check(C.runtime("Version").runtime_name == "kvmlet", "first agent hurt")
 
 
+def test_sigterm_under_load():
+    """SIGTERM while calls run: each ends OK or UNAVAILABLE, none hangs, exit 0."""
+    sock = os.path.join(TMP, "run3", "cri.sock")
+    a = Agent("--listen", sock, "--root", ROOT, "--metrics-listen", "", "--cni-conf-dir", CNI,
+              "--workers", "1")
+    a.wait_line("kvmlet-agent started")
+    c = cri_client.CriClient(sock, API)
+    check(c.runtime("Version").runtime_name == "kvmlet", "no answer")
+    started = threading.Event()
+
+    def one(i):
+        started.set()
+        return C.code_of(c.runtime, "Status", API.StatusRequest(verbose=True))[0]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as ex:
+        futures = [ex.submit(one, i) for i in range(200)]
+        started.wait(10)
+        a.p.send_signal(signal.SIGTERM)
+        codes = [f.result(timeout=60) for f in futures]
+    c.close()
+    check(a.p.wait(timeout=30) == 0, "agent did not exit 0 under load")
+    bad = [x for x in codes if x not in (SC.OK, SC.UNAVAILABLE, SC.CANCELLED)]
+    check(not bad, f"calls ended with {set(bad)}")
+    print(f"     under load: {sorted((str(x), codes.count(x)) for x in set(codes))}")
+    check(not os.path.exists(sock), "socket left behind")
+
+
 def test_sigterm():
     C.close()
     AG.p.send_signal(signal.SIGTERM)
@@ -306,4 +333,5 @@ def test_sigterm():
 if __name__ == "__main__":
     main([test_socket_mode, test_version, test_status, test_update_runtime_config,
           test_unimplemented, test_garbage, test_oversized, test_concurrent, test_metrics,
-          test_logs, test_config_file, test_help, test_socket_in_use, test_sigterm])
+          test_logs, test_config_file, test_help, test_socket_in_use, test_sigterm_under_load,
+          test_sigterm])
