@@ -73,7 +73,9 @@ struct cri_server {
 	unsigned int nr_workers;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct cri_runtime *rt;
-	struct cri_metrics *metrics;
+	struct cri_metrics *metrics; /* may be NULL */
+	const struct cri_method *methods;
+	size_t nr_methods;
 	int shutdown_tag; /* its address tags the shutdown event */
 
 	pthread_mutex_t lock; /* the queue, stop and shut_down */
@@ -181,8 +183,10 @@ static void call_account(const struct call *c)
 	struct cri_server *s = c->s;
 	uint64_t ns = now_ns() - c->start_ns;
 
-	cri_metrics_record(s->metrics, c->method ? cri_method_index(c->method) : SIZE_MAX,
-			   c->status.code, ns);
+	if (s->metrics)
+		cri_metrics_record(s->metrics,
+				   c->method ? (size_t)(c->method - s->methods) : SIZE_MAX,
+				   c->status.code, ns);
 	call_log(c, ns);
 }
 
@@ -233,7 +237,10 @@ static void call_step_new(struct call *c, bool ok)
 	atomic_fetch_add(&s->in_flight, 1);
 	c->start_ns = now_ns();
 	path = grpc_slice_to_c_string(c->details.method);
-	c->method = cri_method_find(path);
+	c->method = NULL;
+	for (size_t i = 0; i < s->nr_methods && !c->method; i++)
+		if (!strcmp(s->methods[i].path, path))
+			c->method = &s->methods[i];
 	gpr_free(path);
 
 	memset(ops, 0, sizeof(ops));
@@ -522,6 +529,8 @@ int cri_server_start(struct cri_server **out, const struct cri_server_opts *o, s
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	s->rt = o->rt;
 	s->metrics = o->metrics;
+	s->methods = o->methods ? o->methods : cri_methods;
+	s->nr_methods = o->methods ? o->nr_methods : cri_nr_methods;
 	s->nr_workers = o->workers;
 	s->queue_max = o->queue;
 	pthread_mutex_init(&s->lock, NULL);

@@ -26,6 +26,7 @@
 /* kubelet's own limit (cri-api utils.go maxMsgSize). */
 #define CRI_MAX_MESSAGE (16 * 1024 * 1024)
 
+struct cri_method;
 struct cri_runtime;
 struct cri_metrics;
 struct cri_server;
@@ -36,7 +37,10 @@ struct cri_server_opts {
 	unsigned int workers; /* handler threads, >= 1 */
 	unsigned int queue;   /* calls that may wait for a worker, >= 1 */
 	struct cri_runtime *rt;
-	struct cri_metrics *metrics;
+	struct cri_metrics *metrics; /* NULL: not counted */
+	/* NULL: cri_methods[] (methods.h); tests serve their own table. */
+	const struct cri_method *methods;
+	size_t nr_methods;
 };
 
 /*
