@@ -169,6 +169,7 @@ struct agent {
 	struct agent_config cfg;
 	char *config_json;
 	struct cri_runtime rt;
+	bool rt_ready;
 	struct cri_metrics *metrics;
 	struct cri_server *srv;
 	struct agent_metrics *http;
@@ -191,6 +192,7 @@ static int agent_start(struct agent *a, struct err *err)
 	if (!a->config_json || !a->metrics)
 		return err_set(err, -ENOMEM, "out of memory");
 	cri_runtime_init(&a->rt, a->cfg.cni_conf_dir, a->config_json);
+	a->rt_ready = true;
 	so.metrics = a->metrics;
 	r = cri_server_start(&a->srv, &so, err);
 	if (r || !a->cfg.metrics_listen[0])
@@ -206,7 +208,7 @@ static void agent_stop(struct agent *a)
 	cri_server_stop(a->srv, a->cfg.shutdown_grace_ms);
 	agent_metrics_stop(a->http);
 	cri_metrics_free(a->metrics);
-	if (a->config_json)
+	if (a->rt_ready)
 		cri_runtime_destroy(&a->rt);
 	free(a->config_json);
 }

@@ -87,6 +87,7 @@ struct cri_server {
 	bool shut_down; /* the server has no call left */
 
 	bool cq_started;
+	bool bound; /* the socket file is ours to remove */
 	atomic_bool stopping;
 	atomic_uint_fast64_t in_flight, rejected;
 };
@@ -435,6 +436,7 @@ static int listen_socket(struct cri_server *s, struct err *err)
 	grpc_server_credentials_release(creds);
 	if (!port)
 		return err_set(err, -EADDRNOTAVAIL, "CRI socket %s: cannot listen", s->path);
+	s->bound = true;
 	if (chmod(s->path, SOCKET_MODE))
 		return err_set(err, -errno, "CRI socket %s: chmod: %m", s->path);
 	if (geteuid() == 0 && chown(s->path, 0, 0))
@@ -544,6 +546,8 @@ int cri_server_start(struct cri_server **out, const struct cri_server_opts *o, s
 	if (!r)
 		r = listen_socket(s, err);
 	if (r) {
+		if (s->bound)
+			unlink(s->path);
 		server_free(s);
 		return r;
 	}
