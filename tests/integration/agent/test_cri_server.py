@@ -8,10 +8,12 @@ a 17 MiB request refused while the server keeps serving, undecodable bytes,
 SIGTERM.
 
 Usage: test_cri_server.py PATH-TO-kvmlet-agent"""
+import atexit
 import concurrent.futures
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -28,6 +30,7 @@ import grpc  # noqa: E402
 
 AGENT = sys.argv[1] if len(sys.argv) > 1 else "build/bin/kvmlet-agent"
 TMP = tempfile.mkdtemp(prefix="kvmlet-cri-")
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 SOCK = os.path.join(TMP, "run", "kvmlet.sock")
 METRICS = os.path.join(TMP, "run", "metrics.sock")
 ROOT = os.path.join(TMP, "root")
@@ -293,6 +296,25 @@ def test_socket_in_use():
     check(C.runtime("Version").runtime_name == "kvmlet", "first agent hurt")
 
 
+def test_stale_socket():
+    """A socket file nobody answers on (a crash) is replaced."""
+    sock = os.path.join(TMP, "run4", "cri.sock")
+    os.makedirs(os.path.dirname(sock))
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(sock)
+    stale.close()
+    a = Agent("--listen", sock, "--root", ROOT, "--metrics-listen", "", "--cni-conf-dir", CNI)
+    try:
+        a.wait_line("kvmlet-agent started")
+        c = cri_client.CriClient(sock, API)
+        check(c.runtime("Version").runtime_name == "kvmlet", "no answer on a replaced socket")
+        c.close()
+        check(stat.S_IMODE(os.stat(sock).st_mode) == 0o660, "replaced socket's mode")
+    finally:
+        a.p.send_signal(signal.SIGTERM)
+        check(a.p.wait(timeout=30) == 0, "agent did not exit 0")
+
+
 def test_sigterm_under_load():
     """SIGTERM while calls run: each ends OK or UNAVAILABLE, none hangs, exit 0."""
     sock = os.path.join(TMP, "run3", "cri.sock")
@@ -333,5 +355,5 @@ def test_sigterm():
 if __name__ == "__main__":
     main([test_socket_mode, test_version, test_status, test_update_runtime_config,
           test_unimplemented, test_garbage, test_oversized, test_concurrent, test_metrics,
-          test_logs, test_config_file, test_help, test_socket_in_use, test_sigterm_under_load,
-          test_sigterm])
+          test_logs, test_config_file, test_help, test_socket_in_use, test_stale_socket,
+          test_sigterm_under_load, test_sigterm])
