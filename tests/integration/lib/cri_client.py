@@ -6,8 +6,10 @@ proto/runtime/v1/api.proto (no grpc_tools: the methods are called by path).
 Call ensure_grpc() first: it re-runs the test under Debian's python3 when
 the interpreter found first lacks grpcio (a pyenv one, say), and skips the
 test when no interpreter has it."""
+import atexit
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,7 @@ def ensure_grpc():
 def load_api():
     """Generates the runtime.v1 Python module and returns it (api_pb2)."""
     out = tempfile.mkdtemp(prefix="kvmlet-cri-pb-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     subprocess.run(["protoc", f"--python_out={out}", f"-I{PROTO_DIR}", "runtime/v1/api.proto"],
                    check=True)
     sys.path.insert(0, out)
