@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kvmlet-agent's configuration: one file, /etc/kvmlet/agent.conf, in an
+ * INI-like format (docs/cri.md, "Configuration"):
+ *
+ *	# comment
+ *	[agent]
+ *	listen = unix:///run/kvmlet/kvmlet.sock
+ *
+ * Sections and keys come from one table; an unknown section or key, a
+ * repeated key, a value out of range or a line that is none of these is an
+ * error naming the file and line. Command-line options override the file
+ * through agent_config_set(), with the same checks.
+ *
+ * Threads: a struct agent_config belongs to its thread; the agent reads it
+ * only after parsing, from any thread.
+ */
+#ifndef KVMLET_AGENT_CONFIG_H
+#define KVMLET_AGENT_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define AGENT_CONFIG_PATH "/etc/kvmlet/agent.conf"
+
+struct agent_config {
+	char listen[PATH_MAX];		/* [agent] listen: the CRI socket */
+	char root[PATH_MAX];		/* [agent] root: state and images */
+	char metrics_listen[PATH_MAX];	/* [agent] metrics_listen: a Unix socket; "" = off */
+	enum log_level log_level;	/* [agent] log_level */
+	unsigned int workers;		/* [cri] workers */
+	unsigned int queue;		/* [cri] queue */
+	unsigned int shutdown_grace_ms; /* [cri] shutdown_grace_ms */
+	char cni_conf_dir[PATH_MAX];	/* [cni] conf_dir */
+};
+
+void agent_config_defaults(struct agent_config *c);
+/*
+ * Applies text[0..len) (a whole file; name is used in errors) over c.
+ * Keys absent from the text keep their value.
+ */
+int agent_config_parse(struct agent_config *c, const char *text, size_t len, const char *name,
+		       struct err *err);
+/* Reads and parses path; -ENOENT (with err set) if it does not exist. */
+int agent_config_load(struct agent_config *c, const char *path, struct err *err);
+/* One key, as the file would set it: section "agent", key "listen". */
+int agent_config_set(struct agent_config *c, const char *section, const char *key,
+		     const char *value, struct err *err);
+/* The configuration as a JSON object (malloc'd), for Status's verbose info; NULL without memory. */
+char *agent_config_json(const struct agent_config *c);
+
+#endif

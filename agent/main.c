@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * kvmlet-agent: the node agent kubelet talks to, a CRI runtime.v1 gRPC
+ * server (docs/cri.md). This file reads the configuration, starts the CRI
+ * server and the metrics listener, and waits for SIGTERM or SIGINT to stop
+ * them: no new calls, the running ones finish (bounded), exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent/config.h"
+#include "agent/cri/metrics.h"
+#include "agent/cri/runtime.h"
+#include "agent/cri/server.h"
+#include "agent/metrics.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+enum { OPT_CONFIG = 256, OPT_VERSION };
+
+/* Options that set a configuration key, checked as the file's are. */
+static const struct {
+	struct option opt;
+	const char *section, *key, *help;
+} key_opts[] = {
+	{ { "listen", required_argument, NULL, 'l' },
+	  "agent",
+	  "listen",
+	  "CRI socket (unix:///run/kvmlet/kvmlet.sock)" },
+	{ { "root", required_argument, NULL, 'r' },
+	  "agent",
+	  "root",
+	  "state and image directory (/var/lib/kvmlet)" },
+	{ { "metrics-listen", required_argument, NULL, 'm' },
+	  "agent",
+	  "metrics_listen",
+	  "Unix socket for GET /metrics, \"\" for none (/run/kvmlet/metrics.sock)" },
+	{ { "log-level", required_argument, NULL, 'L' },
+	  "agent",
+	  "log_level",
+	  "error, warn, info or debug (info)" },
+	{ { "cni-conf-dir", required_argument, NULL, 'n' },
+	  "cni",
+	  "conf_dir",
+	  "CNI configuration directory for NetworkReady (/etc/cni/net.d)" },
+	{ { "workers", required_argument, NULL, 'w' },
+	  "cri",
+	  "workers",
+	  "threads running CRI handlers (4)" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kvmlet-agent [options]\n\n"
+		   "The kvmlet node agent: a CRI runtime.v1 gRPC server for kubelet.\n\n"
+		   "  --config FILE          configuration file (" AGENT_CONFIG_PATH
+		   "; optional at that path)\n");
+	for (size_t i = 0; i < ARRAY_SIZE(key_opts); i++) {
+		char name[40];
+
+		snprintf(name, sizeof(name), "%s VALUE", key_opts[i].opt.name);
+		fprintf(f, "  --%-21s%s [%s.%s]\n", name, key_opts[i].help, key_opts[i].section,
+			key_opts[i].key);
+	}
+	fprintf(f, "  --version              print the version and exit\n"
+		   "  --help                 this text\n\n"
+		   "Command-line options override the file. See docs/cri.md.\n");
+}
+
+static void options_table(struct option *opts)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(key_opts); i++)
+		opts[n++] = key_opts[i].opt;
+	opts[n++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
+	opts[n++] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
+	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	opts[n] = (struct option){ 0 };
+}
+
+/* The file first (--config or the default), then the options over it. */
+static int load_config(struct agent_config *cfg, int argc, char **argv, struct err *err)
+{
+	struct option opts[ARRAY_SIZE(key_opts) + 4];
+	const char *path = NULL;
+	int c, r;
+
+	options_table(opts);
+	agent_config_defaults(cfg);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+	}
+	r = agent_config_load(cfg, path ? path : AGENT_CONFIG_PATH, err);
+	if (r == -ENOENT && !path) {
+		memset(err, 0, sizeof(*err));
+		r = 0;
+	}
+	if (r)
+		return r;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == OPT_CONFIG)
+			continue;
+		if (c == 'h') {
+			usage(stdout);
+			exit(0);
+		}
+		if (c == OPT_VERSION) {
+			printf("kvmlet-agent %s\n", KVMLET_AGENT_VERSION);
+			exit(0);
+		}
+		size_t i = 0;
+
+		while (i < ARRAY_SIZE(key_opts) && key_opts[i].opt.val != c)
+			i++;
+		if (i == ARRAY_SIZE(key_opts)) {
+			usage(stderr);
+			exit(2);
+		}
+		r = agent_config_set(cfg, key_opts[i].section, key_opts[i].key, optarg, err);
+		if (r)
+			return err_prefix(err, r, "--%s: ", key_opts[i].opt.name);
+	}
+	if (optind < argc)
+		return err_set(err, -EINVAL, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/", dir);
+	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(path, mode) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+static int parent_dir(const char *path, mode_t mode)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	return mkdir_p(dir, mode);
+}
+
+struct agent {
+	struct agent_config cfg;
+	char *config_json;
+	struct cri_runtime rt;
+	bool rt_ready;
+	struct cri_metrics *metrics;
+	struct cri_server *srv;
+	struct agent_metrics *http;
+};
+
+static int agent_start(struct agent *a, struct err *err)
+{
+	struct cri_server_opts so = {
+		.listen = a->cfg.listen,
+		.workers = a->cfg.workers,
+		.queue = a->cfg.queue,
+		.rt = &a->rt,
+	};
+	int r;
+
+	if ((r = mkdir_p(a->cfg.root, 0700)))
+		return err_set(err, r, "root %s: cannot create it: %s", a->cfg.root, strerror(-r));
+	a->config_json = agent_config_json(&a->cfg);
+	a->metrics = cri_metrics_new();
+	if (!a->config_json || !a->metrics)
+		return err_set(err, -ENOMEM, "out of memory");
+	cri_runtime_init(&a->rt, a->cfg.cni_conf_dir, a->config_json);
+	a->rt_ready = true;
+	so.metrics = a->metrics;
+	r = cri_server_start(&a->srv, &so, err);
+	if (r || !a->cfg.metrics_listen[0])
+		return r;
+	if ((r = parent_dir(a->cfg.metrics_listen, 0750)))
+		return err_set(err, r, "metrics_listen %s: cannot create its directory: %s",
+			       a->cfg.metrics_listen, strerror(-r));
+	return agent_metrics_start(&a->http, a->cfg.metrics_listen, a->srv, a->metrics, err);
+}
+
+static void agent_stop(struct agent *a)
+{
+	cri_server_stop(a->srv, a->cfg.shutdown_grace_ms);
+	agent_metrics_stop(a->http);
+	cri_metrics_free(a->metrics);
+	if (a->rt_ready)
+		cri_runtime_destroy(&a->rt);
+	free(a->config_json);
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = { 0 };
+	struct err err = { 0 };
+	sigset_t sigs;
+	int sig = 0;
+
+	log_set_format(LOG_FORMAT_LOGFMT);
+	if (load_config(&a.cfg, argc, argv, &err)) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	log_set_level(a.cfg.log_level);
+	/* Every thread inherits the mask; only sigwait() below sees these. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (agent_start(&a, &err)) {
+		log_error("%s", err.msg);
+		agent_stop(&a);
+		return 1;
+	}
+	log_fields(LOG_INFO, "kvmlet-agent started", "version", KVMLET_AGENT_VERSION, "listen",
+		   a.cfg.listen, "metrics", a.cfg.metrics_listen, "root", a.cfg.root, NULL);
+	sigwait(&sigs, &sig);
+	log_fields(LOG_INFO, "kvmlet-agent stopping", "signal", sigabbrev_np(sig), NULL);
+	agent_stop(&a);
+	log_fields(LOG_INFO, "kvmlet-agent stopped", NULL);
+	return 0;
+}

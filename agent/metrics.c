@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+/* kvmlet-agent's GET /metrics (metrics.h). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/cri/metrics.h"
+#include "agent/cri/server.h"
+#include "agent/metrics.h"
+#include "lib/http_server.h"
+#include "lib/prom.h"
+
+#define PROMETHEUS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct agent_metrics {
+	struct http_server *http;
+	struct cri_server *srv;
+	struct cri_metrics *m;
+	uint64_t start_ns; /* CLOCK_REALTIME at start */
+};
+
+static const struct prom_family fam_start = { "kvmlet_agent_start_time_seconds",
+					      "When the agent started, in seconds since the epoch.",
+					      PROM_GAUGE };
+static const struct prom_family fam_in_flight = { "kvmlet_agent_cri_in_flight",
+						  "CRI calls accepted and not yet answered.",
+						  PROM_GAUGE };
+static const struct prom_family fam_queued = { "kvmlet_agent_cri_queued",
+					       "CRI calls waiting for a worker.", PROM_GAUGE };
+static const struct prom_family fam_rejected = {
+	"kvmlet_agent_cri_rejected_total",
+	"CRI calls answered RESOURCE_EXHAUSTED because every worker was busy and the queue full.",
+	PROM_COUNTER
+};
+
+static void metrics_handle(void *ctx, struct http_call *call)
+{
+	struct agent_metrics *am = ctx;
+	const struct http_request *req = http_call_request(call);
+	struct cri_server_stats st;
+	struct prom *p;
+	char *text;
+	size_t len;
+
+	if (strcmp(req->path, "/metrics")) {
+		http_call_fault(call, 404, "no such path: %s (try /metrics)", req->path);
+		return;
+	}
+	if (req->method != HTTP_METHOD_GET) {
+		http_call_fault(call, 405, "only GET /metrics");
+		return;
+	}
+	p = prom_new();
+	if (!p) {
+		http_call_fault(call, 500, "out of memory");
+		return;
+	}
+	cri_server_stats(am->srv, &st);
+	prom_seconds(p, &fam_start, NULL, am->start_ns);
+	prom_u64(p, &fam_in_flight, NULL, st.in_flight);
+	prom_u64(p, &fam_queued, NULL, st.queued);
+	prom_u64(p, &fam_rejected, NULL, st.rejected);
+	cri_metrics_write(am->m, p);
+	text = prom_finish(p, &len);
+	if (!text) {
+		http_call_fault(call, 500, "out of memory");
+		return;
+	}
+	http_call_reply(call, 200, PROMETHEUS_TYPE, text, len);
+	free(text);
+}
+
+/* A socket file nobody answers on is left over from a crash. */
+static void remove_stale(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat stb;
+	int fd;
+
+	if (lstat(path, &stb) || !S_ISSOCK(stb.st_mode))
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno == ECONNREFUSED)
+		unlink(path);
+	close(fd);
+}
+
+int agent_metrics_start(struct agent_metrics **out, const char *path, struct cri_server *srv,
+			struct cri_metrics *m, struct err *err)
+{
+	struct agent_metrics *am = calloc(1, sizeof(*am));
+	struct http_server_opts o = {
+		.path = path,
+		.fn = metrics_handle,
+		.name = "metrics",
+		.thread_name = "metrics",
+	};
+	struct timespec ts;
+	int r;
+
+	*out = NULL;
+	if (!am)
+		return err_set(err, -ENOMEM, "metrics: out of memory");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	am->start_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	am->srv = srv;
+	am->m = m;
+	o.ctx = am;
+	remove_stale(path);
+	r = http_server_start(&am->http, &o, err);
+	if (r) {
+		free(am);
+		return err_prefix(err, r, "metrics listener: ");
+	}
+	*out = am;
+	return 0;
+}
+
+void agent_metrics_stop(struct agent_metrics *am)
+{
+	if (!am)
+		return;
+	http_server_stop(am->http);
+	free(am);
+}

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+/* kvmlet-agent's configuration file: the format, every key, and bad input. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/config.h"
+
+static int parse(struct agent_config *c, const char *text, struct err *err)
+{
+	memset(err, 0, sizeof(*err));
+	agent_config_defaults(c);
+	return agent_config_parse(c, text, strlen(text), "agent.conf", err);
+}
+
+static void test_defaults(void **state)
+{
+	struct agent_config c;
+	struct err err;
+
+	assert_int_equal(parse(&c, "", &err), 0);
+	assert_string_equal(c.listen, "unix:///run/kvmlet/kvmlet.sock");
+	assert_string_equal(c.root, "/var/lib/kvmlet");
+	assert_string_equal(c.metrics_listen, "/run/kvmlet/metrics.sock");
+	assert_string_equal(c.cni_conf_dir, "/etc/cni/net.d");
+	assert_int_equal(c.log_level, LOG_INFO);
+	assert_int_equal(c.workers, 4);
+	assert_int_equal(c.queue, 64);
+	assert_int_equal(c.shutdown_grace_ms, 10000);
+}
+
+static void test_every_key(void **state)
+{
+	struct agent_config c;
+	struct err err;
+	const char *text = "# kvmlet-agent\n"
+			   "; also a comment\n"
+			   "\n"
+			   "[agent]\n"
+			   "  listen = unix:/tmp/k.sock  \r\n"
+			   "root=/srv/kvmlet\n"
+			   "metrics_listen = \"\"\n"
+			   "log_level = debug\n"
+			   "[ cri ]\n"
+			   "workers = 8\n"
+			   "queue = 1\n"
+			   "shutdown_grace_ms = 0\n"
+			   "[cni]\n"
+			   "conf_dir = \"/etc/cni dir \"";
+
+	assert_int_equal(parse(&c, text, &err), 0);
+	assert_string_equal(c.listen, "unix:/tmp/k.sock");
+	assert_string_equal(c.root, "/srv/kvmlet");
+	assert_string_equal(c.metrics_listen, "");
+	assert_int_equal(c.log_level, LOG_DEBUG);
+	assert_int_equal(c.workers, 8);
+	assert_int_equal(c.queue, 1);
+	assert_int_equal(c.shutdown_grace_ms, 0);
+	/* A quoted value keeps its spaces. */
+	assert_string_equal(c.cni_conf_dir, "/etc/cni dir ");
+}
+
+static void expect_error(const char *text, const char *msg)
+{
+	struct agent_config c;
+	struct err err;
+
+	assert_int_equal(parse(&c, text, &err), -EINVAL);
+	if (!strstr(err.msg, msg))
+		fail_msg("'%s': error '%s' lacks '%s'", text, err.msg, msg);
+}
+
+static void test_bad_input(void **state)
+{
+	expect_error("listen = /x\n", "agent.conf:1: key 'listen' outside a section");
+	expect_error("[agent]\nlisten /x\n", "agent.conf:2: expected 'key = value'");
+	expect_error("[agent\n", "must end with ']'");
+	expect_error("[nope]\n", "unknown section [nope]");
+	expect_error("[]\n", "unknown section []");
+	expect_error("[agent]\nbogus = 1\n", "unknown key 'bogus' in [agent]");
+	expect_error("[agent]\nworkers = 1\n", "unknown key 'workers' in [agent]");
+	expect_error("[agent]\nLISTEN = /x\n", "unknown key 'LISTEN'");
+	expect_error("[agent]\nroot = /a\nroot = /b\n", "agent.conf:3: agent.root is set twice");
+	expect_error("[agent]\nroot = relative\n",
+		     "agent.root: 'relative' is not an absolute path");
+	expect_error("[agent]\nroot =\n", "not an absolute path");
+	expect_error("[agent]\nlisten = tcp://1.2.3.4:5\n", "agent.listen");
+	expect_error("[agent]\nlisten = unix://relative\n", "agent.listen");
+	expect_error("[agent]\nlog_level = loud\n", "agent.log_level: 'loud'");
+	expect_error("[cri]\nworkers = 0\n", "cri.workers: '0' is not a number from 1 to 256");
+	expect_error("[cri]\nworkers = 257\n", "cri.workers");
+	expect_error("[cri]\nworkers = -1\n", "cri.workers");
+	expect_error("[cri]\nworkers = 4x\n", "cri.workers");
+	expect_error("[cri]\nqueue = 99999999999999999999\n", "cri.queue");
+	expect_error("[cni]\nconf_dir = \" /x\"\n", "' /x' is not an absolute path");
+	expect_error("[cni]\nconf_dir = \"/x\n", "unterminated quote");
+	expect_error("[cni]\nconf_dir = \"\n", "unterminated quote");
+}
+
+static void test_nul_and_long(void **state)
+{
+	struct agent_config c;
+	struct err err = { 0 };
+	size_t n = PATH_MAX + 64;
+	char *text = malloc(n + 1);
+
+	agent_config_defaults(&c);
+	assert_int_equal(agent_config_parse(&c, "[agent]\0x", 9, "f", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "NUL"));
+
+	assert_non_null(text);
+	strcpy(text, "[agent]\nroot = /");
+	memset(text + strlen(text), 'a', n - strlen(text));
+	text[n] = '\0';
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(agent_config_parse(&c, text, n, "f", &err), -ENAMETOOLONG);
+	assert_string_equal(c.root, "/var/lib/kvmlet");
+	free(text);
+}
+
+static void test_set_and_json(void **state)
+{
+	struct agent_config c;
+	struct err err = { 0 };
+	char *json;
+
+	agent_config_defaults(&c);
+	assert_int_equal(agent_config_set(&c, "agent", "root", "/r", &err), 0);
+	assert_int_equal(agent_config_set(&c, "cri", "workers", "2", &err), 0);
+	assert_int_equal(agent_config_set(&c, "cri", "nope", "2", &err), -EINVAL);
+	assert_string_equal(err.msg, "unknown key cri.nope");
+	json = agent_config_json(&c);
+	assert_non_null(json);
+	assert_string_equal(json, "{\"listen\":\"unix:///run/kvmlet/kvmlet.sock\",\"root\":\"/r\","
+				  "\"metricsListen\":\"/run/kvmlet/metrics.sock\","
+				  "\"logLevel\":\"info\",\"workers\":2,\"queue\":64,"
+				  "\"shutdownGraceMs\":10000,\"cniConfDir\":\"/etc/cni/net.d\"}");
+	free(json);
+}
+
+static void test_load(void **state)
+{
+	char path[] = "/tmp/kvmlet-agent-conf-XXXXXX";
+	struct agent_config c;
+	struct err err = { 0 };
+	int fd = mkstemp(path);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	assert_non_null(f = fdopen(fd, "w"));
+	fputs("[agent]\nroot = /loaded\n[cri]\nqueue = x\n", f);
+	fclose(f);
+	agent_config_defaults(&c);
+	assert_int_equal(agent_config_load(&c, path, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, ":4: cri.queue"));
+	assert_non_null(strstr(err.msg, path));
+	unlink(path);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(agent_config_load(&c, path, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, path));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_bad_input),    cmocka_unit_test(test_nul_and_long),
+		cmocka_unit_test(test_set_and_json), cmocka_unit_test(test_load),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
