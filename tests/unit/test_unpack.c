@@ -869,6 +869,26 @@ static void long_and_odd_names(void **state)
 	}
 	/* The error shows the bytes escaped. */
 	assert_non_null(strstr(err.msg, "entry 'del\\x7f'"));
+
+	/*
+	 * A pax path with a NUL in it: libarchive (3.6) cuts the value at the
+	 * NUL and offers no way to see the rest, so the entry is applied as
+	 * "a", which passes every check like any other name. This pins that
+	 * down: it lands inside the image and nowhere else.
+	 */
+	unsigned char pax[512 * 5] = { 0 };
+
+	raw_header(pax, "PaxHeader", 'x', 12);
+	memcpy(pax + 512, "12 path=a\0b\n", 12);
+	raw_header(pax + 1024, "placeholder", '0', 0);
+	fd = memfd_with(pax, sizeof(pax));
+	rc = unpack_fds(f, &fd, (const char *const[]){ UNPACK_MEDIA_TAR }, 1, NULL, NULL, &err);
+	if (rc)
+		fail_msg("rc %d: %s", rc, err.msg);
+	assert_true(exists_in(f, "a", NULL));
+	assert_false(exists_in(f, "placeholder", NULL));
+	assert_int_equal(unpack_remove_tree(AT_FDCWD, f->dest), 0);
+	assert_nothing_left(f);
 }
 
 static void corrupt_streams(void **state)
