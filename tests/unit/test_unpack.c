@@ -558,6 +558,48 @@ static void big_file_and_tee(void **state)
 	assert_string_equal(read_in(f, "disk/big.img"), "start");
 }
 
+/* A pax sparse file: two data runs, a hole between them. */
+static void sparse_file(void **state)
+{
+	struct fixture *f = *state;
+	const la_int64_t size = 16 << 20;
+	char block[4096], path[PATH_MAX], buf[4];
+	struct archive_entry *e;
+	struct stat sb;
+	struct err err;
+	struct tar t;
+	int fd;
+
+	memset(block, 'S', sizeof(block));
+	tar_begin_as(&t, true, true);
+	e = entry("disk/sparse.img", AE_IFREG, 0644);
+	archive_entry_set_size(e, size);
+	archive_entry_sparse_add_entry(e, 0, sizeof(block));
+	archive_entry_sparse_add_entry(e, size - (la_int64_t)sizeof(block), sizeof(block));
+	assert_int_equal(archive_write_header(t.a, e), ARCHIVE_OK);
+	/* The writer takes the whole contents and leaves the holes out. */
+	assert_int_equal(archive_write_data(t.a, block, sizeof(block)), sizeof(block));
+	memset(block, 0, sizeof(block));
+	for (la_int64_t at = sizeof(block); at < size - (la_int64_t)sizeof(block);
+	     at += (la_int64_t)sizeof(block))
+		assert_int_equal(archive_write_data(t.a, block, sizeof(block)), sizeof(block));
+	memset(block, 'S', sizeof(block));
+	assert_int_equal(archive_write_data(t.a, block, sizeof(block)), sizeof(block));
+	archive_entry_free(e);
+	fd = tar_end(&t);
+	assert_int_equal(unpack_fds(f, &fd, NULL, 1, NULL, NULL, &err), 0);
+	assert_true(exists_in(f, "disk/sparse.img", &sb));
+	assert_int_equal(sb.st_size, size);
+	assert_true(sb.st_blocks * 512 < size / 4); /* the hole stayed a hole */
+	snprintf(path, sizeof(path), "%s/disk/sparse.img", f->dest);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(pread(fd, buf, 1, size - 1), 1);
+	assert_int_equal(buf[0], 'S');
+	assert_int_equal(pread(fd, buf, 1, size / 2), 1);
+	assert_int_equal(buf[0], 0);
+	close(fd);
+}
+
 static void empty_layers(void **state)
 {
 	struct fixture *f = *state;
@@ -1006,6 +1048,7 @@ int main(void)
 		T(modes_owners_times),
 		T(owners_not_kept),
 		T(big_file_and_tee),
+		T(sparse_file),
 		T(empty_layers),
 		T(diff_ids_checked),
 		T(dest_exists),
