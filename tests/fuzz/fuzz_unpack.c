@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * libFuzzer target: any bytes as an image layer (tar+gzip when they start
- * with gzip's magic, plain tar otherwise), unpacked into a fresh directory
+ * with gzip's magic; otherwise plain tar, and the same gzipped, which must
+ * end the same way), unpacked into a fresh directory
  * beside an empty one. Afterwards nothing may exist outside the destination
  * (the neighbour stays empty, the scratch directory holds only the two), a
  * failure must say why, and the tree must come apart without following
@@ -16,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "agent/image/unpack.h"
 
@@ -60,7 +62,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One unpack of blob's bytes into a fresh root/, checked; its result. */
+static int unpack_once(const void *bytes, size_t len, const char *type)
 {
 	const struct unpack_limits lim = {
 		.max_file_size = 1 << 20,
@@ -68,13 +71,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.max_entries = 256,
 		.keep_owner = false,
 	};
-	const char *type = size >= 2 && data[0] == 0x1f && data[1] == 0x8b ? UNPACK_MEDIA_TAR_GZIP
-									   : UNPACK_MEDIA_TAR;
 	struct unpack_stats st = { 0 };
 	struct err err = { 0 };
 	int root, rc;
 
-	if (ftruncate(blob, 0) || pwrite(blob, data, size, 0) != (ssize_t)size ||
+	if (ftruncate(blob, 0) || pwrite(blob, bytes, len, 0) != (ssize_t)len ||
 	    lseek(blob, 0, SEEK_SET) || mkdirat(scratch, "root", 0755))
 		abort();
 	root = openat(scratch, "root", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -91,5 +92,50 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	if (unpack_remove_tree(scratch, "root"))
 		__builtin_trap();
+	return rc;
+}
+
+/* data gzipped (valid framing around whatever it is); its length, or 0. */
+static size_t gzip_of(const uint8_t *data, size_t size, unsigned char **out)
+{
+	z_stream z = { 0 };
+	size_t len = 0;
+
+	if (deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		abort();
+	*out = malloc(deflateBound(&z, size) + 32);
+	if (!*out)
+		abort();
+	z.next_in = (Bytef *)data;
+	z.avail_in = (uInt)size;
+	z.next_out = *out;
+	z.avail_out = (uInt)(deflateBound(&z, size) + 32);
+	if (deflate(&z, Z_FINISH) == Z_STREAM_END)
+		len = z.total_out;
+	deflateEnd(&z);
+	return len;
+}
+
+/*
+ * Bytes that start with gzip's magic go in as tar+gzip; others go in as a
+ * plain tar, and then gzipped, where both must come to the same result.
+ */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned char *gz;
+	size_t gz_len;
+	int rc;
+
+	if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
+		unpack_once(data, size, UNPACK_MEDIA_TAR_GZIP);
+		return 0;
+	}
+	rc = unpack_once(data, size, UNPACK_MEDIA_TAR);
+	gz_len = gzip_of(data, size, &gz);
+	if (!gz_len)
+		abort();
+	if (unpack_once(gz, gz_len, UNPACK_MEDIA_DOCKER_GZIP) != rc)
+		__builtin_trap();
+	free(gz);
 	return 0;
 }
