@@ -84,7 +84,9 @@ struct unpack_source {
  * renames it to dest_path, which must not exist (-EEXIST). With diff_ids
  * (the config's rootfs.diff_ids, may be NULL) each layer's uncompressed
  * digest must match its entry before anything is renamed. On failure the
- * temporary directory is removed and dest_path is untouched.
+ * temporary directory is removed and dest_path is untouched. A crash can
+ * leave "<dest_path>.tmp-*" behind, never a partial dest_path; whoever owns
+ * the parent directory removes those at start (unpack_remove_tree()).
  */
 int unpack_image(const struct unpack_source *layers, size_t n, const char *dest_path,
 		 const struct unpack_limits *lim, const char *const *diff_ids,
