@@ -72,7 +72,7 @@ static const struct bad bads[] = {
 	{ "host.io:/a", "bad port" },
 	{ "host.io:12x/a", "bad port" },
 	{ "host.io:123456/a", "bad port" },
-	{ "a:b:c", "invalid character" },
+	{ "a:b:c", "is invalid" },
 };
 
 static void good_references(void **state)
