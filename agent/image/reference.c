@@ -270,6 +270,12 @@ int ref_familiar(const struct image_ref *ref, char *buf, size_t size)
 
 	if (hub && !strncmp(path, "library/", 8) && !strchr(path + 8, '/'))
 		path += 8;
+	/*
+	 * docker prints "docker.io/ker.io/a" as "ker.io/a", which reads back
+	 * as another registry: such names keep their domain.
+	 */
+	if (hub && strchr(path, '/') && looks_like_domain(path, strcspn(path, "/")))
+		hub = false;
 	return ref_format(buf, size, "%s%s%s%s%s%s%s", hub ? "" : ref->domain, hub ? "" : "/", path,
 			  ref->tag[0] ? ":" : "", ref->tag, ref->digest[0] ? "@" : "", ref->digest);
 }

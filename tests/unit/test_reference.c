@@ -37,6 +37,8 @@ static const struct good goods[] = {
 	{ "my-host.example.com/x/y@" D, "my-host.example.com/x/y@" D,
 	  "my-host.example.com/x/y@" D },
 	{ "busybox:_", "docker.io/library/busybox:_", "busybox:_" },
+	/* A path that starts like a domain keeps docker.io in the short form. */
+	{ "docker.io/ker.io/aa", "docker.io/ker.io/aa:latest", "docker.io/ker.io/aa:latest" },
 };
 
 struct bad {
