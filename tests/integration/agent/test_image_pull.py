@@ -22,7 +22,9 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import SKIP, check, main, skip
 
@@ -427,11 +429,168 @@ def test_registry_killed_mid_pull():
         reg.stop()
 
 
+class FakeRegistry:
+    """A registry in this process, serving a layout: Bearer tokens from its own
+    realm, one 503 before each manifest, and blobs redirected to a "storage"
+    server on another origin, which records any Authorization it is sent."""
+
+    def __init__(self, layout, repo, creds=None, lie=None):
+        self.layout, self.repo, self.creds, self.lie = layout, repo, creds, lie
+        self.token_queries, self.storage_auth, self.failed_once = [], [], set()
+        self.storage = self.serve(self.storage_handler())
+        self.api = self.serve(self.api_handler())
+        self.host = f"127.0.0.1:{self.api.server_address[1]}"
+
+    @staticmethod
+    def serve(handler):
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        return srv
+
+    def blob(self, digest):
+        path = os.path.join(self.layout.dir, "blobs", "sha256", digest[7:])
+        if not digest.startswith("sha256:") or not os.path.exists(path):
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    def api_handler(self):
+        fake = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def send(self, code, body=b"", headers=()):
+                self.send_response(code)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                url = urllib.parse.urlparse(self.path)
+                if url.path == "/token":
+                    return self.token(urllib.parse.parse_qs(url.query))
+                if self.headers.get("Authorization") != "Bearer good-token":
+                    realm = f"http://{fake.host}/token"
+                    return self.send(401, b"{}", [(
+                        "WWW-Authenticate",
+                        f'Bearer realm="{realm}",service="fake",'
+                        f'scope="repository:{fake.repo}:pull"')])
+                if url.path == "/v2/":
+                    return self.send(200, b"{}")
+                prefix = f"/v2/{fake.repo}/"
+                if not url.path.startswith(prefix):
+                    return self.send(404)
+                kind, _, name = url.path[len(prefix):].partition("/")
+                if kind == "manifests":
+                    return self.manifest(name)
+                if kind == "blobs":
+                    loc = f"http://127.0.0.1:{fake.storage.server_address[1]}/storage/{name}"
+                    return self.send(307, b"", [("Location", loc)])
+                return self.send(404)
+
+            def token(self, query):
+                fake.token_queries.append(query)
+                if fake.creds:
+                    import base64
+                    want = "Basic " + base64.b64encode(fake.creds.encode()).decode()
+                    if self.headers.get("Authorization") != want:
+                        return self.send(401, b"{}")
+                self.send(200, json.dumps({"token": "good-token", "expires_in": 300}).encode(),
+                          [("Content-Type", "application/json")])
+
+            def manifest(self, name):
+                if name not in fake.failed_once:
+                    fake.failed_once.add(name)  # one 503: the client retries
+                    return self.send(503, b"busy")
+                for d in fake.layout.index["manifests"]:
+                    tag = d.get("annotations", {}).get("org.opencontainers.image.ref.name")
+                    if name in (tag, d["digest"]):
+                        name, mt = d["digest"], d["mediaType"]
+                        break
+                else:
+                    mt = OCI_MANIFEST
+                body = fake.blob(name)
+                if body is None:
+                    return self.send(404)
+                self.send(200, body, [("Content-Type", mt), ("Docker-Content-Digest", name)])
+
+        return H
+
+    def storage_handler(self):
+        fake = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.headers.get("Authorization"):
+                    fake.storage_auth.append(self.headers.get("Authorization"))
+                body = fake.blob(self.path.rsplit("/", 1)[-1])
+                if body is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                length = len(body)
+                if fake.lie == "short":
+                    length -= 10  # says less than it sends: the blob comes up short
+                elif fake.lie == "content":
+                    body = bytes(b ^ 1 for b in body[:16]) + body[16:]
+                self.send_response(200)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+                self.wfile.write(body[:length])
+
+        return H
+
+    def close(self):
+        self.api.shutdown()
+        self.storage.shutdown()
+
+
+def test_bearer_redirect_retry():
+    fake = FakeRegistry(LAYOUT, "kvmlet/fake", creds="kvmlet:t0ken")
+    try:
+        root = new_root("bearer")
+        ref = f"{fake.host}/kvmlet/fake:v1"
+        code, _, err = tool(root, "pull", ref, insecure=[fake.host])
+        check(code != 0, "pulled without the token endpoint's credentials")
+        code, out, err = tool(root, "pull", ref, insecure=[fake.host], creds=("kvmlet", "t0ken"))
+        check(code == 0 and out == [IMG["v1"][1]], f"pull: {err}")
+        q = fake.token_queries[-1]
+        check(q.get("service") == ["fake"] and q.get("scope") == ["repository:kvmlet/fake:pull"],
+              f"token query: {q}")
+        check(fake.storage_auth == [], f"credentials sent to blob storage: {fake.storage_auth}")
+        check_blobs_verified(root)
+    finally:
+        fake.close()
+
+
+def test_lying_registry():
+    for lie, words in (("short", "bytes where"), ("content", "digest is")):
+        fake = FakeRegistry(LAYOUT, "kvmlet/fake", lie=lie)
+        try:
+            root = new_root("liar-" + lie)
+            code, _, err = tool(root, "pull", f"{fake.host}/kvmlet/fake:v1", insecure=[fake.host])
+            check(code != 0 and words in err, f"{lie}: {code} {err}")
+            check_blobs_verified(root)
+            check(images_on_disk(root) == [], f"{lie}: images {images_on_disk(root)}")
+        finally:
+            fake.close()
+
+
 if __name__ == "__main__":
     try:
         setup()
         main([test_pull_by_tag_status_rm, test_pull_by_digest, test_pull_from_index,
               test_plain_http_needs_insecure, test_concurrent_pulls, test_auth,
+              test_bearer_redirect_retry, test_lying_registry,
               test_registry_killed_mid_pull])
     finally:
         if REG:
