@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +124,19 @@ struct fetch {
 	size_t max;
 	http_client_data_fn on_data; /* streamed: blobs */
 	void *ctx;
-	bool no_auth;
+	unsigned int timeout_ms; /* 0: the session's */
 };
+
+/*
+ * A blob's whole transfer may take a minute plus a millisecond per KiB (at
+ * least 1 MiB/s): a stalled registry cannot hold a pull forever.
+ */
+static unsigned int blob_timeout_ms(uint64_t size)
+{
+	uint64_t ms = 60000 + size / 1024;
+
+	return ms > UINT32_MAX ? UINT32_MAX : (unsigned int)ms;
+}
 
 static bool retryable(int rc, long status)
 {
@@ -161,7 +173,7 @@ static int fetch_do(struct registry *r, const struct fetch *f, struct http_clien
 			.want_headers = want,
 			.on_data = f->on_data,
 			.ctx = f->ctx,
-			.timeout_ms = f->on_data ? 0 : r->opt.timeout_ms,
+			.timeout_ms = f->timeout_ms ? f->timeout_ms : r->opt.timeout_ms,
 		};
 		struct err e = { 0 };
 
@@ -170,7 +182,7 @@ static int fetch_do(struct registry *r, const struct fetch *f, struct http_clien
 			snprintf(accept, sizeof(accept), "Accept: %s", f->accept);
 			headers[nh++] = accept;
 		}
-		if (r->authorization && !f->no_auth && !strcmp(origin, r->base)) {
+		if (r->authorization && !strcmp(origin, r->base)) {
 			snprintf(auth, sizeof(auth), "Authorization: %s", r->authorization);
 			headers[nh++] = auth;
 		}
@@ -527,7 +539,10 @@ static int blob_try(struct registry *r, const struct descriptor *d, struct store
 	struct http_client_resp resp = { 0 };
 	struct err store_err = { 0 };
 	struct blob_sink sink = { .err = &store_err };
-	struct fetch f = { .url = url, .on_data = blob_data, .ctx = &sink };
+	struct fetch f = { .url = url,
+			   .on_data = blob_data,
+			   .ctx = &sink,
+			   .timeout_ms = blob_timeout_ms(d->size) };
 	int rc;
 
 	*again = false;

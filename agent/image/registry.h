@@ -13,6 +13,7 @@
  *     and digest as they arrive; a redirect (to blob storage) is followed
  *     without the Authorization header when it leaves the registry's host;
  *   - retries with exponential backoff on 429, 5xx and dropped connections;
+ *     a blob's transfer is bounded in time (a minute plus 1 ms per KiB);
  *   - HTTPS with the system CA bundle, plain HTTP only for registries listed
  *     as insecure.
  *
