@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/image/store.h"
+#include "agent/image/store_priv.h"
 #include "lib/json.h"
 #include "lib/replace_file.h"
 
@@ -21,35 +22,6 @@
 #define REFS_MAX   (64u << 20)
 #define TMP_PREFIX ".tmp-"
 #define DEL_PREFIX ".del-"
-
-struct store_ref {
-	char *name; /* "name:tag" or "name@digest" */
-	char id[DIGEST_STR_LEN + 1];
-};
-
-struct store {
-	char *root;
-	int root_fd, blobs_fd, images_fd, lock_fd;
-	store_in_use_fn *in_use;
-	void *in_use_ctx;
-	pthread_mutex_t lock;
-	/* Guarded by lock. */
-	struct store_image *images;
-	size_t nr_images;
-	struct store_ref *refs;
-	size_t nr_refs;
-	unsigned int holds;
-	bool gc_pending;
-};
-
-struct store_blob_writer {
-	struct store *s;
-	int fd;
-	char tmp[64];
-	char digest[DIGEST_STR_LEN + 1];
-	uint64_t size, written;
-	struct digest d;
-};
 
 const char *store_root(const struct store *s)
 {
@@ -68,7 +40,7 @@ static bool hex64(const char *s)
 	return digest_valid(d);
 }
 
-static int fsync_fd(int fd)
+int store_fsync(int fd)
 {
 	return fsync(fd) < 0 ? -errno : 0;
 }
@@ -91,7 +63,7 @@ static int rm_tree_at(int dirfd, const char *name)
 }
 
 /* A fresh stream over dirfd: a dup() would share (and exhaust) its offset. */
-static DIR *opendir_at(int dirfd)
+DIR *store_opendir(int dirfd)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -326,7 +298,7 @@ static int meta_parse(const char *what, const char *text, size_t len, struct sto
 }
 
 /* Reads a whole small file below dirfd, NUL-terminated. */
-static int read_small_at(int dirfd, const char *name, size_t max, char **buf, size_t *len)
+int store_read_file(int dirfd, const char *name, size_t max, char **buf, size_t *len)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
@@ -415,7 +387,7 @@ static int refs_load(struct store *s, struct err *err)
 	size_t len;
 	cJSON *o;
 	const cJSON *e;
-	int r = read_small_at(s->root_fd, "refs.json", REFS_MAX, &text, &len);
+	int r = store_read_file(s->root_fd, "refs.json", REFS_MAX, &text, &len);
 
 	if (r == -ENOENT)
 		return 0;
@@ -553,7 +525,7 @@ static int image_dir_delete(struct store *s, const char *id, struct err *err)
 			return 0;
 		return err_set(err, -errno, "removing image %s: %s", id, strerror(errno));
 	}
-	fsync_fd(s->images_fd);
+	store_fsync(s->images_fd);
 	if (rm_tree_at(s->images_fd, del) < 0)
 		return err_set(err, -errno, "removing image %s: %s", id, strerror(errno));
 	return 0;
@@ -581,7 +553,7 @@ static bool has_prefix(const char *s, const char *p)
 /* Temporary files a crash left in dirfd: named prefix* (or containing .tmp-). */
 static void remove_temps(int dirfd)
 {
-	DIR *d = opendir_at(dirfd);
+	DIR *d = store_opendir(dirfd);
 	struct dirent *e;
 
 	if (!d)
@@ -590,7 +562,7 @@ static void remove_temps(int dirfd)
 		if (strstr(e->d_name, TMP_PREFIX))
 			unlinkat(dirfd, e->d_name, 0);
 	closedir(d);
-	fsync_fd(dirfd);
+	store_fsync(dirfd);
 }
 
 /* Loads images/<hex>/meta.json; 0 and nothing for a directory to delete. */
@@ -606,7 +578,7 @@ static int image_load(struct store *s, const char *name, struct err *err)
 	if (fd < 0)
 		return 0;
 	remove_temps(fd);
-	r = read_small_at(fd, "meta.json", META_MAX, &text, &len);
+	r = store_read_file(fd, "meta.json", META_MAX, &text, &len);
 	close(fd);
 	if (r)
 		return r == -ENOMEM ? err_set(err, r, "out of memory") : 0;
@@ -630,7 +602,7 @@ static int image_load(struct store *s, const char *name, struct err *err)
 
 static int images_scan(struct store *s, struct err *err)
 {
-	DIR *d = opendir_at(s->images_fd);
+	DIR *d = store_opendir(s->images_fd);
 	struct dirent *e;
 	int r = 0;
 
@@ -677,7 +649,7 @@ static int store_repair(struct store *s, struct err *err)
 		image_forget(s, &s->images[i]);
 	}
 	/* Directories that never got a valid meta.json: a pull cut short. */
-	d = opendir_at(s->images_fd);
+	d = store_opendir(s->images_fd);
 	while (!r && d && (e = readdir(d))) {
 		char id[DIGEST_STR_LEN + 1];
 
@@ -766,147 +738,6 @@ void store_close(struct store *s)
 	free(s);
 }
 
-/* ---- blobs --------------------------------------------------------------- */
-
-int store_blob_begin(struct store *s, const char *digest, uint64_t size,
-		     struct store_blob_writer **out, struct err *err)
-{
-	struct store_blob_writer *w;
-	int r = digest_check(digest, err);
-
-	*out = NULL;
-	if (r)
-		return r;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return err_set(err, -ENOMEM, "out of memory");
-	w->s = s;
-	w->size = size;
-	strcpy(w->digest, digest);
-	snprintf(w->tmp, sizeof(w->tmp), TMP_PREFIX "%.16s-XXXXXX", digest_hex(digest));
-	r = digest_init(&w->d);
-	if (r) {
-		free(w);
-		return err_set(err, r, "out of memory");
-	}
-	/* mkostemp wants a path: the temp file lives next to the blobs. */
-	{
-		char path[PATH_MAX];
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", s->blobs_fd, w->tmp);
-		w->fd = mkostemp(path, O_CLOEXEC);
-		memcpy(w->tmp, strrchr(path, '/') + 1, strlen(w->tmp));
-	}
-	if (w->fd < 0) {
-		r = err_set(err, -errno, "creating a blob in %s: %s", s->root, strerror(errno));
-		digest_abort(&w->d);
-		free(w);
-		return r;
-	}
-	store_hold(s);
-	*out = w;
-	return 0;
-}
-
-int store_blob_write(struct store_blob_writer *w, const void *data, size_t len, struct err *err)
-{
-	size_t done = 0;
-
-	if (len > w->size - w->written)
-		return err_set(err, -EFBIG, "blob %s: more than the %" PRIu64 " bytes announced",
-			       w->digest, w->size);
-	while (done < len) {
-		ssize_t n = write(w->fd, (const char *)data + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_set(err, -errno, "writing blob %s: %s", w->digest,
-				       strerror(errno));
-		done += (size_t)n;
-	}
-	digest_update(&w->d, data, len);
-	w->written += len;
-	return 0;
-}
-
-static void writer_end(struct store_blob_writer *w, bool keep)
-{
-	struct store *s = w->s;
-
-	if (w->fd >= 0)
-		close(w->fd);
-	if (!keep)
-		unlinkat(s->blobs_fd, w->tmp, 0);
-	digest_abort(&w->d);
-	free(w);
-	store_release(s);
-}
-
-void store_blob_abort(struct store_blob_writer *w)
-{
-	if (w)
-		writer_end(w, false);
-}
-
-int store_blob_commit(struct store_blob_writer *w, struct err *err)
-{
-	char got[DIGEST_STR_LEN + 1];
-	int r = 0;
-
-	if (w->written != w->size)
-		r = err_set(err, -EIO,
-			    "blob %s: %" PRIu64 " bytes where %" PRIu64 " were announced",
-			    w->digest, w->written, w->size);
-	if (!r) {
-		digest_final(&w->d, got);
-		if (strcmp(got, w->digest))
-			r = err_set(err, -EIO, "blob %s: the content's digest is %s", w->digest,
-				    got);
-	}
-	if (!r && fdatasync(w->fd) < 0)
-		r = err_set(err, -errno, "fdatasync of blob %s: %s", w->digest, strerror(errno));
-	if (!r && renameat(w->s->blobs_fd, w->tmp, w->s->blobs_fd, digest_hex(w->digest)) < 0)
-		r = err_set(err, -errno, "naming blob %s: %s", w->digest, strerror(errno));
-	if (!r && fsync_fd(w->s->blobs_fd) < 0)
-		r = err_set(err, -errno, "fsync of %s/blobs: %s", w->s->root, strerror(errno));
-	writer_end(w, !r);
-	return r;
-}
-
-bool store_blob_has(struct store *s, const char *digest)
-{
-	return digest_valid(digest) && !faccessat(s->blobs_fd, digest_hex(digest), F_OK, 0);
-}
-
-int store_blob_open(struct store *s, const char *digest, struct err *err)
-{
-	int r = digest_check(digest, err), fd;
-
-	if (r)
-		return r;
-	fd = openat(s->blobs_fd, digest_hex(digest), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return err_set(err, -errno, "blob %s: %s", digest, strerror(errno));
-	return fd;
-}
-
-int store_blob_read(struct store *s, const char *digest, size_t max, char **buf, size_t *len,
-		    struct err *err)
-{
-	int r = digest_check(digest, err);
-
-	*buf = NULL;
-	if (r)
-		return r;
-	r = read_small_at(s->blobs_fd, digest_hex(digest), max, buf, len);
-	if (r == -EINVAL)
-		return err_set(err, -EFBIG, "blob %s: larger than %zu bytes", digest, max);
-	if (r)
-		return err_set(err, r, "blob %s: %s", digest, strerror(-r));
-	return 0;
-}
-
 /* ---- images -------------------------------------------------------------- */
 
 int store_image_dir(struct store *s, const char *id, char *buf, size_t size, struct err *err)
@@ -919,7 +750,7 @@ int store_image_dir(struct store *s, const char *id, char *buf, size_t size, str
 		return err_set(err, -ENAMETOOLONG, "image directory name too long");
 	if (mkdirat(s->images_fd, digest_hex(id), 0700) < 0 && errno != EEXIST)
 		return err_set(err, -errno, "creating %s: %s", buf, strerror(errno));
-	if (fsync_fd(s->images_fd) < 0)
+	if (store_fsync(s->images_fd) < 0)
 		return err_set(err, -errno, "fsync of %s/images: %s", s->root, strerror(errno));
 	return 0;
 }
@@ -1189,7 +1020,7 @@ static int gc_locked(struct store *s, uint64_t *freed, struct err *err)
 		return 0;
 	}
 	s->gc_pending = false;
-	d = opendir_at(s->blobs_fd);
+	d = store_opendir(s->blobs_fd);
 	if (!d)
 		return err_set(err, -errno, "reading %s/blobs: %s", s->root, strerror(errno));
 	while ((e = readdir(d))) {
@@ -1204,7 +1035,7 @@ static int gc_locked(struct store *s, uint64_t *freed, struct err *err)
 	}
 	closedir(d);
 	if (any)
-		fsync_fd(s->blobs_fd);
+		store_fsync(s->blobs_fd);
 	return 0;
 }
 
@@ -1235,89 +1066,4 @@ void store_release(struct store *s)
 	if (!--s->holds && s->gc_pending)
 		gc_locked(s, NULL, &ignored);
 	pthread_mutex_unlock(&s->lock);
-}
-
-/* ---- usage --------------------------------------------------------------- */
-
-struct usage_walk {
-	uint64_t bytes, inodes;
-};
-
-/* Counts dirfd's entries below it, depth-first; entries that vanish meanwhile are skipped. */
-static void usage_dir(int dirfd, struct usage_walk *w, unsigned int depth)
-{
-	DIR *d = opendir_at(dirfd);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		struct stat st;
-		int sub;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		w->bytes += (uint64_t)st.st_blocks * 512;
-		w->inodes++;
-		if (!S_ISDIR(st.st_mode) || depth > 256)
-			continue;
-		sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (sub >= 0) {
-			usage_dir(sub, w, depth + 1);
-			close(sub);
-		}
-	}
-	closedir(d);
-}
-
-/* The highest directory above path on the same filesystem. */
-static int mountpoint_of(const char *path, char out[PATH_MAX])
-{
-	char cur[PATH_MAX];
-	struct stat st, up;
-
-	if (!realpath(path, cur) || stat(cur, &st) < 0)
-		return -errno;
-	for (;;) {
-		char *slash = strrchr(cur, '/');
-		char parent[PATH_MAX];
-
-		if (!slash || slash == cur) {
-			if (stat("/", &up) == 0 && up.st_dev == st.st_dev)
-				strcpy(cur, "/");
-			break;
-		}
-		memcpy(parent, cur, (size_t)(slash - cur));
-		parent[slash - cur] = '\0';
-		if (stat(parent, &up) < 0 || up.st_dev != st.st_dev)
-			break;
-		strcpy(cur, parent);
-	}
-	strcpy(out, cur);
-	return 0;
-}
-
-int store_usage(struct store *s, struct store_usage *u, struct err *err)
-{
-	struct usage_walk w = { 0 };
-	struct timespec ts;
-	struct stat st;
-	int r;
-
-	memset(u, 0, sizeof(*u));
-	if (fstat(s->root_fd, &st) < 0)
-		return err_set(err, -errno, "%s: %s", s->root, strerror(errno));
-	w.bytes = (uint64_t)st.st_blocks * 512;
-	w.inodes = 1;
-	usage_dir(s->root_fd, &w, 0);
-	u->bytes = w.bytes;
-	u->inodes = w.inodes;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	u->timestamp_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	r = mountpoint_of(s->root, u->mountpoint);
-	if (r)
-		return err_set(err, r, "finding the mount of %s: %s", s->root, strerror(-r));
-	return 0;
 }
