@@ -306,12 +306,16 @@ static int register_image(struct puller *p, struct pull *pl, struct err *err)
 	if (rc)
 		rc = err_set(err, -ENOMEM, "out of memory");
 	if (!rc)
-		rc = store_image_dir(p->opt.store, img.id, dir, sizeof(dir), err);
-	if (!rc && p->opt.unpack)
-		rc = p->opt.unpack(p->opt.unpack_ctx, p->opt.store, dir, &pl->m, &img.rootfs,
-				   &img.disks, &img.nr_disks, err);
-	if (!rc)
-		rc = store_image_add(p->opt.store, &img, &pl->ref, err);
+		rc = store_image_prepare(p->opt.store, img.id, dir, sizeof(dir), err);
+	if (!rc) {
+		if (p->opt.unpack)
+			rc = p->opt.unpack(p->opt.unpack_ctx, p->opt.store, dir, &pl->m,
+					   &img.rootfs, &img.disks, &img.nr_disks, err);
+		if (!rc)
+			rc = store_image_add(p->opt.store, &img, &pl->ref, err);
+		if (rc)
+			store_image_abandon(p->opt.store, img.id);
+	}
 	for (size_t i = 0; i < img.nr_blobs; i++)
 		free(img.blobs[i]);
 	free(img.blobs);

@@ -730,6 +730,7 @@ void store_close(struct store *s)
 		return;
 	store_image_list_free(s->images, s->nr_images);
 	refs_free(s->refs, s->nr_refs);
+	free(s->preps);
 	for (int *fd = &s->root_fd; fd <= &s->lock_fd; fd++)
 		if (*fd >= 0)
 			close(*fd);
@@ -740,7 +741,7 @@ void store_close(struct store *s)
 
 /* ---- images -------------------------------------------------------------- */
 
-int store_image_dir(struct store *s, const char *id, char *buf, size_t size, struct err *err)
+static int image_dir_make(struct store *s, const char *id, char *buf, size_t size, struct err *err)
 {
 	int r = digest_check(id, err);
 
@@ -753,6 +754,61 @@ int store_image_dir(struct store *s, const char *id, char *buf, size_t size, str
 	if (store_fsync(s->images_fd) < 0)
 		return err_set(err, -errno, "fsync of %s/images: %s", s->root, strerror(errno));
 	return 0;
+}
+
+static struct store_prep *prep_find(struct store *s, const char *id)
+{
+	for (size_t i = 0; i < s->nr_preps; i++)
+		if (!strcmp(s->preps[i].id, id))
+			return &s->preps[i];
+	return NULL;
+}
+
+/* One preparation of id ends; false if there was none. */
+static bool prep_put(struct store *s, const char *id)
+{
+	struct store_prep *p = prep_find(s, id);
+
+	if (!p)
+		return false;
+	if (!--p->count)
+		*p = s->preps[--s->nr_preps];
+	return true;
+}
+
+int store_image_prepare(struct store *s, const char *id, char *buf, size_t size, struct err *err)
+{
+	struct store_prep *p, *grown;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = image_dir_make(s, id, buf, size, err);
+	p = r ? NULL : prep_find(s, id);
+	if (!r && !p) {
+		grown = realloc(s->preps, (s->nr_preps + 1) * sizeof(*grown));
+		if (grown) {
+			s->preps = grown;
+			p = &s->preps[s->nr_preps++];
+			strcpy(p->id, id);
+			p->count = 0;
+		} else {
+			r = err_set(err, -ENOMEM, "out of memory");
+		}
+	}
+	if (p)
+		p->count++;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void store_image_abandon(struct store *s, const char *id)
+{
+	struct err ignored = { 0 };
+
+	pthread_mutex_lock(&s->lock);
+	if (prep_put(s, id) && !prep_find(s, id) && !image_find(s, id))
+		image_dir_delete(s, id, &ignored);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static int image_check(const struct store_image *img, struct err *err)
@@ -777,7 +833,7 @@ static int image_add_locked(struct store *s, const struct store_image *img,
 	char *meta;
 	int r;
 
-	r = store_image_dir(s, img->id, dir, sizeof(dir), err);
+	r = image_dir_make(s, img->id, dir, sizeof(dir), err);
 	if (r)
 		return r;
 	meta = meta_format(img);
@@ -819,6 +875,8 @@ int store_image_add(struct store *s, const struct store_image *img, const struct
 		return r;
 	pthread_mutex_lock(&s->lock);
 	r = image_add_locked(s, img, ref, err);
+	if (!r)
+		prep_put(s, img->id);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -949,6 +1007,16 @@ static int image_delete_locked(struct store *s, struct store_image *img, struct 
 	return r ? r : gc_locked(s, NULL, err);
 }
 
+/* Whether the image may go: not while a VM uses it, nor while a pull fills its directory. */
+static int image_busy(struct store *s, const char *id, struct err *err)
+{
+	if (s->in_use && s->in_use(id, s->in_use_ctx))
+		return err_set(err, -EBUSY, "image %s is in use by a VM", id);
+	if (prep_find(s, id))
+		return err_set(err, -EBUSY, "image %s is being pulled", id);
+	return 0;
+}
+
 int store_image_remove(struct store *s, const char *ref_or_id, struct err *err)
 {
 	struct store_image *img;
@@ -956,8 +1024,8 @@ int store_image_remove(struct store *s, const char *ref_or_id, struct err *err)
 
 	pthread_mutex_lock(&s->lock);
 	r = resolve_locked(s, ref_or_id, &img, err);
-	if (!r && s->in_use && s->in_use(img->id, s->in_use_ctx))
-		r = err_set(err, -EBUSY, "image %s is in use by a VM", img->id);
+	if (!r)
+		r = image_busy(s, img->id, err);
 	if (!r)
 		r = refs_drop_image(s, img->id, err);
 	if (!r)
@@ -986,8 +1054,8 @@ int store_untag(struct store *s, const char *ref_s, struct err *err)
 	if (!r) {
 		strcpy(id, found->id);
 		img = image_find(s, id);
-		if (refs_count(s, id) == 1 && img && s->in_use && s->in_use(id, s->in_use_ctx))
-			r = err_set(err, -EBUSY, "image %s is in use by a VM", id);
+		if (refs_count(s, id) == 1 && img)
+			r = image_busy(s, id, err);
 		if (!r)
 			r = refs_update(s, names, NULL, 1, err);
 		img = image_find(s, id);

@@ -126,16 +126,20 @@ struct store_image {
 };
 
 /*
- * The directory for image id (created if absent) into buf: the unpacker
- * writes there before store_image_add() makes the image visible. Pulls
- * take a hold first, so that GC leaves their blobs alone meanwhile.
+ * The directory for image id (created if absent) into buf: a pull unpacks
+ * there before store_image_add() makes the image visible. Until then (or
+ * store_image_abandon()), removing the image is refused (-EBUSY). Pulls
+ * also take a hold, so that GC leaves their blobs alone meanwhile.
  */
-int store_image_dir(struct store *s, const char *id, char *buf, size_t size, struct err *err);
+int store_image_prepare(struct store *s, const char *id, char *buf, size_t size, struct err *err);
+/* A failed pull: the directory goes unless the image is registered or another pull fills it. */
+void store_image_abandon(struct store *s, const char *id);
 
 /*
  * Records img (its meta.json) and points the references of ref at it: its
  * tag, if any ("name:tag"), and "name@<img->manifest_digest>". A tag that
- * named another image moves; that image keeps its digest reference.
+ * named another image moves; that image keeps its digest reference. On
+ * success, ends one store_image_prepare() of the image, if any.
  */
 int store_image_add(struct store *s, const struct store_image *img, const struct image_ref *ref,
 		    struct err *err);

@@ -19,6 +19,12 @@ struct store_ref {
 	char id[DIGEST_STR_LEN + 1];
 };
 
+/* An image directory a pull is filling, not yet registered. */
+struct store_prep {
+	char id[DIGEST_STR_LEN + 1];
+	unsigned int count; /* pulls of this image under way */
+};
+
 struct store {
 	char *root;
 	int root_fd, blobs_fd, images_fd, lock_fd;
@@ -32,6 +38,8 @@ struct store {
 	size_t nr_refs;
 	unsigned int holds;
 	bool gc_pending;
+	struct store_prep *preps;
+	size_t nr_preps;
 };
 
 /* fsync(), as a negative errno. */

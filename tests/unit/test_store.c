@@ -182,7 +182,7 @@ static void add_image(struct fixture *f, const char *id, const char *md, const c
 	strcpy(img.id, id);
 	strcpy(img.manifest_digest, md);
 	assert_int_equal(ref_parse(ref_s, &ref, &err), 0);
-	assert_int_equal(store_image_dir(f->s, id, dir, sizeof(dir), &err), 0);
+	assert_int_equal(store_image_prepare(f->s, id, dir, sizeof(dir), &err), 0);
 	assert_int_equal(store_image_add(f->s, &img, &ref, &err), 0);
 }
 
@@ -312,6 +312,32 @@ static void remove_images(void **state)
 	expect(f, "other", NULL);
 	assert_int_equal(count_entries(f, "images"), 0);
 	assert_int_equal(count_entries(f, "blobs/sha256"), 0);
+}
+
+static void pulls_in_progress(void **state)
+{
+	struct fixture *f = *state;
+	char layer[DIGEST_STR_LEN + 1], dir[256];
+	struct err err = { 0 };
+
+	put_blob(f->s, "layer", layer);
+	add_image(f, ID_A, MD_A, layer, "app:v1");
+	/* A second pull of A is filling its directory: A stays. */
+	assert_int_equal(store_image_prepare(f->s, ID_A, dir, sizeof(dir), &err), 0);
+	assert_int_equal(store_image_remove(f->s, "app:v1", &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "being pulled"));
+	store_image_abandon(f->s, ID_A); /* registered: the directory stays */
+	assert_int_equal(count_entries(f, "images"), 1);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_image_remove(f->s, "app:v1", &err), 0);
+
+	/* A pull that fails leaves no directory; one of two pulls failing leaves it. */
+	assert_int_equal(store_image_prepare(f->s, ID_B, dir, sizeof(dir), &err), 0);
+	assert_int_equal(store_image_prepare(f->s, ID_B, dir, sizeof(dir), &err), 0);
+	store_image_abandon(f->s, ID_B);
+	assert_int_equal(count_entries(f, "images"), 1);
+	store_image_abandon(f->s, ID_B);
+	assert_int_equal(count_entries(f, "images"), 0);
 }
 
 static void garbage_collection(void **state)
@@ -478,6 +504,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_and_move_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(remove_images, setup, teardown),
+		cmocka_unit_test_setup_teardown(pulls_in_progress, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_collection, setup, teardown),
 		cmocka_unit_test_setup_teardown(usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(reopen_after_crash, setup, teardown),
