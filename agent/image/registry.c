@@ -297,9 +297,11 @@ static int bearer_token(struct registry *r, const char *challenge, struct err *e
 
 	if (!challenge_param(challenge, "realm", realm, sizeof(realm)))
 		return err_set(err, -EPROTO, "%s: a Bearer challenge without a realm", r->base);
-	if (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7))
-		return err_set(err, -EPROTO, "%s: token realm '%s' is not an http(s) URL", r->base,
-			       realm);
+	/* Credentials go to the realm: in clear text only if the registry is plain HTTP too. */
+	if (strncmp(realm, "https://", 8) &&
+	    (strncmp(realm, "http://", 7) || strncmp(r->base, "http://", 7)))
+		return err_set(err, -EPROTO, "%s: token realm '%.200s' is not an https URL",
+			       r->base, realm);
 	challenge_param(challenge, "service", service, sizeof(service));
 	if (!challenge_param(challenge, "scope", scope, sizeof(scope)))
 		snprintf(scope, sizeof(scope), "repository:%s:pull", r->repo);
