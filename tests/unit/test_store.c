@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -340,6 +341,72 @@ static void pulls_in_progress(void **state)
 	assert_int_equal(count_entries(f, "images"), 0);
 }
 
+struct worker {
+	struct fixture *f;
+	int n;
+	int failures;
+};
+
+/* Pulls as the agent's worker threads make them: blobs, image, lookups, removal. */
+static void *store_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct store *s = w->f->s;
+
+	for (int i = 0; i < 20; i++) {
+		char data[64], layer[DIGEST_STR_LEN + 1], id[DIGEST_STR_LEN + 1], ref[64];
+		char *blob_list[] = { layer };
+		struct store_image img = { .nr_blobs = 1, .blobs = blob_list }, got;
+		struct store_blob_writer *bw;
+		struct image_ref r;
+		struct err err = { 0 };
+
+		snprintf(data, sizeof(data), "worker %d item %d", w->n, i);
+		snprintf(ref, sizeof(ref), "w%d/app:%d", w->n, i);
+		digest_buffer(data, strlen(data), layer);
+		snprintf(id, sizeof(id), "sha256:%02d%02d%060d", w->n, i, 0);
+		strcpy(img.id, id);
+		strcpy(img.manifest_digest, layer);
+		store_hold(s);
+		if (store_blob_begin(s, layer, strlen(data), &bw, &err) ||
+		    store_blob_write(bw, data, strlen(data), &err) || store_blob_commit(bw, &err) ||
+		    ref_parse(ref, &r, &err) || store_image_add(s, &img, &r, &err))
+			w->failures++;
+		store_release(s);
+		if (store_image_get(s, ref, &got, &err) || strcmp(got.id, id))
+			w->failures++;
+		else
+			store_image_free(&got);
+		if (i % 2 && store_image_remove(s, id, &err))
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void threads(void **state)
+{
+	struct fixture *f = *state;
+	struct worker w[4];
+	pthread_t t[4];
+	struct store_image *list;
+	struct err err = { 0 };
+	size_t nr;
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .f = f, .n = i };
+		assert_int_equal(pthread_create(&t[i], NULL, store_worker, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	assert_int_equal(store_image_list(f->s, &list, &nr, &err), 0);
+	assert_int_equal(nr, 40); /* every other one removed */
+	store_image_list_free(list, nr);
+	assert_int_equal(count_entries(f, "images"), 40);
+	assert_int_equal(count_entries(f, "blobs/sha256"), 40);
+}
+
 static void garbage_collection(void **state)
 {
 	struct fixture *f = *state;
@@ -505,6 +572,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(list_and_move_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(remove_images, setup, teardown),
 		cmocka_unit_test_setup_teardown(pulls_in_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_collection, setup, teardown),
 		cmocka_unit_test_setup_teardown(usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(reopen_after_crash, setup, teardown),
