@@ -4,6 +4,7 @@
  * the integration tests (the CRI server drives the same calls):
  *
  *   kvmlet-image-tool ROOT [--insecure HOST]... [--user U --password P]
+ *                     [--identity-token T] [--registry-token T]
  *                     pull REF [REF...]    (several: concurrent pulls)
  *                   | status REF | list | rm REF
  *
@@ -138,6 +139,10 @@ int main(int argc, char **argv)
 			auth.username = argv[i + 1];
 		else if (!strcmp(argv[i], "--password"))
 			auth.password = argv[i + 1];
+		else if (!strcmp(argv[i], "--identity-token"))
+			auth.identity_token = argv[i + 1];
+		else if (!strcmp(argv[i], "--registry-token"))
+			auth.registry_token = argv[i + 1];
 	}
 	if (i >= argc || http_client_global_init(&err) || store_open(&so, &s, &err))
 		return err.code ? fail(&err) : 1;

@@ -165,8 +165,8 @@ def skopeo_push(layout, tag, dest, creds=None, all_images=False):
     check(p.returncode == 0, f"skopeo copy {tag}: {p.stderr}")
 
 
-def tool(root, *args, creds=None, insecure=None, timeout=120):
-    cmd = [TOOL, root]
+def tool(root, *args, creds=None, insecure=None, options=(), timeout=120):
+    cmd = [TOOL, root, *options]
     for h in insecure or []:
         cmd += ["--insecure", h]
     if creds:
@@ -493,6 +493,18 @@ class FakeRegistry:
                     return self.send(307, b"", [("Location", loc)])
                 return self.send(404)
 
+            def do_POST(self):
+                url = urllib.parse.urlparse(self.path)
+                n = int(self.headers.get("Content-Length", "0"))
+                form = urllib.parse.parse_qs(self.rfile.read(n).decode())
+                if url.path != "/token" or form.get("grant_type") != ["refresh_token"]:
+                    return self.send(400, b"{}")
+                fake.token_queries.append(form)
+                if form.get("refresh_token") != ["refresh-me"]:
+                    return self.send(401, b"{}")
+                self.send(200, json.dumps({"access_token": "good-token"}).encode(),
+                          [("Content-Type", "application/json")])
+
             def token(self, query):
                 fake.token_queries.append(query)
                 if fake.creds:
@@ -572,6 +584,29 @@ def test_bearer_redirect_retry():
         fake.close()
 
 
+def test_cri_tokens():
+    """CRI AuthConfig's identity token (an OAuth2 refresh token, POSTed to the
+    realm) and registry token (sent as the bearer token, no realm at all)."""
+    fake = FakeRegistry(LAYOUT, "kvmlet/fake")
+    try:
+        ref = f"{fake.host}/kvmlet/fake:v1"
+        code, out, err = tool(new_root("identity"), "pull", ref, insecure=[fake.host],
+                              options=["--identity-token", "refresh-me"])
+        check(code == 0 and out == [IMG["v1"][1]], f"identity token: {err}")
+        form = fake.token_queries[-1]
+        check(form.get("scope") == ["repository:kvmlet/fake:pull"], f"token form: {form}")
+        code, _, err = tool(new_root("identity-bad"), "pull", ref, insecure=[fake.host],
+                            options=["--identity-token", "stale"])
+        check(code != 0 and "denied" in err, f"a stale identity token: {err}")
+        asked = len(fake.token_queries)
+        code, out, err = tool(new_root("regtoken"), "pull", ref, insecure=[fake.host],
+                              options=["--registry-token", "good-token"])
+        check(code == 0 and out == [IMG["v1"][1]], f"registry token: {err}")
+        check(len(fake.token_queries) == asked, "the realm was asked despite a registry token")
+    finally:
+        fake.close()
+
+
 def test_lying_registry():
     for lie, words in (("short", "bytes where"), ("content", "digest is")):
         fake = FakeRegistry(LAYOUT, "kvmlet/fake", lie=lie)
@@ -590,7 +625,7 @@ if __name__ == "__main__":
         setup()
         main([test_pull_by_tag_status_rm, test_pull_by_digest, test_pull_from_index,
               test_plain_http_needs_insecure, test_concurrent_pulls, test_auth,
-              test_bearer_redirect_retry, test_lying_registry,
+              test_bearer_redirect_retry, test_cri_tokens, test_lying_registry,
               test_registry_killed_mid_pull])
     finally:
         if REG:
