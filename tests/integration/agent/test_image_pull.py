@@ -437,6 +437,7 @@ class FakeRegistry:
     def __init__(self, layout, repo, creds=None, lie=None):
         self.layout, self.repo, self.creds, self.lie = layout, repo, creds, lie
         self.token_queries, self.storage_auth, self.failed_once = [], [], set()
+        self.storage_gets = {}
         self.storage = self.serve(self.storage_handler())
         self.api = self.serve(self.api_handler())
         self.host = f"127.0.0.1:{self.api.server_address[1]}"
@@ -543,6 +544,8 @@ class FakeRegistry:
             def do_GET(self):
                 if self.headers.get("Authorization"):
                     fake.storage_auth.append(self.headers.get("Authorization"))
+                name = self.path.rsplit("/", 1)[-1]
+                fake.storage_gets[name] = fake.storage_gets.get(name, 0) + 1
                 body = fake.blob(self.path.rsplit("/", 1)[-1])
                 if body is None:
                     self.send_response(404)
@@ -607,6 +610,21 @@ def test_cri_tokens():
         fake.close()
 
 
+def test_shared_downloads():
+    """Six concurrent pulls of one image fetch each blob once."""
+    fake = FakeRegistry(LAYOUT, "kvmlet/fake")
+    try:
+        root = new_root("shared")
+        ref = f"{fake.host}/kvmlet/fake:v1"
+        code, out, err = tool(root, "pull", *[ref] * 6, insecure=[fake.host])
+        check(code == 0 and out == [IMG["v1"][1]] * 6, f"pulls: {err}")
+        check(len(fake.storage_gets) == 3 and set(fake.storage_gets.values()) == {1},
+              f"blob downloads: {fake.storage_gets}")
+        check_blobs_verified(root)
+    finally:
+        fake.close()
+
+
 def test_lying_registry():
     for lie, words in (("short", "bytes where"), ("content", "digest is")):
         fake = FakeRegistry(LAYOUT, "kvmlet/fake", lie=lie)
@@ -625,7 +643,8 @@ if __name__ == "__main__":
         setup()
         main([test_pull_by_tag_status_rm, test_pull_by_digest, test_pull_from_index,
               test_plain_http_needs_insecure, test_concurrent_pulls, test_auth,
-              test_bearer_redirect_retry, test_cri_tokens, test_lying_registry,
+              test_bearer_redirect_retry, test_cri_tokens, test_shared_downloads,
+              test_lying_registry,
               test_registry_killed_mid_pull])
     finally:
         if REG:
