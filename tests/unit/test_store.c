@@ -554,6 +554,18 @@ static void reopen_after_crash(void **state)
 	assert_int_equal(open_store(f), 0);
 	expect(f, "gone", NULL);
 
+	/* A root whose parents do not exist yet. */
+	{
+		struct store *deep;
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/a/b/images", f->root);
+		opt.root = path;
+		assert_int_equal(store_open(&opt, &deep, &err), 0);
+		store_close(deep);
+		opt.root = f->root;
+	}
+
 	/* A damaged refs.json is reported, not guessed at. */
 	store_close(f->s);
 	f->s = NULL;
