@@ -16,6 +16,7 @@ struct http_client {
 
 /* One request's transfer state, seen by the write callback. */
 struct xfer {
+	CURL *curl;
 	const struct http_client_req *req;
 	struct http_client_resp *resp;
 	size_t max;
@@ -141,7 +142,15 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct xfer *x = userdata;
 	size_t n = size * nmemb;
-	int r = x->req->on_line ? take_lines(x, ptr, n) : take_body(x, ptr, n);
+	long status = 0;
+	int r;
+
+	if (x->req->on_data) {
+		curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+		r = x->req->on_data(x->req->ctx, status, ptr, n);
+	} else {
+		r = x->req->on_line ? take_lines(x, ptr, n) : take_body(x, ptr, n);
+	}
 
 	if (r) {
 		x->abort_rc = r;
@@ -226,7 +235,7 @@ static bool set_options(struct http_client *c, const struct http_client_req *req
 			struct curl_slist *headers)
 {
 	CURL *h = c->curl;
-	bool stream = req->on_line != NULL;
+	bool stream = req->on_line || req->on_data;
 	long timeout = req->timeout_ms ? (long)req->timeout_ms
 		       : stream	       ? 0
 				       : HTTP_CLIENT_TIMEOUT_MS;
@@ -308,7 +317,7 @@ static int take_head(struct http_client *c, const struct http_client_req *req,
 int http_client_do(struct http_client *c, const struct http_client_req *req,
 		   struct http_client_resp *resp, struct err *err)
 {
-	struct xfer x = { .req = req, .resp = resp };
+	struct xfer x = { .curl = c->curl, .req = req, .resp = resp };
 	struct curl_slist *headers;
 	CURLcode rc;
 	bool oom;

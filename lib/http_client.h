@@ -45,6 +45,14 @@
  */
 typedef int (*http_client_line_fn)(void *ctx, const char *line, size_t len);
 
+/*
+ * Gets the body of an answer in pieces as they arrive (binary, e.g. a blob
+ * streamed to disk), with the status of the answer they belong to: a caller
+ * that follows redirects itself or reads errors apart sees which is which.
+ * Return 0 to go on, a negative errno to stop; the request then fails with it.
+ */
+typedef int (*http_client_data_fn)(void *ctx, long status, const void *data, size_t len);
+
 struct http_client_req {
 	const char *method; /* "GET", "PUT", "PATCH", "POST", "DELETE"... */
 	/* "http://localhost/path" with unix_socket; "https://host:port/path" for TCP. */
@@ -64,6 +72,8 @@ struct http_client_req {
 	const char *const *want_headers;
 	/* Set to stream: lines go to on_line and resp->body stays empty. */
 	http_client_line_fn on_line;
+	/* Or: the raw body goes to on_data, unbounded by max_response (the caller bounds it). */
+	http_client_data_fn on_data;
 	void *ctx;
 };
 

@@ -278,6 +278,51 @@ static void streamed_lines(void **state)
 	http_client_resp_free(&resp);
 }
 
+struct data_sink {
+	long status;
+	size_t len, calls;
+	int refuse; /* errno to stop with; 0: never */
+};
+
+static int on_data(void *ctx, long status, const void *data, size_t len)
+{
+	struct data_sink *d = ctx;
+
+	d->status = status;
+	d->calls++;
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(((const char *)data)[i], 'a');
+	d->len += len;
+	return d->refuse ? -d->refuse : 0;
+}
+
+static void streamed_data(void **state)
+{
+	struct cfx *f = *state;
+	struct http_client_req req = req_for(f, "GET", "/big?100000");
+	struct http_client_resp resp;
+	struct data_sink d = { 0 };
+	struct err err = { 0 };
+
+	/* Past max_response, in pieces, with its status, never in resp->body. */
+	req.on_data = on_data;
+	req.ctx = &d;
+	req.max_response = 10;
+	if (http_client_do(f->c, &req, &resp, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(resp.status, 200);
+	assert_null(resp.body);
+	assert_int_equal(d.status, 200);
+	assert_int_equal(d.len, 100000);
+	assert_true(d.calls > 1);
+	http_client_resp_free(&resp);
+
+	d = (struct data_sink){ .refuse = EIO };
+	assert_int_equal(http_client_do(f->c, &req, &resp, &err), -EIO);
+	assert_int_equal(d.calls, 1);
+	http_client_resp_free(&resp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +331,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(timeout_without_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(connection_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(streamed_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(streamed_data, setup, teardown),
 	};
 	struct err err = { 0 };
 
