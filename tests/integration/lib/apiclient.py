@@ -157,7 +157,7 @@ class Vmm:
 
     def last_counter(self):
         self.sync_output()
-        found = re.findall(r"^counter (\d+)$", self.stdout(), re.M)
+        found = re.findall(r"^counter (\d+)\n", self.stdout(), re.M)
         return int(found[-1]) if found else 0
 
     def counter_in_progress(self):
@@ -167,7 +167,7 @@ class Vmm:
         prints the rest of its line, then the next counter."""
         self.sync_output()
         text = self.stdout()
-        found = re.findall(r"^counter (\d+)$", text, re.M)
+        found = re.findall(r"^counter (\d+)\n", text, re.M)
         n = int(found[-1]) if found else 0
         partial = text[text.rfind("\n") + 1:]
         return n + 1 if partial and "counter ".startswith(partial[:8]) else n
@@ -175,7 +175,7 @@ class Vmm:
     def counter_advances(self, by=3, timeout=30):
         """The counter guest is alive: it prints `by` more lines."""
         n = self.last_counter()
-        self.wait_for(rf"(?m)^counter {n + by}$", timeout)
+        self.wait_for(rf"(?m)^counter {n + by}\n", timeout)
         check("counter FAIL" not in self.stdout(), f"guest memory check failed: {self.stdout()[-500:]}")
         return n + by
 

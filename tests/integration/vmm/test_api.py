@@ -82,7 +82,7 @@ def load(vmm, state, mem, resume=True, **extra):
 
 
 def first_counter(vmm):
-    m = vmm.wait_for(r"(?m)^counter (\d+)$")
+    m = vmm.wait_for(r"(?m)^counter (\d+)\n")
     return int(m.group(1))
 
 
@@ -105,7 +105,7 @@ def test_pause_resume_and_order():
         mark = len(vmm.stdout())
         check(ok(vmm, "GET", "/", status=200)["state"] == "Paused", "still paused")
         ok(vmm, "PATCH", "/vm", {"state": "Resumed"})
-        m = vmm.wait_for(r"(?m)^counter (\d+)$", start=mark)
+        m = vmm.wait_for(r"(?m)^counter (\d+)\n", start=mark)
         check(int(m.group(1)) == n + 1, f"resumed at counter {m.group(1)}, paused at {n}")
         vmm.counter_advances(3)
         state = ok(vmm, "GET", "/kvmlet/state", status=200)
@@ -179,7 +179,8 @@ def test_diff_snapshot():
             load(b, diff_state, mem)
             first = first_counter(b)
             check(first == n + 1, f"a diff snapshot restores the latest state: first counter "
-                  f"{first}, paused at {n}")
+                  f"{first}, paused at {n}; source ended {a.stdout()[-80:]!r}, restored "
+                  f"began {b.stdout()[:80]!r}")
             b.counter_advances(3)
 
 

@@ -183,7 +183,7 @@ def test_every_endpoint():
         check(instance_state(vm) == "Not started", "state changed before InstanceStart")
 
         ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
-        vm.wait_for(r"(?m)^counter 3$")
+        vm.wait_for(r"(?m)^counter 3\n")
         check(instance_state(vm) == "Running", "state after InstanceStart")
         check_vm_config(env, vm)
         check_machine_config(vm, 1, 128)
@@ -263,7 +263,7 @@ def test_failed_start_can_be_retried():
         bs = ok(vm, "GET", "/vm/config").json()["boot-source"]
         check(bs.get("boot_args") == BOOT_ARGS, f"boot-source after a failed start: {bs}")
         ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
-        vm.wait_for(r"(?m)^counter 2$", timeout=15)
+        vm.wait_for(r"(?m)^counter 2\n", timeout=15)
 
 
 def test_logger():
@@ -285,7 +285,7 @@ def test_logger():
         first_size = os.path.getsize(log)
         configure(env, vm)
         ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
-        vm.wait_for(r"(?m)^counter 2$")
+        vm.wait_for(r"(?m)^counter 2\n")
         # A refusal is logged as a warning, when it is answered.
         refused(vm, "PUT", "/boot-source", body_for(env, "BootSource"), why="after boot")
         with open(log2) as f:
@@ -309,7 +309,7 @@ def test_logger_reconfigured_before_boot_only():
         check("API: 400" in vm.stderr(), "a refused call is no longer logged to stderr")
         configure(env, vm)
         ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
-        vm.wait_for(r"(?m)^counter 2$")
+        vm.wait_for(r"(?m)^counter 2\n")
         refused(vm, "PUT", "/logger", {"level": "Info"}, why="after boot")
 
 
@@ -328,7 +328,7 @@ def test_empty_patch_refused():
         ok(vm, "PUT", "/machine-config", body_for(env, "MachineConfiguration"))
         configure(env, vm)
         ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
-        vm.wait_for(r"(?m)^counter 2$")
+        vm.wait_for(r"(?m)^counter 2\n")
         msg = refused(vm, "PATCH", "/machine-config", {}, why="empty PATCH after boot")
         check(msg == "Empty PATCH request.", f"PATCH /machine-config {{}} after boot: {msg!r}")
 
@@ -344,7 +344,7 @@ def test_flush_metrics_before_boot_refused():
             check(msg == "The requested operation is not supported before starting the microVM.",
                   f"FlushMetrics before boot: {msg!r}")
         ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
-        vm.wait_for(r"(?m)^counter 2$")
+        vm.wait_for(r"(?m)^counter 2\n")
         ok(vm, "PUT", "/actions", {"action_type": "FlushMetrics"})
 
 
@@ -478,7 +478,7 @@ def test_put_again_updates():
         check_vm_config(env, vm)
         # The resulting configuration boots.
         ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
-        vm.wait_for(r"(?m)^counter 2$")
+        vm.wait_for(r"(?m)^counter 2\n")
 
 
 def test_put_vsock_again_updates():
@@ -496,7 +496,7 @@ def test_post_boot_bodies_are_checked():
     with env.vmm() as vm:
         configure(env, vm)
         ok(vm, "PUT", "/actions", {"action_type": "InstanceStart"})
-        vm.wait_for(r"(?m)^counter 2$")
+        vm.wait_for(r"(?m)^counter 2\n")
         check_refusals(env, vm, "PATCH", "/drives/{drive_id}", "/drives/rootfs", "PartialDrive",
                        body_for(env, "PartialDrive", ("path_on_host",),
                                 path_on_host=env.path("disk1.img")))
@@ -573,7 +573,7 @@ def test_snapshot_load_resumes_the_guest():
         check(instance_state(vm) == "Running", "state after loading with resume_vm")
         # The guest goes on from the count it had when the snapshot was taken.
         n = STATE["counter"]
-        m = vm.wait_for(r"(?m)^counter (\d+)$")
+        m = vm.wait_for(r"(?m)^counter (\d+)\n")
         check(int(m.group(1)) in (n, n + 1, n + 2),
               f"restored guest counted from {m.group(1)}, snapshot was taken at {n}")
         vm.counter_advances()

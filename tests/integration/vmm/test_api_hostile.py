@@ -359,7 +359,7 @@ def test_boot_and_start_twice():
           f"GET /vm/config does not show the boot source just put: {bs}")
     r = req("PUT", "/actions", {"action_type": "InstanceStart"})
     check(r.status == 204, f"InstanceStart: {r} {VM.stderr()[-1000:]}")
-    VM.wait_for(r"(?m)^counter 2$")
+    VM.wait_for(r"(?m)^counter 2\n")
     check(state() == "Running", "state after InstanceStart")
     refused("PUT", "/actions", {"action_type": "InstanceStart"}, "second InstanceStart")
     refused("PUT", "/boot-source", {"kernel_image_path": FIRMWARE}, "boot source after start")
