@@ -17,8 +17,8 @@
 
 #include "agent/image/qcow2.h"
 
-#define INFO_MAX   (64 * 1024)
-#define ERR_TAIL   200
+#define INFO_MAX (64 * 1024)
+#define ERR_TAIL 200
 
 static const unsigned char qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
 
@@ -191,7 +191,7 @@ int qcow2_convert_to_raw(const char *path, const struct qcow2_options *opt, stru
 	char tmp[PATH_MAX], *out = malloc(INFO_MAX);
 	const char *const info[] = { qemu_img, "info", "--output=json", "-f", "qcow2", path, NULL };
 	const char *const convert[] = { qemu_img, "convert", "-f", "qcow2", "-O", "raw",
-					"-S",	  "4k",	     path, tmp,	 NULL };
+					"-S",	  "4k",	     path, tmp,	    NULL };
 	int rc;
 
 	if (!out)

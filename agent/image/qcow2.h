@@ -20,8 +20,8 @@
 
 #include "lib/err.h"
 
-#define QCOW2_QEMU_IMG		"qemu-img"
-#define QCOW2_INFO_TIMEOUT_MS	30000
+#define QCOW2_QEMU_IMG		 "qemu-img"
+#define QCOW2_INFO_TIMEOUT_MS	 30000
 #define QCOW2_CONVERT_TIMEOUT_MS 600000
 
 struct qcow2_options {

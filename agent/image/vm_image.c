@@ -160,8 +160,8 @@ int vm_image_find(const char *image_dir, const char *rootfs, const char *label_c
 		rc = find_file(root, rootfs, "boot/initrd", &out->initrd, err);
 	if (!rc && label_cmdline) {
 		if (strlen(label_cmdline) > VM_IMAGE_CMDLINE_MAX)
-			rc = err_set(err, -EFBIG, "label %s: over %d bytes",
-				     VM_IMAGE_CMDLINE_LABEL, VM_IMAGE_CMDLINE_MAX);
+			rc = err_set(err, -EFBIG, "label %s: over %d bytes", VM_IMAGE_CMDLINE_LABEL,
+				     VM_IMAGE_CMDLINE_MAX);
 		else if (!(out->cmdline = strdup(label_cmdline)))
 			rc = err_set(err, -ENOMEM, "out of memory");
 	} else if (!rc) {
