@@ -167,6 +167,9 @@ QCOW = os.path.join(TMP, "root.qcow2")
 run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", QCOW_SRC, QCOW)
 with open(QCOW, "rb") as f:
     check(f.read(4) == b"QFI\xfb", "qemu-img made no qcow2")
+# A qcow2 whose backing file names a host file: refused at pull time.
+BACKED = os.path.join(TMP, "backed.qcow2")
+run("qemu-img", "create", "-f", "qcow2", "-b", QCOW_SRC, "-F", "raw", BACKED)
 BIG_DISK = os.path.join(TMP, "big.img")
 with open(BIG_DISK, "wb") as f:
     f.write(os.urandom(8 << 20))  # random: compression keeps it big enough to cut
@@ -174,6 +177,7 @@ with open(BIG_DISK, "wb") as f:
 FW_LAYOUT, FW_MANIFEST = build("fw", [RAW_DISK])
 Q_LAYOUT, Q_MANIFEST = build("qcow", [QCOW])
 BIG_LAYOUT, BIG_MANIFEST = build("big", [BIG_DISK])
+BACKED_LAYOUT, BACKED_MANIFEST = build("backed", [BACKED])
 FW_ID = config_digest(FW_LAYOUT, FW_MANIFEST)
 Q_ID = config_digest(Q_LAYOUT, Q_MANIFEST)
 BIG_ID = config_digest(BIG_LAYOUT, BIG_MANIFEST)
@@ -187,6 +191,7 @@ QC = f"{REG.host}/kvmlet/qcow:v1"
 push(FW_LAYOUT, FW)
 push(Q_LAYOUT, QC)
 push(BIG_LAYOUT, f"{REG.host}/kvmlet/big:v1")
+push(BACKED_LAYOUT, f"{REG.host}/kvmlet/backed:v1")
 # skopeo recompresses nothing for OCI layouts: the digests stay kvmlet-image's.
 FW_BY_DIGEST = f"{REG.host}/kvmlet/fw@{FW_MANIFEST}"
 
@@ -321,6 +326,13 @@ def test_pull_qcow2():
     check(leftovers() == [], f"leftovers {leftovers()}")
 
 
+def test_qcow2_backing_file_refused():
+    code, msg = AG.c.code_of(pull, f"{REG.host}/kvmlet/backed:v1", good_auth())
+    check(code != SC.OK and "backing file" in msg, f"backing file: {code} {msg!r}")
+    check(sorted(image_dirs()) == sorted([FW_ID[7:], Q_ID[7:]]), f"dirs {image_dirs()}")
+    check(leftovers() == [], f"leftovers {leftovers()}")
+
+
 def test_image_status():
     for name in [FW, FW_BY_DIGEST, FW_ID, FW_ID[7:19], FW_ID[7:]]:
         img = status(name).image
@@ -404,7 +416,7 @@ def test_restart():
 
 try:
     main([test_image_fs_info, test_pull_auth, test_pull_by_tag, test_pull_by_digest,
-          test_pull_qcow2, test_image_status, test_list_images, test_remove_image,
+          test_pull_qcow2, test_qcow2_backing_file_refused, test_image_status, test_list_images, test_remove_image,
           test_concurrent_pulls, test_registry_killed, test_restart])
 finally:
     PROXY.close()
