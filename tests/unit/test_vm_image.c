@@ -244,6 +244,30 @@ static void test_qcow2_backing_file(void **state)
 	assert_int_equal(qcow2_convert_to_raw(path, &opt, &err), -ENOENT);
 }
 
+/* A qemu-img that hangs in convert is killed at the time limit. */
+static void test_convert_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct qcow2_options opt = { .timeout_ms = 300 };
+	struct err err = { 0 };
+	char tool[PATH_MAX], path[PATH_MAX];
+	static const char script[] = "#!/bin/sh\n"
+				     "case \"$1\" in\n"
+				     "info) echo '{\"virtual-size\": 1024}' ;;\n"
+				     "convert) exec sleep 60 ;;\n"
+				     "esac\n";
+
+	snprintf(tool, sizeof(tool), "%s/qemu-img", f->dir);
+	put(f, "qemu-img", script, sizeof(script) - 1);
+	assert_int_equal(chmod(tool, 0755), 0);
+	put(f, "rootfs/disk/d.qcow2", "QFI\xfb", 4);
+	snprintf(path, sizeof(path), "%s/rootfs/disk/d.qcow2", f->dir);
+	opt.qemu_img = tool;
+	assert_int_equal(qcow2_convert_to_raw(path, &opt, &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "killed after 300 ms"));
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +276,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qcow2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qcow2_backing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_convert_timeout, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
