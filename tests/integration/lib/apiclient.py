@@ -188,6 +188,15 @@ class Vmm:
             return True
         return self.proc.poll() is None
 
+    def wait(self, timeout):
+        """Waits for the VMM to exit and for its output to be read to the end
+        (the readers may still hold its last lines when the process is
+        reaped); returns the exit code."""
+        code = self.proc.wait(timeout)
+        for t in self.threads:
+            t.join(timeout)
+        return code
+
     def close(self):
         if self.proc.poll() is None:
             self.proc.kill()

@@ -268,7 +268,7 @@ def test_guest_reset_ends_the_process():
         ok(vmm, "PUT", "/boot-source", {"kernel_image_path": FIRMWARE,
                                         "boot_args": "console=ttyS0 kvmlet.end=reset"})
         ok(vmm, "PUT", "/actions", {"action_type": "InstanceStart"})
-        code = vmm.proc.wait(60)
+        code = vmm.wait(60)
         check(code == 0, f"exit code {code} after a guest reset")
         check("guest reset" in vmm.stderr(), f"stderr: {vmm.stderr()}")
 
@@ -283,7 +283,7 @@ def test_send_ctrl_alt_del_reaches_the_guest():
         ok(vmm, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
         # The guest sees Ctrl, Alt, then Delete, and reboots as Linux would.
         vmm.wait_for(r"(?m)^kbd: ctrl-alt-del$")
-        code = vmm.proc.wait(60)
+        code = vmm.wait(60)
         check(code == 0 and "guest reset" in vmm.stderr(), f"exit {code}: {vmm.stderr()}")
 
 
@@ -336,7 +336,7 @@ def test_keep_halted_reports_how_the_guest_ended():
         check(ok(vmm, "GET", "/", status=200)["state"] == "Halted", "InstanceInfo state")
         refused(vmm, "PATCH", "/vm", {"state": "Paused"}, "Halted")
         vmm.proc.terminate()
-        code = vmm.proc.wait(30)
+        code = vmm.wait(30)
         check(code == 4, f"exit code {code} after SIGTERM, expected the guest's 4")
 
 
