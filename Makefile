@@ -29,6 +29,7 @@ fuzz:
 demo: deps
 	@$(MAKE) --no-print-directory build
 	$(DEMO_CMD)
+	scripts/demo-agent $(BUILD)
 
 # Every test runs twice, in the release build and under ASan+UBSan; then each
 # libFuzzer target runs for a bounded time.
