@@ -21,6 +21,7 @@ enum key_type {
 	KEY_LISTEN, /* unix:///path, unix:/path or /path */
 	KEY_UINT,
 	KEY_LOG_LEVEL,
+	KEY_HOSTS, /* "host[:port], ..." */
 };
 
 struct config_key {
@@ -50,6 +51,9 @@ static const struct config_key keys[] = {
 	KEY("cri", "shutdown_grace_ms", "shutdownGraceMs", KEY_UINT, shutdown_grace_ms,
 	    .max = 600000),
 	KEY("cni", "conf_dir", "cniConfDir", KEY_PATH, cni_conf_dir),
+	KEY("images", "root", "imageRoot", KEY_PATH, image_root, .may_be_empty = true),
+	KEY("images", "insecure_registries", "insecureRegistries", KEY_HOSTS,
+	    insecure_registries),
 };
 
 static const char *const level_names[] = {
@@ -123,6 +127,13 @@ static int set_value(struct agent_config *c, const struct config_key *k, const c
 				       k->section, k->name, value);
 		return set_string(dst, value, k, err);
 	}
+	case KEY_HOSTS:
+		for (const char *p = value; *p; p++)
+			if (!isalnum((unsigned char)*p) && !strchr(".-:,[] ", *p))
+				return err_set(err, -EINVAL,
+					       "%s.%s: '%s' is not a list of host[:port]",
+					       k->section, k->name, value);
+		return set_string(dst, value, k, err);
 	case KEY_UINT:
 		if (parse_u64(value, k->min, k->max, &u))
 			return err_set(err, -EINVAL, "%s.%s: '%s' is not a number from %u to %u",
@@ -286,6 +297,7 @@ char *agent_config_json(const struct agent_config *c)
 		switch (keys[i].type) {
 		case KEY_PATH:
 		case KEY_LISTEN:
+		case KEY_HOSTS:
 			ok = cJSON_AddStringToObject(o, keys[i].json, v) != NULL;
 			break;
 		case KEY_UINT:
@@ -303,4 +315,17 @@ char *agent_config_json(const struct agent_config *c)
 		text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return text;
+}
+
+size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap,
+			     const char **out, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	snprintf(buf, cap, "%s", c->insecure_registries);
+	for (char *t = strtok_r(buf, ", ", &save); t && n + 1 < max; t = strtok_r(NULL, ", ", &save))
+		out[n++] = t;
+	out[n] = NULL;
+	return n;
 }

@@ -35,6 +35,9 @@ struct agent_config {
 	unsigned int queue;		/* [cri] queue */
 	unsigned int shutdown_grace_ms; /* [cri] shutdown_grace_ms */
 	char cni_conf_dir[PATH_MAX];	/* [cni] conf_dir */
+	char image_root[PATH_MAX];	/* [images] root; "" = <root>/images */
+	/* [images] insecure_registries: "host[:port]" reached over plain HTTP, comma-separated */
+	char insecure_registries[PATH_MAX];
 };
 
 void agent_config_defaults(struct agent_config *c);
@@ -49,6 +52,12 @@ int agent_config_load(struct agent_config *c, const char *path, struct err *err)
 /* One key, as the file would set it: section "agent", key "listen". */
 int agent_config_set(struct agent_config *c, const char *section, const char *key,
 		     const char *value, struct err *err);
+/*
+ * Splits insecure_registries into at most max entries of out (pointers
+ * into buf, a copy), NULL-terminated; returns how many.
+ */
+size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap,
+			     const char **out, size_t max);
 /* The configuration as a JSON object (malloc'd), for Status's verbose info; NULL without memory. */
 char *agent_config_json(const struct agent_config *c);
 

@@ -18,11 +18,15 @@
 #include "agent/cri/metrics.h"
 #include "agent/cri/runtime.h"
 #include "agent/cri/server.h"
+#include "agent/image/pull.h"
+#include "agent/image/store.h"
 #include "agent/metrics.h"
 #include "lib/err.h"
+#include "lib/http_client.h"
 #include "lib/log.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)	     (sizeof(a) / sizeof((a)[0]))
+#define MAX_INSECURE	     64
 
 enum { OPT_CONFIG = 256, OPT_VERSION };
 
@@ -51,6 +55,14 @@ static const struct {
 	  "cni",
 	  "conf_dir",
 	  "CNI configuration directory for NetworkReady (/etc/cni/net.d)" },
+	{ { "image-root", required_argument, NULL, 'i' },
+	  "images",
+	  "root",
+	  "the image store (ROOT/images)" },
+	{ { "insecure-registries", required_argument, NULL, 'I' },
+	  "images",
+	  "insecure_registries",
+	  "registries pulled from over plain HTTP, \"host[:port],...\" (none)" },
 	{ { "workers", required_argument, NULL, 'w' },
 	  "cri",
 	  "workers",
@@ -173,7 +185,43 @@ struct agent {
 	struct cri_metrics *metrics;
 	struct cri_server *srv;
 	struct agent_metrics *http;
+	char insecure_buf[PATH_MAX];
+	const char *insecure[MAX_INSECURE + 1];
+	struct store *store;
+	struct puller *puller;
+	struct pull_stats pull_stats;
 };
+
+static int agent_pull(void *ctx, const char *ref, const struct registry_auth *auth,
+		      char id[DIGEST_STR_LEN + 1], struct err *err)
+{
+	return pull_image(ctx, ref, auth, id, err);
+}
+
+/* The store under [images] root and the puller with the insecure registries. */
+static int images_start(struct agent *a, struct err *err)
+{
+	struct store_options so = { 0 };
+	struct puller_options po = { .stats = &a->pull_stats };
+	char root[PATH_MAX];
+	int r;
+
+	if (a->cfg.image_root[0])
+		snprintf(root, sizeof(root), "%s", a->cfg.image_root);
+	else if (snprintf(root, sizeof(root), "%s/images", a->cfg.root) >= (int)sizeof(root))
+		return err_set(err, -ENAMETOOLONG, "root %s: too long", a->cfg.root);
+	so.root = root;
+	agent_config_insecure(&a->cfg, a->insecure_buf, sizeof(a->insecure_buf), a->insecure,
+			      ARRAY_SIZE(a->insecure));
+	if ((r = http_client_global_init(err)) || (r = store_open(&so, &a->store, err)))
+		return r;
+	po.store = a->store;
+	po.registry.insecure = a->insecure;
+	if ((r = puller_new(&po, &a->puller, err)))
+		return r;
+	cri_runtime_set_images(&a->rt, a->store, agent_pull, a->puller);
+	return 0;
+}
 
 static int agent_start(struct agent *a, struct err *err)
 {
@@ -193,6 +241,8 @@ static int agent_start(struct agent *a, struct err *err)
 		return err_set(err, -ENOMEM, "out of memory");
 	cri_runtime_init(&a->rt, a->cfg.cni_conf_dir, a->config_json);
 	a->rt_ready = true;
+	if ((r = images_start(a, err)))
+		return r;
 	so.metrics = a->metrics;
 	r = cri_server_start(&a->srv, &so, err);
 	if (r || !a->cfg.metrics_listen[0])
@@ -200,7 +250,12 @@ static int agent_start(struct agent *a, struct err *err)
 	if ((r = parent_dir(a->cfg.metrics_listen, 0750)))
 		return err_set(err, r, "metrics_listen %s: cannot create its directory: %s",
 			       a->cfg.metrics_listen, strerror(-r));
-	return agent_metrics_start(&a->http, a->cfg.metrics_listen, a->srv, a->metrics, err);
+	return agent_metrics_start(&a->http, a->cfg.metrics_listen,
+				   &(struct agent_metrics_sources){ .srv = a->srv,
+								    .cri = a->metrics,
+								    .store = a->store,
+								    .pulls = &a->pull_stats },
+				   err);
 }
 
 static void agent_stop(struct agent *a)
@@ -208,6 +263,8 @@ static void agent_stop(struct agent *a)
 	cri_server_stop(a->srv, a->cfg.shutdown_grace_ms);
 	agent_metrics_stop(a->http);
 	cri_metrics_free(a->metrics);
+	puller_free(a->puller);
+	store_close(a->store);
 	if (a->rt_ready)
 		cri_runtime_destroy(&a->rt);
 	free(a->config_json);

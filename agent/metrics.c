@@ -13,6 +13,8 @@
 
 #include "agent/cri/metrics.h"
 #include "agent/cri/server.h"
+#include "agent/image/pull.h"
+#include "agent/image/store.h"
 #include "agent/metrics.h"
 #include "lib/http_server.h"
 #include "lib/prom.h"
@@ -21,8 +23,7 @@
 
 struct agent_metrics {
 	struct http_server *http;
-	struct cri_server *srv;
-	struct cri_metrics *m;
+	struct agent_metrics_sources src;
 	uint64_t start_ns; /* CLOCK_REALTIME at start */
 };
 
@@ -39,6 +40,43 @@ static const struct prom_family fam_rejected = {
 	"CRI calls answered RESOURCE_EXHAUSTED because every worker was busy and the queue full.",
 	PROM_COUNTER
 };
+
+static const struct prom_family fam_pulls = { "kvmlet_agent_image_pulls_total",
+					      "Image pulls, by result (ok or error).",
+					      PROM_COUNTER };
+static const struct prom_family fam_pull_bytes = {
+	"kvmlet_agent_image_pull_bytes_total",
+	"Blob bytes downloaded from registries (blobs already in the store are not counted).",
+	PROM_COUNTER
+};
+static const struct prom_family fam_store_bytes = {
+	"kvmlet_agent_image_store_bytes",
+	"Disk space used under the image store's root (blocks allocated), when scraped.",
+	PROM_GAUGE
+};
+static const struct prom_family fam_store_inodes = {
+	"kvmlet_agent_image_store_inodes", "Files and directories under the image store's root.",
+	PROM_GAUGE
+};
+
+static void image_metrics(const struct agent_metrics_sources *src, struct prom *p)
+{
+	struct store_usage u;
+	struct err err = { 0 };
+
+	if (src->pulls) {
+		prom_u64(p, &fam_pulls, PROM_LABELS("result", "ok"),
+			 atomic_load_explicit(&src->pulls->pulls, memory_order_relaxed));
+		prom_u64(p, &fam_pulls, PROM_LABELS("result", "error"),
+			 atomic_load_explicit(&src->pulls->failures, memory_order_relaxed));
+		prom_u64(p, &fam_pull_bytes, NULL,
+			 atomic_load_explicit(&src->pulls->bytes, memory_order_relaxed));
+	}
+	if (src->store && !store_usage(src->store, &u, &err)) {
+		prom_u64(p, &fam_store_bytes, NULL, u.bytes);
+		prom_u64(p, &fam_store_inodes, NULL, u.inodes);
+	}
+}
 
 static void metrics_handle(void *ctx, struct http_call *call)
 {
@@ -62,12 +100,13 @@ static void metrics_handle(void *ctx, struct http_call *call)
 		http_call_fault(call, 500, "out of memory");
 		return;
 	}
-	cri_server_stats(am->srv, &st);
+	cri_server_stats(am->src.srv, &st);
 	prom_seconds(p, &fam_start, NULL, am->start_ns);
 	prom_u64(p, &fam_in_flight, NULL, st.in_flight);
 	prom_u64(p, &fam_queued, NULL, st.queued);
 	prom_u64(p, &fam_rejected, NULL, st.rejected);
-	cri_metrics_write(am->m, p);
+	cri_metrics_write(am->src.cri, p);
+	image_metrics(&am->src, p);
 	text = prom_finish(p, &len);
 	if (!text) {
 		http_call_fault(call, 500, "out of memory");
@@ -95,8 +134,8 @@ static void remove_stale(const char *path)
 	close(fd);
 }
 
-int agent_metrics_start(struct agent_metrics **out, const char *path, struct cri_server *srv,
-			struct cri_metrics *m, struct err *err)
+int agent_metrics_start(struct agent_metrics **out, const char *path,
+			const struct agent_metrics_sources *src, struct err *err)
 {
 	struct agent_metrics *am = calloc(1, sizeof(*am));
 	struct http_server_opts o = {
@@ -113,8 +152,7 @@ int agent_metrics_start(struct agent_metrics **out, const char *path, struct cri
 		return err_set(err, -ENOMEM, "metrics: out of memory");
 	clock_gettime(CLOCK_REALTIME, &ts);
 	am->start_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	am->srv = srv;
-	am->m = m;
+	am->src = *src;
 	o.ctx = am;
 	remove_stale(path);
 	r = http_server_start(&am->http, &o, err);

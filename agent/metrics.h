@@ -2,7 +2,8 @@
 /*
  * kvmlet-agent's Prometheus endpoint: GET /metrics on a local HTTP listener
  * (a Unix socket, mode 0600, lib/http_server) in the text format, with the
- * CRI call metrics and the server's queue (docs/metrics.md).
+ * CRI call metrics, the server's queue, pulls and the image store's size
+ * (docs/metrics.md).
  *
  * Threads: start and stop from the main thread; the page is rendered on
  * the HTTP server's thread from counters other threads update.
@@ -15,10 +16,20 @@
 struct cri_server;
 struct cri_metrics;
 struct agent_metrics;
+struct store;
+struct pull_stats;
 
-/* Replaces a stale socket at path (one nobody answers on); srv and m must outlive it. */
-int agent_metrics_start(struct agent_metrics **out, const char *path, struct cri_server *srv,
-			struct cri_metrics *m, struct err *err);
+/* What the page shows; each must outlive the listener. store and pulls may be NULL. */
+struct agent_metrics_sources {
+	struct cri_server *srv;
+	struct cri_metrics *cri;
+	struct store *store;
+	const struct pull_stats *pulls;
+};
+
+/* Replaces a stale socket at path (one nobody answers on). */
+int agent_metrics_start(struct agent_metrics **out, const char *path,
+			const struct agent_metrics_sources *src, struct err *err);
 /* am may be NULL. */
 void agent_metrics_stop(struct agent_metrics *am);
 

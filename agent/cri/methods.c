@@ -76,11 +76,11 @@ const struct cri_method cri_methods[] = {
 		    list_pod_sandbox_metrics_response),
 	CRI_RUNTIME("RuntimeConfig", cri_alpha, runtime_config_request, runtime_config_response),
 
-	CRI_IMAGE("ListImages", cri_images_pending, list_images_request, list_images_response),
-	CRI_IMAGE("ImageStatus", cri_images_pending, image_status_request, image_status_response),
-	CRI_IMAGE("PullImage", cri_images_pending, pull_image_request, pull_image_response),
-	CRI_IMAGE("RemoveImage", cri_images_pending, remove_image_request, remove_image_response),
-	CRI_IMAGE("ImageFsInfo", cri_images_pending, image_fs_info_request, image_fs_info_response),
+	CRI_IMAGE("ListImages", cri_list_images, list_images_request, list_images_response),
+	CRI_IMAGE("ImageStatus", cri_image_status, image_status_request, image_status_response),
+	CRI_IMAGE("PullImage", cri_pull_image, pull_image_request, pull_image_response),
+	CRI_IMAGE("RemoveImage", cri_remove_image, remove_image_request, remove_image_response),
+	CRI_IMAGE("ImageFsInfo", cri_image_fs_info, image_fs_info_request, image_fs_info_response),
 };
 
 const size_t cri_nr_methods = sizeof(cri_methods) / sizeof(cri_methods[0]);

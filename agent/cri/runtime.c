@@ -13,6 +13,14 @@ void cri_runtime_init(struct cri_runtime *rt, const char *cni_conf_dir, const ch
 	pthread_mutex_init(&rt->lock, NULL);
 }
 
+void cri_runtime_set_images(struct cri_runtime *rt, struct store *store, cri_pull_fn *pull,
+			    void *pull_ctx)
+{
+	rt->store = store;
+	rt->pull = pull;
+	rt->pull_ctx = pull_ctx;
+}
+
 void cri_runtime_destroy(struct cri_runtime *rt)
 {
 	pthread_mutex_destroy(&rt->lock);

@@ -15,8 +15,3 @@ void cri_pods_pending(struct cri_call *c, const ProtobufCMessage *req, ProtobufC
 {
 	cri_fail(c, CRI_UNIMPLEMENTED, "not yet implemented: VM pods (issue 12)");
 }
-
-void cri_images_pending(struct cri_call *c, const ProtobufCMessage *req, ProtobufCMessage *resp)
-{
-	cri_fail(c, CRI_UNIMPLEMENTED, "not yet implemented: images (issue 11, the image store)");
-}

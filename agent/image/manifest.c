@@ -486,6 +486,12 @@ static int config_rootfs(const cJSON *root, size_t nr_layers, struct image_confi
 	ids = json_member(rootfs, "diff_ids");
 	if (!cJSON_IsArray(ids))
 		return err_set(err, -EINVAL, "config.rootfs.diff_ids: expected an array");
+	if (cJSON_GetArraySize(ids) != (int)nr_layers || nr_layers > SIZE_MAX / sizeof(char *) - 1)
+		return err_set(err, -EINVAL, "config: %d diff_ids for %zu layers",
+			       cJSON_GetArraySize(ids), nr_layers);
+	c->diff_ids = calloc(nr_layers + 1, sizeof(char *));
+	if (!c->diff_ids)
+		return err_set(err, -ENOMEM, "out of memory");
 	cJSON_ArrayForEach(id, ids)
 	{
 		if (!cJSON_IsString(id))
@@ -494,6 +500,9 @@ static int config_rootfs(const cJSON *root, size_t nr_layers, struct image_confi
 		r = digest_check(id->valuestring, err);
 		if (r)
 			return err_prefix(err, r, "config.rootfs.diff_ids[%zu]: ", i);
+		c->diff_ids[i] = strdup(id->valuestring);
+		if (!c->diff_ids[i])
+			return err_set(err, -ENOMEM, "out of memory");
 		i++;
 	}
 	c->nr_diff_ids = i;
@@ -557,6 +566,9 @@ void image_config_free(struct image_config *c)
 	for (size_t i = 0; c->labels && i < 2 * c->nr_labels; i++)
 		free(c->labels[i]);
 	free(c->labels);
+	for (size_t i = 0; c->diff_ids && c->diff_ids[i]; i++)
+		free(c->diff_ids[i]);
+	free(c->diff_ids);
 	free(c->user);
 	free(c->username);
 	memset(c, 0, sizeof(*c));

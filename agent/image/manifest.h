@@ -93,6 +93,7 @@ struct image_config {
 	size_t nr_labels; /* config.Labels as key/value pairs */
 	char **labels;	  /* 2 * nr_labels strings */
 	size_t nr_diff_ids;
+	char **diff_ids; /* rootfs.diff_ids, nr_diff_ids of them, NULL-terminated */
 };
 
 /*

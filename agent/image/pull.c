@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/image/pull.h"
+#include "agent/image/vm_image.h"
+
+#define ROOTFS "rootfs"
 
 /* One blob being fetched, and whoever waits for it. */
 struct inflight {
@@ -19,7 +25,9 @@ struct puller {
 	struct puller_options opt;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
-	struct inflight *inflight; /* guarded by lock */
+	struct inflight *inflight;  /* blobs being fetched; guarded by lock */
+	struct inflight *unpacking; /* image ids being unpacked; guarded by lock */
+	struct unpack_limits limits;
 };
 
 int puller_new(const struct puller_options *opt, struct puller **out, struct err *err)
@@ -32,6 +40,11 @@ int puller_new(const struct puller_options *opt, struct puller **out, struct err
 	p->opt = *opt;
 	if (!p->opt.parallel)
 		p->opt.parallel = PULL_PARALLEL;
+	p->limits = opt->limits ? *opt->limits : unpack_default_limits;
+	if (!opt->limits)
+		p->limits.keep_owner = geteuid() == 0;
+	if (!p->opt.qcow2.max_virtual_size)
+		p->opt.qcow2.max_virtual_size = p->limits.max_file_size;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->changed, NULL);
 	*out = p;
@@ -47,11 +60,11 @@ void puller_free(struct puller *p)
 	free(p);
 }
 
-static void inflight_put(struct puller *p, struct inflight *f)
+static void inflight_put(struct inflight **list, struct inflight *f)
 {
 	if (--f->users)
 		return;
-	for (struct inflight **pp = &p->inflight; *pp; pp = &(*pp)->next)
+	for (struct inflight **pp = list; *pp; pp = &(*pp)->next)
 		if (*pp == f) {
 			*pp = f->next;
 			break;
@@ -81,7 +94,7 @@ static int fetch_shared(struct puller *p, struct registry *r, const struct descr
 		rc = f->result.code;
 		if (rc)
 			err_set(err, rc, "%s", f->result.msg);
-		inflight_put(p, f);
+		inflight_put(&p->inflight, f);
 		pthread_mutex_unlock(&p->lock);
 		return rc;
 	}
@@ -97,13 +110,15 @@ static int fetch_shared(struct puller *p, struct registry *r, const struct descr
 	pthread_mutex_unlock(&p->lock);
 
 	rc = registry_get_blob(r, d, s, &f->result);
+	if (!rc && p->opt.stats)
+		atomic_fetch_add_explicit(&p->opt.stats->bytes, d->size, memory_order_relaxed);
 
 	pthread_mutex_lock(&p->lock);
 	f->done = true;
 	if (rc)
 		err_set(err, rc, "%s", f->result.msg);
 	pthread_cond_broadcast(&p->changed);
-	inflight_put(p, f);
+	inflight_put(&p->inflight, f);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
@@ -280,7 +295,146 @@ static int strv_add(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
-/* Unpacks (if a hook is set) and records the image. */
+static const char *label(const struct image_config *c, const char *key)
+{
+	for (size_t i = 0; i < c->nr_labels; i++)
+		if (!strcmp(c->labels[2 * i], key))
+			return c->labels[2 * i + 1];
+	return NULL;
+}
+
+/* The layers, in order, into dir/rootfs; then the VM parts, qcow2 disks made raw. */
+static int unpack_vm(struct puller *p, struct pull *pl, const char *dir, struct store_image *img,
+		     struct err *err)
+{
+	struct unpack_source *src = calloc(pl->m.nr_layers + 1, sizeof(*src));
+	struct vm_image_parts parts;
+	char dest[PATH_MAX];
+	size_t opened = 0;
+	int dfd, rc = 0;
+
+	if (!src)
+		return err_set(err, -ENOMEM, "out of memory");
+	/* A failed unpack of this id may have left rootfs after unpacking. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || unpack_remove_tree(dfd, ROOTFS))
+		rc = err_set(err, -EIO, "%s: cannot clear %s", dir, ROOTFS);
+	if (dfd >= 0)
+		close(dfd);
+	for (; !rc && opened < pl->m.nr_layers; opened++) {
+		const struct descriptor *d = &pl->m.layers[opened];
+
+		if (!unpack_media_type_supported(d->media_type)) {
+			rc = err_set(err, -EOPNOTSUPP, "layer %s: media type %s is not supported",
+				     d->digest, d->media_type);
+			break;
+		}
+		src[opened].media_type = d->media_type;
+		src[opened].fd = store_blob_open(p->opt.store, d->digest, err);
+		if (src[opened].fd < 0) {
+			rc = src[opened].fd;
+			break;
+		}
+	}
+	if (!rc && snprintf(dest, sizeof(dest), "%s/%s", dir, ROOTFS) >= (int)sizeof(dest))
+		rc = err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+	if (!rc)
+		rc = unpack_image(src, pl->m.nr_layers, dest, &p->limits,
+				  (const char *const *)pl->config.diff_ids, NULL, err);
+	for (size_t i = 0; i < opened; i++)
+		if (src[i].fd >= 0)
+			close(src[i].fd);
+	free(src);
+	if (!rc)
+		rc = vm_image_find(dir, ROOTFS, label(&pl->config, VM_IMAGE_CMDLINE_LABEL), &parts,
+				   err);
+	if (rc)
+		return rc;
+	rc = vm_image_convert_disks(dir, &parts, &p->opt.qcow2, err);
+	if (!rc && !(img->rootfs = strdup(ROOTFS)))
+		rc = err_set(err, -ENOMEM, "out of memory");
+	if (!rc) {
+		img->kernel = parts.kernel;
+		img->initrd = parts.initrd;
+		img->cmdline = parts.cmdline;
+		img->disks = parts.disks;
+		img->nr_disks = parts.nr_disks;
+		memset(&parts, 0, sizeof(parts));
+	}
+	vm_image_parts_free(&parts);
+	return rc;
+}
+
+/* The parts of an image already unpacked, or -ENOENT. */
+static int known_parts(struct store *s, const char *id, struct store_image *img)
+{
+	struct store_image have;
+	struct err ignored = { 0 };
+
+	if (store_image_get(s, id, &have, &ignored))
+		return -ENOENT;
+	if (!have.rootfs) {
+		store_image_free(&have);
+		return -ENOENT;
+	}
+	img->rootfs = have.rootfs;
+	img->kernel = have.kernel;
+	img->initrd = have.initrd;
+	img->cmdline = have.cmdline;
+	img->disks = have.disks;
+	img->nr_disks = have.nr_disks;
+	have.rootfs = have.kernel = have.initrd = have.cmdline = NULL;
+	have.disks = NULL;
+	have.nr_disks = 0;
+	store_image_free(&have);
+	return 0;
+}
+
+/*
+ * Unpacks and registers, or only registers an image already unpacked. One
+ * pull per image id unpacks at a time; the others wait and then find it.
+ */
+static int unpack_and_add(struct puller *p, struct pull *pl, const char *dir,
+			  struct store_image *img, struct err *err)
+{
+	struct inflight *f;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		for (f = p->unpacking; f && strcmp(f->digest, img->id); f = f->next)
+			;
+		if (!f)
+			break;
+		pthread_cond_wait(&p->changed, &p->lock);
+	}
+	if (!known_parts(p->opt.store, img->id, img)) {
+		pthread_mutex_unlock(&p->lock);
+		return store_image_add(p->opt.store, img, &pl->ref, err);
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		pthread_mutex_unlock(&p->lock);
+		return err_set(err, -ENOMEM, "out of memory");
+	}
+	strcpy(f->digest, img->id);
+	f->users = 1;
+	f->next = p->unpacking;
+	p->unpacking = f;
+	pthread_mutex_unlock(&p->lock);
+
+	rc = unpack_vm(p, pl, dir, img, err);
+	if (!rc)
+		rc = store_image_add(p->opt.store, img, &pl->ref, err);
+
+	pthread_mutex_lock(&p->lock);
+	inflight_put(&p->unpacking, f);
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* Unpacks and records the image. */
 static int register_image(struct puller *p, struct pull *pl, struct err *err)
 {
 	struct store_image img = { .has_uid = pl->config.has_uid, .uid = pl->config.uid };
@@ -308,11 +462,7 @@ static int register_image(struct puller *p, struct pull *pl, struct err *err)
 	if (!rc)
 		rc = store_image_prepare(p->opt.store, img.id, dir, sizeof(dir), err);
 	if (!rc) {
-		if (p->opt.unpack)
-			rc = p->opt.unpack(p->opt.unpack_ctx, p->opt.store, dir, &pl->m,
-					   &img.rootfs, &img.disks, &img.nr_disks, err);
-		if (!rc)
-			rc = store_image_add(p->opt.store, &img, &pl->ref, err);
+		rc = unpack_and_add(p, pl, dir, &img, err);
 		if (rc)
 			store_image_abandon(p->opt.store, img.id);
 	}
@@ -323,6 +473,9 @@ static int register_image(struct puller *p, struct pull *pl, struct err *err)
 		free(img.disks[i]);
 	free(img.disks);
 	free(img.rootfs);
+	free(img.kernel);
+	free(img.initrd);
+	free(img.cmdline);
 	return rc;
 }
 
@@ -352,5 +505,8 @@ int pull_image(struct puller *p, const char *ref, const struct registry_auth *au
 	manifest_free(&pl.m);
 	image_config_free(&pl.config);
 	store_release(p->opt.store);
+	if (p->opt.stats)
+		atomic_fetch_add_explicit(rc ? &p->opt.stats->failures : &p->opt.stats->pulls, 1,
+					  memory_order_relaxed);
 	return rc ? err_prefix(err, rc, "pulling %s: ", ref) : 0;
 }

@@ -2,8 +2,18 @@
 /*
  * Pulling an image into the store: resolve the reference on its registry,
  * pick linux/amd64 from an index, fetch the config and the layers (a few
- * layers at a time, each on its own connection), unpack, and register the
- * image with its references.
+ * layers at a time, each on its own connection), unpack them in order into
+ * images/<id>/rootfs (unpack_image(): a temporary directory renamed into
+ * place once every diff_id matched), find the VM parts (vm_image.h),
+ * convert qcow2 disks to raw, and register the image with its references
+ * and parts. The image directory is not visible (no meta.json, no
+ * reference) until the last step, and a failure before it removes the
+ * directory (store_image_abandon()); a crash leaves one that store_open()
+ * removes.
+ *
+ * An image is unpacked once: concurrent pulls of the same image id wait
+ * for the one unpacking it, and a pull of an image already unpacked only
+ * adds its references.
  *
  * Concurrent pulls share downloads: a per-digest in-flight table makes a
  * second pull of a blob wait for the first one's result instead of fetching
@@ -17,31 +27,32 @@
 #ifndef KVMLET_AGENT_IMAGE_PULL_H
 #define KVMLET_AGENT_IMAGE_PULL_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include "agent/image/manifest.h"
+#include "agent/image/qcow2.h"
 #include "agent/image/registry.h"
 #include "agent/image/store.h"
+#include "agent/image/unpack.h"
 
 #define PULL_PARALLEL 3
-
-/*
- * Unpacks the image's layers (blobs in the store, in order) into image_dir,
- * and says what it made, relative to image_dir: the rootfs directory and the
- * disks. Called before the image is registered.
- */
-typedef int pull_unpack_fn(void *ctx, struct store *s, const char *image_dir,
-			   const struct manifest *m, char **rootfs, char ***disks, size_t *nr_disks,
-			   struct err *err);
 
 struct puller_options {
 	struct store *store;
 	struct registry_options registry;
-	unsigned int parallel; /* 0: PULL_PARALLEL */
-	/*
-	 * TODO(issue 11): agent/image/unpack.h's unpack_image() when it lands on
-	 * main; until then NULL keeps the layers as blobs and records no rootfs.
-	 */
-	pull_unpack_fn *unpack;
-	void *unpack_ctx;
+	unsigned int parallel;		     /* 0: PULL_PARALLEL */
+	const struct unpack_limits *limits;  /* NULL: unpack_default_limits, owners kept as root */
+	struct qcow2_options qcow2;	     /* converting qcow2 disks to raw */
+	/* Counters for the agent's metrics; may be NULL. Relaxed atomics. */
+	struct pull_stats *stats;
+};
+
+/* What pulls did, for GET /metrics. */
+struct pull_stats {
+	_Atomic uint64_t pulls;	   /* pull_image() calls that succeeded */
+	_Atomic uint64_t failures; /* ... and that failed */
+	_Atomic uint64_t bytes;	   /* blob bytes fetched from registries */
 };
 
 struct puller;

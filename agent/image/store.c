@@ -118,6 +118,9 @@ void store_image_free(struct store_image *img)
 	free(img->username);
 	strv_free(img->labels, 2 * img->nr_labels);
 	free(img->rootfs);
+	free(img->kernel);
+	free(img->initrd);
+	free(img->cmdline);
 	strv_free(img->disks, img->nr_disks);
 	strv_free(img->blobs, img->nr_blobs);
 	strv_free(img->repo_tags, img->nr_repo_tags);
@@ -146,11 +149,15 @@ static int image_copy(struct store_image *dst, const struct store_image *src)
 	memcpy(dst->manifest_digest, src->manifest_digest, sizeof(dst->manifest_digest));
 	dst->username = xstrdup(src->username);
 	dst->rootfs = xstrdup(src->rootfs);
+	dst->kernel = xstrdup(src->kernel);
+	dst->initrd = xstrdup(src->initrd);
+	dst->cmdline = xstrdup(src->cmdline);
 	dst->labels = strv_dup(src->labels, 2 * src->nr_labels);
 	dst->disks = strv_dup(src->disks, src->nr_disks);
 	dst->blobs = strv_dup(src->blobs, src->nr_blobs);
-	if ((src->username && !dst->username) || (src->rootfs && !dst->rootfs) || !dst->labels ||
-	    !dst->disks || !dst->blobs) {
+	if ((src->username && !dst->username) || (src->rootfs && !dst->rootfs) ||
+	    (src->kernel && !dst->kernel) || (src->initrd && !dst->initrd) ||
+	    (src->cmdline && !dst->cmdline) || !dst->labels || !dst->disks || !dst->blobs) {
 		store_image_free(dst);
 		return -ENOMEM;
 	}
@@ -193,6 +200,12 @@ static char *meta_format(const struct store_image *img)
 		ok = cJSON_AddStringToObject(o, "username", img->username);
 	if (ok && img->rootfs)
 		ok = cJSON_AddStringToObject(o, "rootfs", img->rootfs);
+	if (ok && img->kernel)
+		ok = cJSON_AddStringToObject(o, "kernel", img->kernel);
+	if (ok && img->initrd)
+		ok = cJSON_AddStringToObject(o, "initrd", img->initrd);
+	if (ok && img->cmdline)
+		ok = cJSON_AddStringToObject(o, "cmdline", img->cmdline);
 	ok = ok && cJSON_AddItemToObject(o, "disks", strv_json(img->disks, img->nr_disks)) &&
 	     cJSON_AddItemToObject(o, "blobs", strv_json(img->blobs, img->nr_blobs));
 	if (ok)
@@ -255,6 +268,7 @@ static int meta_parse(const char *what, const char *text, size_t len, struct sto
 {
 	cJSON *o = json_parse(text, len, err);
 	const char *id = NULL, *md = NULL, *username = NULL, *rootfs = NULL;
+	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
 	int r;
 
 	memset(img, 0, sizeof(*img));
@@ -271,6 +285,12 @@ static int meta_parse(const char *what, const char *text, size_t len, struct sto
 		r = json_get_string(what, o, "username", false, &username, err);
 	if (!r)
 		r = json_get_string(what, o, "rootfs", false, &rootfs, err);
+	if (!r)
+		r = json_get_string(what, o, "kernel", false, &kernel, err);
+	if (!r)
+		r = json_get_string(what, o, "initrd", false, &initrd, err);
+	if (!r)
+		r = json_get_string(what, o, "cmdline", false, &cmdline, err);
 	if (!r && json_member(o, "uid")) {
 		img->has_uid = true;
 		r = json_get_int(what, o, "uid", true, INT64_MIN, INT64_MAX, &img->uid, err);
@@ -282,7 +302,12 @@ static int meta_parse(const char *what, const char *text, size_t len, struct sto
 		strcpy(img->manifest_digest, md);
 		img->username = xstrdup(username);
 		img->rootfs = xstrdup(rootfs);
-		if ((username && !img->username) || (rootfs && !img->rootfs))
+		img->kernel = xstrdup(kernel);
+		img->initrd = xstrdup(initrd);
+		img->cmdline = xstrdup(cmdline);
+		if ((username && !img->username) || (rootfs && !img->rootfs) ||
+		    (kernel && !img->kernel) || (initrd && !img->initrd) ||
+		    (cmdline && !img->cmdline))
 			r = err_set(err, -ENOMEM, "out of memory");
 	}
 	if (!r)

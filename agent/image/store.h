@@ -115,7 +115,11 @@ struct store_image {
 	bool pinned;
 	char *rootfs; /* relative to the image directory; NULL before unpacking */
 	size_t nr_disks;
-	char **disks; /* relative to the image directory */
+	char **disks; /* relative to the image directory, raw, in boot order */
+	/* The VM parts (docs/images.md), NULL when the image has none. */
+	char *kernel;  /* relative to the image directory */
+	char *initrd;  /* relative to the image directory */
+	char *cmdline; /* the default kernel arguments themselves */
 	size_t nr_blobs;
 	char **blobs; /* every digest the image needs: GC keeps these */
 	/* Derived from the references by lookups; ignored by store_image_add(). */

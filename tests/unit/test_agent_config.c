@@ -141,7 +141,8 @@ static void test_set_and_json(void **state)
 	assert_string_equal(json, "{\"listen\":\"unix:///run/kvmlet/kvmlet.sock\",\"root\":\"/r\","
 				  "\"metricsListen\":\"/run/kvmlet/metrics.sock\","
 				  "\"logLevel\":\"info\",\"workers\":2,\"queue\":64,"
-				  "\"shutdownGraceMs\":10000,\"cniConfDir\":\"/etc/cni/net.d\"}");
+				  "\"shutdownGraceMs\":10000,\"cniConfDir\":\"/etc/cni/net.d\","
+				  "\"imageRoot\":\"\",\"insecureRegistries\":\"\"}");
 	free(json);
 }
 
