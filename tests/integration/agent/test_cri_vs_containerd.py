@@ -59,7 +59,7 @@ class Agent:
         os.makedirs(self.cni, exist_ok=True)
         args = ["--listen", f"unix://{self.sock}", "--root", self.root,
                 "--metrics-listen", "", "--cni-conf-dir", self.cni,
-                *insecure_args(insecure)]
+                "--insecure-registries", ",".join(insecure)]
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen([AGENT, *args], stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
@@ -86,26 +86,6 @@ class Agent:
     def log_text(self):
         with open(self.log) as f:
             return f.read()[-4000:]
-
-
-def insecure_args(hosts):
-    """The agent's way to name a plain-HTTP registry, read from its --help
-    (an option, or a configuration key in a file of our own); none when the
-    agent has no such setting yet (the image calls then fail, as they must)."""
-    usage = subprocess.run([AGENT, "--help"], capture_output=True, text=True).stdout
-    for line in usage.splitlines():
-        if "insecure" not in line:
-            continue
-        opt = re.match(r"\s*(--[\w-]+)", line)
-        if opt:
-            return [a for h in hosts for a in (opt.group(1), h)]
-        key = re.search(r"\[(\w+)\.(\w+)\]", line)
-        if key:
-            conf = os.path.join(TMP, "agent.conf")
-            with open(conf, "w") as f:
-                f.write(f"[{key.group(1)}]\n{key.group(2)} = {','.join(hosts)}\n")
-            return ["--config", conf]
-    return []
 
 
 def build_and_push(reg):
@@ -307,7 +287,7 @@ def test_remove_missing():
         ok_pair("image", "RemoveImage", API.RemoveImageRequest(image=spec(ref)))
 
 
-MALFORMED = ["Bad//Ref", "UPPER/case:v1", "x:" + "t" * 200, "a@sha256:zz"]
+MALFORMED = ["Bad//Ref", "127.0.0.1:5000/kvmlet/UPPER:v1", "x:" + "t" * 200, "a@sha256:zz"]
 
 
 def test_malformed_references():
@@ -329,12 +309,27 @@ def test_malformed_references():
 
 
 def test_empty_reference():
-    for method, req in (("PullImage", API.PullImageRequest(image=spec(""))),
-                        ("ImageStatus", API.ImageStatusRequest(image=spec(""))),
-                        ("RemoveImage", API.RemoveImageRequest(image=spec("")))):
-        (cc, cr), (kc, kr) = both("image", method, req)
-        check(kc == cc or (cc == SC.UNKNOWN and kc == SC.INVALID_ARGUMENT),
-              f"{method} '': kvmlet {kc} {kr}, containerd {cc} {cr}")
+    """An empty ImageSpec.image: kvmlet refuses it with INVALID_ARGUMENT in
+    all three calls. containerd 1.6 cannot parse it for a pull (UNKNOWN),
+    but ImageStatus and RemoveImage look it up as an id prefix, which the
+    only image present matches: it is reported, then removed (documented
+    difference; kubelet never sends an empty image)."""
+    (cc, cd), (kc, kd) = both("image", "PullImage", API.PullImageRequest(image=spec("")))
+    check(cc == SC.UNKNOWN, f"containerd PullImage '': {cc} {cd}")
+    check(kc == SC.INVALID_ARGUMENT, f"kvmlet PullImage '': {kc} {kd}")
+    (cc, cr), (kc, kr) = both("image", "ImageStatus", API.ImageStatusRequest(image=spec("")))
+    check(cc == SC.OK and cr.image.id == image_id(), f"containerd ImageStatus '': {cc} {cr}")
+    check(kc == SC.INVALID_ARGUMENT, f"kvmlet ImageStatus '': {kc} {kr}")
+    (cc, cr), (kc, kr) = both("image", "RemoveImage", API.RemoveImageRequest(image=spec("")))
+    check(cc == SC.OK, f"containerd RemoveImage '': {cc} {cr}")
+    check(kc == SC.INVALID_ARGUMENT, f"kvmlet RemoveImage '': {kc} {kr}")
+    status = API.ImageStatusRequest(image=spec(image_id()))
+    check(not CC.image("ImageStatus", status).HasField("image"),
+          "containerd kept its only image after RemoveImage ''")
+    check(KC.image("ImageStatus", status).HasField("image"), "kvmlet lost the image")
+    # containerd pulls it again, for test_remove_image.
+    r = CC.image("PullImage", API.PullImageRequest(image=spec(TAG_REF)), timeout=60)
+    check(r.image_ref == image_id(), "containerd re-pull")
 
 
 def test_remove_image():
