@@ -52,8 +52,7 @@ static const struct config_key keys[] = {
 	    .max = 600000),
 	KEY("cni", "conf_dir", "cniConfDir", KEY_PATH, cni_conf_dir),
 	KEY("images", "root", "imageRoot", KEY_PATH, image_root, .may_be_empty = true),
-	KEY("images", "insecure_registries", "insecureRegistries", KEY_HOSTS,
-	    insecure_registries),
+	KEY("images", "insecure_registries", "insecureRegistries", KEY_HOSTS, insecure_registries),
 };
 
 static const char *const level_names[] = {
@@ -317,14 +316,15 @@ char *agent_config_json(const struct agent_config *c)
 	return text;
 }
 
-size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap,
-			     const char **out, size_t max)
+size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap, const char **out,
+			     size_t max)
 {
 	size_t n = 0;
 	char *save = NULL;
 
 	snprintf(buf, cap, "%s", c->insecure_registries);
-	for (char *t = strtok_r(buf, ", ", &save); t && n + 1 < max; t = strtok_r(NULL, ", ", &save))
+	for (char *t = strtok_r(buf, ", ", &save); t && n + 1 < max;
+	     t = strtok_r(NULL, ", ", &save))
 		out[n++] = t;
 	out[n] = NULL;
 	return n;

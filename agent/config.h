@@ -56,8 +56,8 @@ int agent_config_set(struct agent_config *c, const char *section, const char *ke
  * Splits insecure_registries into at most max entries of out (pointers
  * into buf, a copy), NULL-terminated; returns how many.
  */
-size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap,
-			     const char **out, size_t max);
+size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap, const char **out,
+			     size_t max);
 /* The configuration as a JSON object (malloc'd), for Status's verbose info; NULL without memory. */
 char *agent_config_json(const struct agent_config *c);
 

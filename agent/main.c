@@ -25,8 +25,8 @@
 #include "lib/http_client.h"
 #include "lib/log.h"
 
-#define ARRAY_SIZE(a)	     (sizeof(a) / sizeof((a)[0]))
-#define MAX_INSECURE	     64
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MAX_INSECURE  64
 
 enum { OPT_CONFIG = 256, OPT_VERSION };
 

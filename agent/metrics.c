@@ -51,8 +51,7 @@ static const struct prom_family fam_pull_bytes = {
 };
 static const struct prom_family fam_store_bytes = {
 	"kvmlet_agent_image_store_bytes",
-	"Disk space used under the image store's root (blocks allocated), when scraped.",
-	PROM_GAUGE
+	"Disk space used under the image store's root (blocks allocated), when scraped.", PROM_GAUGE
 };
 static const struct prom_family fam_store_inodes = {
 	"kvmlet_agent_image_store_inodes", "Files and directories under the image store's root.",

@@ -175,8 +175,11 @@ void cri_image_status(struct cri_call *c, const ProtobufCMessage *req, ProtobufC
 		return;
 	}
 	rc = store_image_get(c->rt->store, name, &img, &err);
-	/* Absent is an answer, not an error: kubelet pulls on image == nil. */
-	if (rc == -ENOENT)
+	/*
+	 * Absent is an answer, not an error: kubelet pulls on image == nil. A
+	 * name that is no reference is absent too, as in containerd.
+	 */
+	if (rc == -ENOENT || rc == -EINVAL)
 		return;
 	if (rc) {
 		cri_status_from_err(&c->status, &err);
@@ -272,8 +275,8 @@ void cri_remove_image(struct cri_call *c, const ProtobufCMessage *req, ProtobufC
 		return;
 	}
 	rc = store_image_remove(c->rt->store, name, &err);
-	if (rc == -ENOENT)
-		return; /* already gone: containerd answers OK too */
+	if (rc == -ENOENT || rc == -EINVAL)
+		return; /* already gone (or never was): containerd answers OK too */
 	if (rc) {
 		cri_status_from_err(&c->status, &err);
 		return;

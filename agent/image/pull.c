@@ -486,8 +486,11 @@ int pull_image(struct puller *p, const char *ref, const struct registry_auth *au
 	int rc = ref_parse(ref, &pl.ref, err);
 
 	id[0] = '\0';
-	if (rc)
+	if (rc) {
+		if (p->opt.stats)
+			atomic_fetch_add_explicit(&p->opt.stats->failures, 1, memory_order_relaxed);
 		return rc;
+	}
 	store_hold(p->opt.store);
 	rc = registry_open(&p->opt.registry, pl.ref.domain, pl.ref.path, auth, &pl.r, err);
 	if (!rc)

@@ -41,9 +41,9 @@
 struct puller_options {
 	struct store *store;
 	struct registry_options registry;
-	unsigned int parallel;		     /* 0: PULL_PARALLEL */
-	const struct unpack_limits *limits;  /* NULL: unpack_default_limits, owners kept as root */
-	struct qcow2_options qcow2;	     /* converting qcow2 disks to raw */
+	unsigned int parallel;		    /* 0: PULL_PARALLEL */
+	const struct unpack_limits *limits; /* NULL: unpack_default_limits, owners kept as root */
+	struct qcow2_options qcow2;	    /* converting qcow2 disks to raw */
 	/* Counters for the agent's metrics; may be NULL. Relaxed atomics. */
 	struct pull_stats *stats;
 };

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 
 #define INFO_MAX (64 * 1024)
 #define ERR_TAIL 200
+
+extern char **environ;
 
 static const unsigned char qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
 
@@ -42,16 +45,28 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The child: stdout and stderr to the pipe, stdin from /dev/null, then exec. */
-static void child_exec(const char *const argv[], int out_fd)
+/*
+ * Starts argv with stdin from /dev/null and stdout and stderr into out_fd.
+ * posix_spawnp(), not fork(): the agent is threaded, and the child must not
+ * run anything between fork and exec that another thread may hold a lock of.
+ */
+static int spawn(const char *const argv[], int out_fd, pid_t *pid)
 {
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	posix_spawn_file_actions_t fa;
+	int rc;
 
-	if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
-		_exit(126);
-	/* execvp() takes char *const[] for history's sake; it writes nothing. */
-	execvp(argv[0], (char *const *)argv);
-	_exit(127);
+	if ((rc = posix_spawn_file_actions_init(&fa)))
+		return -rc;
+	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+	/* posix_spawnp() takes char *const[] for history's sake; it writes nothing. */
+	if (!rc)
+		rc = posix_spawnp(pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	return -rc;
 }
 
 /*
@@ -69,16 +84,14 @@ static int run(const char *const argv[], unsigned int timeout_ms, char *out, siz
 	out[0] = '\0';
 	if (pipe2(pipefd, O_CLOEXEC))
 		return err_set(err, -errno, "%s: pipe: %m", argv[0]);
-	pid = fork();
-	if (pid < 0) {
-		rc = err_set(err, -errno, "%s: fork: %m", argv[0]);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return rc;
-	}
-	if (!pid)
-		child_exec(argv, pipefd[1]);
+	rc = spawn(argv, pipefd[1], &pid);
 	close(pipefd[1]);
+	if (rc) {
+		close(pipefd[0]);
+		if (rc == -ENOENT)
+			return err_set(err, -ENOENT, "%s: not found (install qemu-utils)", argv[0]);
+		return err_set(err, rc, "%s: cannot start it: %s", argv[0], strerror(-rc));
+	}
 	for (;;) {
 		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
 		int64_t left = deadline - now_ms();
@@ -91,11 +104,15 @@ static int run(const char *const argv[], unsigned int timeout_ms, char *out, siz
 			kill(pid, SIGKILL);
 			break;
 		}
-		if (poll(&p, 1, (int)(left > INT_MAX ? INT_MAX : left)) < 0 && errno != EINTR) {
+		int ready = poll(&p, 1, (int)(left > INT_MAX ? INT_MAX : left));
+
+		if (ready < 0 && errno != EINTR) {
 			rc = err_set(err, -errno, "%s: poll: %m", argv[0]);
 			kill(pid, SIGKILL);
 			break;
 		}
+		if (ready <= 0) /* the time is up, or a signal: look at the clock again */
+			continue;
 		n = read(pipefd[0], buf, sizeof(buf));
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;

@@ -4,22 +4,44 @@
  * The first byte picks a row of the method table, the rest is the request
  * body: protobuf-c unpacks it and the handler answers. A call either fails
  * with a code and a message, or its response unpacks again as the method's
- * response type. The runtime points at no CNI directory and logging is off,
- * so a handler touches nothing outside the process.
+ * response type. The runtime points at no CNI directory and logging is off;
+ * the ImageService runs over an empty image store in a temporary directory
+ * (names are resolved, nothing is found), and pulls are refused without
+ * touching the network, so a handler touches nothing else outside the
+ * process.
  */
 #include "tests/fuzz/fuzzer.h"
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "agent/cri/methods.h"
 #include "agent/cri/runtime.h"
+#include "agent/image/store.h"
 #include "lib/log.h"
 
 static struct cri_runtime rt;
+static struct store *store;
+
+static int no_pull(void *ctx, const char *ref, const struct registry_auth *auth,
+		   char id[DIGEST_STR_LEN + 1], struct err *err)
+{
+	return err_set(err, -ENETUNREACH, "pulling %s: no network in the fuzzer", ref);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	static char root[] = "/tmp/kvmlet-fuzz-cri-XXXXXX";
+	struct store_options so = { .root = root };
+	struct err err = { 0 };
+
 	log_set_level(LOG_OFF);
 	cri_runtime_init(&rt, NULL, "{\"root\":\"/fuzz\"}");
+	if (!mkdtemp(root) || store_open(&so, &store, &err)) {
+		fprintf(stderr, "fuzz_cri_request: no image store: %s\n", err.msg);
+		abort();
+	}
+	cri_runtime_set_images(&rt, store, no_pull, NULL);
 	return 0;
 }
 

@@ -146,6 +146,35 @@ static void test_set_and_json(void **state)
 	free(json);
 }
 
+static void test_images(void **state)
+{
+	static const char text[] =
+		"[images]\nroot = /srv/images\n"
+		"insecure_registries = 127.0.0.1:5000, reg.local:80,[::1]:5000\n";
+	struct agent_config c;
+	struct err err = { 0 };
+	const char *hosts[4];
+	char buf[256];
+
+	agent_config_defaults(&c);
+	assert_string_equal(c.image_root, "");
+	assert_int_equal(agent_config_insecure(&c, buf, sizeof(buf), hosts, 4), 0);
+	assert_null(hosts[0]);
+	assert_int_equal(agent_config_parse(&c, text, sizeof(text) - 1, "t", &err), 0);
+	assert_string_equal(c.image_root, "/srv/images");
+	assert_int_equal(agent_config_insecure(&c, buf, sizeof(buf), hosts, 4), 3);
+	assert_string_equal(hosts[0], "127.0.0.1:5000");
+	assert_string_equal(hosts[1], "reg.local:80");
+	assert_string_equal(hosts[2], "[::1]:5000");
+	assert_null(hosts[3]);
+	/* At most max - 1 entries, NULL-terminated. */
+	assert_int_equal(agent_config_insecure(&c, buf, sizeof(buf), hosts, 2), 1);
+	assert_null(hosts[1]);
+	assert_int_equal(agent_config_set(&c, "images", "insecure_registries", "a/b", &err),
+			 -EINVAL);
+	assert_int_equal(agent_config_set(&c, "images", "root", "relative", &err), -EINVAL);
+}
+
 static void test_load(void **state)
 {
 	char path[] = "/tmp/kvmlet-agent-conf-XXXXXX";
@@ -174,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_bad_input),    cmocka_unit_test(test_nul_and_long),
 		cmocka_unit_test(test_set_and_json), cmocka_unit_test(test_load),
+		cmocka_unit_test(test_images),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@ store is checked on disk after each step.
 import atexit
 import base64
 import concurrent.futures
+import hashlib
 import json
 import os
 import re
@@ -75,9 +76,36 @@ def config_digest(layout, manifest_digest):
         return json.load(f)["config"]["digest"]
 
 
-def push(layout, dest):
+def add_index(layout, manifest_digest, tag):
+    """Wraps the image in an OCI index (linux/amd64 next to an arm64 entry
+    naming the same manifest) tagged `tag` in the layout."""
+    with open(os.path.join(layout, "blobs", "sha256", manifest_digest[7:]), "rb") as f:
+        size = len(f.read())
+    entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": manifest_digest, "size": size}
+    body = json.dumps({"schemaVersion": 2,
+                       "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": [dict(entry, platform={"os": "linux",
+                                                           "architecture": "arm64"}),
+                                     dict(entry, platform={"os": "linux",
+                                                           "architecture": "amd64"})]}).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    with open(os.path.join(layout, "blobs", "sha256", digest[7:]), "wb") as f:
+        f.write(body)
+    with open(os.path.join(layout, "index.json")) as f:
+        index = json.load(f)
+    index["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json",
+                               "digest": digest, "size": len(body),
+                               "annotations": {"org.opencontainers.image.ref.name": tag}})
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump(index, f)
+    return digest
+
+
+def push(layout, dest, tag="v1", all_images=False):
     registry.skopeo("copy", "--dest-tls-verify=false", "--dest-creds", CREDS,
-                    f"oci:{layout}:v1", f"docker://{dest}")
+                    *(["--all"] if all_images else []), f"oci:{layout}:{tag}",
+                    f"docker://{dest}")
 
 
 class Agent:
@@ -167,6 +195,9 @@ QCOW = os.path.join(TMP, "root.qcow2")
 run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", QCOW_SRC, QCOW)
 with open(QCOW, "rb") as f:
     check(f.read(4) == b"QFI\xfb", "qemu-img made no qcow2")
+# A qcow2 whose backing file names a host file: refused at pull time.
+BACKED = os.path.join(TMP, "backed.qcow2")
+run("qemu-img", "create", "-f", "qcow2", "-b", QCOW_SRC, "-F", "raw", BACKED)
 BIG_DISK = os.path.join(TMP, "big.img")
 with open(BIG_DISK, "wb") as f:
     f.write(os.urandom(8 << 20))  # random: compression keeps it big enough to cut
@@ -174,6 +205,7 @@ with open(BIG_DISK, "wb") as f:
 FW_LAYOUT, FW_MANIFEST = build("fw", [RAW_DISK])
 Q_LAYOUT, Q_MANIFEST = build("qcow", [QCOW])
 BIG_LAYOUT, BIG_MANIFEST = build("big", [BIG_DISK])
+BACKED_LAYOUT, BACKED_MANIFEST = build("backed", [BACKED])
 FW_ID = config_digest(FW_LAYOUT, FW_MANIFEST)
 Q_ID = config_digest(Q_LAYOUT, Q_MANIFEST)
 BIG_ID = config_digest(BIG_LAYOUT, BIG_MANIFEST)
@@ -185,8 +217,12 @@ atexit.register(REG.stop)
 FW = f"{REG.host}/kvmlet/fw:v1"
 QC = f"{REG.host}/kvmlet/qcow:v1"
 push(FW_LAYOUT, FW)
+FW_INDEX = add_index(FW_LAYOUT, FW_MANIFEST, "multi")
+FW_MULTI = f"{REG.host}/kvmlet/fw-multi:v1"
+push(FW_LAYOUT, FW_MULTI, tag="multi", all_images=True)
 push(Q_LAYOUT, QC)
 push(BIG_LAYOUT, f"{REG.host}/kvmlet/big:v1")
+push(BACKED_LAYOUT, f"{REG.host}/kvmlet/backed:v1")
 # skopeo recompresses nothing for OCI layouts: the digests stay kvmlet-image's.
 FW_BY_DIGEST = f"{REG.host}/kvmlet/fw@{FW_MANIFEST}"
 
@@ -309,6 +345,20 @@ def test_pull_by_digest():
           f"repo_digests {list(img.repo_digests)}")
 
 
+def test_pull_from_index():
+    """An index resolves to linux/amd64; its digest is the repo digest."""
+    check(pull(FW_MULTI, good_auth()) == FW_ID, "from an index: another id")
+    img = status(FW_MULTI).image
+    check(f"{REG.host}/kvmlet/fw-multi@{FW_INDEX}" in img.repo_digests,
+          f"repo_digests {list(img.repo_digests)} lack the index {FW_INDEX}")
+    check(FW_MULTI in img.repo_tags and FW in img.repo_tags, f"repo_tags {list(img.repo_tags)}")
+    check(image_dirs() == [FW_ID[7:]], f"dirs {image_dirs()}")
+    AG.c.image("RemoveImage", API.RemoveImageRequest(image=spec(FW_MULTI)))
+    check(image_dirs() == [], f"dirs after removal {image_dirs()}")
+    check(not status(FW).HasField("image"), "the whole image goes, every tag with it")
+    check(pull(FW, good_auth()) == FW_ID, "pulled again")
+
+
 def test_pull_qcow2():
     check(pull(QC, good_auth()) == Q_ID, "qcow2 image: another id")
     with open(os.path.join(image_dir(Q_ID), "meta.json")) as f:
@@ -318,6 +368,13 @@ def test_pull_qcow2():
     check(os.path.getsize(disk) == QCOW_VIRTUAL, f"raw size {os.path.getsize(disk)}")
     with open(disk, "rb") as a, open(QCOW_SRC, "rb") as b:
         check(a.read() == b.read(), "the converted disk differs from the qcow2's contents")
+    check(leftovers() == [], f"leftovers {leftovers()}")
+
+
+def test_qcow2_backing_file_refused():
+    code, msg = AG.c.code_of(pull, f"{REG.host}/kvmlet/backed:v1", good_auth())
+    check(code != SC.OK and "backing file" in msg, f"backing file: {code} {msg!r}")
+    check(sorted(image_dirs()) == sorted([FW_ID[7:], Q_ID[7:]]), f"dirs {image_dirs()}")
     check(leftovers() == [], f"leftovers {leftovers()}")
 
 
@@ -404,7 +461,7 @@ def test_restart():
 
 try:
     main([test_image_fs_info, test_pull_auth, test_pull_by_tag, test_pull_by_digest,
-          test_pull_qcow2, test_image_status, test_list_images, test_remove_image,
+          test_pull_from_index, test_pull_qcow2, test_qcow2_backing_file_refused, test_image_status, test_list_images, test_remove_image,
           test_concurrent_pulls, test_registry_killed, test_restart])
 finally:
     PROXY.close()

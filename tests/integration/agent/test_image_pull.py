@@ -246,6 +246,17 @@ def test_pull_by_tag_status_rm():
     check(len(blobs_on_disk(root)) == 4, f"blobs: {blobs_on_disk(root)}")
     check_blobs_verified(root)
     check(images_on_disk(root) == [cfg[7:]], f"images: {images_on_disk(root)}")
+    # The layers unpacked in order, and the parts recorded: /boot/vmlinux is
+    # not a kernel path (docs/images.md), /disk/disk.img is the one disk.
+    img = os.path.join(root, "images", cfg[7:])
+    with open(os.path.join(img, "meta.json")) as f:
+        meta = json.load(f)
+    check(meta.get("rootfs") == "rootfs" and meta["disks"] == ["rootfs/disk/disk.img"]
+          and "kernel" not in meta, f"meta.json {meta}")
+    with open(os.path.join(img, "rootfs", "disk", "disk.img"), "rb") as f:
+        check(f.read() == b"\0" * 65536 + b"kvmlet", "disk.img unpacked wrong")
+    with open(os.path.join(img, "rootfs", "boot", "vmlinux"), "rb") as f:
+        check(f.read() == b"ELF" * 1000, "vmlinux unpacked wrong")
     for q in (cfg, cfg[7:19], f"{REG.host}/kvmlet/testdisk@{manifest_digest}"):
         code, st, err = tool(root, "status", q)
         check(code == 0 and st["id"] == cfg, f"status {q}: {err}")
@@ -255,6 +266,37 @@ def test_pull_by_tag_status_rm():
     check(code == 2, "the image is still there")
     check(images_on_disk(root) == [] and blobs_on_disk(root) == [],
           f"left on disk: {images_on_disk(root)} {blobs_on_disk(root)}")
+
+
+def test_pull_qcow2():
+    """A qcow2 disk (made with qemu-img) becomes raw once, at pull time."""
+    check(shutil.which("qemu-img"), "qemu-img is not installed (qemu-utils, scripts/install-deps)")
+    src, qcow = os.path.join(TMP, "q.raw"), os.path.join(TMP, "q.qcow2")
+    with open(src, "wb") as f:
+        f.truncate(2 << 20)
+        f.seek(1 << 20)
+        f.write(b"inside the qcow2")
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", src, qcow], check=True)
+    with open(qcow, "rb") as f:
+        data = f.read()
+    check(data[:4] == b"QFI\xfb", "qemu-img made no qcow2")
+    layout = Layout("qcow2")
+    m, cfg = layout.image([{"boot/vmlinuz": b"ELF", "boot/cmdline": b"console=ttyS0\n"},
+                           {"disk/root.qcow2": data}])
+    layout.tag("v1", m, OCI_MANIFEST)
+    skopeo_push(layout, "v1", f"{REG.host}/kvmlet/qcow2:v1")
+    root = new_root("qcow2")
+    code, out, err = tool(root, "pull", f"{REG.host}/kvmlet/qcow2:v1", insecure=[REG.host])
+    check(code == 0 and out == [cfg], f"pull: {err}")
+    img = os.path.join(root, "images", cfg[7:])
+    with open(os.path.join(img, "meta.json")) as f:
+        meta = json.load(f)
+    check(meta["kernel"] == "rootfs/boot/vmlinuz" and meta["cmdline"] == "console=ttyS0"
+          and meta["disks"] == ["rootfs/disk/root.qcow2"], f"meta.json {meta}")
+    with open(os.path.join(img, "rootfs", "disk", "root.qcow2"), "rb") as a, open(src, "rb") as b:
+        check(a.read() == b.read(), "the disk is not the qcow2's contents as raw")
+    check(not [n for n in os.listdir(os.path.join(img, "rootfs", "disk")) if ".tmp" in n],
+          "a temporary file is left")
 
 
 def test_pull_by_digest():
@@ -641,7 +683,7 @@ def test_lying_registry():
 if __name__ == "__main__":
     try:
         setup()
-        main([test_pull_by_tag_status_rm, test_pull_by_digest, test_pull_from_index,
+        main([test_pull_by_tag_status_rm, test_pull_qcow2, test_pull_by_digest, test_pull_from_index,
               test_plain_http_needs_insecure, test_concurrent_pulls, test_auth,
               test_bearer_redirect_retry, test_cri_tokens, test_shared_downloads,
               test_lying_registry,
