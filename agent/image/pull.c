@@ -281,20 +281,6 @@ static int fetch_config(struct puller *p, struct pull *pl, struct err *err)
 	return rc;
 }
 
-static int strv_add(char ***v, size_t *n, const char *s)
-{
-	char **nv = realloc(*v, (*n + 2) * sizeof(char *));
-
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	nv[*n] = strdup(s);
-	if (!nv[*n])
-		return -ENOMEM;
-	nv[++*n] = NULL;
-	return 0;
-}
-
 static const char *label(const struct image_config *c, const char *key)
 {
 	for (size_t i = 0; i < c->nr_labels; i++)
@@ -450,13 +436,13 @@ static int register_image(struct puller *p, struct pull *pl, struct err *err)
 	for (size_t i = 0; i < pl->m.nr_layers; i++)
 		img.size += pl->m.layers[i].size;
 	if (pl->index_digest[0])
-		rc = strv_add(&img.blobs, &img.nr_blobs, pl->index_digest);
+		rc = store_strv_push(&img.blobs, &img.nr_blobs, pl->index_digest);
 	if (!rc)
-		rc = strv_add(&img.blobs, &img.nr_blobs, pl->doc.digest);
+		rc = store_strv_push(&img.blobs, &img.nr_blobs, pl->doc.digest);
 	if (!rc)
-		rc = strv_add(&img.blobs, &img.nr_blobs, pl->m.config.digest);
+		rc = store_strv_push(&img.blobs, &img.nr_blobs, pl->m.config.digest);
 	for (size_t i = 0; !rc && i < pl->m.nr_layers; i++)
-		rc = strv_add(&img.blobs, &img.nr_blobs, pl->m.layers[i].digest);
+		rc = store_strv_push(&img.blobs, &img.nr_blobs, pl->m.layers[i].digest);
 	if (rc)
 		rc = err_set(err, -ENOMEM, "out of memory");
 	if (!rc)

@@ -99,7 +99,7 @@ static char **strv_dup(char *const *v, size_t n)
 	return out;
 }
 
-static int strv_push(char ***v, size_t *n, const char *s)
+int store_strv_push(char ***v, size_t *n, const char *s)
 {
 	char **nv = realloc(*v, (*n + 2) * sizeof(char *));
 
@@ -233,7 +233,7 @@ static int strv_parse(const char *what, const cJSON *o, const char *name, bool d
 	{
 		if (!cJSON_IsString(e) || (digests && !digest_valid(e->valuestring)))
 			return err_set(err, -EINVAL, "%s.%s: bad entry", what, name);
-		if (strv_push(out, nr, e->valuestring))
+		if (store_strv_push(out, nr, e->valuestring))
 			return err_set(err, -ENOMEM, "out of memory");
 	}
 	return 0;
@@ -255,8 +255,8 @@ static int meta_labels(const char *what, const cJSON *o, struct store_image *img
 	{
 		if (!cJSON_IsString(l))
 			return err_set(err, -EINVAL, "%s.labels: expected strings", what);
-		if (strv_push(&img->labels, &n, l->string) ||
-		    strv_push(&img->labels, &n, l->valuestring))
+		if (store_strv_push(&img->labels, &n, l->string) ||
+		    store_strv_push(&img->labels, &n, l->valuestring))
 			return err_set(err, -ENOMEM, "out of memory");
 		img->nr_labels = n / 2;
 	}
@@ -993,9 +993,9 @@ static int image_report(struct store *s, const struct store_image *img, struct s
 		if (strcmp(s->refs[i].id, img->id))
 			continue;
 		if (strchr(s->refs[i].name, '@'))
-			r = strv_push(&out->repo_digests, &out->nr_repo_digests, s->refs[i].name);
+			r = store_strv_push(&out->repo_digests, &out->nr_repo_digests, s->refs[i].name);
 		else
-			r = strv_push(&out->repo_tags, &out->nr_repo_tags, s->refs[i].name);
+			r = store_strv_push(&out->repo_tags, &out->nr_repo_tags, s->refs[i].name);
 	}
 	if (r)
 		store_image_free(out);

@@ -152,6 +152,11 @@ int store_image_get(struct store *s, const char *ref_or_id, struct store_image *
 		    struct err *err);
 int store_image_list(struct store *s, struct store_image **out, size_t *nr, struct err *err);
 void store_image_free(struct store_image *img);
+/*
+ * Appends a copy of s to one of a store_image's NULL-terminated string lists
+ * (v, with *n entries), for a caller building an image; -ENOMEM.
+ */
+int store_strv_push(char ***v, size_t *n, const char *s);
 void store_image_list_free(struct store_image *list, size_t nr);
 
 /* The whole image, as containerd does; -EBUSY while a VM uses it; -ENOENT if unknown. */

@@ -227,73 +227,8 @@ push(BACKED_LAYOUT, f"{REG.host}/kvmlet/backed:v1")
 FW_BY_DIGEST = f"{REG.host}/kvmlet/fw@{FW_MANIFEST}"
 
 
-class CuttingProxy:
-    """Forwards one request per connection to the registry; the first GET of a
-    blob of at least 1 MiB is cut after half its body, and the registry is
-    killed then."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.host = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self.cut = threading.Event()
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.one, args=(c,), daemon=True).start()
-
-    def one(self, c):
-        with c:
-            req = b""
-            while b"\r\n\r\n" not in req:
-                chunk = c.recv(65536)
-                if not chunk:
-                    return
-                req += chunk
-            head = req.split(b"\r\n\r\n")[0].decode()
-            first, *lines = head.split("\r\n")
-            lines = [x for x in lines if not x.lower().startswith(("connection:", "host:"))]
-            out = "\r\n".join([first, f"Host: {REG.host}", "Connection: close", *lines])
-            try:
-                up = socket.create_connection(("127.0.0.1", REG.port))
-            except OSError:
-                return
-            with up:
-                up.sendall(out.encode() + b"\r\n\r\n")
-                resp = b""
-                while b"\r\n\r\n" not in resp:
-                    chunk = up.recv(65536)
-                    if not chunk:
-                        break
-                    resp += chunk
-                hdr, _, body = resp.partition(b"\r\n\r\n")
-                m = re.search(rb"(?im)^content-length:\s*(\d+)", hdr)
-                length = int(m.group(1)) if m else 0
-                if "/blobs/" in first and length >= 1 << 20 and not self.cut.is_set():
-                    while len(body) < length // 2:
-                        chunk = up.recv(65536)
-                        if not chunk:
-                            break
-                        body += chunk
-                    c.sendall(hdr + b"\r\n\r\n" + body[:length // 2])
-                    REG.kill()  # the registry dies mid-blob
-                    self.cut.set()
-                    return
-                c.sendall(resp)
-                while chunk := up.recv(65536):
-                    c.sendall(chunk)
-
-    def close(self):
-        self.sock.close()
-
-
-PROXY = CuttingProxy()
+# The first blob of at least 1 MiB is cut halfway and the registry killed.
+PROXY = registry.CuttingProxy(REG, lambda path, length: "/blobs/" in path and length >= 1 << 20)
 INSECURE = [REG.host, PROXY.host]
 AG = Agent()
 

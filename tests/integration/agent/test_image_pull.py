@@ -27,6 +27,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import SKIP, check, main, skip
+import registry
+from registry import CuttingProxy
 
 TOOL = sys.argv[1] if len(sys.argv) > 1 else "build/bin/kvmlet-image-tool"
 TMP = tempfile.mkdtemp(prefix="kvmlet-pull-")
@@ -38,59 +40,15 @@ def sha256(b):
     return "sha256:" + hashlib.sha256(b).hexdigest()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Registry:
-    """docker-registry with its own config and storage; ready when /v2/ answers."""
+class Registry(registry.Registry):
+    """lib/registry.py's docker-registry in a folder of this test's, its port
+    chosen up front so that references can be written before it starts."""
 
     def __init__(self, name, htpasswd=None):
-        self.dir = os.path.join(TMP, name)
-        os.makedirs(self.dir, exist_ok=True)
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        cfg = [
-            "version: 0.1",
-            "log:",
-            "  level: error",
-            "storage:",
-            "  filesystem:",
-            f"    rootdirectory: {self.dir}/storage",
-            "  delete:",
-            "    enabled: true",
-            "http:",
-            f"  addr: {self.host}",
-        ]
-        if htpasswd:
-            cfg += ["auth:", "  htpasswd:", "    realm: kvmlet-test", f"    path: {htpasswd}"]
-        self.cfg = os.path.join(self.dir, "config.yml")
-        with open(self.cfg, "w") as f:
-            f.write("\n".join(cfg) + "\n")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(["docker-registry", "serve", self.cfg],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:
-            check(self.proc.poll() is None, "docker-registry exited at start")
-            try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=2)
-                return
-            except urllib.error.HTTPError:
-                return  # 401: up, with auth
-            except (urllib.error.URLError, ConnectionError):
-                check(time.monotonic() < deadline, "docker-registry never answered /v2/")
-                # Poll again: the condition decides, not the wait.
-                time.sleep(0.02)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        workdir = os.path.join(TMP, name)
+        os.makedirs(workdir, exist_ok=True)
+        super().__init__(workdir, htpasswd)
+        self.port = registry.free_port()
 
 
 def tar_gz(files):
@@ -368,74 +326,6 @@ def test_auth():
         reg.stop()
 
 
-class CuttingProxy:
-    """Forwards to the registry, one request per connection; the first GET of
-    blob `victim` is cut after half its body: then the registry is killed."""
-
-    def __init__(self, reg, victim):
-        self.reg, self.victim = reg, victim
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.host = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self.cut = threading.Event()
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.one, args=(c,), daemon=True).start()
-
-    def one(self, c):
-        with c:
-            req = b""
-            while b"\r\n\r\n" not in req:
-                chunk = c.recv(65536)
-                if not chunk:
-                    return
-                req += chunk
-            head = req.split(b"\r\n\r\n")[0].decode()
-            lines = [line for line in head.split("\r\n")[1:]
-                     if not line.lower().startswith(("connection:", "host:"))]
-            path = head.split(" ")[1]
-            out = "\r\n".join([head.split("\r\n")[0], f"Host: {self.reg.host}",
-                               "Connection: close"] + lines) + "\r\n\r\n"
-            try:
-                up = socket.create_connection(("127.0.0.1", self.reg.port))
-            except OSError:
-                return
-            with up:
-                up.sendall(out.encode())
-                resp = b""
-                while b"\r\n\r\n" not in resp:
-                    chunk = up.recv(65536)
-                    if not chunk:
-                        break
-                    resp += chunk
-                if self.victim in path and not self.cut.is_set():
-                    hdr, body = resp.split(b"\r\n\r\n", 1)
-                    length = int([h.split(b":")[1] for h in hdr.split(b"\r\n")
-                                  if h.lower().startswith(b"content-length")][0])
-                    while len(body) < length // 2:
-                        body += up.recv(65536)
-                    c.sendall(hdr + b"\r\n\r\n" + body[:length // 2])
-                    self.reg.stop()  # the registry dies mid-blob
-                    self.cut.set()
-                    return
-                c.sendall(resp)
-                while True:
-                    chunk = up.recv(65536)
-                    if not chunk:
-                        break
-                    c.sendall(chunk)
-
-    def close(self):
-        self.sock.close()
-
-
 def test_registry_killed_mid_pull():
     reg = Registry("killed")
     reg.start()
@@ -449,7 +339,7 @@ def test_registry_killed_mid_pull():
                                  headers={"Accept": OCI_MANIFEST})
     with urllib.request.urlopen(req, timeout=10) as r:
         victim = json.loads(r.read())["layers"][0]["digest"]
-    proxy = CuttingProxy(reg, victim)
+    proxy = CuttingProxy(reg, lambda path, length: victim in path)
     root = new_root("killed")
     try:
         code, _, err = tool(root, "pull", f"{proxy.host}/kvmlet/big:v1", insecure=[proxy.host])

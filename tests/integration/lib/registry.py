@@ -15,7 +15,9 @@ import base64
 import os
 import shutil
 import socket
+import re
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -150,6 +152,74 @@ class Registry:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class CuttingProxy:
+    """Forwards to a Registry, one request per connection. The first GET for
+    which cut(path, content_length) is true is cut after half its body, and
+    the registry is killed then: a registry that dies mid-blob."""
+
+    def __init__(self, reg, cut):
+        self.reg, self.should_cut = reg, cut
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.host = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.cut = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _read_head(s, data=b""):
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def _one(self, c):
+        with c:
+            req = self._read_head(c)
+            if req is None:
+                return
+            first, *lines = req.split(b"\r\n\r\n")[0].decode().split("\r\n")
+            lines = [x for x in lines if not x.lower().startswith(("connection:", "host:"))]
+            out = "\r\n".join([first, f"Host: {self.reg.host}", "Connection: close", *lines])
+            try:
+                up = socket.create_connection(("127.0.0.1", self.reg.port))
+            except OSError:
+                return
+            with up:
+                up.sendall(out.encode() + b"\r\n\r\n")
+                resp = self._read_head(up) or b""
+                hdr, _, body = resp.partition(b"\r\n\r\n")
+                m = re.search(rb"(?im)^content-length:\s*(\d+)", hdr)
+                length = int(m.group(1)) if m else 0
+                path = first.split(" ")[1] if " " in first else ""
+                if not self.cut.is_set() and self.should_cut(path, length):
+                    while len(body) < length // 2:
+                        chunk = up.recv(65536)
+                        if not chunk:
+                            break
+                        body += chunk
+                    c.sendall(hdr + b"\r\n\r\n" + body[:length // 2])
+                    self.reg.kill()
+                    self.cut.set()
+                    return
+                c.sendall(resp)
+                while chunk := up.recv(65536):
+                    c.sendall(chunk)
+
+    def close(self):
+        self.sock.close()
 
 
 def skopeo(*args, timeout=120):
