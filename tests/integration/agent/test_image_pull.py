@@ -13,20 +13,17 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import SKIP, check, main, skip
+from harness import check, main, skip
 import registry
 from registry import CuttingProxy
 
