@@ -83,8 +83,10 @@ struct cri_server {
 	pthread_cond_t done;  /* shut_down */
 	struct call *head, *tail;
 	unsigned int queued, queue_max;
-	bool stop;	/* workers exit when the queue is empty */
-	bool shut_down; /* the server has no call left */
+	bool stop;	   /* workers exit when the queue is empty */
+	bool shut_down;	   /* the server has no call left */
+	unsigned int live; /* struct calls allocated: the queue is shut down at none */
+	bool cq_shut;
 
 	bool cq_started;
 	bool bound; /* the socket file is ours to remove */
@@ -123,8 +125,34 @@ const char *cri_listen_path(const char *listen)
 	return listen;
 }
 
+/*
+ * The C core publishes the shutdown tag once its calls are cancelled or
+ * closed, even while a worker still holds one and will start its reply
+ * batch; a batch on a shut-down queue aborts the process. So the queue is
+ * shut down by whoever sees both: the tag arrived and no call is left.
+ */
+static void cq_maybe_shutdown(struct cri_server *s, bool tag, bool gone)
+{
+	bool shut = false;
+
+	pthread_mutex_lock(&s->lock);
+	if (tag) {
+		s->shut_down = true;
+		pthread_cond_broadcast(&s->done);
+	}
+	if (gone)
+		s->live--;
+	if (s->shut_down && !s->live && !s->cq_shut)
+		shut = s->cq_shut = true;
+	pthread_mutex_unlock(&s->lock);
+	if (shut)
+		grpc_completion_queue_shutdown(s->cq);
+}
+
 static void call_free(struct call *c)
 {
+	struct cri_server *s = c->s;
+
 	if (c->recv)
 		grpc_byte_buffer_destroy(c->recv);
 	if (c->send)
@@ -135,6 +163,7 @@ static void call_free(struct call *c)
 	if (c->call)
 		grpc_call_unref(c->call);
 	free(c);
+	cq_maybe_shutdown(s, false, true);
 }
 
 /* Keeps one request for a new call outstanding, as the C core wants. */
@@ -150,6 +179,9 @@ static void call_request(struct cri_server *s)
 		return;
 	}
 	c->s = s;
+	pthread_mutex_lock(&s->lock);
+	s->live++;
+	pthread_mutex_unlock(&s->lock);
 	c->state = CALL_NEW;
 	c->status_details = grpc_empty_slice();
 	grpc_call_details_init(&c->details);
@@ -373,11 +405,7 @@ static void *cq_main(void *arg)
 		if (ev.type != GRPC_OP_COMPLETE)
 			continue;
 		if (ev.tag == &s->shutdown_tag) {
-			pthread_mutex_lock(&s->lock);
-			s->shut_down = true;
-			pthread_cond_broadcast(&s->done);
-			pthread_mutex_unlock(&s->lock);
-			grpc_completion_queue_shutdown(s->cq);
+			cq_maybe_shutdown(s, true, false);
 			continue;
 		}
 		struct call *c = ev.tag;
