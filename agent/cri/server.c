@@ -84,6 +84,7 @@ struct cri_server {
 	struct call *head, *tail;
 	unsigned int queued, queue_max;
 	bool stop;	   /* workers exit when the queue is empty */
+	bool cancelled;	   /* the grace is over: queued calls are answered, not run */
 	bool shut_down;	   /* the server has no call left */
 	unsigned int live; /* struct calls allocated: the queue is shut down at none */
 	bool cq_shut;
@@ -374,6 +375,7 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		struct call *c;
+		bool cancelled;
 
 		pthread_mutex_lock(&s->lock);
 		while (!s->head && !s->stop)
@@ -385,10 +387,15 @@ static void *worker_main(void *arg)
 				s->tail = NULL;
 			s->queued--;
 		}
+		cancelled = s->cancelled;
 		pthread_mutex_unlock(&s->lock);
 		if (!c)
 			return NULL;
-		call_handle(c);
+		/* Its client has been told CANCELLED: running it now would act unasked. */
+		if (cancelled)
+			call_fail(c, CRI_CANCELLED, "the CRI server is shutting down");
+		else
+			call_handle(c);
 	}
 }
 
@@ -624,6 +631,9 @@ void cri_server_stop(struct cri_server *s, unsigned int grace_ms)
 		if (!wait_shut_down(s, grace_ms)) {
 			log_warn("CRI server: calls still running after %u ms; cancelling them",
 				 grace_ms);
+			pthread_mutex_lock(&s->lock);
+			s->cancelled = true;
+			pthread_mutex_unlock(&s->lock);
 			grpc_server_cancel_all_calls(s->srv);
 		}
 		pthread_join(s->cq_thread, NULL);

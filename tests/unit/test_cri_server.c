@@ -272,8 +272,9 @@ static void *stop_thread(void *arg)
 /*
  * Stop with no grace while a slow call runs and a fast one waits in the
  * queue: neither client hears OK (the C core's cancel reaches them as
- * CANCELLED or UNAVAILABLE), and the replies the worker still
- * starts after the server shut down do not abort the process.
+ * CANCELLED or UNAVAILABLE), the replies the worker still
+ * starts after the server shut down do not abort the process, and the
+ * queued handler never runs.
  */
 static void test_stop_cancels_queued(void **state)
 {
@@ -303,6 +304,7 @@ static void test_stop_cancels_queued(void **state)
 	assert_int_not_equal(b.status, GRPC_STATUS_OK);
 	gate_open();
 	pthread_join(t, NULL);
+	assert_int_equal(__atomic_load_n(&fast_runs, __ATOMIC_RELAXED), 0);
 	call_free(&a);
 	call_free(&b);
 	client_close(&cl);
