@@ -296,7 +296,12 @@ static bool call_enqueue(struct call *c)
 	bool ok;
 
 	pthread_mutex_lock(&s->lock);
-	ok = s->queued < s->queue_max;
+	/*
+	 * No worker (a start that failed at the first one, its queue drained
+	 * by cri_server_stop): nobody would answer, and the queue would wait
+	 * for that call forever.
+	 */
+	ok = s->queued < s->queue_max && s->nr_workers;
 	if (ok) {
 		c->next = NULL;
 		if (s->tail)
