@@ -260,8 +260,12 @@ static int agent_start(struct agent *a, struct err *err)
 
 static void agent_stop(struct agent *a)
 {
-	cri_server_stop(a->srv, a->cfg.shutdown_grace_ms);
+	/*
+	 * The metrics listener first: its handler reads the CRI server's
+	 * counters (cri_server_stats), so it must be gone before that is freed.
+	 */
 	agent_metrics_stop(a->http);
+	cri_server_stop(a->srv, a->cfg.shutdown_grace_ms);
 	cri_metrics_free(a->metrics);
 	puller_free(a->puller);
 	store_close(a->store);

@@ -307,6 +307,10 @@ static int take_head(struct http_client *c, const struct http_client_req *req,
 		if (curl_easy_header(c->curl, req->want_headers[i], 0, CURLH_HEADER, -1, &h) !=
 		    CURLHE_OK)
 			continue;
+		/* Index 0 is the first of its name; the contract is the last one. */
+		if (h->amount > 1 && curl_easy_header(c->curl, req->want_headers[i], h->amount - 1,
+						      CURLH_HEADER, -1, &h) != CURLHE_OK)
+			continue;
 		resp->headers[i] = strdup(h->value);
 		if (!resp->headers[i])
 			return -ENOMEM;

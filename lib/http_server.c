@@ -933,6 +933,7 @@ void http_server_stop(struct http_server *s)
 	struct http_call *call;
 	uint64_t one = 1;
 	bool last;
+	int wake_fd;
 
 	if (!s)
 		return;
@@ -957,9 +958,14 @@ void http_server_stop(struct http_server *s)
 	call = s->done;
 	s->done = NULL;
 	last = !s->outstanding;
+	/*
+	 * Read under the lock: once it is dropped, the last outstanding call's
+	 * replier may free s at any moment.
+	 */
+	wake_fd = s->wake_ev.fd;
 	pthread_mutex_unlock(&s->lock);
 	/* No replier writes the eventfd once stopped is set. */
-	close(s->wake_ev.fd);
+	close(wake_fd);
 	while (call) {
 		struct http_call *n = call->next;
 

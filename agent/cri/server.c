@@ -83,8 +83,11 @@ struct cri_server {
 	pthread_cond_t done;  /* shut_down */
 	struct call *head, *tail;
 	unsigned int queued, queue_max;
-	bool stop;	/* workers exit when the queue is empty */
-	bool shut_down; /* the server has no call left */
+	bool stop;	   /* workers exit when the queue is empty */
+	bool cancelled;	   /* the grace is over: queued calls are answered, not run */
+	bool shut_down;	   /* the server has no call left */
+	unsigned int live; /* struct calls allocated: the queue is shut down at none */
+	bool cq_shut;
 
 	bool cq_started;
 	bool bound; /* the socket file is ours to remove */
@@ -123,8 +126,34 @@ const char *cri_listen_path(const char *listen)
 	return listen;
 }
 
+/*
+ * The C core publishes the shutdown tag once its calls are cancelled or
+ * closed, even while a worker still holds one and will start its reply
+ * batch; a batch on a shut-down queue aborts the process. So the queue is
+ * shut down by whoever sees both: the tag arrived and no call is left.
+ */
+static void cq_maybe_shutdown(struct cri_server *s, bool tag, bool gone)
+{
+	bool shut = false;
+
+	pthread_mutex_lock(&s->lock);
+	if (tag) {
+		s->shut_down = true;
+		pthread_cond_broadcast(&s->done);
+	}
+	if (gone)
+		s->live--;
+	if (s->shut_down && !s->live && !s->cq_shut)
+		shut = s->cq_shut = true;
+	pthread_mutex_unlock(&s->lock);
+	if (shut)
+		grpc_completion_queue_shutdown(s->cq);
+}
+
 static void call_free(struct call *c)
 {
+	struct cri_server *s = c->s;
+
 	if (c->recv)
 		grpc_byte_buffer_destroy(c->recv);
 	if (c->send)
@@ -135,6 +164,7 @@ static void call_free(struct call *c)
 	if (c->call)
 		grpc_call_unref(c->call);
 	free(c);
+	cq_maybe_shutdown(s, false, true);
 }
 
 /* Keeps one request for a new call outstanding, as the C core wants. */
@@ -150,6 +180,9 @@ static void call_request(struct cri_server *s)
 		return;
 	}
 	c->s = s;
+	pthread_mutex_lock(&s->lock);
+	s->live++;
+	pthread_mutex_unlock(&s->lock);
 	c->state = CALL_NEW;
 	c->status_details = grpc_empty_slice();
 	grpc_call_details_init(&c->details);
@@ -263,7 +296,12 @@ static bool call_enqueue(struct call *c)
 	bool ok;
 
 	pthread_mutex_lock(&s->lock);
-	ok = s->queued < s->queue_max;
+	/*
+	 * No worker (a start that failed at the first one, its queue drained
+	 * by cri_server_stop): nobody would answer, and the queue would wait
+	 * for that call forever.
+	 */
+	ok = s->queued < s->queue_max && s->nr_workers;
 	if (ok) {
 		c->next = NULL;
 		if (s->tail)
@@ -342,6 +380,7 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		struct call *c;
+		bool cancelled;
 
 		pthread_mutex_lock(&s->lock);
 		while (!s->head && !s->stop)
@@ -353,10 +392,15 @@ static void *worker_main(void *arg)
 				s->tail = NULL;
 			s->queued--;
 		}
+		cancelled = s->cancelled;
 		pthread_mutex_unlock(&s->lock);
 		if (!c)
 			return NULL;
-		call_handle(c);
+		/* Its client has been told CANCELLED: running it now would act unasked. */
+		if (cancelled)
+			call_fail(c, CRI_CANCELLED, "the CRI server is shutting down");
+		else
+			call_handle(c);
 	}
 }
 
@@ -373,11 +417,7 @@ static void *cq_main(void *arg)
 		if (ev.type != GRPC_OP_COMPLETE)
 			continue;
 		if (ev.tag == &s->shutdown_tag) {
-			pthread_mutex_lock(&s->lock);
-			s->shut_down = true;
-			pthread_cond_broadcast(&s->done);
-			pthread_mutex_unlock(&s->lock);
-			grpc_completion_queue_shutdown(s->cq);
+			cq_maybe_shutdown(s, true, false);
 			continue;
 		}
 		struct call *c = ev.tag;
@@ -596,6 +636,9 @@ void cri_server_stop(struct cri_server *s, unsigned int grace_ms)
 		if (!wait_shut_down(s, grace_ms)) {
 			log_warn("CRI server: calls still running after %u ms; cancelling them",
 				 grace_ms);
+			pthread_mutex_lock(&s->lock);
+			s->cancelled = true;
+			pthread_mutex_unlock(&s->lock);
 			grpc_server_cancel_all_calls(s->srv);
 		}
 		pthread_join(s->cq_thread, NULL);

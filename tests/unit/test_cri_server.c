@@ -49,8 +49,11 @@ static void slow(struct cri_call *c, const ProtobufCMessage *req, ProtobufCMessa
 	((Runtime__V1__VersionResponse *)resp)->runtime_name = CRI_STR("slow");
 }
 
+static unsigned int fast_runs; /* atomic */
+
 static void fast(struct cri_call *c, const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
+	__atomic_add_fetch(&fast_runs, 1, __ATOMIC_RELAXED);
 	((Runtime__V1__VersionResponse *)resp)->runtime_name = CRI_STR("fast");
 }
 
@@ -260,6 +263,53 @@ static void test_full_queue(void **state)
 	cri_server_stop(s, 1000);
 }
 
+static void *stop_thread(void *arg)
+{
+	cri_server_stop(arg, 0);
+	return NULL;
+}
+
+/*
+ * Stop with no grace while a slow call runs and a fast one waits in the
+ * queue: neither client hears OK (the C core's cancel reaches them as
+ * CANCELLED or UNAVAILABLE), the replies the worker still
+ * starts after the server shut down do not abort the process, and the
+ * queued handler never runs.
+ */
+static void test_stop_cancels_queued(void **state)
+{
+	struct cri_server *s = start(1, 1);
+	struct cri_server_stats st;
+	struct client cl;
+	struct ccall a, b;
+	pthread_t t;
+
+	__atomic_store_n(&fast_runs, 0, __ATOMIC_RELAXED);
+	client_open(&cl, sock);
+	call_start(&cl, &a, SLOW);
+	gate_wait_entered(1);
+	call_start(&cl, &b, FAST);
+	for (int i = 0; i < 10000; i++) {
+		cri_server_stats(s, &st);
+		if (st.queued == 1)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(pthread_create(&t, NULL, stop_thread, s), 0);
+	/* Both answers follow cancel_all_calls, which stop makes after marking the queue. */
+	call_wait(&cl, &a);
+	call_wait(&cl, &b);
+	assert_int_not_equal(a.status, GRPC_STATUS_OK);
+	assert_int_not_equal(b.status, GRPC_STATUS_OK);
+	gate_open();
+	pthread_join(t, NULL);
+	assert_int_equal(__atomic_load_n(&fast_runs, __ATOMIC_RELAXED), 0);
+	call_free(&a);
+	call_free(&b);
+	client_close(&cl);
+}
+
 static int setup(void **state)
 {
 	if (!mkdtemp(sock_dir))
@@ -279,6 +329,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slow_call_blocks_nothing),
 		cmocka_unit_test(test_full_queue),
+		cmocka_unit_test(test_stop_cancels_queued),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

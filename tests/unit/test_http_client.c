@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -172,6 +174,62 @@ static void status_body_headers(void **state)
 	assert_int_equal(err.code, 0);
 }
 
+/* A raw server for one exchange: answers with the header X-Dup twice. */
+static void *dup_server(void *arg)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nX-Dup: first\r\nX-Dup: last\r\n"
+				   "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	int lfd = *(int *)arg, fd = accept(lfd, NULL, NULL);
+	char buf[4096];
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0) {
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			break;
+	}
+	(void)!write(fd, resp, sizeof(resp) - 1);
+	close(fd);
+	return NULL;
+}
+
+/* A wanted header the answer repeats: the last one wins, as http_client.h says. */
+static void repeated_header_last_wins(void **state)
+{
+	static const char *const want[] = { "X-Dup", NULL };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct cfx *f = *state;
+	struct http_client_req req;
+	struct http_client_resp resp;
+	struct err err = { 0 };
+	char path[96];
+	pthread_t t;
+	int lfd;
+
+	snprintf(path, sizeof(path), "%s/raw.sock", f->dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(pthread_create(&t, NULL, dup_server, &lfd), 0);
+
+	req = req_for(f, "GET", "/dup");
+	req.unix_socket = path;
+	req.want_headers = want;
+	assert_int_equal(http_client_do(f->c, &req, &resp, &err), 0);
+	assert_int_equal(resp.status, 200);
+	assert_string_equal(resp.headers[0], "last");
+	http_client_resp_free(&resp);
+	pthread_join(t, NULL);
+	close(lfd);
+	unlink(path);
+}
+
 static void size_cap(void **state)
 {
 	struct cfx *f = *state;
@@ -327,6 +385,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(status_body_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(repeated_header_last_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(size_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(timeout_without_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(connection_refused, setup, teardown),

@@ -958,6 +958,39 @@ static void reply_racing_stop(void **state)
 	}
 }
 
+static void *reply_thread(void *arg)
+{
+	http_call_reply(arg, 200, NULL, NULL, 0);
+	return NULL;
+}
+
+/*
+ * A reply from another thread while stop runs: whichever side is last frees
+ * the server, and stop must not touch it after its lock is dropped (ASan).
+ */
+static void reply_during_stop(void **state)
+{
+	struct fx *fx = *state;
+
+	for (int i = 0; i < 200; i++) {
+		struct client *c;
+		struct http_call *call;
+		pthread_t t;
+
+		fx->nr_held = 0;
+		assert_int_equal(fx_start(fx, NULL), 0);
+		c = client_new(fx);
+		send_str(c->fd, "GET /delay HTTP/1.1\r\n\r\n");
+		call = wait_held(fx, 1);
+		assert_int_equal(pthread_create(&t, NULL, reply_thread, call), 0);
+		http_server_stop(fx->s);
+		fx->s = NULL;
+		pthread_join(t, NULL);
+		expect_eof(c, WAIT_MS);
+		client_free(c);
+	}
+}
+
 static void unread_responses_are_capped(void **state)
 {
 	struct http_server_limits lim = { .max_out = 4096 };
@@ -1120,6 +1153,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(disconnect_with_call_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(stop_with_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(reply_racing_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(reply_during_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(unread_responses_are_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(slow_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(counts, setup, teardown),
