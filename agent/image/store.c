@@ -881,6 +881,12 @@ static int image_add_locked(struct store *s, const struct store_image *img,
 	meta = meta_format(img);
 	if (!meta)
 		return err_set(err, -ENOMEM, "out of memory");
+	/* What store_open could not read back would lose the image at the next start. */
+	if (strlen(meta) > META_MAX) {
+		free(meta);
+		return err_set(err, -EFBIG, "image %s: metadata (labels) over %u bytes", img->id,
+			       META_MAX);
+	}
 	r = write_file(dir, "meta.json", meta, "image metadata", err);
 	free(meta);
 	if (r)
