@@ -358,6 +358,10 @@ def test_registry_killed_mid_pull():
         reg.stop()
 
 
+# Over the 8 KiB a header buffer once held: such tokens must go out whole.
+GOOD_TOKEN = "good-token." + "x" * 9000
+
+
 class FakeRegistry:
     """A registry in this process, serving a layout: Bearer tokens from its own
     realm, one 503 before each manifest, and blobs redirected to a "storage"
@@ -404,7 +408,7 @@ class FakeRegistry:
                 url = urllib.parse.urlparse(self.path)
                 if url.path == "/token":
                     return self.token(urllib.parse.parse_qs(url.query))
-                if self.headers.get("Authorization") != "Bearer good-token":
+                if self.headers.get("Authorization") != "Bearer " + GOOD_TOKEN:
                     realm = f"http://{fake.host}/token"
                     return self.send(401, b"{}", [(
                         "WWW-Authenticate",
@@ -432,7 +436,7 @@ class FakeRegistry:
                 fake.token_queries.append(form)
                 if form.get("refresh_token") != ["refresh-me"]:
                     return self.send(401, b"{}")
-                self.send(200, json.dumps({"access_token": "good-token"}).encode(),
+                self.send(200, json.dumps({"access_token": GOOD_TOKEN}).encode(),
                           [("Content-Type", "application/json")])
 
             def token(self, query):
@@ -442,7 +446,7 @@ class FakeRegistry:
                     want = "Basic " + base64.b64encode(fake.creds.encode()).decode()
                     if self.headers.get("Authorization") != want:
                         return self.send(401, b"{}")
-                self.send(200, json.dumps({"token": "good-token", "expires_in": 300}).encode(),
+                self.send(200, json.dumps({"token": GOOD_TOKEN, "expires_in": 300}).encode(),
                           [("Content-Type", "application/json")])
 
             def manifest(self, name):
@@ -532,7 +536,7 @@ def test_cri_tokens():
         check(code != 0 and "denied" in err, f"a stale identity token: {err}")
         asked = len(fake.token_queries)
         code, out, err = tool(new_root("regtoken"), "pull", ref, insecure=[fake.host],
-                              options=["--registry-token", "good-token"])
+                              options=["--registry-token", GOOD_TOKEN])
         check(code == 0 and out == [IMG["v1"][1]], f"registry token: {err}")
         check(len(fake.token_queries) == asked, "the realm was asked despite a registry token")
     finally:
