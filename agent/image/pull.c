@@ -260,6 +260,16 @@ static int resolve_manifest(struct puller *p, struct pull *pl, struct err *err)
 	return rc;
 }
 
+/* Refused before any download: a layer the unpacker cannot read would be fetched for nothing. */
+static int check_layer_types(const struct manifest *m, struct err *err)
+{
+	for (size_t i = 0; i < m->nr_layers; i++)
+		if (!unpack_media_type_supported(m->layers[i].media_type))
+			return err_set(err, -EOPNOTSUPP, "layer %s: media type %s is not supported",
+				       m->layers[i].digest, m->layers[i].media_type);
+	return 0;
+}
+
 static int fetch_config(struct puller *p, struct pull *pl, struct err *err)
 {
 	char *body;
@@ -481,6 +491,8 @@ int pull_image(struct puller *p, const char *ref, const struct registry_auth *au
 	rc = registry_open(&p->opt.registry, pl.ref.domain, pl.ref.path, auth, &pl.r, err);
 	if (!rc)
 		rc = resolve_manifest(p, &pl, err);
+	if (!rc)
+		rc = check_layer_types(&pl.m, err);
 	if (!rc)
 		rc = fetch_config(p, &pl, err);
 	if (!rc)
