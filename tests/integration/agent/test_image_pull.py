@@ -574,6 +574,22 @@ def test_zstd_refused_before_download():
         fake.close()
 
 
+def test_oversized_layers_refused_before_download():
+    """Layers announced past the 64 GiB image cap are not downloaded at all."""
+    m, _ = LAYOUT.image([{"disk/disk.img": b"huge disk"}])
+    doc = json.loads(m)
+    doc["layers"][0]["size"] = 70 << 30
+    LAYOUT.tag("huge", json.dumps(doc).encode(), OCI_MANIFEST)
+    fake = FakeRegistry(LAYOUT, "kvmlet/fake")
+    try:
+        code, _, err = tool(new_root("huge"), "pull", f"{fake.host}/kvmlet/fake:huge",
+                            insecure=[fake.host])
+        check(code != 0 and "over the image cap" in err, f"pull: {code} {err}")
+        check(fake.storage_gets == {}, f"downloaded: {fake.storage_gets}")
+    finally:
+        fake.close()
+
+
 def test_lying_registry():
     for lie, words in (("short", "bytes where"), ("content", "digest is")):
         fake = FakeRegistry(LAYOUT, "kvmlet/fake", lie=lie)
@@ -593,7 +609,7 @@ if __name__ == "__main__":
         main([test_pull_by_tag_status_rm, test_pull_qcow2, test_pull_by_digest, test_pull_from_index,
               test_plain_http_needs_insecure, test_concurrent_pulls, test_auth,
               test_bearer_redirect_retry, test_cri_tokens, test_shared_downloads,
-              test_zstd_refused_before_download,
+              test_zstd_refused_before_download, test_oversized_layers_refused_before_download,
               test_lying_registry,
               test_registry_killed_mid_pull])
     finally:
