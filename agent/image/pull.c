@@ -260,6 +260,37 @@ static int resolve_manifest(struct puller *p, struct pull *pl, struct err *err)
 	return rc;
 }
 
+/* Refused before any download: a layer the unpacker cannot read would be fetched for nothing. */
+static int check_layer_types(const struct manifest *m, struct err *err)
+{
+	for (size_t i = 0; i < m->nr_layers; i++)
+		if (!unpack_media_type_supported(m->layers[i].media_type))
+			return err_set(err, -EOPNOTSUPP, "layer %s: media type %s is not supported",
+				       m->layers[i].digest, m->layers[i].media_type);
+	return 0;
+}
+
+/*
+ * Layers whose compressed sizes already pass the unpacker's total cap would
+ * be downloaded (each up to DESCRIPTOR_MAX_SIZE) only to be refused: the
+ * slack covers gzip's overhead on incompressible data.
+ */
+static int check_layer_sizes(const struct puller *p, const struct manifest *m, struct err *err)
+{
+	uint64_t cap = p->limits.max_total_size, total = 0;
+
+	if (cap > UINT64_MAX / 2)
+		return 0;
+	cap += cap / 1024 + (uint64_t)m->nr_layers * (64u << 10);
+	for (size_t i = 0; i < m->nr_layers; i++)
+		total += m->layers[i].size; /* each at most DESCRIPTOR_MAX_SIZE: no overflow */
+	if (total > cap)
+		return err_set(err, -EFBIG, "layers of %llu bytes, over the image cap of %llu",
+			       (unsigned long long)total,
+			       (unsigned long long)p->limits.max_total_size);
+	return 0;
+}
+
 static int fetch_config(struct puller *p, struct pull *pl, struct err *err)
 {
 	char *body;
@@ -481,6 +512,10 @@ int pull_image(struct puller *p, const char *ref, const struct registry_auth *au
 	rc = registry_open(&p->opt.registry, pl.ref.domain, pl.ref.path, auth, &pl.r, err);
 	if (!rc)
 		rc = resolve_manifest(p, &pl, err);
+	if (!rc)
+		rc = check_layer_types(&pl.m, err);
+	if (!rc)
+		rc = check_layer_sizes(p, &pl.m, err);
 	if (!rc)
 		rc = fetch_config(p, &pl, err);
 	if (!rc)

@@ -162,7 +162,7 @@ static int fetch_do(struct registry *r, const struct fetch *f, struct http_clien
 	snprintf(url, sizeof(url), "%s", f->url);
 	for (unsigned int attempt = 0;; attempt++) {
 		const char *headers[3] = { NULL };
-		char auth[HDR_MAX];
+		char *auth = NULL; /* a token may be up to TOKEN_MAX: not cut to a buffer */
 		size_t nh = 0;
 		struct http_client_req req = {
 			.method = "GET",
@@ -183,11 +183,13 @@ static int fetch_do(struct registry *r, const struct fetch *f, struct http_clien
 			headers[nh++] = accept;
 		}
 		if (r->authorization && !strcmp(origin, r->base)) {
-			snprintf(auth, sizeof(auth), "Authorization: %s", r->authorization);
+			if (asprintf(&auth, "Authorization: %s", r->authorization) < 0)
+				return err_set(err, -ENOMEM, "out of memory");
 			headers[nh++] = auth;
 		}
 		http_client_resp_free(resp);
 		rc = http_client_do(r->http, &req, resp, &e);
+		free(auth);
 		if (!rc && resp->status >= 300 && resp->status < 400 && resp->status != 304) {
 			const char *loc = resp->headers[2];
 
@@ -284,7 +286,7 @@ static int bearer_token(struct registry *r, const char *challenge, struct err *e
 {
 	char realm[1024], service[512] = "", scope[600], esc_service[1600], esc_scope[1800];
 	char url[2 * URL_MAX];
-	char basic[2048] = "";
+	char *basic = NULL;
 	const char *headers[2] = { NULL };
 	struct http_client_resp resp = { 0 };
 	struct http_client_req req = { .method = "GET",
@@ -331,13 +333,15 @@ static int bearer_token(struct registry *r, const char *challenge, struct err *e
 		if (r->username) {
 			char *cred = basic_credentials(r);
 
-			if (!cred)
+			if (!cred || asprintf(&basic, "Authorization: %s", cred) < 0) {
+				free(cred);
 				return err_set(err, -ENOMEM, "out of memory");
-			snprintf(basic, sizeof(basic), "Authorization: %s", cred);
+			}
 			free(cred);
 			headers[0] = basic;
 		}
 		rc = http_client_do(r->http, &req, &resp, err);
+		free(basic);
 	}
 	if (!rc)
 		rc = token_from_answer(r, &resp, err);

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "agent/image/store.h"
 #include "agent/image/store_priv.h"
+#include "agent/image/unpack.h"
 #include "lib/json.h"
 #include "lib/replace_file.h"
 
@@ -45,21 +45,14 @@ int store_fsync(int fd)
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* Deletes a tree below dirfd; symlinks are removed, never followed. */
+/*
+ * Deletes a tree below dirfd; symlinks are removed, never followed. By
+ * descriptor, not by path: an image's rootfs may nest deeper than PATH_MAX
+ * from here, and a path walk (nftw) would leave such a tree behind for good.
+ */
 static int rm_tree_at(int dirfd, const char *name)
 {
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
-	/* nftw on the magic link resolves it once, then works by path below. */
-	if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
+	return unpack_remove_tree(dirfd, name);
 }
 
 /* A fresh stream over dirfd: a dup() would share (and exhaust) its offset. */
@@ -543,6 +536,7 @@ static void image_forget(struct store *s, struct store_image *img)
 static int image_dir_delete(struct store *s, const char *id, struct err *err)
 {
 	char del[128];
+	int r;
 
 	snprintf(del, sizeof(del), DEL_PREFIX "%s-%ld", digest_hex(id), (long)getpid());
 	if (renameat(s->images_fd, digest_hex(id), s->images_fd, del) < 0) {
@@ -551,8 +545,9 @@ static int image_dir_delete(struct store *s, const char *id, struct err *err)
 		return err_set(err, -errno, "removing image %s: %s", id, strerror(errno));
 	}
 	store_fsync(s->images_fd);
-	if (rm_tree_at(s->images_fd, del) < 0)
-		return err_set(err, -errno, "removing image %s: %s", id, strerror(errno));
+	r = rm_tree_at(s->images_fd, del);
+	if (r < 0)
+		return err_set(err, r, "removing image %s: %s", id, strerror(-r));
 	return 0;
 }
 
@@ -886,6 +881,12 @@ static int image_add_locked(struct store *s, const struct store_image *img,
 	meta = meta_format(img);
 	if (!meta)
 		return err_set(err, -ENOMEM, "out of memory");
+	/* What store_open could not read back would lose the image at the next start. */
+	if (strlen(meta) > META_MAX) {
+		free(meta);
+		return err_set(err, -EFBIG, "image %s: metadata (labels) over %u bytes", img->id,
+			       META_MAX);
+	}
 	r = write_file(dir, "meta.json", meta, "image metadata", err);
 	free(meta);
 	if (r)
@@ -993,7 +994,8 @@ static int image_report(struct store *s, const struct store_image *img, struct s
 		if (strcmp(s->refs[i].id, img->id))
 			continue;
 		if (strchr(s->refs[i].name, '@'))
-			r = store_strv_push(&out->repo_digests, &out->nr_repo_digests, s->refs[i].name);
+			r = store_strv_push(&out->repo_digests, &out->nr_repo_digests,
+					    s->refs[i].name);
 		else
 			r = store_strv_push(&out->repo_tags, &out->nr_repo_tags, s->refs[i].name);
 	}

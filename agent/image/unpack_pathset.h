@@ -11,11 +11,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct unpack_pathset {
 	char **slot; /* open addressing; NULL is empty */
 	size_t cap;  /* a power of two, or 0 */
 	size_t len;
+	uint64_t seed; /* random, set with the first slot: paths cannot be made to collide */
 };
 
 /* Adds a copy of path (len bytes); 0, or -ENOMEM. */

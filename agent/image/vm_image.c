@@ -175,11 +175,18 @@ int vm_image_find(const char *image_dir, const char *rootfs, const char *label_c
 	return rc ? err_prefix(err, rc, "VM image: ") : 0;
 }
 
+/*
+ * The cap on virtual size is for all the image's qcow2 disks together: a few
+ * MiB of qcow2 may expand to the cap, and per disk that was 64 times over.
+ */
 int vm_image_convert_disks(const char *image_dir, const struct vm_image_parts *parts,
 			   const struct qcow2_options *opt, struct err *err)
 {
+	struct qcow2_options left = *opt;
+
 	for (size_t i = 0; i < parts->nr_disks; i++) {
 		char path[PATH_MAX];
+		struct stat st;
 		bool qcow2;
 		int fd, rc;
 
@@ -191,8 +198,19 @@ int vm_image_convert_disks(const char *image_dir, const struct vm_image_parts *p
 		close(fd);
 		if (rc)
 			return err_set(err, rc, "%s: %s", path, strerror(-rc));
-		if (qcow2 && (rc = qcow2_convert_to_raw(path, opt, err)))
+		if (!qcow2)
+			continue;
+		rc = qcow2_convert_to_raw(path, &left, err);
+		if (rc)
 			return err_prefix(err, rc, "disk /%s: ", parts->disks[i]);
+		if (!left.max_virtual_size)
+			continue;
+		if (stat(path, &st))
+			return err_set(err, -errno, "%s: %m", path);
+		/* Never 0, which would mean no cap: 1 byte refuses any further qcow2. */
+		left.max_virtual_size = (uint64_t)st.st_size < left.max_virtual_size
+						? left.max_virtual_size - (uint64_t)st.st_size
+						: 1;
 	}
 	return 0;
 }

@@ -315,6 +315,62 @@ static void remove_images(void **state)
 	assert_int_equal(count_entries(f, "blobs/sha256"), 0);
 }
 
+/*
+ * A layer may nest a rootfs deeper than PATH_MAX counted from the store's
+ * root (each entry's own path stays under it): removal must still take all.
+ */
+static void remove_deep_rootfs(void **state)
+{
+	struct fixture *f = *state;
+	char layer[DIGEST_STR_LEN + 1], name[201], path[256];
+	struct err err = { 0 };
+	int fd;
+
+	put_blob(f->s, "layer a", layer);
+	add_image(f, ID_A, MD_A, layer, "app:v1");
+	snprintf(path, sizeof(path), "%s/images/%s", f->root, ID_A + strlen("sha256:"));
+	fd = open(path, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	memset(name, 'd', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	assert_int_equal(mkdirat(fd, "rootfs", 0755), 0);
+	for (int i = 0, next; i < 25; i++, fd = next) { /* 25 * 201 > PATH_MAX */
+		next = openat(fd, i ? name : "rootfs", O_RDONLY | O_DIRECTORY);
+		assert_true(next >= 0);
+		assert_int_equal(mkdirat(next, name, 0755), 0);
+		close(fd);
+	}
+	close(fd);
+
+	assert_int_equal(store_image_remove(f->s, "app:v1", &err), 0);
+	assert_int_equal(count_entries(f, "images"), 0);
+}
+
+/* Labels store_open could not read back: refused now, not lost at the next start. */
+static void huge_labels(void **state)
+{
+	struct fixture *f = *state;
+	char key[] = "big", *value = malloc((2u << 20) + 1);
+	char *labels[] = { key, value };
+	struct store_image img = { .nr_labels = 1, .labels = labels };
+	struct image_ref ref;
+	struct err err = { 0 };
+	char dir[256];
+
+	assert_non_null(value);
+	memset(value, 'v', 2u << 20);
+	value[2u << 20] = '\0';
+	strcpy(img.id, ID_A);
+	strcpy(img.manifest_digest, MD_A);
+	assert_int_equal(ref_parse("app:v1", &ref, &err), 0);
+	assert_int_equal(store_image_prepare(f->s, ID_A, dir, sizeof(dir), &err), 0);
+	assert_int_equal(store_image_add(f->s, &img, &ref, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "metadata"));
+	store_image_abandon(f->s, ID_A);
+	expect(f, "app:v1", NULL);
+	free(value);
+}
+
 static void pulls_in_progress(void **state)
 {
 	struct fixture *f = *state;
@@ -583,6 +639,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_and_move_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(remove_images, setup, teardown),
+		cmocka_unit_test_setup_teardown(remove_deep_rootfs, setup, teardown),
+		cmocka_unit_test_setup_teardown(huge_labels, setup, teardown),
 		cmocka_unit_test_setup_teardown(pulls_in_progress, setup, teardown),
 		cmocka_unit_test_setup_teardown(threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_collection, setup, teardown),

@@ -26,6 +26,7 @@
 
 #include "agent/image/digest.h"
 #include "agent/image/unpack.h"
+#include "agent/image/unpack_pathset.h"
 
 #define MTIME 1000000000
 
@@ -1036,6 +1037,44 @@ static void media_types(void **state)
 	assert_refused(f, rc, &err, -ENOTSUP, "is not supported");
 }
 
+/*
+ * 2^14 names that unseeded FNV-1a puts in one slot of any table up to 2^22
+ * (its low bits depend only on low bits, so pairs of 4-byte blocks that
+ * agree there compose): with them one probe run held every name and a
+ * million-entry layer took hours. Now no run comes near that.
+ */
+static void pathset_collisions(void **state)
+{
+	static const char *const pairs[][2] = {
+		{ "adx8", "arpf" }, { "aol8", "aqdf" }, { "aol8", "aqdf" }, { "aol8", "aqdf" },
+		{ "aol8", "aqdf" }, { "aol8", "aqdf" }, { "aol8", "aqdf" }, { "aol8", "aqdf" },
+		{ "aol8", "aqdf" }, { "aol8", "aqdf" }, { "aol8", "aqdf" }, { "aol8", "aqdf" },
+		{ "aol8", "aqdf" }, { "aol8", "aqdf" },
+	};
+	const size_t levels = sizeof(pairs) / sizeof(pairs[0]), n = (size_t)1 << levels;
+	struct unpack_pathset set = { 0 };
+	char name[4 * 14 + 1];
+	size_t run = 0, longest = 0;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t l = 0; l < levels; l++)
+			memcpy(name + 4 * l, pairs[l][(i >> l) & 1], 4);
+		name[4 * levels] = '\0';
+		assert_int_equal(unpack_pathset_add(&set, name, strlen(name)), 0);
+	}
+	assert_int_equal(set.len, n);
+	assert_true(unpack_pathset_has(&set, name, strlen(name)));
+	/* Twice round, so a run that wraps the end is counted whole. */
+	for (size_t i = 0; i < 2 * set.cap; i++) {
+		run = set.slot[i & (set.cap - 1)] ? run + 1 : 0;
+		longest = run > longest ? run : longest;
+	}
+	if (longest > 256)
+		fail_msg("a probe run of %zu slots for %zu names", longest, n);
+	unpack_pathset_free(&set);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1065,6 +1104,7 @@ int main(void)
 		T(corrupt_streams),
 		T(bad_whiteouts),
 		T(media_types),
+		cmocka_unit_test(pathset_collisions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

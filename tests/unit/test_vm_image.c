@@ -215,6 +215,33 @@ static void test_qcow2(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 }
 
+/* The cap holds for the disks together: three of 1 MiB each under a 2.5 MiB cap. */
+static void test_qcow2_total_cap(void **state)
+{
+	struct fixture *f = *state;
+	struct qcow2_options opt = { .max_virtual_size = 5 << 19 };
+	struct vm_image_parts p;
+	struct err err = { 0 };
+	char path[PATH_MAX];
+	bool is;
+	int fd;
+
+	if (!have_qemu_img())
+		skip();
+	for (char c = 'a'; c <= 'c'; c++)
+		assert_int_equal(
+			sh("qemu-img create -q -f qcow2 %s/rootfs/disk/%c.qcow2 1M", f->dir, c), 0);
+	assert_int_equal(vm_image_find(f->dir, "rootfs", NULL, &p, &err), 0);
+	assert_int_equal(vm_image_convert_disks(f->dir, &p, &opt, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "c.qcow2"));
+	vm_image_parts_free(&p);
+	snprintf(path, sizeof(path), "%s/rootfs/disk/b.qcow2", f->dir);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(qcow2_probe(fd, &is), 0);
+	assert_false(is); /* a and b converted, c refused */
+	close(fd);
+}
+
 static void test_qcow2_backing_file(void **state)
 {
 	struct fixture *f = *state;
@@ -275,6 +302,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qcow2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qcow2_total_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qcow2_backing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_convert_timeout, setup, teardown),
 	};

@@ -358,6 +358,10 @@ def test_registry_killed_mid_pull():
         reg.stop()
 
 
+# Over the 8 KiB a header buffer once held: such tokens must go out whole.
+GOOD_TOKEN = "good-token." + "x" * 9000
+
+
 class FakeRegistry:
     """A registry in this process, serving a layout: Bearer tokens from its own
     realm, one 503 before each manifest, and blobs redirected to a "storage"
@@ -404,7 +408,7 @@ class FakeRegistry:
                 url = urllib.parse.urlparse(self.path)
                 if url.path == "/token":
                     return self.token(urllib.parse.parse_qs(url.query))
-                if self.headers.get("Authorization") != "Bearer good-token":
+                if self.headers.get("Authorization") != "Bearer " + GOOD_TOKEN:
                     realm = f"http://{fake.host}/token"
                     return self.send(401, b"{}", [(
                         "WWW-Authenticate",
@@ -432,7 +436,7 @@ class FakeRegistry:
                 fake.token_queries.append(form)
                 if form.get("refresh_token") != ["refresh-me"]:
                     return self.send(401, b"{}")
-                self.send(200, json.dumps({"access_token": "good-token"}).encode(),
+                self.send(200, json.dumps({"access_token": GOOD_TOKEN}).encode(),
                           [("Content-Type", "application/json")])
 
             def token(self, query):
@@ -442,7 +446,7 @@ class FakeRegistry:
                     want = "Basic " + base64.b64encode(fake.creds.encode()).decode()
                     if self.headers.get("Authorization") != want:
                         return self.send(401, b"{}")
-                self.send(200, json.dumps({"token": "good-token", "expires_in": 300}).encode(),
+                self.send(200, json.dumps({"token": GOOD_TOKEN, "expires_in": 300}).encode(),
                           [("Content-Type", "application/json")])
 
             def manifest(self, name):
@@ -532,7 +536,7 @@ def test_cri_tokens():
         check(code != 0 and "denied" in err, f"a stale identity token: {err}")
         asked = len(fake.token_queries)
         code, out, err = tool(new_root("regtoken"), "pull", ref, insecure=[fake.host],
-                              options=["--registry-token", "good-token"])
+                              options=["--registry-token", GOOD_TOKEN])
         check(code == 0 and out == [IMG["v1"][1]], f"registry token: {err}")
         check(len(fake.token_queries) == asked, "the realm was asked despite a registry token")
     finally:
@@ -550,6 +554,38 @@ def test_shared_downloads():
         check(len(fake.storage_gets) == 3 and set(fake.storage_gets.values()) == {1},
               f"blob downloads: {fake.storage_gets}")
         check_blobs_verified(root)
+    finally:
+        fake.close()
+
+
+def test_zstd_refused_before_download():
+    """A zstd layer cannot be unpacked: the pull fails before fetching any blob."""
+    m, _ = LAYOUT.image([{"disk/disk.img": b"zstd disk"}])
+    doc = json.loads(m)
+    doc["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd"
+    LAYOUT.tag("zstd", json.dumps(doc).encode(), OCI_MANIFEST)
+    fake = FakeRegistry(LAYOUT, "kvmlet/fake")
+    try:
+        code, _, err = tool(new_root("zstd"), "pull", f"{fake.host}/kvmlet/fake:zstd",
+                            insecure=[fake.host])
+        check(code != 0 and "not supported" in err, f"pull: {code} {err}")
+        check(fake.storage_gets == {}, f"downloaded: {fake.storage_gets}")
+    finally:
+        fake.close()
+
+
+def test_oversized_layers_refused_before_download():
+    """Layers announced past the 64 GiB image cap are not downloaded at all."""
+    m, _ = LAYOUT.image([{"disk/disk.img": b"huge disk"}])
+    doc = json.loads(m)
+    doc["layers"][0]["size"] = 70 << 30
+    LAYOUT.tag("huge", json.dumps(doc).encode(), OCI_MANIFEST)
+    fake = FakeRegistry(LAYOUT, "kvmlet/fake")
+    try:
+        code, _, err = tool(new_root("huge"), "pull", f"{fake.host}/kvmlet/fake:huge",
+                            insecure=[fake.host])
+        check(code != 0 and "over the image cap" in err, f"pull: {code} {err}")
+        check(fake.storage_gets == {}, f"downloaded: {fake.storage_gets}")
     finally:
         fake.close()
 
@@ -573,6 +609,7 @@ if __name__ == "__main__":
         main([test_pull_by_tag_status_rm, test_pull_qcow2, test_pull_by_digest, test_pull_from_index,
               test_plain_http_needs_insecure, test_concurrent_pulls, test_auth,
               test_bearer_redirect_retry, test_cri_tokens, test_shared_downloads,
+              test_zstd_refused_before_download, test_oversized_layers_refused_before_download,
               test_lying_registry,
               test_registry_killed_mid_pull])
     finally:
