@@ -74,6 +74,42 @@ static void url_origin(const char *url, char *out, size_t size)
 	out[n] = '\0';
 }
 
+/*
+ * Where a redirect's Location points, per RFC 3986 §5.2 for the forms a
+ * registry or blob store sends: an absolute URL, a scheme-relative one
+ * ("//host/path", which leaves the registry's origin), an absolute path, or
+ * a path relative to the current URL's directory. -EPROTO when it does not
+ * fit or carries control characters.
+ */
+static int redirect_target(const char *url, const char *origin, const char *loc, char *out,
+			   size_t size)
+{
+	const char *scheme_end = strstr(url, "://"), *query, *dir;
+	int n;
+
+	for (const char *c = loc; *c; c++)
+		if ((unsigned char)*c < 0x21 || *c == 0x7f)
+			return -EPROTO;
+	if (strstr(loc, "://"))
+		n = snprintf(out, size, "%s", loc);
+	else if (loc[0] == '/' && loc[1] == '/')
+		n = snprintf(out, size, "%.*s%s", (int)(scheme_end ? scheme_end - url + 1 : 0), url,
+			     loc);
+	else if (loc[0] == '/')
+		n = snprintf(out, size, "%s%s", origin, loc);
+	else {
+		query = strchrnul(url, '?');
+		dir = query;
+		while (dir > url && dir[-1] != '/')
+			dir--;
+		if (dir - url < (ptrdiff_t)strlen(origin)) /* no path: the root's */
+			n = snprintf(out, size, "%s/%s", origin, loc);
+		else
+			n = snprintf(out, size, "%.*s%s", (int)(dir - url), url, loc);
+	}
+	return n < 0 || (size_t)n >= size ? -EPROTO : 0;
+}
+
 static bool is_insecure(const struct registry_options *opt, const char *host)
 {
 	for (size_t i = 0; opt->insecure && opt->insecure[i]; i++)
@@ -154,7 +190,7 @@ static int fetch_do(struct registry *r, const struct fetch *f, struct http_clien
 {
 	static const char *const want[] = { "WWW-Authenticate", "Docker-Content-Digest", "Location",
 					    NULL };
-	char url[URL_MAX], origin[URL_MAX], accept[HDR_MAX];
+	char url[URL_MAX], next[URL_MAX], origin[URL_MAX], accept[HDR_MAX];
 	unsigned int backoff = r->opt.backoff_ms ? r->opt.backoff_ms : REGISTRY_BACKOFF_MS;
 	unsigned int retries = r->opt.retries ? r->opt.retries : REGISTRY_RETRIES;
 	int redirects = 0, rc;
@@ -196,10 +232,10 @@ static int fetch_do(struct registry *r, const struct fetch *f, struct http_clien
 			if (!loc || ++redirects > REGISTRY_MAX_REDIRECTS)
 				return err_set(err, -EPROTO, "GET %s: a redirect without end",
 					       f->url);
-			if (loc[0] == '/')
-				snprintf(url, sizeof(url), "%s%s", origin, loc);
-			else
-				snprintf(url, sizeof(url), "%s", loc);
+			if (redirect_target(url, origin, loc, next, sizeof(next)))
+				return err_set(err, -EPROTO, "GET %s: a redirect to a bad location",
+					       f->url);
+			memcpy(url, next, sizeof(url));
 			attempt--;
 			continue;
 		}
@@ -270,6 +306,11 @@ static int token_from_answer(struct registry *r, const struct http_client_resp *
 		rc = json_get_string("token", o, "access_token", false, &token, err);
 	if (!rc && (!token || !*token))
 		rc = err_set(err, -EPROTO, "token endpoint: no token in the answer");
+	/* It goes into a header line: nothing that could end the line or the field. */
+	for (const char *c = token; !rc && *c; c++)
+		if ((unsigned char)*c < 0x21 || *c == 0x7f)
+			rc = err_set(err, -EPROTO, "token endpoint: the token has control "
+						   "characters or spaces");
 	if (!rc) {
 		free(r->authorization);
 		if (asprintf(&r->authorization, "Bearer %s", token) < 0) {

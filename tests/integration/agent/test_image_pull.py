@@ -367,8 +367,10 @@ class FakeRegistry:
     realm, one 503 before each manifest, and blobs redirected to a "storage"
     server on another origin, which records any Authorization it is sent."""
 
-    def __init__(self, layout, repo, creds=None, lie=None):
+    def __init__(self, layout, repo, creds=None, lie=None, token=GOOD_TOKEN,
+                 scheme_relative=False):
         self.layout, self.repo, self.creds, self.lie = layout, repo, creds, lie
+        self.token_value, self.scheme_relative = token, scheme_relative
         self.token_queries, self.storage_auth, self.failed_once = [], [], set()
         self.storage_gets = {}
         self.storage = self.serve(self.storage_handler())
@@ -408,7 +410,7 @@ class FakeRegistry:
                 url = urllib.parse.urlparse(self.path)
                 if url.path == "/token":
                     return self.token(urllib.parse.parse_qs(url.query))
-                if self.headers.get("Authorization") != "Bearer " + GOOD_TOKEN:
+                if self.headers.get("Authorization") != "Bearer " + fake.token_value:
                     realm = f"http://{fake.host}/token"
                     return self.send(401, b"{}", [(
                         "WWW-Authenticate",
@@ -423,7 +425,8 @@ class FakeRegistry:
                 if kind == "manifests":
                     return self.manifest(name)
                 if kind == "blobs":
-                    loc = f"http://127.0.0.1:{fake.storage.server_address[1]}/storage/{name}"
+                    loc = f"//127.0.0.1:{fake.storage.server_address[1]}/storage/{name}"
+                    loc = loc if fake.scheme_relative else "http:" + loc
                     return self.send(307, b"", [("Location", loc)])
                 return self.send(404)
 
@@ -446,7 +449,8 @@ class FakeRegistry:
                     want = "Basic " + base64.b64encode(fake.creds.encode()).decode()
                     if self.headers.get("Authorization") != want:
                         return self.send(401, b"{}")
-                self.send(200, json.dumps({"token": GOOD_TOKEN, "expires_in": 300}).encode(),
+                self.send(200, json.dumps({"token": fake.token_value,
+                                           "expires_in": 300}).encode(),
                           [("Content-Type", "application/json")])
 
             def manifest(self, name):
@@ -500,6 +504,31 @@ class FakeRegistry:
     def close(self):
         self.api.shutdown()
         self.storage.shutdown()
+
+
+def test_scheme_relative_redirect_leaves_the_registry():
+    """A Location of //host/path goes to that host (RFC 3986), without the
+    registry's credentials."""
+    fake = FakeRegistry(LAYOUT, "kvmlet/fake", scheme_relative=True)
+    try:
+        root = new_root("scheme-relative")
+        code, out, err = tool(root, "pull", f"{fake.host}/kvmlet/fake:v1", insecure=[fake.host])
+        check(code == 0 and out == [IMG["v1"][1]], f"pull: {err}")
+        check(fake.storage_gets, "blob storage never asked")
+        check(fake.storage_auth == [], f"credentials sent to blob storage: {fake.storage_auth}")
+    finally:
+        fake.close()
+
+
+def test_token_that_would_split_a_header_is_refused():
+    fake = FakeRegistry(LAYOUT, "kvmlet/fake", token="abc\r\nX-Injected: 1")
+    try:
+        root = new_root("crlf-token")
+        code, _, err = tool(root, "pull", f"{fake.host}/kvmlet/fake:v1", insecure=[fake.host])
+        check(code != 0 and "control characters" in err, f"pull with a CR LF token: {err}")
+        check(images_on_disk(root) == [], f"images: {images_on_disk(root)}")
+    finally:
+        fake.close()
 
 
 def test_bearer_redirect_retry():
@@ -608,7 +637,8 @@ if __name__ == "__main__":
         setup()
         main([test_pull_by_tag_status_rm, test_pull_qcow2, test_pull_by_digest, test_pull_from_index,
               test_plain_http_needs_insecure, test_concurrent_pulls, test_auth,
-              test_bearer_redirect_retry, test_cri_tokens, test_shared_downloads,
+              test_bearer_redirect_retry, test_scheme_relative_redirect_leaves_the_registry,
+              test_token_that_would_split_a_header_is_refused, test_cri_tokens, test_shared_downloads,
               test_zstd_refused_before_download, test_oversized_layers_refused_before_download,
               test_lying_registry,
               test_registry_killed_mid_pull])
