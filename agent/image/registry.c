@@ -309,8 +309,9 @@ static int token_from_answer(struct registry *r, const struct http_client_resp *
 	/* It goes into a header line: nothing that could end the line or the field. */
 	for (const char *c = token; !rc && *c; c++)
 		if ((unsigned char)*c < 0x21 || *c == 0x7f)
-			rc = err_set(err, -EPROTO, "token endpoint: the token has control "
-						   "characters or spaces");
+			rc = err_set(err, -EPROTO,
+				     "token endpoint: the token has control "
+				     "characters or spaces");
 	if (!rc) {
 		free(r->authorization);
 		if (asprintf(&r->authorization, "Bearer %s", token) < 0) {
