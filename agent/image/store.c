@@ -894,24 +894,33 @@ static int image_add_locked(struct store *s, const struct store_image *img,
 	r = image_copy(&copy, img) ? err_set(err, -ENOMEM, "out of memory") : 0;
 	if (r)
 		return r;
-	if (known) {
-		store_image_free(known);
-		*known = copy;
-	} else {
+	/* Room first, references next, memory last: a failed refs.json save must not leave an image
+	 * nothing names until the next start. */
+	if (!known) {
 		grown = realloc(s->images, (s->nr_images + 1) * sizeof(*grown));
 		if (!grown) {
 			store_image_free(&copy);
 			return err_set(err, -ENOMEM, "out of memory");
 		}
 		s->images = grown;
-		s->images[s->nr_images++] = copy;
 	}
 	if (ref->tag[0] && ref_tagged(ref, tagged, sizeof(tagged)) > 0)
 		names[nr++] = tagged;
 	strcpy(by_digest.digest, img->manifest_digest);
 	if (ref_digested(&by_digest, digested, sizeof(digested)) > 0)
 		names[nr++] = digested;
-	return refs_update(s, names, img->id, nr, err);
+	r = refs_update(s, names, img->id, nr, err);
+	if (r) {
+		store_image_free(&copy);
+		return r;
+	}
+	if (known) {
+		store_image_free(known);
+		*known = copy;
+	} else {
+		s->images[s->nr_images++] = copy;
+	}
+	return 0;
 }
 
 int store_image_add(struct store *s, const struct store_image *img, const struct image_ref *ref,

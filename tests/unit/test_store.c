@@ -371,6 +371,32 @@ static void huge_labels(void **state)
 	free(value);
 }
 
+/* refs.json that cannot be replaced: the add fails whole, no image left that nothing names. */
+static void refs_save_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct store_image img = { 0 }, *list;
+	struct image_ref ref;
+	struct err err = { 0 };
+	char dir[256], path[256];
+	size_t nr;
+
+	strcpy(img.id, ID_A);
+	strcpy(img.manifest_digest, MD_A);
+	assert_int_equal(ref_parse("app:v1", &ref, &err), 0);
+	snprintf(path, sizeof(path), "%s/refs.json", f->root);
+	assert_int_equal(mkdir(path, 0700), 0); /* a rename onto it fails */
+	assert_int_equal(store_image_prepare(f->s, ID_A, dir, sizeof(dir), &err), 0);
+	assert_int_not_equal(store_image_add(f->s, &img, &ref, &err), 0);
+	store_image_abandon(f->s, ID_A);
+	expect(f, ID_A, NULL);
+	expect(f, "app:v1", NULL);
+	assert_int_equal(store_image_list(f->s, &list, &nr, &err), 0);
+	assert_int_equal(nr, 0);
+	store_image_list_free(list, nr);
+	assert_int_equal(rmdir(path), 0);
+}
+
 static void pulls_in_progress(void **state)
 {
 	struct fixture *f = *state;
@@ -641,6 +667,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(remove_images, setup, teardown),
 		cmocka_unit_test_setup_teardown(remove_deep_rootfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(huge_labels, setup, teardown),
+		cmocka_unit_test_setup_teardown(refs_save_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(pulls_in_progress, setup, teardown),
 		cmocka_unit_test_setup_teardown(threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_collection, setup, teardown),
