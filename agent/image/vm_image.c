@@ -67,6 +67,16 @@ static int find_file(int root, const char *rootfs, const char *name, char **out,
 	return *out ? 0 : err_set(err, -ENOMEM, "out of memory");
 }
 
+/* One line of printable text (tabs allowed): a newline or control character would reach the
+ * kernel, the VM config and the logs as something other than one command line. */
+static bool cmdline_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((*s != '\t' && (unsigned char)*s < 0x20) || *s == 0x7f)
+			return false;
+	return true;
+}
+
 /* /boot/cmdline: one line, a trailing newline dropped. */
 static int read_cmdline(int root, char **out, struct err *err)
 {
@@ -89,7 +99,7 @@ static int read_cmdline(int root, char **out, struct err *err)
 	buf[n] = '\0';
 	if (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	if (strlen(buf) != (size_t)n || strchr(buf, '\n'))
+	if (strlen(buf) != (size_t)n || !cmdline_ok(buf))
 		return err_set(err, -EINVAL, "/boot/cmdline: must be one line of text");
 	*out = strdup(buf);
 	return *out ? 0 : err_set(err, -ENOMEM, "out of memory");
@@ -162,6 +172,9 @@ int vm_image_find(const char *image_dir, const char *rootfs, const char *label_c
 		if (strlen(label_cmdline) > VM_IMAGE_CMDLINE_MAX)
 			rc = err_set(err, -EFBIG, "label %s: over %d bytes", VM_IMAGE_CMDLINE_LABEL,
 				     VM_IMAGE_CMDLINE_MAX);
+		else if (!cmdline_ok(label_cmdline))
+			rc = err_set(err, -EINVAL, "label %s: must be one line of text",
+				     VM_IMAGE_CMDLINE_LABEL);
 		else if (!(out->cmdline = strdup(label_cmdline)))
 			rc = err_set(err, -ENOMEM, "out of memory");
 	} else if (!rc) {

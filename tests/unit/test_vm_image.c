@@ -106,6 +106,20 @@ static void test_parts(void **state)
 	assert_string_equal(p.cmdline, "root=/dev/vda");
 	assert_string_equal(p.initrd, "rootfs/boot/initrd");
 	vm_image_parts_free(&p);
+
+	/* The label is held to what the file is: one line, bounded. */
+	assert_int_equal(vm_image_find(f->dir, "rootfs", "a\nb", &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "one line"));
+	assert_int_equal(vm_image_find(f->dir, "rootfs", "a\x1b[2Jb", &p, &err), -EINVAL);
+	{
+		char *big = malloc(VM_IMAGE_CMDLINE_MAX + 2);
+
+		assert_non_null(big);
+		memset(big, 'x', VM_IMAGE_CMDLINE_MAX + 1);
+		big[VM_IMAGE_CMDLINE_MAX + 1] = '\0';
+		assert_int_equal(vm_image_find(f->dir, "rootfs", big, &p, &err), -EFBIG);
+		free(big);
+	}
 }
 
 static void test_none(void **state)
@@ -151,6 +165,9 @@ static void test_refused(void **state)
 	put(f, "rootfs/boot/cmdline", "a\nb\n", 4);
 	expect_refused(f, "one line");
 	snprintf(path, sizeof(path), "%s/rootfs/boot/cmdline", f->dir);
+	unlink(path);
+	put(f, "rootfs/boot/cmdline", "a\rb\n", 4);
+	expect_refused(f, "one line");
 	unlink(path);
 	assert_int_equal(sh("rm -rf %s/rootfs/disk", f->dir), 0);
 	snprintf(path, sizeof(path), "%s/rootfs/disk", f->dir);
