@@ -171,6 +171,15 @@ static cJSON *strv_json(char *const *v, size_t n)
 	return a;
 }
 
+/* cJSON_AddItemToObject leaves item with the caller when it fails. */
+static bool add_owned(cJSON *o, const char *name, cJSON *item)
+{
+	if (item && cJSON_AddItemToObject(o, name, item))
+		return true;
+	cJSON_Delete(item);
+	return false;
+}
+
 static char *meta_format(const struct store_image *img)
 {
 	cJSON *o = cJSON_CreateObject(), *labels = cJSON_CreateObject();
@@ -186,7 +195,8 @@ static char *meta_format(const struct store_image *img)
 	     cJSON_AddNumberToObject(o, "size", (double)img->size) &&
 	     cJSON_AddBoolToObject(o, "pinned", img->pinned) &&
 	     cJSON_AddItemToObject(o, "labels", labels);
-	labels = NULL;
+	if (ok)
+		labels = NULL; /* o owns it now; until then it is ours to free */
 	if (ok && img->has_uid)
 		ok = cJSON_AddNumberToObject(o, "uid", (double)img->uid);
 	if (ok && img->username)
@@ -199,8 +209,8 @@ static char *meta_format(const struct store_image *img)
 		ok = cJSON_AddStringToObject(o, "initrd", img->initrd);
 	if (ok && img->cmdline)
 		ok = cJSON_AddStringToObject(o, "cmdline", img->cmdline);
-	ok = ok && cJSON_AddItemToObject(o, "disks", strv_json(img->disks, img->nr_disks)) &&
-	     cJSON_AddItemToObject(o, "blobs", strv_json(img->blobs, img->nr_blobs));
+	ok = ok && add_owned(o, "disks", strv_json(img->disks, img->nr_disks)) &&
+	     add_owned(o, "blobs", strv_json(img->blobs, img->nr_blobs));
 	if (ok)
 		text = cJSON_Print(o);
 out:
