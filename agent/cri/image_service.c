@@ -19,7 +19,8 @@
 #include "lib/log.h"
 #include "runtime/v1/api.pb-c.h"
 
-#define AUTH_MAX 4096
+/* Decoded "user:password"; registry tokens used as passwords run to several KiB. */
+#define AUTH_MAX (64 * 1024)
 
 static bool have_store(struct cri_call *c)
 {
@@ -191,15 +192,20 @@ void cri_image_status(struct cri_call *c, const ProtobufCMessage *req, ProtobufC
 	store_image_free(&img);
 }
 
-/* CRI's AuthConfig; "auth" is base64 "user:password", as in a docker config. */
-static int auth_from_cri(const Runtime__V1__AuthConfig *a, struct registry_auth *out, char *buf,
-			 size_t cap, struct err *err)
+/*
+ * CRI's AuthConfig; "auth" is base64 "user:password", as in a docker config. *buf is what the
+ * decoded credentials live in, *cap its size: the caller wipes and frees it.
+ */
+static int auth_from_cri(const Runtime__V1__AuthConfig *a, struct registry_auth *out, char **buf,
+			 size_t *cap, struct err *err)
 {
 	unsigned char *dec;
-	size_t len;
+	size_t len, slen;
 	char *colon;
 
 	memset(out, 0, sizeof(*out));
+	*buf = NULL;
+	*cap = 0;
 	if (!a)
 		return 0;
 	out->username = a->username;
@@ -208,21 +214,32 @@ static int auth_from_cri(const Runtime__V1__AuthConfig *a, struct registry_auth 
 	out->registry_token = a->registry_token;
 	if (!a->auth || !*a->auth || (a->username && *a->username))
 		return 0;
-	dec = base64_decode(a->auth, strlen(a->auth), &len);
-	if (!dec || len >= cap || memchr(dec, '\0', len)) {
-		free(dec);
+	slen = strlen(a->auth);
+	if (slen > (AUTH_MAX + 2) / 3 * 4)
+		return err_set(err, -EINVAL, "auth: over %d bytes once decoded", AUTH_MAX);
+	dec = base64_decode(a->auth, slen, &len);
+	if (!dec)
 		return err_set(err, -EINVAL, "auth: not base64 of \"user:password\"");
-	}
-	memcpy(buf, dec, len);
-	buf[len] = '\0';
-	free(dec);
-	colon = strchr(buf, ':');
-	if (!colon)
+	/* base64_decode leaves room for one more byte. */
+	*buf = (char *)dec;
+	*cap = len + 1;
+	dec[len] = '\0';
+	if (len > AUTH_MAX)
+		return err_set(err, -EINVAL, "auth: over %d bytes once decoded", AUTH_MAX);
+	colon = strchr(*buf, ':');
+	if (memchr(dec, '\0', len) || !colon)
 		return err_set(err, -EINVAL, "auth: not base64 of \"user:password\"");
 	*colon = '\0';
-	out->username = buf;
+	out->username = *buf;
 	out->password = colon + 1;
 	return 0;
+}
+
+static void auth_buf_free(char *buf, size_t cap)
+{
+	if (buf)
+		explicit_bzero(buf, cap);
+	free(buf);
 }
 
 void cri_pull_image(struct cri_call *c, const ProtobufCMessage *req, ProtobufCMessage *resp)
@@ -232,7 +249,8 @@ void cri_pull_image(struct cri_call *c, const ProtobufCMessage *req, ProtobufCMe
 	const Runtime__V1__PodSandboxMetadata *pod =
 		q->sandbox_config ? q->sandbox_config->metadata : NULL;
 	const char *name = spec_image(q->image);
-	char id[DIGEST_STR_LEN + 1], userpass[AUTH_MAX];
+	char id[DIGEST_STR_LEN + 1], *userpass;
+	size_t userpass_cap;
 	struct registry_auth auth;
 	struct err err = { 0 };
 
@@ -246,13 +264,13 @@ void cri_pull_image(struct cri_call *c, const ProtobufCMessage *req, ProtobufCMe
 		cri_fail(c, CRI_INVALID_ARGUMENT, "PullImage: no image given");
 		return;
 	}
-	if (auth_from_cri(q->auth, &auth, userpass, sizeof(userpass), &err) ||
+	if (auth_from_cri(q->auth, &auth, &userpass, &userpass_cap, &err) ||
 	    c->rt->pull(c->rt->pull_ctx, name, &auth, id, &err)) {
 		cri_status_from_err(&c->status, &err);
-		memset(userpass, 0, sizeof(userpass));
+		auth_buf_free(userpass, userpass_cap);
 		return;
 	}
-	memset(userpass, 0, sizeof(userpass));
+	auth_buf_free(userpass, userpass_cap);
 	log_fields(LOG_INFO, "image pulled", "image", name, "id", id, "pod",
 		   pod && pod->name ? pod->name : "", "namespace",
 		   pod && pod->namespace_ ? pod->namespace_ : "", NULL);
