@@ -628,8 +628,14 @@ int registry_get_blob(struct registry *r, const struct descriptor *d, struct sto
 		int rc = blob_try(r, d, s, &again, &e);
 
 		if (!rc || !again || attempt >= retries) {
-			if (rc)
-				err_set(err, rc, "blob %s: %s", d->digest, e.msg);
+			char lead[DIGEST_STR_LEN + 8];
+
+			/* The store's errors already name the blob: say it once. */
+			snprintf(lead, sizeof(lead), "blob %s", d->digest);
+			if (rc && !strncmp(e.msg, lead, strlen(lead)))
+				err_set(err, rc, "%s", e.msg);
+			else if (rc)
+				err_set(err, rc, "%s: %s", lead, e.msg);
 			return rc;
 		}
 		sleep_ms(backoff << attempt);

@@ -626,6 +626,7 @@ def test_lying_registry():
             root = new_root("liar-" + lie)
             code, _, err = tool(root, "pull", f"{fake.host}/kvmlet/fake:v1", insecure=[fake.host])
             check(code != 0 and words in err, f"{lie}: {code} {err}")
+            check(err.count("blob sha256:") == 1, f"{lie}: the blob named more than once: {err}")
             check_blobs_verified(root)
             check(images_on_disk(root) == [], f"{lie}: images {images_on_disk(root)}")
         finally:
