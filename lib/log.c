@@ -97,14 +97,12 @@ static bool logfmt_needs_quotes(const char *v)
  * \u00XX for other control bytes. The closing quote always fits: the room
  * for it is kept back while the value goes in.
  */
-static void line_put_value(struct log_line *l, const char *v)
+static bool line_put_value(struct log_line *l, const char *v)
 {
-	if (!logfmt_needs_quotes(v)) {
-		line_puts(l, v);
-		return;
-	}
+	if (!logfmt_needs_quotes(v))
+		return line_put(l, v, strlen(v));
 	if (l->max - l->len < 2)
-		return;
+		return false;
 	line_put(l, "\"", 1);
 	l->max--;
 	for (; *v; v++) {
@@ -128,32 +126,41 @@ static void line_put_value(struct log_line *l, const char *v)
 			break;
 	}
 	l->max++;
-	line_put(l, "\"", 1);
+	return line_put(l, "\"", 1);
 }
 
 /* A key is a bare word: anything that would break the line's syntax becomes '_'. */
-static void line_put_key(struct log_line *l, const char *k)
+static bool line_put_key(struct log_line *l, const char *k)
 {
-	line_put(l, " ", 1);
+	if (!line_put(l, " ", 1))
+		return false;
 	for (; *k; k++) {
 		unsigned char c = (unsigned char)*k;
 		char ch =
 			c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f ? '_' : (char)c;
 
 		if (!line_put(l, &ch, 1))
-			return;
+			return false;
 	}
-	line_put(l, "=", 1);
+	return line_put(l, "=", 1);
 }
 
+/*
+ * A key=value piece goes in whole or not at all (a quoted value may be cut inside its quotes);
+ * the first that does not fit ends the line, so no later, shorter field follows a gap.
+ */
 static void line_put_fields(struct log_line *l, va_list ap)
 {
 	const char *k, *v;
 
 	while ((k = va_arg(ap, const char *))) {
+		size_t start = l->len;
+
 		v = va_arg(ap, const char *);
-		line_put_key(l, k);
-		line_put_value(l, v ? v : "");
+		if (!line_put_key(l, k) || !line_put_value(l, v ? v : "")) {
+			l->len = start;
+			break;
+		}
 		if (!v)
 			break;
 	}

@@ -239,6 +239,38 @@ static void logfmt_truncation(void **state)
 	log_set_format(LOG_FORMAT_TEXT);
 }
 
+/* Where the line fills up, a key=value piece is dropped whole: never a key without its value. */
+static void logfmt_pieces_whole(void **state)
+{
+	static char pad[LOG_LINE_MAX];
+	static const char key[] = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
+	char *out;
+
+	log_set_format(LOG_FORMAT_LOGFMT);
+	for (size_t n = LOG_LINE_MAX - 120; n < LOG_LINE_MAX - 40; n++) {
+		memset(pad, 'p', n);
+		pad[n] = '\0';
+		capture_begin();
+		log_fields(LOG_INFO, "m", "pad", pad, key, "v", NULL);
+		log_fields(LOG_INFO, "m", "pad", pad, key, "v v", NULL);
+		out = capture_end(NULL);
+		assert_int_equal(count_lines(out), 2);
+		for (char *line = out, *end, *k; *line; line = end + 1) {
+			end = strchr(line, '\n');
+			*end = '\0';
+			assert_true(end - line + 1 <= LOG_LINE_MAX);
+			/* A quoted value may be cut inside its quotes, as a message is; a key never. */
+			k = strstr(line, " k");
+			if (k && strcmp(k + 1, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkk=v") &&
+			    (strncmp(k + 1, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkk=\"", sizeof(key) + 1) ||
+			     end[-1] != '"' || end - k < (long)sizeof(key) + 3))
+				fail_msg("a piece cut short: '%s'", k + 1);
+		}
+		free(out);
+	}
+	log_set_format(LOG_FORMAT_TEXT);
+}
+
 static void *writer(void *arg)
 {
 	char id[16], n[16], pad[300];
@@ -300,6 +332,7 @@ int main(void)
 		cmocka_unit_test(logfmt_lines),
 		cmocka_unit_test(logfmt_escaping),
 		cmocka_unit_test(logfmt_truncation),
+		cmocka_unit_test(logfmt_pieces_whole),
 		cmocka_unit_test(threads_write_whole_lines),
 	};
 
