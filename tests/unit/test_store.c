@@ -547,6 +547,20 @@ static void usage(void **state)
 	assert_true(u.timestamp_ns > 0);
 	assert_true(u.mountpoint[0] == '/');
 	assert_true(!strncmp(f->root, u.mountpoint, strlen(u.mountpoint)));
+
+	/* A second name for a file is not a second file. */
+	{
+		char from[512], to[512];
+		struct store_usage again;
+
+		snprintf(from, sizeof(from), "%s/blobs/sha256/%s", f->root, layer + 7);
+		snprintf(to, sizeof(to), "%s/link", f->root);
+		assert_int_equal(link(from, to), 0);
+		assert_int_equal(store_usage(f->s, &again, &err), 0);
+		assert_int_equal(again.bytes, u.bytes);
+		assert_int_equal(again.inodes, u.inodes);
+		assert_int_equal(unlink(to), 0);
+	}
 }
 
 static void touch(const struct fixture *f, const char *name, const char *text)
