@@ -52,6 +52,12 @@ int json_check_members(const char *what, const cJSON *obj, const char *const *na
 	return json_check_names(what, obj, names, nr_names, sizeof(*names), err);
 }
 
+/* A field that is not there: fine unless it is required. */
+static int json_absent(const char *what, const char *name, bool required, struct err *err)
+{
+	return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
+}
+
 /* A string field; *out stays NULL when absent, which is an error if required. */
 int json_get_string(const char *what, const cJSON *obj, const char *name, bool required,
 		    const char **out, struct err *err)
@@ -60,7 +66,7 @@ int json_get_string(const char *what, const cJSON *obj, const char *name, bool r
 
 	*out = NULL;
 	if (!v)
-		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
+		return json_absent(what, name, required, err);
 	if (!cJSON_IsString(v))
 		return err_set(err, -EINVAL, "%s.%s: expected a string", what, name);
 	*out = v->valuestring;
@@ -83,7 +89,7 @@ int json_get_bool(const char *what, const cJSON *obj, const char *name, bool req
 	const cJSON *v = json_member(obj, name);
 
 	if (!v)
-		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
+		return json_absent(what, name, required, err);
 	if (!cJSON_IsBool(v))
 		return err_set(err, -EINVAL, "%s.%s: expected true or false", what, name);
 	*out = cJSON_IsTrue(v);
@@ -178,7 +184,7 @@ int json_get_uint(const char *what, const cJSON *obj, const char *name, bool req
 	const cJSON *v = json_member(obj, name);
 
 	if (!v)
-		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
+		return json_absent(what, name, required, err);
 	if (!json_uint_value(v, min, max, out))
 		return err_set(err, -EINVAL, "%s.%s: expected an integer from %llu to %llu", what,
 			       name, (unsigned long long)min, (unsigned long long)max);
@@ -191,7 +197,7 @@ int json_get_int(const char *what, const cJSON *obj, const char *name, bool requ
 	const cJSON *v = json_member(obj, name);
 
 	if (!v)
-		return required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, name) : 0;
+		return json_absent(what, name, required, err);
 	if (!json_int_value(v, min, max, out))
 		return err_set(err, -EINVAL, "%s.%s: expected an integer from %lld to %lld", what,
 			       name, (long long)min, (long long)max);
@@ -207,8 +213,7 @@ static int json_get_node(const char *what, const cJSON *obj, const struct json_f
 	bool object = f->type == JSON_OBJECT;
 
 	if (!v)
-		return f->required ? err_set(err, -EINVAL, "%s: missing field '%s'", what, f->name)
-				   : 0;
+		return json_absent(what, f->name, f->required, err);
 	if (object ? !cJSON_IsObject(v) : !cJSON_IsArray(v))
 		return err_set(err, -EINVAL, "%s.%s: expected an %s", what, f->name,
 			       object ? "object" : "array");

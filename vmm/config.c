@@ -125,15 +125,25 @@ static int check_id(const char *what, const char *id, size_t max, struct err *er
 	return 0;
 }
 
-static bool id_taken(const struct vm_config *cfg, const char *id)
+int config_find_drive(const struct vm_config *cfg, const char *id)
 {
 	for (unsigned int i = 0; i < cfg->nr_drives; i++)
 		if (!strcmp(cfg->drives[i].id, id))
-			return true;
+			return (int)i;
+	return -1;
+}
+
+int config_find_net(const struct vm_config *cfg, const char *id)
+{
 	for (unsigned int i = 0; i < cfg->nr_nets; i++)
 		if (!strcmp(cfg->nets[i].id, id))
-			return true;
-	return false;
+			return (int)i;
+	return -1;
+}
+
+static bool id_taken(const struct vm_config *cfg, const char *id)
+{
+	return config_find_drive(cfg, id) >= 0 || config_find_net(cfg, id) >= 0;
 }
 
 static char *dup_or_null(const char *s)
@@ -351,23 +361,20 @@ static void config_drop_drive(struct vm_config *cfg, unsigned int i)
 
 bool config_remove_device(struct vm_config *cfg, const char *id)
 {
-	for (unsigned int i = 0; i < cfg->nr_drives; i++) {
-		if (!strcmp(cfg->drives[i].id, id)) {
-			config_drop_drive(cfg, i);
-			return true;
-		}
+	int i = config_find_drive(cfg, id);
+
+	if (i >= 0) {
+		config_drop_drive(cfg, (unsigned int)i);
+		return true;
 	}
-	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
-		if (!strcmp(cfg->nets[i].id, id)) {
-			free(cfg->nets[i].id);
-			free(cfg->nets[i].tap);
-			memmove(&cfg->nets[i], &cfg->nets[i + 1],
-				(cfg->nr_nets - i - 1) * sizeof(cfg->nets[0]));
-			cfg->nr_nets--;
-			return true;
-		}
-	}
-	return false;
+	i = config_find_net(cfg, id);
+	if (i < 0)
+		return false;
+	free(cfg->nets[i].id);
+	free(cfg->nets[i].tap);
+	memmove(&cfg->nets[i], &cfg->nets[i + 1], (cfg->nr_nets - i - 1) * sizeof(cfg->nets[0]));
+	cfg->nr_nets--;
+	return true;
 }
 
 void config_free(struct vm_config *cfg)

@@ -95,6 +95,9 @@ int config_add_net(struct vm_config *cfg, const char *what, const struct net_par
 		   struct err *err);
 int config_set_vsock(struct vm_config *cfg, const char *what, const struct vsock_params *p,
 		     struct err *err);
+/* Where the drive or interface with this id is in cfg->drives or cfg->nets; -1 if none. */
+int config_find_drive(const struct vm_config *cfg, const char *id);
+int config_find_net(const struct vm_config *cfg, const char *id);
 /* Removes the drive or interface with this id; false if there is none. */
 bool config_remove_device(struct vm_config *cfg, const char *id);
 /* Parses a unicast xx:xx:xx:xx:xx:xx; -EINVAL otherwise. */

@@ -390,16 +390,14 @@ static void vmm_do_update_drive(struct vmm *m, struct vmm_cmd *c)
 	const struct vmm_cmd_update_drive *a = &c->update_drive;
 	struct err err = { 0 };
 	struct virtio_blk *blk;
-	unsigned int i;
 	char *path;
+	int i;
 
 	if (!vmm_allowed(m, c, VM_ACTION_UPDATE_DRIVE))
 		return;
-	for (i = 0; i < m->cfg.nr_drives; i++)
-		if (!strcmp(m->cfg.drives[i].id, a->id))
-			break;
+	i = config_find_drive(&m->cfg, a->id);
 	blk = virtio_blk_from_device(registry_find(&m->vm.devices, "virtio-blk", a->id));
-	if (!blk || i == m->cfg.nr_drives) {
+	if (!blk || i < 0) {
 		vmm_fault(m, c->call, 400, "drive '%s' does not exist", a->id);
 		return;
 	}

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "kvmlet/platform.h"
+#include "memory/dirty.h"
 #include "tests/unit/images.h"
 #include "tests/unit/kvm_usable.h"
 #include "vmm/snapshot/file.h"
@@ -508,7 +509,7 @@ static void dirty_diff(void **state)
 	guest_load(&a);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
-	if (mem_dirty_log_set(&a.vm.mem, a.vm.fd, true, &err))
+	if (dirty_log_start(&a.vm.mem, a.vm.fd, DIRTY_LOG_DEFAULT, &err))
 		fail_msg("dirty log: %s", err.msg);
 	assert_int_equal(guest_step(&a.vcpu[0]), 1);
 	guest_settle(&a.vcpu[0]);
@@ -534,7 +535,7 @@ static void dirty_diff(void **state)
 	assert_int_equal(page[4095], 0x5a);
 	assert_int_equal(pread(fd, page, 1, 12 * MiB), 1);
 	assert_int_equal(page[0], 0);
-	if (mem_dirty_log_set(&a.vm.mem, a.vm.fd, false, &err))
+	if (dirty_log_stop(&a.vm.mem, a.vm.fd, &err))
 		fail_msg("dirty log off: %s", err.msg);
 	assert_null(a.vm.mem.dirty);
 	close(fd);

@@ -617,11 +617,10 @@ static void patch_drive(struct route_ctx *rc, cJSON *body)
 
 static bool has_network_interface(struct vmm *m, const char *id)
 {
-	bool found = false;
+	bool found;
 
 	pthread_mutex_lock(&m->lock);
-	for (unsigned int i = 0; i < m->cfg.nr_nets && !found; i++)
-		found = !strcmp(m->cfg.nets[i].id, id);
+	found = config_find_net(&m->cfg, id) >= 0;
 	pthread_mutex_unlock(&m->lock);
 	return found;
 }

@@ -132,9 +132,3 @@ int mem_file_write(const struct guest_memory *gm, int vm_fd, const char *path, b
 	free(bm);
 	return r;
 }
-
-int mem_dirty_log_set(struct guest_memory *gm, int vm_fd, bool enable, struct err *err)
-{
-	return enable ? dirty_log_start(gm, vm_fd, DIRTY_LOG_DEFAULT, err)
-		      : dirty_log_stop(gm, vm_fd, err);
-}

@@ -18,18 +18,12 @@
  * Writes guest RAM to path: all of it (diff false: a new file, zero pages
  * left as holes, renamed over path), or only the pages dirtied since the
  * last write (diff true: the file is updated in place and never truncated;
- * needs mem_dirty_log_set() on). A diff must not go onto a file that other
+ * needs dirty_log_start() on). A diff must not go onto a file that other
  * running VMs were restored from: their unread pages would change. Either way the dirty state
  * is reset first, so pages written during the copy show in the next diff.
  * vm_fd < 0 means no KVM: only the VMM's own bitmap counts (tests).
  */
 int mem_file_write(const struct guest_memory *gm, int vm_fd, const char *path, bool diff,
 		   struct err *err);
-
-/*
- * Turns dirty tracking on or off in its default mode: KVM's dirty log on
- * every RAM slot in gm->slots and the VMM's bitmap (memory/dirty.h).
- */
-int mem_dirty_log_set(struct guest_memory *gm, int vm_fd, bool enable, struct err *err);
 
 #endif

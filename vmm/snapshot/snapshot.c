@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lib/state.h"
+#include "memory/dirty.h"
 #include "vmm/machine_state.h"
 #include "vmm/snapshot/file.h"
 #include "vmm/snapshot/mem_file.h"
@@ -11,7 +12,7 @@
 
 int snapshot_track_dirty(struct vm *vm, struct err *err)
 {
-	return mem_dirty_log_set(&vm->mem, vm->fd, true, err);
+	return dirty_log_start(&vm->mem, vm->fd, DIRTY_LOG_DEFAULT, err);
 }
 
 int snapshot_create(struct vm *vm, const struct vm_config *cfg,
