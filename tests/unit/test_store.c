@@ -76,7 +76,7 @@ static int teardown(void **state)
 /* Entries in root/sub, but "." and "..". */
 static int count_entries(const struct fixture *f, const char *sub)
 {
-	char path[256];
+	char path[512];
 	DIR *d;
 	struct dirent *e;
 	int n = 0;
