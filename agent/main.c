@@ -24,6 +24,7 @@
 #include "lib/err.h"
 #include "lib/http_client.h"
 #include "lib/log.h"
+#include "lib/mkdir_p.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_INSECURE  64
@@ -150,33 +151,6 @@ static int load_config(struct agent_config *cfg, int argc, char **argv, struct e
 	return 0;
 }
 
-static int mkdir_p(const char *dir, mode_t mode)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/", dir);
-	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		if (mkdir(path, mode) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
-
-static int parent_dir(const char *path, mode_t mode)
-{
-	char dir[PATH_MAX];
-	char *slash;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	return mkdir_p(dir, mode);
-}
-
 struct agent {
 	struct agent_config cfg;
 	char *config_json;
@@ -247,7 +221,7 @@ static int agent_start(struct agent *a, struct err *err)
 	r = cri_server_start(&a->srv, &so, err);
 	if (r || !a->cfg.metrics_listen[0])
 		return r;
-	if ((r = parent_dir(a->cfg.metrics_listen, 0750)))
+	if ((r = mkdir_parents(a->cfg.metrics_listen, 0750)))
 		return err_set(err, r, "metrics_listen %s: cannot create its directory: %s",
 			       a->cfg.metrics_listen, strerror(-r));
 	return agent_metrics_start(&a->http, a->cfg.metrics_listen,

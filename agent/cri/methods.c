@@ -130,12 +130,10 @@ char *cri_strdup(struct cri_call *c, const char *s)
 void cri_fail(struct cri_call *c, enum cri_code code, const char *fmt, ...)
 {
 	va_list ap;
-	char msg[sizeof(c->status.message)];
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cri_status_vset(&c->status, code, fmt, ap);
 	va_end(ap);
-	cri_status_set(&c->status, code, "%s", msg);
 }
 
 static void arena_free(struct cri_arena *a)

@@ -34,6 +34,7 @@
 #include "agent/cri/metrics.h"
 #include "agent/cri/server.h"
 #include "lib/log.h"
+#include "lib/mkdir_p.h"
 
 _Static_assert(CRI_UNIMPLEMENTED == (int)GRPC_STATUS_UNIMPLEMENTED, "gRPC codes");
 _Static_assert(CRI_RESOURCE_EXHAUSTED == (int)GRPC_STATUS_RESOURCE_EXHAUSTED, "gRPC codes");
@@ -426,19 +427,6 @@ static void *cq_main(void *arg)
 	}
 }
 
-static int mkdir_parents(char *path, mode_t mode)
-{
-	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		int r = mkdir(path, mode);
-
-		*p = '/';
-		if (r && errno != EEXIST)
-			return -errno;
-	}
-	return 0;
-}
-
 /* Whether a server answers on path; a stale socket file is no reason to refuse. */
 static bool socket_alive(const char *path)
 {
@@ -459,11 +447,12 @@ static int listen_socket(struct cri_server *s, struct err *err)
 	char addr[sizeof(s->path) + 8];
 	grpc_server_credentials *creds;
 	mode_t old;
-	int port;
+	int port, r;
 
-	if (mkdir_parents(s->path, SOCKET_DIR_MODE))
-		return err_set(err, -errno, "CRI socket %s: cannot create its directory: %m",
-			       s->path);
+	r = mkdir_parents(s->path, SOCKET_DIR_MODE);
+	if (r)
+		return err_set(err, r, "CRI socket %s: cannot create its directory: %s", s->path,
+			       strerror(-r));
 	if (socket_alive(s->path))
 		return err_set(err, -EADDRINUSE, "CRI socket %s: another server is listening",
 			       s->path);

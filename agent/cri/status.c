@@ -41,15 +41,20 @@ static const char *const code_names[CRI_NR_CODES] = {
 	[CRI_UNAUTHENTICATED] = "Unauthenticated",
 };
 
+void cri_status_vset(struct cri_status *st, enum cri_code code, const char *fmt, va_list ap)
+{
+	if (st->code != CRI_OK)
+		return;
+	st->code = code == CRI_OK ? CRI_INTERNAL : code;
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+}
+
 void cri_status_set(struct cri_status *st, enum cri_code code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (st->code != CRI_OK)
-		return;
-	st->code = code == CRI_OK ? CRI_INTERNAL : code;
 	va_start(ap, fmt);
-	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	cri_status_vset(st, code, fmt, ap);
 	va_end(ap);
 }
 

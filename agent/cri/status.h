@@ -23,6 +23,8 @@
 #ifndef KVMLET_AGENT_CRI_STATUS_H
 #define KVMLET_AGENT_CRI_STATUS_H
 
+#include <stdarg.h>
+
 #include "lib/err.h"
 
 enum cri_code {
@@ -54,6 +56,8 @@ struct cri_status {
 /* Records the first failure only, like err_set(); code must not be CRI_OK. */
 void cri_status_set(struct cri_status *st, enum cri_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+void cri_status_vset(struct cri_status *st, enum cri_code code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 /* The code for a negative errno, per the table above. */
 enum cri_code cri_code_from_errno(int code);
 /* Sets st from e (its message verbatim); e->code must be negative. */

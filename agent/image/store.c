@@ -16,6 +16,7 @@
 #include "agent/image/store_priv.h"
 #include "agent/image/unpack.h"
 #include "lib/json.h"
+#include "lib/mkdir_p.h"
 #include "lib/replace_file.h"
 
 #define META_MAX   (1u << 20)
@@ -694,34 +695,16 @@ static int store_repair(struct store *s, struct err *err)
 	return r ? r : gc_locked(s, NULL, err);
 }
 
-/* mkdir -p: the default root's parents (/var/lib/kvmlet) may not exist yet. */
-static int mkdir_parents(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int store_open_dirs(struct store *s, struct err *err)
 {
-	int sha;
+	int sha, r;
 
-	if (mkdir_parents(s->root) < 0)
-		return err_set(err, -errno, "creating %s: %s", s->root, strerror(errno));
+	/* mkdir -p: the default root's parents (/var/lib/kvmlet) may not exist yet. */
+	r = mkdir_parents(s->root, 0755);
+	if (!r && mkdir(s->root, 0700) && errno != EEXIST)
+		r = -errno;
+	if (r)
+		return err_set(err, r, "creating %s: %s", s->root, strerror(-r));
 	s->root_fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->root_fd < 0)
 		return err_set(err, -errno, "opening %s: %s", s->root, strerror(errno));

@@ -224,6 +224,23 @@ static void test_slow_call_blocks_nothing(void **state)
 	assert_int_equal(access(sock, F_OK), -1);
 }
 
+/*
+ * A call reaches the queue without a completion the client could see: poll
+ * the server until n calls wait there.
+ */
+static void wait_queued(struct cri_server *s, unsigned int n)
+{
+	struct cri_server_stats st;
+
+	for (int i = 0; i < 10000; i++) {
+		cri_server_stats(s, &st);
+		if (st.queued == n)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(st.queued, n);
+}
+
 /* One worker, a queue of one: the third call is refused at once. */
 static void test_full_queue(void **state)
 {
@@ -236,14 +253,7 @@ static void test_full_queue(void **state)
 	call_start(&cl, &a, SLOW);
 	gate_wait_entered(1);
 	call_start(&cl, &b, SLOW);
-	/* b reaches the queue without a completion the client could see: poll the server. */
-	for (int i = 0; i < 10000; i++) {
-		cri_server_stats(s, &st);
-		if (st.queued == 1)
-			break;
-		usleep(1000);
-	}
-	assert_int_equal(st.queued, 1);
+	wait_queued(s, 1);
 	call_start(&cl, &c, FAST);
 	call_wait(&cl, &c);
 	assert_int_equal(c.status, GRPC_STATUS_RESOURCE_EXHAUSTED);
@@ -279,7 +289,6 @@ static void *stop_thread(void *arg)
 static void test_stop_cancels_queued(void **state)
 {
 	struct cri_server *s = start(1, 1);
-	struct cri_server_stats st;
 	struct client cl;
 	struct ccall a, b;
 	pthread_t t;
@@ -289,13 +298,7 @@ static void test_stop_cancels_queued(void **state)
 	call_start(&cl, &a, SLOW);
 	gate_wait_entered(1);
 	call_start(&cl, &b, FAST);
-	for (int i = 0; i < 10000; i++) {
-		cri_server_stats(s, &st);
-		if (st.queued == 1)
-			break;
-		usleep(1000);
-	}
-	assert_int_equal(st.queued, 1);
+	wait_queued(s, 1);
 	assert_int_equal(pthread_create(&t, NULL, stop_thread, s), 0);
 	/* Both answers follow cancel_all_calls, which stop makes after marking the queue. */
 	call_wait(&cl, &a);

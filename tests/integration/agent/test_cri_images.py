@@ -19,13 +19,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from harness import FIRMWARE, check, main, skip
+from harness import FIRMWARE, check, main, skip, unix_http_get
 import cri_client
 import registry
 
@@ -168,15 +167,8 @@ def leftovers():
 
 
 def metric(name, labels=""):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(METRICS)
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    m = re.search("^" + re.escape(name + labels) + r" (\S+)$", data.decode(), re.M)
+    data = unix_http_get(METRICS, "/metrics")
+    m = re.search("^" + re.escape(name + labels) + r" (\S+)$", data, re.M)
     return float(m.group(1)) if m else None
 
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 
-from harness import check, main
+from harness import check, main, unix_http_get
 import cri_client
 
 cri_client.ensure_grpc()
@@ -94,15 +94,7 @@ C = cri_client.CriClient(SOCK, API)
 
 
 def metrics_text():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(METRICS)
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    head, _, body = data.decode().partition("\r\n\r\n")
+    head, _, body = unix_http_get(METRICS, "/metrics").partition("\r\n\r\n")
     check(head.startswith("HTTP/1.1 200"), f"metrics: {head!r}")
     return body
 

@@ -587,36 +587,35 @@ def test_shared_downloads():
         fake.close()
 
 
-def test_zstd_refused_before_download():
-    """A zstd layer cannot be unpacked: the pull fails before fetching any blob."""
-    m, _ = LAYOUT.image([{"disk/disk.img": b"zstd disk"}])
+def refused_before_download(tag, body, edit_layer, words):
+    """A pull of an image whose one layer edit_layer() changed fails with
+    words in its error, before fetching any blob."""
+    m, _ = LAYOUT.image([{"disk/disk.img": body}])
     doc = json.loads(m)
-    doc["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd"
-    LAYOUT.tag("zstd", json.dumps(doc).encode(), OCI_MANIFEST)
+    edit_layer(doc["layers"][0])
+    LAYOUT.tag(tag, json.dumps(doc).encode(), OCI_MANIFEST)
     fake = FakeRegistry(LAYOUT, "kvmlet/fake")
     try:
-        code, _, err = tool(new_root("zstd"), "pull", f"{fake.host}/kvmlet/fake:zstd",
+        code, _, err = tool(new_root(tag), "pull", f"{fake.host}/kvmlet/fake:{tag}",
                             insecure=[fake.host])
-        check(code != 0 and "not supported" in err, f"pull: {code} {err}")
+        check(code != 0 and words in err, f"pull: {code} {err}")
         check(fake.storage_gets == {}, f"downloaded: {fake.storage_gets}")
     finally:
         fake.close()
+
+
+def test_zstd_refused_before_download():
+    """A zstd layer cannot be unpacked: the pull fails before fetching any blob."""
+    refused_before_download(
+        "zstd", b"zstd disk",
+        lambda layer: layer.update(mediaType="application/vnd.oci.image.layer.v1.tar+zstd"),
+        "not supported")
 
 
 def test_oversized_layers_refused_before_download():
     """Layers announced past the 64 GiB image cap are not downloaded at all."""
-    m, _ = LAYOUT.image([{"disk/disk.img": b"huge disk"}])
-    doc = json.loads(m)
-    doc["layers"][0]["size"] = 70 << 30
-    LAYOUT.tag("huge", json.dumps(doc).encode(), OCI_MANIFEST)
-    fake = FakeRegistry(LAYOUT, "kvmlet/fake")
-    try:
-        code, _, err = tool(new_root("huge"), "pull", f"{fake.host}/kvmlet/fake:huge",
-                            insecure=[fake.host])
-        check(code != 0 and "over the image cap" in err, f"pull: {code} {err}")
-        check(fake.storage_gets == {}, f"downloaded: {fake.storage_gets}")
-    finally:
-        fake.close()
+    refused_before_download("huge", b"huge disk", lambda layer: layer.update(size=70 << 30),
+                            "over the image cap")
 
 
 def test_lying_registry():

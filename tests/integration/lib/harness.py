@@ -5,6 +5,7 @@ Tests start real kvmlet-vmm processes on real /dev/kvm. Paths come from the
 environment that ctest sets (see tests/integration/CMakeLists.txt).
 """
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -50,6 +51,20 @@ def read_until(p, text):
             return seen
     p.kill()
     raise Failure(f"output ended before {text!r}:\n{seen}\n{p.stderr.read()}")
+
+
+def unix_http_get(sock, path):
+    """One GET over a unix socket with Connection: close; the whole response
+    (head and body) as text."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sock)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    return data.decode()
 
 
 def skip(reason):
