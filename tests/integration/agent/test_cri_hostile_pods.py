@@ -60,7 +60,7 @@ if not kvmlet_agent.supports_pods(C, API):
 POD_REF = kvmlet_agent.push_pod_image(IMAGE_TOOL, FIRMWARE, TMP, REG.host)
 BUSYBOX_REF, _ = busybox_image.push(busybox_image.build(TMP), REG.host)
 KL = kubelet.Kubelet(C, API, os.path.join(TMP, "node"), CGROUP_ROOT, runtime_handler="kvmlet")
-VMMS_BEFORE = set(kvmlet_agent.vmm_pids())
+VMMS_BEFORE = set(kvmlet_agent.vmm_pids(CGROUP_ROOT))
 
 
 def serving():
@@ -284,7 +284,7 @@ def test_not_a_vm_image():
 def test_still_runs_a_pod():
     """After all of the above, a well-formed pod still runs, and no VM was
     left from a refused request."""
-    leaked = set(kvmlet_agent.vmm_pids()) - VMMS_BEFORE
+    leaked = set(kvmlet_agent.vmm_pids(CGROUP_ROOT)) - VMMS_BEFORE
     check(not leaked, f"VMs left by refused requests: {leaked}")
     p = pod("good")
     sid, cfg = KL.run_pod(p)

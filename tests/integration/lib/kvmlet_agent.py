@@ -120,8 +120,10 @@ def supports_pods(client, api):
     return code.name != "UNIMPLEMENTED"
 
 
-def vmm_pids():
-    """pid -> cmdline of every kvmlet-vmm process on the host."""
+def vmm_pids(cgroup_root):
+    """pid -> cmdline of every kvmlet-vmm process in a cgroup beneath
+    cgroup_root (a test's cgroupfs parent): the VMs of that test's pods,
+    not those other tests run on the same host."""
     out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -131,6 +133,13 @@ def vmm_pids():
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if argv and os.path.basename(argv[0]) == b"kvmlet-vmm":
+        if not argv or os.path.basename(argv[0]) != b"kvmlet-vmm":
+            continue
+        try:
+            with open(f"/proc/{d}/cgroup") as f:
+                mine = any(line.split(":", 2)[-1].startswith(cgroup_root + "/") for line in f)
+        except OSError:
+            continue
+        if mine:
             out[int(d)] = b" ".join(argv).decode(errors="replace")
     return out
