@@ -416,7 +416,7 @@ def read_cri_log(path):
     return out
 
 
-def wait_log_line(path, text, deadline_s=60, proc=None):
+def wait_log_line(path, text, deadline_s=60, poll_s=0.02):
     """Polls a CRI log until a full line contains text; returns the lines."""
     end = time.monotonic() + deadline_s
     while True:
@@ -426,7 +426,7 @@ def wait_log_line(path, text, deadline_s=60, proc=None):
         if time.monotonic() > end:
             raise TimeoutError(f"{path}: no line with {text!r} after {deadline_s} s: "
                                f"{lines[-5:]}")
-        time.sleep(0.02)  # polling interval, not a synchronisation
+        time.sleep(poll_s)  # polling interval, not a synchronisation
 
 
 def remove_cgroups(cgroup_root):
