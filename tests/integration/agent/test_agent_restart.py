@@ -12,7 +12,10 @@ too. Then the agent starts again on the same root, and:
 - every sandbox and container is there with the same id, metadata,
   labels, annotations and created_at, nothing duplicated, nothing new;
 - the nine other VMs never stopped: the same VMM processes, their CRI
-  logs kept (not truncated, not recreated), ExecSync `echo` answers in each;
+  logs kept (not truncated, not recreated) and still growing with one
+  unbroken "tick <n>" sequence (the guest prints one every 200 ms: a
+  reboot would start again at 1, a lost stretch would leave a gap), and
+  ExecSync `echo` answers in each;
 - the VM killed while the agent was down shows CONTAINER_EXITED with a
   non-zero exit code and finished_at;
 - the hammering client's calls succeed again after the restart.
@@ -58,7 +61,11 @@ AG = kvmlet_agent.Agent(AGENT, os.path.join(TMP, "agent"), insecure=[REG.host]).
 atexit.register(AG.stop)
 if not kvmlet_agent.supports_pods(AG.client, API):
     skip(kvmlet_agent.NOT_IMPLEMENTED)
-POD_REF = kvmlet_agent.push_pod_image(IMAGE_TOOL, FIRMWARE, TMP, REG.host)
+# The guest prints "tick <n>" every TICK_MS: a VM that never stopped shows
+# one unbroken sequence in its CRI log across the agent's restart.
+TICK_MS = 200
+POD_REF = kvmlet_agent.push_pod_image(IMAGE_TOOL, FIRMWARE, TMP, REG.host, tag="ticks",
+                                      extra_cmdline=f"kvmlet.pod_tick_ms={TICK_MS}")
 NODE = os.path.join(TMP, "node")
 
 
@@ -131,6 +138,14 @@ def snapshot(client):
             len(sbs), len(cs))
 
 
+def ticks(path):
+    """The tick numbers in a CRI log, and how many banners it holds."""
+    lines = kubelet.read_cri_log(path)
+    nums = [int(c.split()[1]) for _, _, tag, c in lines
+            if tag == "F" and c.startswith("tick ") and c.split()[1].isdigit()]
+    return nums, sum(kvmlet_agent.POD_BANNER in c for _, _, _, c in lines)
+
+
 def wait_until(cond, what, deadline_s):
     end = time.monotonic() + deadline_s
     while not cond():
@@ -164,11 +179,14 @@ def test_kill9_under_load():
     vmms = kvmlet_agent.vmm_pids(CGROUP_ROOT)
     check(len(vmms) >= PODS, f"{len(vmms)} kvmlet-vmm processes for {PODS} pods")
 
+    for cid, (path, _, _) in logs.items():
+        wait_until(lambda: ticks(path)[0], f"{path}: no tick", 30)
     hammer = Hammer(AG.sock)
     hammer.start()
     try:
         wait_until(lambda: hammer.oks() >= 50, "the hammer made no calls", 60)
         AG.kill9()
+        last_tick = {cid: ticks(path)[0][-1] for cid, (path, _, _) in logs.items()}
         # One VM dies while the agent is away.
         victim_pid = next(iter(sorted(vmms)))
         os.kill(victim_pid, signal.SIGKILL)
@@ -210,6 +228,12 @@ def test_kill9_under_load():
         check(s.st_ino == ino and s.st_size >= size, f"{path}: recreated or truncated")
         if cid == exited[0]:
             continue
+        # the guest keeps writing: ticks beyond those seen at the kill
+        wait_until(lambda: ticks(path)[0] and ticks(path)[0][-1] > last_tick[cid] + 3,
+                   f"{path}: no new ticks after the restart", 30)
+        nums, banners = ticks(path)
+        check(banners == 1 and nums == list(range(1, len(nums) + 1)),
+              f"{path}: {banners} banners, ticks not one sequence: {nums[:5]}...{nums[-5:]}")
         r = AG.client.runtime("ExecSync", API.ExecSyncRequest(
             container_id=cid, cmd=["echo", "alive"], timeout=5), timeout=30)
         check(r.exit_code == 0 and r.stdout == b"alive\n", f"{cid[:12]}: exec {r}")

@@ -97,10 +97,13 @@ class Agent:
             return ""
 
 
-def push_pod_image(tool, firmware, workdir, host, tag="v1"):
-    """The firmware in pod mode as a VM image at host/POD_REPO:tag; returns the ref."""
+def push_pod_image(tool, firmware, workdir, host, tag="v1", extra_cmdline=""):
+    """The firmware in pod mode as a VM image at host/POD_REPO:tag; returns
+    the ref. extra_cmdline adds kernel arguments (kvmlet.pod_tick_ms=N:
+    the guest prints "tick <n>" every N ms)."""
     layout = os.path.join(workdir, "podguest-layout")
-    p = subprocess.run([tool, "build", "--kernel", firmware, "--cmdline", POD_CMDLINE,
+    cmdline = f"{POD_CMDLINE} {extra_cmdline}".strip()
+    p = subprocess.run([tool, "build", "--kernel", firmware, "--cmdline", cmdline,
                         "--output", layout, "--tag", tag],
                        capture_output=True, text=True, timeout=120)
     if p.returncode:
