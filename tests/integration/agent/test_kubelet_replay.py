@@ -56,7 +56,8 @@ API = cri_client.load_api()
 CGROUP_ROOT = f"/kvmlet-replay-{os.getpid()}"
 atexit.register(kubelet.remove_cgroups, CGROUP_ROOT)
 
-for why in (registry.available(), containerd.available(), busybox_image.available()):
+for why in (registry.available(), containerd.available(), containerd.cni_available(),
+            busybox_image.available()):
     if why:
         skip(why)
 

@@ -32,6 +32,14 @@ def available():
     return None
 
 
+def cni_available():
+    """None if the CNI plugins bridge_network() uses are installed, else why not."""
+    for plugin in ("bridge", "host-local", "portmap", "loopback"):
+        if not os.path.exists(os.path.join("/usr/lib/cni", plugin)):
+            return f"/usr/lib/cni/{plugin} is missing (containernetworking-plugins)"
+    return None
+
+
 def version():
     """containerd's own version string, e.g. '1.6.20~ds1'."""
     out = subprocess.run(["containerd", "--version"], capture_output=True, text=True,
