@@ -37,9 +37,9 @@ struct store_image;
 
 /* What CreateContainer hands over. Everything is borrowed for the call. */
 struct vm_request {
-	const char *id;		   /* the container id (64 lowercase hex) */
-	const char *sandbox_id;	   /* the pod sandbox id */
-	const char *netns_path;	   /* the sandbox's network namespace (a bind-mounted nsfs file) */
+	const char *id;		 /* the container id (64 lowercase hex) */
+	const char *sandbox_id;	 /* the pod sandbox id */
+	const char *netns_path;	 /* the sandbox's network namespace (a bind-mounted nsfs file) */
 	const char *cgroup_parent; /* PodSandboxConfig.linux.cgroup_parent, "" if none */
 	/*
 	 * The absolute CRI log path (log_directory/log_path), already checked by
@@ -81,10 +81,10 @@ struct vm_exec_result {
 void vm_exec_result_free(struct vm_exec_result *r);
 
 struct vm_stats {
-	int64_t timestamp;	     /* ns since the epoch */
-	uint64_t cpu_usage_ns;	     /* cumulative, from the cgroup */
+	int64_t timestamp;	    /* ns since the epoch */
+	uint64_t cpu_usage_ns;	    /* cumulative, from the cgroup */
 	uint64_t memory_working_set; /* bytes: usage minus inactive file, as kubelet computes it */
-	uint64_t memory_usage;	     /* bytes */
+	uint64_t memory_usage;	    /* bytes */
 	uint64_t disk_used_bytes;    /* bytes the VM's writable disk copies take on the host */
 	uint64_t disk_inodes;
 };
@@ -123,13 +123,13 @@ struct vm_backend {
 
 /* The node's settings for the real backend (agent.conf [vm]). */
 struct vm_host_config {
-	const char *state_dir;	     /* per-VM state: <agent root>/vms */
-	const char *jail_base;	     /* kvmlet-jailer --chroot-base-dir: <agent root>/jail */
-	const char *vmm_path;	     /* kvmlet-vmm */
-	const char *jailer_path;     /* kvmlet-jailer */
-	const char *shim_path;	     /* kvmlet-shim: waits for the VMM, records its exit */
-	uint32_t uid_base;	     /* each VM runs as its own uid/gid from here ... */
-	uint32_t uid_count;	     /* ... on: this many VMs at most */
+	const char *state_dir;	 /* per-VM state: <agent root>/vms */
+	const char *jail_base;	 /* kvmlet-jailer --chroot-base-dir: <agent root>/jail */
+	const char *vmm_path;	 /* kvmlet-vmm */
+	const char *jailer_path; /* kvmlet-jailer */
+	const char *shim_path;	 /* kvmlet-shim: waits for the VMM, records its exit */
+	uint32_t uid_base;	 /* each VM runs as its own uid/gid from here ... */
+	uint32_t uid_count;	 /* ... on: this many VMs at most */
 	uint64_t default_memory_mib; /* guest RAM without a memory limit */
 	uint64_t overhead_mib;	     /* host memory per VM beyond guest RAM (cgroup limit) */
 };
