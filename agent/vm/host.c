@@ -106,10 +106,29 @@ static int load(const struct vm_host *h, const char *id, char *dir, size_t size,
 	return r;
 }
 
-/* ---- the VMM's API ------------------------------------------------------ */
+/* ---- the VMM's sockets --------------------------------------------------- */
+
+/*
+ * A socket in the jail by a short name: a jail path is longer than a Unix
+ * socket address holds (108 bytes), so connect through an O_PATH descriptor
+ * of the jail root, "/proc/self/fd/<n>/<name>". Returns that descriptor
+ * (the caller closes it once connected) or -errno.
+ */
+static int jail_socket(const char *root, const char *name, char *buf, size_t size)
+{
+	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	if (vm_pathf(buf, size, "/proc/self/fd/%d/%s", fd, name)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	return fd;
+}
 
 static int api_call(const char *root, const char *method, const char *path, const char *body,
-		    unsigned int timeout_ms, long *status, struct err *err)
+		    unsigned int timeout_ms, long *status, char **answer, struct err *err)
 {
 	char sock[PATH_MAX], url[256];
 	static const char *const json_headers[] = { "Content-Type: application/json",
@@ -127,19 +146,28 @@ static int api_call(const char *root, const char *method, const char *path, cons
 	};
 	struct http_client_resp resp = { 0 };
 	struct http_client *c;
-	int r;
+	int dirfd, r;
 
-	snprintf(sock, sizeof(sock), "%s/api.sock", root);
+	dirfd = jail_socket(root, "api.sock", sock, sizeof(sock));
+	if (dirfd < 0)
+		return err_set(err, dirfd, "jail '%s': %s", root, strerror(-dirfd));
 	snprintf(url, sizeof(url), "http://localhost%s", path);
 	c = http_client_new(err);
-	if (!c)
+	if (!c) {
+		close(dirfd);
 		return err->code;
+	}
 	r = http_client_do(c, &req, &resp, err);
+	close(dirfd);
 	if (!r) {
 		*status = resp.status;
 		if (resp.status >= 300)
 			r = err_set(err, -EIO, "VMM API %s %s: %ld %.160s", method, path,
 				    resp.status, resp.body ? resp.body : "");
+	}
+	if (!r && answer) {
+		*answer = resp.body;
+		resp.body = NULL;
 	}
 	http_client_resp_free(&resp);
 	http_client_free(c);
@@ -468,13 +496,13 @@ static int add_cidata(struct build *b, struct err *err)
 		files[nr++] = (struct vm_iso_file){ "network-config", s->network_config,
 						    strlen(s->network_config), 0644 };
 	fd = iso_create(b, "cidata.iso", err);
-	r = fd < 0 ? fd : vm_iso_from_files(files, nr, "cidata", fd, err);
+	r = fd < 0 ? fd : vm_iso_from_files(files, nr, "CIDATA", fd, err);
 	if (fd >= 0)
 		close(fd);
 	free(meta);
 	free(qid);
 	free(qhost);
-	return r ? r : add_drive(b, "cidata", "cidata.iso", true, "cidata", err);
+	return r ? r : add_drive(b, "cidata", "cidata.iso", true, "CIDATA", err);
 }
 
 static int build_vmm_args(struct build *b, struct err *err)
@@ -725,8 +753,20 @@ static int wait_api(const char *root, int pidfd, struct err *err)
 		struct err e = { 0 };
 		long status = 0;
 
-		if (api_call(root, "GET", "/", NULL, 500, &status, &e) == 0)
-			return 0;
+		char *body = NULL;
+
+		/* Answering is not enough: the VMM serves its API before it loads the kernel. */
+		if (api_call(root, "GET", "/", NULL, 500, &status, &body, &e) == 0) {
+			cJSON *info = body ? cJSON_Parse(body) : NULL;
+			const cJSON *st = cJSON_GetObjectItemCaseSensitive(info, "state");
+			bool running = cJSON_IsString(st) && !strcmp(st->valuestring, "Running");
+
+			cJSON_Delete(info);
+			free(body);
+			if (running)
+				return 0;
+			err_set(&e, -EAGAIN, "the VM is not running yet");
+		}
 		if (clock_mono_ms() >= deadline)
 			return err_set(err, -ETIMEDOUT,
 				       "the VMM's API did not answer within %u s: %s",
@@ -856,12 +896,15 @@ static int host_status(void *ctx, const char *id, struct vm_status *out, struct 
 /* guest-shutdown through the guest agent, if one answers at once; best effort. */
 static void guest_shutdown(const char *root)
 {
-	char addr[PATH_MAX + 32];
+	struct ga_address addr = { .transport = GA_VSOCK_UDS, .port = GA_DEFAULT_PORT };
 	struct ga_error e = { 0 };
 	struct ga_conn *c;
+	int dirfd = jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
 
-	snprintf(addr, sizeof(addr), "vsock-uds:%s/vsock.sock:%u", root, GA_DEFAULT_PORT);
-	c = ga_connect(addr, SHUTDOWN_AGENT_MS, &e);
+	if (dirfd < 0)
+		return;
+	c = ga_connect_addr(&addr, SHUTDOWN_AGENT_MS, &e);
+	close(dirfd);
 	if (!c)
 		return;
 	/* guest-shutdown has no answer when it works: a timeout is the good case. */
@@ -893,7 +936,7 @@ static int host_stop(void *ctx, const char *id, int64_t timeout_s, struct err *e
 
 		/* The firmware powers off on it; a Linux guest reboots unless told otherwise. */
 		api_call(root, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", 2000,
-			 &status, &e);
+			 &status, NULL, &e);
 		left = (int)(deadline > clock_mono_ms() ? deadline - clock_mono_ms() : 0);
 		graceful = vm_proc_wait(pidfd, left < 1000 ? left : 1000) == 1;
 		if (!graceful) {
@@ -980,7 +1023,7 @@ static int host_reopen_log(void *ctx, const char *id, struct err *err)
 		close(fd);
 	jail_paths(h, id, jail_dir, root, sizeof(root));
 	if (!r)
-		r = api_call(root, "PUT", "/kvmlet/console/reopen", NULL, 5000, &status, err);
+		r = api_call(root, "PUT", "/kvmlet/console/reopen", NULL, 5000, &status, NULL, err);
 	if (!r)
 		log_fields(LOG_INFO, "VM log reopened", "id", id, NULL);
 	vm_record_free(&rec);
@@ -1015,12 +1058,13 @@ static int host_exec(void *ctx, const char *id, const char *const *argv, size_t 
 	struct vm_host *h = ctx;
 	struct vm_record rec;
 	struct vm_exit ex;
-	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX], addr[PATH_MAX + 32];
+	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX];
+	struct ga_address addr = { .transport = GA_VSOCK_UDS, .port = GA_DEFAULT_PORT };
 	struct ga_error ge = { 0 };
 	struct ga_exec_status st = { 0 };
 	struct ga_conn *c;
 	const char **args;
-	int timeout, r = load(h, id, state, sizeof(state), &rec, err);
+	int dirfd, timeout, r = load(h, id, state, sizeof(state), &rec, err);
 
 	memset(out, 0, sizeof(*out));
 	if (r)
@@ -1033,8 +1077,11 @@ static int host_exec(void *ctx, const char *id, const char *const *argv, size_t 
 		return err_set(err, -EINVAL, "exec: no command");
 	timeout = timeout_ms <= 0 || timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms;
 	jail_paths(h, id, jail_dir, root, sizeof(root));
-	snprintf(addr, sizeof(addr), "vsock-uds:%s/vsock.sock:%u", root, GA_DEFAULT_PORT);
-	c = ga_connect(addr, timeout < EXEC_CONNECT_MS ? timeout : EXEC_CONNECT_MS, &ge);
+	dirfd = jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
+	if (dirfd < 0)
+		return err_set(err, dirfd, "jail '%s': %s", root, strerror(-dirfd));
+	c = ga_connect_addr(&addr, timeout < EXEC_CONNECT_MS ? timeout : EXEC_CONNECT_MS, &ge);
+	close(dirfd);
 	if (!c)
 		return err_set(err, -ENOTCONN, "the guest has no agent on vsock port %u (%s)",
 			       GA_DEFAULT_PORT, ge.err.msg);

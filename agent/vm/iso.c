@@ -303,13 +303,14 @@ void vm_iso_volume_name(const char *container_path, unsigned int index, char *bu
 	const char *base = p + len;
 	while (base > p && base[-1] != '/')
 		base--;
-	n = (size_t)snprintf(buf, size, "%u-", index);
+	n = (size_t)snprintf(buf, size, "%u_", index);
 	if (n >= size)
 		n = size - 1;
+	/* ISO 9660 d-characters: what the volume id keeps unchanged. */
 	for (; base < p + len && n + 1 < size; base++) {
-		unsigned char c = (unsigned char)tolower((unsigned char)*base);
+		unsigned char c = (unsigned char)toupper((unsigned char)*base);
 
-		buf[n++] = (isalnum(c) || c == '_' || c == '-') && c < 0x80 ? (char)c : '_';
+		buf[n++] = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ? (char)c : '_';
 	}
 	buf[n] = '\0';
 }

@@ -52,9 +52,10 @@ int vm_iso_from_files(const struct vm_iso_file *files, size_t nr, const char *vo
 		      struct err *err);
 
 /*
- * A volume name from a mount's container path: the last component,
- * lowercased, anything but [a-z0-9_-] made '_', cut to size - 1 bytes,
- * prefixed by the mount's index ("0-serviceaccount"). size >= 4.
+ * A volume name from a mount's container path: the mount's index, '_', and
+ * the last component in ISO 9660 d-characters (uppercase, anything but
+ * [A-Z0-9] made '_'), cut to size - 1 bytes: "0_SERVICEACCOUNT". The VM
+ * sees it as the disk's volume id and as its virtio-blk serial.
  */
 void vm_iso_volume_name(const char *container_path, unsigned int index, char *buf, size_t size);
 
