@@ -43,6 +43,8 @@ static struct archive *iso_open(const char *volume_id, int out_fd, struct err *e
 	if (strlen(volume_id) > VM_ISO_VOLUME_ID_MAX ||
 	    archive_write_set_format_iso9660(a) != ARCHIVE_OK ||
 	    archive_write_set_format_option(a, "iso9660", "volume-id", volume_id) != ARCHIVE_OK ||
+	    /* "strict": the files' own modes; the default "useful" makes all readable. */
+	    archive_write_set_format_option(a, "iso9660", "rockridge", "strict") != ARCHIVE_OK ||
 	    /* No 300 KiB of padding per image: these are disks, not CDs to burn. */
 	    archive_write_set_format_option(a, "iso9660", "pad", NULL) != ARCHIVE_OK ||
 	    archive_write_open_fd(a, out_fd) != ARCHIVE_OK) {
