@@ -12,6 +12,7 @@ void cri_log_init(struct cri_log *l, cri_log_emit_fn emit, void *ctx)
 	l->ctx = ctx;
 	l->len = 0;
 	l->cr = false;
+	l->in_line = false;
 }
 
 static void put_digits(char *out, unsigned long v, int n)
@@ -28,7 +29,8 @@ void cri_log_timestamp(char *out, uint64_t now_ns)
 	struct tm tm;
 
 	/* gmtime_r reads no time zone file: safe under the VMM's seccomp filter. */
-	gmtime_r(&secs, &tm);
+	if (!gmtime_r(&secs, &tm))
+		memset(&tm, 0, sizeof(tm)); /* past year 2^31: cannot come from a clock */
 	put_digits(out, (unsigned long)tm.tm_year + 1900, 4);
 	out[4] = '-';
 	put_digits(out + 5, (unsigned long)tm.tm_mon + 1, 2);
@@ -57,6 +59,7 @@ static void emit(struct cri_log *l, char tag, uint64_t now_ns)
 	r[CRI_LOG_HEAD_LEN + l->len] = '\n';
 	l->emit(l->ctx, r, CRI_LOG_HEAD_LEN + l->len + 1);
 	l->len = 0;
+	l->in_line = tag == 'P';
 }
 
 static void put_content(struct cri_log *l, char c, uint64_t now_ns)
@@ -108,6 +111,7 @@ void cri_log_finish(struct cri_log *l, uint64_t now_ns)
 		l->cr = false;
 		put_content(l, '\r', now_ns);
 	}
-	if (l->len)
+	/* A line cut into P pieces gets its F, even an empty one: kubelet waits for it. */
+	if (l->len || l->in_line)
 		emit(l, 'F', now_ns);
 }

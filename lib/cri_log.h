@@ -34,8 +34,9 @@ typedef void (*cri_log_emit_fn)(void *ctx, const char *rec, size_t len);
 struct cri_log {
 	cri_log_emit_fn emit;
 	void *ctx;
-	size_t len; /* content held, not yet emitted */
-	bool cr;    /* the last byte was '\r': a line end if '\n' follows, else content */
+	size_t len;   /* content held, not yet emitted */
+	bool cr;      /* the last byte was '\r': a line end if '\n' follows, else content */
+	bool in_line; /* P pieces went out and the line's F has not */
 	/* The record is built in place: header, then the content held, then '\n'. */
 	char rec[CRI_LOG_RECORD_MAX];
 };
@@ -47,7 +48,7 @@ void cri_log_feed(struct cri_log *l, const void *buf, size_t n, uint64_t now_ns)
 bool cri_log_holding(const struct cri_log *l);
 /* Emits the content held as a P piece; the line goes on with the next bytes. */
 void cri_log_flush_partial(struct cri_log *l, uint64_t now_ns);
-/* The stream ended: what is held becomes the line's last (F) piece. */
+/* The stream ended: what is held becomes the line's last (F) piece, empty if need be. */
 void cri_log_finish(struct cri_log *l, uint64_t now_ns);
 /* Writes the CRI_LOG_TIME_LEN characters of now_ns's timestamp (no NUL). */
 void cri_log_timestamp(char *out, uint64_t now_ns);

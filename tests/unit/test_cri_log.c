@@ -183,6 +183,16 @@ static void finish(void **state)
 	cri_log_finish(l, T0);
 	assert_string_equal(s.buf, "2016-10-06T00:17:09.669794202Z stdout F bye\r\n");
 	assert_false(cri_log_holding(l));
+	/* A line flushed as P pieces gets an empty F when the stream ends. */
+	free(s.buf);
+	s.buf = NULL;
+	s.len = s.records = 0;
+	cri_log_feed(l, "$ ", 2, T0);
+	cri_log_flush_partial(l, T0);
+	cri_log_finish(l, T0);
+	cri_log_finish(l, T0); /* twice: nothing more */
+	assert_string_equal(s.buf, "2016-10-06T00:17:09.669794202Z stdout P $ \n"
+				   "2016-10-06T00:17:09.669794202Z stdout F \n");
 	free(s.buf);
 	free(l);
 }
