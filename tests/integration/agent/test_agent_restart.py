@@ -59,8 +59,8 @@ REG = registry.Registry(TMP).start()
 atexit.register(REG.stop)
 AG = kvmlet_agent.Agent(AGENT, os.path.join(TMP, "agent"), insecure=[REG.host]).start(API)
 atexit.register(AG.stop)
-if not kvmlet_agent.supports_pods(AG.client, API):
-    skip(kvmlet_agent.NOT_IMPLEMENTED)
+if kvmlet_agent.pods_missing(AG.client, API):
+    skip(kvmlet_agent.pods_missing(AG.client, API))
 # The guest prints "tick <n>" every TICK_MS: a VM that never stopped shows
 # one unbroken sequence in its CRI log across the agent's restart.
 TICK_MS = 200

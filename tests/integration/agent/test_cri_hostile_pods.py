@@ -55,8 +55,8 @@ atexit.register(REG.stop)
 AG = kvmlet_agent.Agent(AGENT, os.path.join(TMP, "agent"), insecure=[REG.host]).start(API)
 atexit.register(AG.stop)
 C = AG.client
-if not kvmlet_agent.supports_pods(C, API):
-    skip(kvmlet_agent.NOT_IMPLEMENTED)
+if kvmlet_agent.pods_missing(C, API):
+    skip(kvmlet_agent.pods_missing(C, API))
 POD_REF = kvmlet_agent.push_pod_image(IMAGE_TOOL, FIRMWARE, TMP, REG.host)
 BUSYBOX_REF, _ = busybox_image.push(busybox_image.build(TMP), REG.host)
 KL = kubelet.Kubelet(C, API, os.path.join(TMP, "node"), CGROUP_ROOT, runtime_handler="kvmlet")

@@ -248,8 +248,8 @@ def main():
     agent = kvmlet_agent.Agent(AGENT, os.path.join(TMP, "agent"), insecure=[reg.host])
     agent.start(API)
     atexit.register(agent.stop)
-    if not kvmlet_agent.supports_pods(agent.client, API):
-        skip(kvmlet_agent.NOT_IMPLEMENTED)
+    if kvmlet_agent.pods_missing(agent.client, API):
+        skip(kvmlet_agent.pods_missing(agent.client, API))
     pod_ref = kvmlet_agent.push_pod_image(IMAGE_TOOL, FIRMWARE, TMP, reg.host)
     kv = Run("kvmlet", agent.client, pod_ref, [], [], kvmlet_agent.POD_BANNER, grace=30)
     kv.kl.handler = "kvmlet"

@@ -114,13 +114,17 @@ def push_pod_image(tool, firmware, workdir, host, tag="v1", extra_cmdline=""):
     return ref
 
 
-def supports_pods(client, api):
-    """Whether the agent runs pods at all: RunPodSandbox on an empty request
-    is INVALID_ARGUMENT (or a success) from an agent that has them, and
-    UNIMPLEMENTED from one that has not."""
-    code, _ = client.code_of(client.runtime, "RunPodSandbox", api.RunPodSandboxRequest(),
-                             timeout=30)
-    return code.name != "UNIMPLEMENTED"
+def pods_missing(client, api):
+    """None if the agent runs VM pods, else why not (for SKIPPED). An empty
+    RunPodSandbox is INVALID_ARGUMENT from an agent that has pods; one
+    without answers UNIMPLEMENTED, or UNAVAILABLE when its VM backend is
+    not there ("pods are not available: ...")."""
+    code, details = client.code_of(client.runtime, "RunPodSandbox",
+                                   api.RunPodSandboxRequest(), timeout=30)
+    if code.name == "UNIMPLEMENTED" or (code.name == "UNAVAILABLE" and
+                                        "not available" in (details or "")):
+        return f"{NOT_IMPLEMENTED} (RunPodSandbox: {code.name} {details})"
+    return None
 
 
 def vmm_pids(cgroup_root):
