@@ -233,6 +233,7 @@ def main():
     atexit.register(ctrd.stop)
     ref = Run("containerd", cri_client.CriClient(ctrd.sock, API), busybox_ref,
               ["sh", "-c", "echo hello; sleep 3600"], [], "hello", grace=2)
+    ref.kl.handler = "runc"  # named, as kvmlet's is: both report a runtime_handler
     try:
         run_replay(ref, 137, "Error")
     except (Failure, TimeoutError, grpc.RpcError) as e:
