@@ -1023,7 +1023,7 @@ static int host_reopen_log(void *ctx, const char *id, struct err *err)
 		close(fd);
 	jail_paths(h, id, jail_dir, root, sizeof(root));
 	if (!r)
-		r = api_call(root, "PUT", "/kvmlet/console/reopen", NULL, 5000, &status, NULL, err);
+		r = api_call(root, "PUT", "/kvmlet/console/reopen", "{}", 5000, &status, NULL, err);
 	if (!r)
 		log_fields(LOG_INFO, "VM log reopened", "id", id, NULL);
 	vm_record_free(&rec);

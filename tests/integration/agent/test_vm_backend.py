@@ -124,7 +124,7 @@ def test_lifecycle():
     i = vm_id(1)
     log = os.path.join(LOGDIR, "0.log")
     os.makedirs(LOGDIR, exist_ok=True)
-    cmdline = ("kvmlet.test=pod" if cri else
+    cmdline = ("kvmlet.test=pod kvmlet.pod_tick_ms=200" if cri else
                "kvmlet.test=vsock-agent kvmlet.vsock_timeout=600")
     create(i, cmdline, log, "--mount", f"{make_mount()}:/etc/config",
            "--annotation", "kvmlet.io/cloud-init-user-data=#cloud-config\n")
@@ -148,6 +148,12 @@ def test_lifecycle():
     # The tool that started it has exited: the VM lives on, under a shim of its own session.
     st = tool("status", i)
     check(st["state"] == "RUNNING", f"after start: {st}")
+    with open(os.path.join(STATE, i, "vm.json")) as f:
+        shim = json.load(f)["shim_pid"]
+    fields = read(f"/proc/{shim}/stat").rsplit(")", 1)[1].split()
+    # Double fork: its parent is gone (init or a subreaper adopted it), its session is new.
+    check(int(fields[1]) != os.getpid() and int(fields[3]) != os.getsid(0),
+          f"kvmlet-shim {shim} is not detached in a session of its own: {fields[:4]}")
     check(os.stat(log).st_uid == 900000 and (os.stat(log).st_mode & 0o777) == 0o640,
           "the CRI log is not the VM's own 0640 file")
     check(mounted(os.path.join(root, "log")), "the log directory is not mounted in the jail")
@@ -183,6 +189,10 @@ def test_lifecycle():
         os.rename(log, log + ".1")
         tool("reopen", i)
         check(os.path.exists(log) and os.stat(log).st_uid == 900000, "no new log after reopen")
+        # The guest's ticks go on in the new file, as CRI log lines.
+        line = wait_for("a tick in the reopened log",
+                        lambda: next((l for l in read(log).splitlines() if " tick " in l), None))
+        check(line.split(" ")[1:3] == ["stdout", "F"], f"reopened log line: {line!r}")
 
     t0 = time.monotonic()
     tool("stop", i, "20")
