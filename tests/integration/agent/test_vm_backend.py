@@ -236,6 +236,22 @@ def test_failed_start():
     check(tool("list")["ids"] == [], "VMs left over")
 
 
+def test_no_agent():
+    """A guest without an agent: exec is a clear error; a stop past its grace kills it."""
+    i = vm_id(4)
+    create(i, "kvmlet.end=idle", os.path.join(LOGDIR, "noagent.log"))
+    tool("start", i)
+    wait_for("the idle guest", lambda: "idle" in read(os.path.join(LOGDIR, "noagent.log")))
+    p = tool("exec", i, "5000", "100", "echo", "hi", ok=False)
+    check(p.returncode == 1 and "error 107" in p.stderr and
+          "no agent on vsock port 1024" in p.stderr, f"exec without an agent: {p.stderr}")
+    tool("stop", i, "1")
+    st = tool("status", i)
+    check(st["state"] == "EXITED" and st["exit_code"] == 137 and st["reason"] == "Error" and
+          "grace period" in st["message"], f"after a stop past its grace: {st}")
+    tool("remove", i)
+
+
 def test_bad_requests():
     p = tool("create", vm_id(3), IMAGE, "kernel", "", "--annotation", "kvmlet.io/nope=1", ok=False)
     check(p.returncode == 1 and "kvmlet.io/nope" in p.stderr and "error 22" in p.stderr,
@@ -250,7 +266,7 @@ def test_bad_requests():
 
 
 def cleanup():
-    for n in (1, 2, 3):
+    for n in (1, 2, 3, 4):
         tool("remove", vm_id(n), ok=False)
     for ctrl in ("memory", "cpu", "cpuacct"):
         try:
@@ -273,6 +289,6 @@ if __name__ == "__main__":
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     make_image()
     try:
-        main([test_bad_requests, test_lifecycle, test_failed_start])
+        main([test_bad_requests, test_lifecycle, test_no_agent, test_failed_start])
     finally:
         cleanup()
