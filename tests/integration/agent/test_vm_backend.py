@@ -119,16 +119,40 @@ def create(i, cmdline, log, *extra):
                 "--cpu", "50000/100000", "--disk", "disk.img", *extra)
 
 
+LOOPS = []
+
+
+def loop_device():
+    """A block device for CRI devices: a loop device on a small file, or None."""
+    img = os.path.join(BASE, "block.img")
+    with open(img, "wb") as f:
+        f.truncate(8 << 20)
+    p = subprocess.run(["losetup", "-f", "--show", img], capture_output=True, text=True)
+    if p.returncode != 0:
+        return None
+    LOOPS.append(p.stdout.strip())
+    return LOOPS[-1]
+
+
 def test_lifecycle():
     cri = cri_mode()
     i = vm_id(1)
+    loop = loop_device()
     log = os.path.join(LOGDIR, "0.log")
     os.makedirs(LOGDIR, exist_ok=True)
     cmdline = ("kvmlet.test=pod kvmlet.pod_tick_ms=200" if cri else
                "kvmlet.test=vsock-agent kvmlet.vsock_timeout=600")
     create(i, cmdline, log, "--mount", f"{make_mount()}:/etc/config",
-           "--annotation", "kvmlet.io/cloud-init-user-data=#cloud-config\n")
+           "--annotation", "kvmlet.io/cloud-init-user-data=#cloud-config\n",
+           *(["--device", f"{loop}:r"] if loop else []))
     root = jail_root(i)
+    if loop:
+        # The device as a node of the VM's own in the jail, read-only as asked.
+        node, host = os.stat(os.path.join(root, "dev0")), os.stat(loop)
+        check(node.st_rdev == host.st_rdev and node.st_uid == 900000 and
+              (node.st_mode & 0o777) == 0o400, "the device node in the jail")
+    else:
+        print("note: no loop device here; the CRI device part is not exercised")
     st = tool("status", i)
     check(st["state"] == "CREATED" and st["vcpus"] == 1 and st["memory"] == 64 << 20,
           f"after create: {st}")
@@ -274,6 +298,8 @@ def cleanup():
         except OSError:
             pass
     subprocess.run(["ip", "netns", "delete", NETNS], check=False, capture_output=True)
+    for loop in LOOPS:
+        subprocess.run(["losetup", "-d", loop], check=False)
     subprocess.run(["rm", "-rf", BASE], check=False)
 
 
