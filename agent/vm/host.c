@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -736,11 +737,12 @@ static int prepare_log(const struct vm_record *rec, const char *root, struct err
 /* Ends the VM through its shim and waits until the shim has recorded it. */
 static void kill_via_shim(const struct vm_record *rec, int pidfd)
 {
-	kill((pid_t)rec->shim_pid, SIGTERM);
+	/* Through the pidfd: the signal cannot reach a process that reused the pid. */
+	syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
 	if (vm_proc_wait(pidfd, SHIM_EXIT_TIMEOUT_MS) != 1) {
 		/* A stuck shim: end the VM's processes ourselves. */
 		vm_cgroup_kill(rec->cgroup_version, rec->cgroup);
-		kill((pid_t)rec->shim_pid, SIGKILL);
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		vm_proc_wait(pidfd, SHIM_EXIT_TIMEOUT_MS);
 	}
 }
