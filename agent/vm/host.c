@@ -1258,6 +1258,53 @@ static void probe_vmm(struct vm_host *h)
 	h->vmm_console_sock = strstr(buf, "--console-sock") != NULL;
 }
 
+/*
+ * After a restart: every VM on disk, checked against its shim, one line
+ * each. A directory without vm.json is a create a crash cut short: it goes,
+ * with its jail (nothing ran there: start needs the record).
+ */
+static void adopt(struct vm_host *h)
+{
+	DIR *d = opendir(h->state_dir);
+	struct dirent *de;
+	static const char *const names[] = { [LIVE_NEVER] = "created",
+					     [LIVE_RUNNING] = "running",
+					     [LIVE_EXITED] = "exited",
+					     [LIVE_LOST] = "lost" };
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX];
+		struct vm_record rec;
+		struct vm_exit e;
+		struct err err = { 0 };
+		int r;
+
+		if (!id_valid(de->d_name) || state_path(h, de->d_name, state, sizeof(state)) ||
+		    jail_paths(h, de->d_name, jail_dir, root, sizeof(root)))
+			continue;
+		r = vm_record_read(state, &rec, &err);
+		if (r == -ENOENT) {
+			if (vm_jail_remove(jail_dir, &err) || vm_jail_remove_tree(state, &err))
+				log_warn("VM %s: removing an unfinished create: %s", de->d_name,
+					 err.msg);
+			else
+				log_fields(LOG_INFO, "VM unfinished create removed", "id",
+					   de->d_name, NULL);
+			continue;
+		}
+		if (r) {
+			log_warn("VM %s: %s", de->d_name, err.msg);
+			continue;
+		}
+		log_fields(LOG_INFO, "VM adopted", "id", de->d_name, "state",
+			   names[liveness(state, &rec, &e)], NULL);
+		vm_record_free(&rec);
+	}
+	closedir(d);
+}
+
 static void host_free(struct vm_host *h)
 {
 	if (!h)
@@ -1325,6 +1372,7 @@ int vm_host_open(const struct vm_host_config *cfg, struct vm_backend *out, struc
 		return r;
 	}
 	probe_vmm(h);
+	adopt(h);
 	log_fields(LOG_INFO, "VM backend ready", "state_dir", h->state_dir, "cgroup",
 		   h->cgroup_version == 2 ? "v2" : "v1", "console",
 		   h->vmm_serial_cri ? "cri" : "file (this VMM has no --serial cri:)", NULL);

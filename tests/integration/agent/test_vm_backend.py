@@ -287,6 +287,13 @@ def test_bad_requests():
     p = tool("create", vm_id(3), IMAGE, "../../etc/passwd", "", ok=False)
     check(p.returncode == 1 and "error 22" in p.stderr, f"kernel outside the image: {p.stderr}")
     check(tool("list")["ids"] == [], "a refused create left a VM behind")
+    # A create cut short by a crash (no vm.json yet) is cleaned up when the backend opens.
+    i = vm_id(3)
+    os.makedirs(os.path.join(STATE, i))
+    os.makedirs(jail_root(i))
+    tool("list")
+    check(not os.path.exists(os.path.join(STATE, i)) and
+          not os.path.exists(os.path.dirname(jail_root(i))), "an unfinished create is left")
 
 
 def cleanup():
