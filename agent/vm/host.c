@@ -926,8 +926,11 @@ static int host_stop(void *ctx, const char *id, int64_t timeout_s, struct err *e
 		return r;
 	pidfd = rec.shim_pid ? vm_proc_open((pid_t)rec.shim_pid, rec.shim_start_ticks) : -ESRCH;
 	if (pidfd < 0) {
+		/* Never started, or ended; a VMM whose shim was killed goes now. */
+		if (rec.shim_pid)
+			vm_cgroup_kill(rec.cgroup_version, rec.cgroup);
 		vm_record_free(&rec);
-		return 0; /* never started, or ended already */
+		return 0;
 	}
 	jail_paths(h, id, jail_dir, root, sizeof(root));
 	if (timeout_s > 0) {

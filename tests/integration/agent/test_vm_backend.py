@@ -276,6 +276,26 @@ def test_no_agent():
     tool("remove", i)
 
 
+def test_shim_killed():
+    """The monitor dies without recording the end: Unknown, and stop ends the orphan VMM."""
+    i = vm_id(5)
+    create(i, "kvmlet.end=idle", os.path.join(LOGDIR, "orphan.log"))
+    tool("start", i)
+    with open(os.path.join(STATE, i, "vm.json")) as f:
+        shim = json.load(f)["shim_pid"]
+    procs = os.path.join(cgroup_dir("memory", i), "cgroup.procs")
+    os.kill(shim, 9)
+    wait_for("the shim to go", lambda: not os.path.exists(f"/proc/{shim}") or
+             read(f"/proc/{shim}/stat").rsplit(")", 1)[1].split()[0] == "Z")
+    st = tool("status", i)
+    check(st["state"] == "EXITED" and st["exit_code"] == 255 and st["reason"] == "Unknown",
+          f"after the shim was killed: {st}")
+    check(read(procs).strip() != "", "the VMM died with its shim")
+    tool("stop", i, "0")
+    wait_for("the orphan VMM to go", lambda: read(procs).strip() == "", timeout=10)
+    tool("remove", i)
+
+
 def test_bad_requests():
     p = tool("create", vm_id(3), IMAGE, "kernel", "", "--annotation", "kvmlet.io/nope=1", ok=False)
     check(p.returncode == 1 and "kvmlet.io/nope" in p.stderr and "error 22" in p.stderr,
@@ -297,7 +317,7 @@ def test_bad_requests():
 
 
 def cleanup():
-    for n in (1, 2, 3, 4):
+    for n in (1, 2, 3, 4, 5):
         tool("remove", vm_id(n), ok=False)
     for ctrl in ("memory", "cpu", "cpuacct"):
         try:
@@ -322,6 +342,7 @@ if __name__ == "__main__":
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     make_image()
     try:
-        main([test_bad_requests, test_lifecycle, test_no_agent, test_failed_start])
+        main([test_bad_requests, test_lifecycle, test_no_agent, test_shim_killed,
+              test_failed_start])
     finally:
         cleanup()
