@@ -168,7 +168,9 @@ def test_lifecycle():
           f"mount ISO volume descriptor: {pvd[:72]!r}")
     check(os.path.exists(os.path.join(root, "cidata.iso")), "no cloud-init disk")
 
+    t0 = time.monotonic()
     tool("start", i)
+    t_start = time.monotonic() - t0
     # The tool that started it has exited: the VM lives on, under a shim of its own session.
     st = tool("status", i)
     check(st["state"] == "RUNNING", f"after start: {st}")
@@ -183,6 +185,8 @@ def test_lifecycle():
     check(mounted(os.path.join(root, "log")), "the log directory is not mounted in the jail")
     banner = "pod ready" if cri else "vsock: listening on port"
     wait_for("the guest's banner in the CRI log", lambda: banner in read(log))
+    print(f"measured: start {t_start * 1000:.0f} ms (API answering), banner in the log after "
+          f"{(time.monotonic() - t0) * 1000:.0f} ms")
     if cri:
         first = read(log).splitlines()[0].split(" ", 3)
         check(len(first) == 4 and first[1] == "stdout" and first[2] in ("F", "P"),
@@ -201,6 +205,8 @@ def test_lifecycle():
     check(0 < cpu0 <= s["cpu_ns"] <= cpu1, f"cpu {cpu0} <= {s['cpu_ns']} <= {cpu1}")
     check(0 < s["working_set"] <= s["usage"] and abs(s["usage"] - usage) < 16 << 20,
           f"memory: {s} vs {usage}")
+    print(f"measured: the VM's cgroup holds {usage / (1 << 20):.1f} MiB "
+          f"(working set {s['working_set'] / (1 << 20):.1f} MiB) for 64 MiB of guest RAM")
     check(0 < s["disk_bytes"] < 8 << 20 and s["disk_inodes"] == 1, f"disk: {s}")
     limit = int(read(os.path.join(cgroup_dir("memory", i), "memory.limit_in_bytes")))
     check(limit == (64 + 64) << 20, f"memory limit {limit}")
