@@ -286,6 +286,7 @@ def test_hostile():
         cc.log_path = path
         code, msg = AG.c.code_of(create, sb, cfg, cc)
         check(code == SC.INVALID_ARGUMENT, f"log_path {path}: {code} {msg}")
+    os.makedirs(cfg.log_directory, exist_ok=True)
     os.symlink("/etc", os.path.join(cfg.log_directory, "out"))
     cc = container_config(FW_ID)
     cc.log_path = "out/x.log"
