@@ -300,7 +300,9 @@ def test_hostile():
 
 
 def cleanup():
-    try:
+    try:  # a failed test may leave pods: their VMs must not outlive it
+        for sb in AG.c.runtime("ListPodSandbox").items:
+            by_id("RemovePodSandbox", "pod_sandbox_id", sb.id)
         AG.stop()
     except Exception:  # noqa: BLE001 (best effort at exit)
         pass
