@@ -46,6 +46,7 @@
 #define LINE_MAX	   4096
 #define STREAM_PATTERN_MOD 251	 /* stream byte at offset i is i % 251 */
 #define AGENT_HOOK_US	   10000 /* how often agent_loop runs its caller's hook */
+#define AGENT_SPIN_US	   2000	 /* idle this long before the caller's wait */
 
 static uint64_t timeout_us(void)
 {
@@ -268,6 +269,7 @@ static enum agent_end agent_loop(struct vsock *v, struct agent_state *s,
 				 const struct agent_serve_opts *o)
 {
 	struct deadline hook_at = deadline_in_us(AGENT_HOOK_US);
+	uint64_t busy_tsc = rdtsc(); /* the last turn that did something */
 
 	v->last_rx_tsc = rdtsc();
 	for (;;) {
@@ -307,10 +309,16 @@ static enum agent_end agent_loop(struct vsock *v, struct agent_state *s,
 			if (o->hook(o->ctx))
 				return AGENT_END_HOOK;
 		}
-		if (!work) {
+		if (work) {
+			busy_tsc = rdtsc();
+		} else {
 			if (o->idle_us && clock_us_since(v->last_rx_tsc) > o->idle_us)
 				return AGENT_END_IDLE;
-			cpu_relax();
+			/* Spin through a burst of requests; sleep once it is over. */
+			if (o->wait && clock_us_since(busy_tsc) > AGENT_SPIN_US)
+				o->wait(o->ctx);
+			else
+				cpu_relax();
 		}
 	}
 }

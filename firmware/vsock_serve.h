@@ -26,6 +26,8 @@ struct agent_serve_opts {
 	void (*ready)(void *ctx, uint32_t port);
 	/* Every 10 ms or so while serving; true stops. NULL: none. */
 	bool (*hook)(void *ctx);
+	/* After 2 ms without work: sleep a little (until an interrupt). NULL: spin. */
+	void (*wait)(void *ctx);
 	void *ctx;
 };
 

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <string.h>
-#include <time.h>
 
 #include "lib/cri_log.h"
 
@@ -23,25 +22,43 @@ static void put_digits(char *out, unsigned long v, int n)
 	}
 }
 
+/*
+ * Days since 1970-01-01 to a proleptic Gregorian date, in 400-year eras
+ * starting on March 1st (so the leap day ends a year). Arithmetic rather
+ * than gmtime_r(), whose first call loads the time zone (a file, a lock)
+ * on the VMM's main loop.
+ */
+static void civil_from_days(uint64_t days, unsigned long *y, unsigned int *m, unsigned int *d)
+{
+	uint64_t z = days + 719468; /* days from 0000-03-01 */
+	uint64_t era = z / 146097, doe = z % 146097;
+	uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	uint64_t mp = (5 * doy + 2) / 153;
+
+	*d = (unsigned int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (unsigned int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (unsigned long)(yoe + era * 400 + (*m <= 2));
+}
+
 void cri_log_timestamp(char *out, uint64_t now_ns)
 {
-	time_t secs = (time_t)(now_ns / NS_PER_SEC);
-	struct tm tm;
+	uint64_t secs = now_ns / NS_PER_SEC, sod = secs % 86400;
+	unsigned int month, day;
+	unsigned long year;
 
-	/* gmtime_r reads no time zone file: safe under the VMM's seccomp filter. */
-	if (!gmtime_r(&secs, &tm))
-		memset(&tm, 0, sizeof(tm)); /* past year 2^31: cannot come from a clock */
-	put_digits(out, (unsigned long)tm.tm_year + 1900, 4);
+	civil_from_days(secs / 86400, &year, &month, &day);
+	put_digits(out, year, 4);
 	out[4] = '-';
-	put_digits(out + 5, (unsigned long)tm.tm_mon + 1, 2);
+	put_digits(out + 5, month, 2);
 	out[7] = '-';
-	put_digits(out + 8, (unsigned long)tm.tm_mday, 2);
+	put_digits(out + 8, day, 2);
 	out[10] = 'T';
-	put_digits(out + 11, (unsigned long)tm.tm_hour, 2);
+	put_digits(out + 11, (unsigned long)(sod / 3600), 2);
 	out[13] = ':';
-	put_digits(out + 14, (unsigned long)tm.tm_min, 2);
+	put_digits(out + 14, (unsigned long)(sod / 60 % 60), 2);
 	out[16] = ':';
-	put_digits(out + 17, (unsigned long)tm.tm_sec, 2);
+	put_digits(out + 17, (unsigned long)(sod % 60), 2);
 	out[19] = '.';
 	/* Always nine digits, as containerd writes them (Go's RFC3339Nano would trim zeros). */
 	put_digits(out + 20, (unsigned long)(now_ns % NS_PER_SEC), 9);

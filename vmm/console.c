@@ -188,8 +188,12 @@ static void console_on_client(struct event_handler *h, uint32_t events)
 {
 	struct console_client *cl = container_of(h, struct console_client, ev);
 	struct console *c = cl->c;
-	ssize_t n = read(h->fd, c->in, sizeof(c->in));
+	ssize_t n;
 
+	/* Input still waits for the FIFO: leave this client's bytes in its socket. */
+	if (c->in_len)
+		return;
+	n = read(h->fd, c->in, sizeof(c->in));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {

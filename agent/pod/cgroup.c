@@ -29,40 +29,14 @@ static bool has_dotdot(const char *p)
 	return false;
 }
 
-/* "a-b-c.slice" -> "a.slice/a-b.slice/a-b-c.slice", as systemd nests them. */
-static int slice_path(const char *slice, char *out, size_t cap, struct err *err)
-{
-	size_t n = strlen(slice) - strlen(".slice"), used = 0;
-
-	if (!n || slice[0] == '-' || slice[n - 1] == '-' || strstr(slice, "--"))
-		return err_set(err, -EINVAL, "cgroup_parent: '%s' is not a systemd slice name",
-			       slice);
-	out[0] = '\0';
-	for (size_t i = 0; i <= n; i++) {
-		int w;
-
-		if (i < n && slice[i] != '-')
-			continue;
-		w = snprintf(out + used, cap - used, "%s%.*s.slice", used ? "/" : "", (int)i,
-			     slice);
-		if (w < 0 || (size_t)w >= cap - used)
-			return err_set(err, -ENAMETOOLONG, "cgroup_parent: too long");
-		used += (size_t)w;
-	}
-	return 0;
-}
-
 int pod_cgroup_relpath(const char *cgroup_parent, char *out, size_t cap, struct err *err)
 {
-	size_t n = strlen(cgroup_parent);
 	int w;
 
 	out[0] = '\0';
 	if (has_dotdot(cgroup_parent))
 		return err_set(err, -EINVAL, "cgroup_parent: '%s' has a '..' component",
 			       cgroup_parent);
-	if (!strchr(cgroup_parent, '/') && n > 6 && !strcmp(cgroup_parent + n - 6, ".slice"))
-		return slice_path(cgroup_parent, out, cap, err);
 	while (*cgroup_parent == '/')
 		cgroup_parent++;
 	w = snprintf(out, cap, "%s", cgroup_parent);

@@ -464,15 +464,20 @@ static void container_persist(struct pods *p, struct pod_container *c)
 			   "error", err.msg, NULL);
 }
 
-/* After start/stop: the backend's view decides the state; a VM that is gone is UNKNOWN. */
-static void container_refresh_claimed(struct pods *p, struct pod_container *c)
+/*
+ * After start, and on load: the backend's view decides the state; a VM that
+ * is gone is UNKNOWN. Returns whether anything changed.
+ */
+static bool container_refresh_claimed(struct pods *p, struct pod_container *c)
 {
 	struct vm_status vs = { 0 };
 	struct err err = { 0 };
 	enum container_state next;
 	int r = p->be.ops->status(p->be.ctx, c->id, &vs, &err);
+	enum container_state before;
 
 	pthread_mutex_lock(&p->lock);
+	before = c->state;
 	if (r == -ENOENT) {
 		if (container_transition(c->state, CONTAINER_EV_LOST, &next, NULL, 0) &&
 		    next != c->state) {
@@ -488,6 +493,7 @@ static void container_refresh_claimed(struct pods *p, struct pod_container *c)
 		container_set(p, c, CONTAINER_RUNNING, &vs);
 	}
 	pthread_mutex_unlock(&p->lock);
+	return c->state != before;
 }
 
 void pods_container_sync(struct pods *p, struct pod_container *c)
@@ -1062,6 +1068,29 @@ int pods_container_stats(struct pods *p, struct pod_container *c, struct pod_sta
 	return 0;
 }
 
+/*
+ * Without a cgroup_parent the pod has no cgroup of its own (the backend
+ * would sum every parentless VM): its one VM is the pod.
+ */
+static int sandbox_vm_stats(struct pods *p, struct pod_sandbox *sb, struct vm_stats *out,
+			    struct err *err)
+{
+	char id[POD_ID_LEN + 1] = "";
+	struct pod_container *c;
+
+	pthread_mutex_lock(&p->lock);
+	for (c = p->containers; c; c = c->next)
+		if (!strcmp(c->st.sandbox_id, sb->id) && c->state == CONTAINER_RUNNING)
+			snprintf(id, sizeof(id), "%s", c->id);
+	pthread_mutex_unlock(&p->lock);
+	memset(out, 0, sizeof(*out));
+	if (!*id) {
+		out->timestamp = now_ns();
+		return 0;
+	}
+	return p->be.ops->stats(p->be.ctx, id, out, err);
+}
+
 int pods_sandbox_stats(struct pods *p, struct pod_sandbox *sb, struct pod_stats *out,
 		       struct err *err)
 {
@@ -1071,7 +1100,11 @@ int pods_sandbox_stats(struct pods *p, struct pod_sandbox *sb, struct pod_stats 
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((r = p->be.ops->sandbox_stats(p->be.ctx, cg, &out->vm, err)))
+	if (*cg)
+		r = p->be.ops->sandbox_stats(p->be.ctx, cg, &out->vm, err);
+	else
+		r = sandbox_vm_stats(p, sb, &out->vm, err);
+	if (r)
 		return r;
 	pthread_mutex_lock(&p->lock);
 	out->nano_cores = nano_cores(&sb->prev, &out->vm);
@@ -1204,8 +1237,8 @@ static void container_load(struct pods *p, const char *id)
 	}
 	container_append(p, c);
 	/* The VM may have ended, or started, while the agent was away. */
-	container_refresh_claimed(p, c);
-	container_persist(p, c);
+	if (container_refresh_claimed(p, c))
+		container_persist(p, c);
 }
 
 typedef void dir_fn(struct pods *p, const char *name, enum record_kind kind, const char *id);

@@ -165,7 +165,10 @@ int pods_exec(struct pods *p, const char *id, const char *const *argv, size_t ar
  */
 void pods_container_sync(struct pods *p, struct pod_container *c);
 
-/* Stats with usage_nano_cores from the previous sample of the same container (0 at first). */
+/*
+ * Stats with usage_nano_cores from the previous sample of the same record
+ * (0 at first). A sandbox without a cgroup_parent reports its running VM.
+ */
 struct pod_stats {
 	struct vm_stats vm;
 	uint64_t nano_cores;

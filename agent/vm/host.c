@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -736,11 +737,12 @@ static int prepare_log(const struct vm_record *rec, const char *root, struct err
 /* Ends the VM through its shim and waits until the shim has recorded it. */
 static void kill_via_shim(const struct vm_record *rec, int pidfd)
 {
-	kill((pid_t)rec->shim_pid, SIGTERM);
+	/* Through the pidfd: the signal cannot reach a process that reused the pid. */
+	syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
 	if (vm_proc_wait(pidfd, SHIM_EXIT_TIMEOUT_MS) != 1) {
 		/* A stuck shim: end the VM's processes ourselves. */
 		vm_cgroup_kill(rec->cgroup_version, rec->cgroup);
-		kill((pid_t)rec->shim_pid, SIGKILL);
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		vm_proc_wait(pidfd, SHIM_EXIT_TIMEOUT_MS);
 	}
 }
@@ -924,8 +926,11 @@ static int host_stop(void *ctx, const char *id, int64_t timeout_s, struct err *e
 		return r;
 	pidfd = rec.shim_pid ? vm_proc_open((pid_t)rec.shim_pid, rec.shim_start_ticks) : -ESRCH;
 	if (pidfd < 0) {
+		/* Never started, or ended; a VMM whose shim was killed goes now. */
+		if (rec.shim_pid)
+			vm_cgroup_kill(rec.cgroup_version, rec.cgroup);
 		vm_record_free(&rec);
-		return 0; /* never started, or ended already */
+		return 0;
 	}
 	jail_paths(h, id, jail_dir, root, sizeof(root));
 	if (timeout_s > 0) {
@@ -1023,7 +1028,7 @@ static int host_reopen_log(void *ctx, const char *id, struct err *err)
 		close(fd);
 	jail_paths(h, id, jail_dir, root, sizeof(root));
 	if (!r)
-		r = api_call(root, "PUT", "/kvmlet/console/reopen", NULL, 5000, &status, NULL, err);
+		r = api_call(root, "PUT", "/kvmlet/console/reopen", "{}", 5000, &status, NULL, err);
 	if (!r)
 		log_fields(LOG_INFO, "VM log reopened", "id", id, NULL);
 	vm_record_free(&rec);
@@ -1256,6 +1261,53 @@ static void probe_vmm(struct vm_host *h)
 	h->vmm_console_sock = strstr(buf, "--console-sock") != NULL;
 }
 
+/*
+ * After a restart: every VM on disk, checked against its shim, one line
+ * each. A directory without vm.json is a create a crash cut short: it goes,
+ * with its jail (nothing ran there: start needs the record).
+ */
+static void adopt(struct vm_host *h)
+{
+	DIR *d = opendir(h->state_dir);
+	struct dirent *de;
+	static const char *const names[] = { [LIVE_NEVER] = "created",
+					     [LIVE_RUNNING] = "running",
+					     [LIVE_EXITED] = "exited",
+					     [LIVE_LOST] = "lost" };
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX];
+		struct vm_record rec;
+		struct vm_exit e;
+		struct err err = { 0 };
+		int r;
+
+		if (!id_valid(de->d_name) || state_path(h, de->d_name, state, sizeof(state)) ||
+		    jail_paths(h, de->d_name, jail_dir, root, sizeof(root)))
+			continue;
+		r = vm_record_read(state, &rec, &err);
+		if (r == -ENOENT) {
+			if (vm_jail_remove(jail_dir, &err) || vm_jail_remove_tree(state, &err))
+				log_warn("VM %s: removing an unfinished create: %s", de->d_name,
+					 err.msg);
+			else
+				log_fields(LOG_INFO, "VM unfinished create removed", "id",
+					   de->d_name, NULL);
+			continue;
+		}
+		if (r) {
+			log_warn("VM %s: %s", de->d_name, err.msg);
+			continue;
+		}
+		log_fields(LOG_INFO, "VM adopted", "id", de->d_name, "state",
+			   names[liveness(state, &rec, &e)], NULL);
+		vm_record_free(&rec);
+	}
+	closedir(d);
+}
+
 static void host_free(struct vm_host *h)
 {
 	if (!h)
@@ -1323,6 +1375,7 @@ int vm_host_open(const struct vm_host_config *cfg, struct vm_backend *out, struc
 		return r;
 	}
 	probe_vmm(h);
+	adopt(h);
 	log_fields(LOG_INFO, "VM backend ready", "state_dir", h->state_dir, "cgroup",
 		   h->cgroup_version == 2 ? "v2" : "v1", "console",
 		   h->vmm_serial_cri ? "cri" : "file (this VMM has no --serial cri:)", NULL);

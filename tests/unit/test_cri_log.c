@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -52,6 +53,19 @@ static void timestamp(void **state)
 	assert_string_equal(t, "1971-01-02T00:00:00.000000005Z");
 	cri_log_timestamp(t, 0);
 	assert_string_equal(t, "1970-01-01T00:00:00.000000000Z");
+	/* Leap days, centuries and the year 2000 agree with gmtime_r(). */
+	for (uint64_t secs = 0; secs < 4102444800ULL; secs += 86400 * 7 + 3661) {
+		time_t tt = (time_t)secs;
+		struct tm tm;
+		char want[64];
+
+		gmtime_r(&tt, &tm);
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S.000000042Z", &tm);
+		cri_log_timestamp(t, secs * 1000000000ULL + 42);
+		assert_string_equal(t, want);
+	}
+	cri_log_timestamp(t, 951782400ULL * 1000000000ULL); /* 2000-02-29 */
+	assert_string_equal(t, "2000-02-29T00:00:00.000000000Z");
 }
 
 static void full_lines(void **state)

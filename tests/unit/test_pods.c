@@ -451,6 +451,18 @@ static void test_stats(void **state)
 	assert_true(st.nano_cores > 0);
 	assert_int_equal(st.vm.memory_working_set, 64 << 20);
 	pods_container_put(e->p, c);
+	/* No cgroup_parent: the pod's stats are its running VM's, not the backend's sum. */
+	{
+		struct pod_sandbox *s;
+		int before = fake_called(&e->f, "stats", ct);
+
+		assert_int_equal(pods_sandbox_get(e->p, sb, &s, &err), 0);
+		assert_int_equal(pods_sandbox_stats(e->p, s, &st, &err), 0);
+		pods_sandbox_put(e->p, s);
+		assert_int_equal(fake_called(&e->f, "stats", ct), before + 1);
+		assert_int_equal(fake_called(&e->f, "sbstats", ""), 0);
+		assert_int_equal(st.vm.memory_working_set, 64 << 20);
+	}
 	assert_true(pods_image_in_use(e->p, FAKE_IMAGE_ID));
 	assert_false(pods_image_in_use(e->p, "sha256:22"));
 }

@@ -119,16 +119,40 @@ def create(i, cmdline, log, *extra):
                 "--cpu", "50000/100000", "--disk", "disk.img", *extra)
 
 
+LOOPS = []
+
+
+def loop_device():
+    """A block device for CRI devices: a loop device on a small file, or None."""
+    img = os.path.join(BASE, "block.img")
+    with open(img, "wb") as f:
+        f.truncate(8 << 20)
+    p = subprocess.run(["losetup", "-f", "--show", img], capture_output=True, text=True)
+    if p.returncode != 0:
+        return None
+    LOOPS.append(p.stdout.strip())
+    return LOOPS[-1]
+
+
 def test_lifecycle():
     cri = cri_mode()
     i = vm_id(1)
+    loop = loop_device()
     log = os.path.join(LOGDIR, "0.log")
     os.makedirs(LOGDIR, exist_ok=True)
-    cmdline = ("kvmlet.test=pod" if cri else
+    cmdline = ("kvmlet.test=pod kvmlet.pod_tick_ms=200" if cri else
                "kvmlet.test=vsock-agent kvmlet.vsock_timeout=600")
     create(i, cmdline, log, "--mount", f"{make_mount()}:/etc/config",
-           "--annotation", "kvmlet.io/cloud-init-user-data=#cloud-config\n")
+           "--annotation", "kvmlet.io/cloud-init-user-data=#cloud-config\n",
+           *(["--device", f"{loop}:r"] if loop else []))
     root = jail_root(i)
+    if loop:
+        # The device as a node of the VM's own in the jail, read-only as asked.
+        node, host = os.stat(os.path.join(root, "dev0")), os.stat(loop)
+        check(node.st_rdev == host.st_rdev and node.st_uid == 900000 and
+              (node.st_mode & 0o777) == 0o400, "the device node in the jail")
+    else:
+        print("note: no loop device here; the CRI device part is not exercised")
     st = tool("status", i)
     check(st["state"] == "CREATED" and st["vcpus"] == 1 and st["memory"] == 64 << 20,
           f"after create: {st}")
@@ -144,15 +168,25 @@ def test_lifecycle():
           f"mount ISO volume descriptor: {pvd[:72]!r}")
     check(os.path.exists(os.path.join(root, "cidata.iso")), "no cloud-init disk")
 
+    t0 = time.monotonic()
     tool("start", i)
+    t_start = time.monotonic() - t0
     # The tool that started it has exited: the VM lives on, under a shim of its own session.
     st = tool("status", i)
     check(st["state"] == "RUNNING", f"after start: {st}")
+    with open(os.path.join(STATE, i, "vm.json")) as f:
+        shim = json.load(f)["shim_pid"]
+    fields = read(f"/proc/{shim}/stat").rsplit(")", 1)[1].split()
+    # Double fork: its parent is gone (init or a subreaper adopted it), its session is new.
+    check(int(fields[1]) != os.getpid() and int(fields[3]) != os.getsid(0),
+          f"kvmlet-shim {shim} is not detached in a session of its own: {fields[:4]}")
     check(os.stat(log).st_uid == 900000 and (os.stat(log).st_mode & 0o777) == 0o640,
           "the CRI log is not the VM's own 0640 file")
     check(mounted(os.path.join(root, "log")), "the log directory is not mounted in the jail")
     banner = "pod ready" if cri else "vsock: listening on port"
     wait_for("the guest's banner in the CRI log", lambda: banner in read(log))
+    print(f"measured: start {t_start * 1000:.0f} ms (API answering), banner in the log after "
+          f"{(time.monotonic() - t0) * 1000:.0f} ms")
     if cri:
         first = read(log).splitlines()[0].split(" ", 3)
         check(len(first) == 4 and first[1] == "stdout" and first[2] in ("F", "P"),
@@ -171,6 +205,8 @@ def test_lifecycle():
     check(0 < cpu0 <= s["cpu_ns"] <= cpu1, f"cpu {cpu0} <= {s['cpu_ns']} <= {cpu1}")
     check(0 < s["working_set"] <= s["usage"] and abs(s["usage"] - usage) < 16 << 20,
           f"memory: {s} vs {usage}")
+    print(f"measured: the VM's cgroup holds {usage / (1 << 20):.1f} MiB "
+          f"(working set {s['working_set'] / (1 << 20):.1f} MiB) for 64 MiB of guest RAM")
     check(0 < s["disk_bytes"] < 8 << 20 and s["disk_inodes"] == 1, f"disk: {s}")
     limit = int(read(os.path.join(cgroup_dir("memory", i), "memory.limit_in_bytes")))
     check(limit == (64 + 64) << 20, f"memory limit {limit}")
@@ -183,6 +219,10 @@ def test_lifecycle():
         os.rename(log, log + ".1")
         tool("reopen", i)
         check(os.path.exists(log) and os.stat(log).st_uid == 900000, "no new log after reopen")
+        # The guest's ticks go on in the new file, as CRI log lines.
+        line = wait_for("a tick in the reopened log",
+                        lambda: next((l for l in read(log).splitlines() if " tick " in l), None))
+        check(line.split(" ")[1:3] == ["stdout", "F"], f"reopened log line: {line!r}")
 
     t0 = time.monotonic()
     tool("stop", i, "20")
@@ -226,6 +266,42 @@ def test_failed_start():
     check(tool("list")["ids"] == [], "VMs left over")
 
 
+def test_no_agent():
+    """A guest without an agent: exec is a clear error; a stop past its grace kills it."""
+    i = vm_id(4)
+    create(i, "kvmlet.end=idle", os.path.join(LOGDIR, "noagent.log"))
+    tool("start", i)
+    wait_for("the idle guest", lambda: "idle" in read(os.path.join(LOGDIR, "noagent.log")))
+    p = tool("exec", i, "5000", "100", "echo", "hi", ok=False)
+    check(p.returncode == 1 and "error 107" in p.stderr and
+          "no agent on vsock port 1024" in p.stderr, f"exec without an agent: {p.stderr}")
+    tool("stop", i, "1")
+    st = tool("status", i)
+    check(st["state"] == "EXITED" and st["exit_code"] == 137 and st["reason"] == "Error" and
+          "grace period" in st["message"], f"after a stop past its grace: {st}")
+    tool("remove", i)
+
+
+def test_shim_killed():
+    """The monitor dies without recording the end: Unknown, and stop ends the orphan VMM."""
+    i = vm_id(5)
+    create(i, "kvmlet.end=idle", os.path.join(LOGDIR, "orphan.log"))
+    tool("start", i)
+    with open(os.path.join(STATE, i, "vm.json")) as f:
+        shim = json.load(f)["shim_pid"]
+    procs = os.path.join(cgroup_dir("memory", i), "cgroup.procs")
+    os.kill(shim, 9)
+    wait_for("the shim to go", lambda: not os.path.exists(f"/proc/{shim}") or
+             read(f"/proc/{shim}/stat").rsplit(")", 1)[1].split()[0] == "Z")
+    st = tool("status", i)
+    check(st["state"] == "EXITED" and st["exit_code"] == 255 and st["reason"] == "Unknown",
+          f"after the shim was killed: {st}")
+    check(read(procs).strip() != "", "the VMM died with its shim")
+    tool("stop", i, "0")
+    wait_for("the orphan VMM to go", lambda: read(procs).strip() == "", timeout=10)
+    tool("remove", i)
+
+
 def test_bad_requests():
     p = tool("create", vm_id(3), IMAGE, "kernel", "", "--annotation", "kvmlet.io/nope=1", ok=False)
     check(p.returncode == 1 and "kvmlet.io/nope" in p.stderr and "error 22" in p.stderr,
@@ -237,10 +313,17 @@ def test_bad_requests():
     p = tool("create", vm_id(3), IMAGE, "../../etc/passwd", "", ok=False)
     check(p.returncode == 1 and "error 22" in p.stderr, f"kernel outside the image: {p.stderr}")
     check(tool("list")["ids"] == [], "a refused create left a VM behind")
+    # A create cut short by a crash (no vm.json yet) is cleaned up when the backend opens.
+    i = vm_id(3)
+    os.makedirs(os.path.join(STATE, i))
+    os.makedirs(jail_root(i))
+    tool("list")
+    check(not os.path.exists(os.path.join(STATE, i)) and
+          not os.path.exists(os.path.dirname(jail_root(i))), "an unfinished create is left")
 
 
 def cleanup():
-    for n in (1, 2, 3):
+    for n in (1, 2, 3, 4, 5):
         tool("remove", vm_id(n), ok=False)
     for ctrl in ("memory", "cpu", "cpuacct"):
         try:
@@ -248,6 +331,8 @@ def cleanup():
         except OSError:
             pass
     subprocess.run(["ip", "netns", "delete", NETNS], check=False, capture_output=True)
+    for loop in LOOPS:
+        subprocess.run(["losetup", "-d", loop], check=False)
     subprocess.run(["rm", "-rf", BASE], check=False)
 
 
@@ -263,6 +348,7 @@ if __name__ == "__main__":
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     make_image()
     try:
-        main([test_bad_requests, test_lifecycle, test_failed_start])
+        main([test_bad_requests, test_lifecycle, test_no_agent, test_shim_killed,
+              test_failed_start])
     finally:
         cleanup()

@@ -7,6 +7,7 @@ new file, PUT /kvmlet/console/reopen), the guest agent's exec over vsock
 full disk (RLIMIT_FSIZE) that costs lines but not the VM, and the console
 socket (--console-sock) for attach."""
 import base64
+import json
 import os
 import re
 import shutil
@@ -269,6 +270,26 @@ def test_console_socket():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_config_file_with_cri_serial():
+    """A --config-file run takes --serial cri: and --console-sock like any other."""
+    tmp = tempfile.mkdtemp(prefix="kvmlet-vmmcri-")
+    cfg, log = os.path.join(tmp, "vm.json"), os.path.join(tmp, "0.log")
+    try:
+        with open(cfg, "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": FIRMWARE,
+                                       "boot_args": "console=ttyS0 kvmlet.test=smp"},
+                       "machine-config": {"vcpu_count": 2, "mem_size_mib": 64}}, f)
+        code, out, err = run_vmm(["--config-file", cfg, "--serial", f"cri:{log}",
+                                  "--console-sock", os.path.join(tmp, "c.sock")])
+        check(code == 0, f"exit {code}: {err}")
+        check(out == "", f"console output on stdout too: {out!r}")
+        lines = contents(log)
+        check("test smp: PASS (2/2 CPUs up)" in lines and lines[-1] == "kvmlet-testguest: PASS",
+              f"CRI log: {lines}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_bad_cri_path():
     code, out, err = run_vmm(["--kernel", FIRMWARE, "--serial", "cri:/nonexistent-dir/0.log"])
     check(code == 2 and "CRI log '/nonexistent-dir/0.log'" in err, f"{code}: {err}")
@@ -281,4 +302,4 @@ if __name__ == "__main__":
         skip("/dev/kvm is not usable")
     main([test_cri_log_rotation_exec_ctrl_alt_del, test_guest_shutdown_powerdown,
           test_guest_shutdown_reboot, test_full_disk_costs_lines_not_the_vm,
-          test_console_socket, test_bad_cri_path])
+          test_console_socket, test_config_file_with_cri_serial, test_bad_cri_path])
