@@ -195,6 +195,7 @@ def test_kill9_under_load():
                    "the killed VMM did not die", 10)
         survivors = {pid for pid in vmms if pid != victim_pid}
         AG.start(API)
+        kl.c = AG.client  # kubelet reconnects
         hammer.reset_ok()
         wait_until(lambda: hammer.oks() >= 50, "the hammer got no answers after the restart",
                    60)
