@@ -44,7 +44,8 @@ def measured_overhead_mib():
             text = f.read()
     except OSError:
         return None
-    m = re.search(r"host memory per VM beyond guest RAM[^|\n]*\|\s*([0-9.]+) MiB", text)
+    m = re.search(r"host memory per VM beyond guest RAM, VMM \+ shim \(max\) \|\s*([0-9.]+) MiB",
+                  text)
     return float(m.group(1)) if m else None
 
 
