@@ -246,6 +246,8 @@ def test_kill9_under_load():
     check(not AG.client.runtime("ListPodSandbox").items, "sandboxes left after removal")
     leftover = set(kvmlet_agent.vmm_pids(CGROUP_ROOT)) & set(vmms)
     check(not leftover, f"VMMs left after RemovePodSandbox: {leftover}")
+    why = AG.stop_clean()
+    check(why is None, why)
 
 
 if __name__ == "__main__":

@@ -344,8 +344,15 @@ def test_still_runs_a_pod():
         cleanup(sid)
 
 
+def test_agent_exits_clean():
+    """After all of it the agent ends cleanly on SIGTERM, with no sanitizer
+    report (the ASan build runs this test too)."""
+    why = AG.stop_clean()
+    check(why is None, why)
+
+
 if __name__ == "__main__":
     main([test_bad_ids, test_oversized_fields, test_log_directory_escapes,
           test_log_path_escapes, test_mount_escapes, test_second_container,
           test_unknown_handler, test_unknown_annotation, test_not_a_vm_image,
-          test_still_runs_a_pod])
+          test_still_runs_a_pod, test_agent_exits_clean])

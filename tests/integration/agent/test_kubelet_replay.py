@@ -275,6 +275,10 @@ def main():
     print("ok   replay against kvmlet-agent (VM pod)")
     compare(ref, kv)
     print("ok   answer shapes agree (documented differences aside)")
+    why = agent.stop_clean()
+    if why:
+        raise Failure(why)
+    print("ok   the agent exits cleanly")
 
 
 if __name__ == "__main__":
@@ -283,4 +287,4 @@ if __name__ == "__main__":
     except (Failure, TimeoutError) as e:
         print(f"FAIL {e}")
         sys.exit(1)
-    print("3 passed, 0 failed")
+    print("4 passed, 0 failed")
