@@ -146,17 +146,32 @@ void cri_list_containers(struct cri_call *c, const ProtobufCMessage *req, Protob
 	free(list);
 }
 
+/* verbose: the record's ids and paths, and the VM as the backend sees it. */
 static void container_verbose(struct cri_call *c, Runtime__V1__ContainerStatusResponse *r,
-			      const struct pod_container *ct, const struct pod_container_info *in)
+			      struct pods *p, struct pod_container *ct,
+			      const struct pod_container_info *in)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject(), *vm = cJSON_CreateObject();
+	struct err err = { 0 };
+	struct vm_status vs;
 
-	if (o) {
+	if (o && vm) {
 		cJSON_AddStringToObject(o, "id", pod_container_id(ct));
 		cJSON_AddStringToObject(o, "sandboxId", pod_container_sandbox_id(ct));
 		cJSON_AddStringToObject(o, "imageId", in->image_id);
 		cJSON_AddStringToObject(o, "logPath", in->log_path);
+		if (!pods_container_vm_status(p, ct, &vs, &err)) {
+			cJSON_AddNumberToObject(vm, "vcpus", vs.vcpus);
+			cJSON_AddNumberToObject(vm, "guestMemoryBytes",
+						(double)vs.guest_memory_bytes);
+			cJSON_AddNumberToObject(vm, "vsockCid", vs.vsock_cid);
+		} else {
+			cJSON_AddStringToObject(vm, "error", err.msg);
+		}
+		cJSON_AddItemToObject(o, "vm", vm);
+		vm = NULL;
 	}
+	cJSON_Delete(vm);
 	r->info = cri_info(c, o, &runtime__v1__container_status_response__info_entry__descriptor,
 			   &r->n_info);
 }
@@ -205,7 +220,7 @@ void cri_container_status(struct cri_call *c, const ProtobufCMessage *req, Proto
 		st->log_path = cri_strdup(c, in.log_path);
 		r->status = st;
 		if (q->verbose)
-			container_verbose(c, r, ct, &in);
+			container_verbose(c, r, p, ct, &in);
 	}
 	pods_container_put(p, ct);
 }

@@ -529,6 +529,13 @@ void pods_container_sync(struct pods *p, struct pod_container *c)
 	container_release(p, c);
 }
 
+int pods_container_vm_status(struct pods *p, struct pod_container *c, struct vm_status *out,
+			     struct err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return p->be.ops->status(p->be.ctx, c->id, out, err);
+}
+
 /* ---- sandboxes ------------------------------------------------------------ */
 
 static bool same_sandbox_name(const Runtime__V1__PodSandboxMetadata *a,

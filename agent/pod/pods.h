@@ -164,6 +164,9 @@ int pods_exec(struct pods *p, const char *id, const char *const *argv, size_t ar
  * relist sees exits.
  */
 void pods_container_sync(struct pods *p, struct pod_container *c);
+/* The backend's own view of the container's VM (for verbose status). */
+int pods_container_vm_status(struct pods *p, struct pod_container *c, struct vm_status *out,
+			     struct err *err);
 
 /*
  * Stats with usage_nano_cores from the previous sample of the same record
