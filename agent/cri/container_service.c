@@ -78,10 +78,17 @@ void cri_remove_container(struct cri_call *c, const ProtobufCMessage *req, Proto
 		cri_fail_err(c, &err);
 }
 
+/* As containerd: the image's repo tag when it has one, else the spec kubelet gave. */
 static Runtime__V1__ImageSpec *image_spec(struct cri_call *c,
-					  const Runtime__V1__ContainerConfig *cfg)
+					  const Runtime__V1__ContainerConfig *cfg,
+					  const struct pod_container_info *in)
 {
-	return cri_clone(c, &cfg->image->base, &runtime__v1__image_spec__descriptor);
+	Runtime__V1__ImageSpec *s =
+		cri_clone(c, &cfg->image->base, &runtime__v1__image_spec__descriptor);
+
+	if (s && in->image_name[0])
+		s->image = cri_strdup(c, in->image_name);
+	return s;
 }
 
 static bool container_matches(const Runtime__V1__ContainerFilter *f, const struct pod_container *ct,
@@ -134,7 +141,7 @@ void cri_list_containers(struct cri_call *c, const ProtobufCMessage *req, Protob
 			it->pod_sandbox_id = cri_strdup(c, pod_container_sandbox_id(list[i]));
 			it->metadata = cri_clone(c, &cfg->metadata->base,
 						 &runtime__v1__container_metadata__descriptor);
-			it->image = image_spec(c, cfg);
+			it->image = image_spec(c, cfg, &in);
 			it->image_ref = cri_strdup(c, in.image_ref);
 			it->state = (Runtime__V1__ContainerState)in.state;
 			it->created_at = in.created_at;
@@ -208,7 +215,7 @@ void cri_container_status(struct cri_call *c, const ProtobufCMessage *req, Proto
 		st->started_at = in.started_at;
 		st->finished_at = in.finished_at;
 		st->exit_code = in.exit_code;
-		st->image = image_spec(c, cfg);
+		st->image = image_spec(c, cfg, &in);
 		st->image_ref = cri_strdup(c, in.image_ref);
 		st->reason = cri_strdup(c, in.reason);
 		st->message = cri_strdup(c, in.message);

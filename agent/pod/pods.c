@@ -337,6 +337,7 @@ void pod_container_info(struct pods *p, struct pod_container *c, struct pod_cont
 	snprintf(out->log_path, sizeof(out->log_path), "%s", c->st.log_path);
 	snprintf(out->image_id, sizeof(out->image_id), "%s", c->st.image_id);
 	snprintf(out->image_ref, sizeof(out->image_ref), "%s", c->st.image_ref);
+	snprintf(out->image_name, sizeof(out->image_name), "%s", c->st.image_name);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -838,6 +839,8 @@ static int create_claimed(struct pods *p, struct pod_sandbox *sb,
 		return r;
 	snprintf(c->st.image_id, sizeof(c->st.image_id), "%s", img.id);
 	image_ref_of(&img, c->st.image_ref, sizeof(c->st.image_ref));
+	snprintf(c->st.image_name, sizeof(c->st.image_name), "%s",
+		 img.nr_repo_tags ? img.repo_tags[0] : "");
 	r = pod_log_path(sb->cfg->log_directory, cfg->log_path, c->st.log_path,
 			 sizeof(c->st.log_path), err);
 	if (!r && pack_message(&cfg->base, &packed, &len))

@@ -119,6 +119,7 @@ struct pod_container_info {
 	char log_path[4096];
 	char image_id[128];
 	char image_ref[4096];
+	char image_name[4096]; /* the image's first repo tag when created, "" if none */
 };
 
 void pod_sandbox_info(struct pods *p, struct pod_sandbox *sb, struct pod_sandbox_info *out);

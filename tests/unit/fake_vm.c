@@ -316,6 +316,11 @@ static int s_image_get(void *ctx, const char *name, struct store_image *img, cha
 		img->repo_digests[0] = strdup("registry.local/fw@" FAKE_IMAGE_ID);
 		img->nr_repo_digests = 1;
 	}
+	img->repo_tags = calloc(1, sizeof(char *));
+	if (img->repo_tags) {
+		img->repo_tags[0] = strdup(FAKE_IMAGE);
+		img->nr_repo_tags = 1;
+	}
 	snprintf(dir, cap, "/nonexistent/images/1111");
 	return 0;
 }
@@ -326,6 +331,9 @@ static void s_image_put(void *ctx, struct store_image *img)
 	for (size_t i = 0; i < img->nr_repo_digests; i++)
 		free(img->repo_digests[i]);
 	free(img->repo_digests);
+	for (size_t i = 0; i < img->nr_repo_tags; i++)
+		free(img->repo_tags[i]);
+	free(img->repo_tags);
 }
 
 static const struct pod_sys_ops fake_sys_ops = {

@@ -182,6 +182,7 @@ static void test_lifecycle(void **state)
 	assert_string_equal(in.log_path, path);
 	assert_string_equal(in.image_id, FAKE_IMAGE_ID);
 	assert_string_equal(in.image_ref, "registry.local/fw@" FAKE_IMAGE_ID);
+	assert_string_equal(in.image_name, FAKE_IMAGE);
 
 	assert_int_equal(pods_exec(e->p, ct, argv, 3, 0, 1024, &res, &err), 0);
 	assert_int_equal(res.out_len, 9);

@@ -190,8 +190,9 @@ def test_pod_lifecycle():
     create_s = time.monotonic() - t0
     s = cstatus(ct)
     log = os.path.join(cfg.log_directory, "fw", "0.log")
-    check(s.state == API.CONTAINER_CREATED and s.log_path == log and s.image.image == FW_ID
-          and s.image_ref and s.created_at > 0, f"after create: {s}")
+    check(s.state == API.CONTAINER_CREATED and s.log_path == log and
+          s.image.image == f"{REG.host}/fw:v1" and s.image_ref == f"{REG.host}/fw@{FW_MANIFEST}"
+          and s.created_at > 0, f"after create: {s}")
     check(dict(s.labels) == dict(ccfg.labels) and dict(s.annotations) == dict(ccfg.annotations)
           and len(s.mounts) == 1 and s.mounts[0].container_path == "/etc/config",
           f"labels, annotations, mounts not echoed: {s}")
@@ -351,6 +352,8 @@ if __name__ == "__main__":
                    capture_output=True)
     registry.skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:v1",
                     f"docker://{REG.host}/fw:v1")
+    with open(os.path.join(layout, "index.json")) as f:
+        FW_MANIFEST = json.load(f)["manifests"][0]["digest"]
     AG = Agent()
     atexit.register(cleanup)
     FW_ID = AG.c.image("PullImage", API.PullImageRequest(
