@@ -378,17 +378,33 @@ static void test_crash_mid_create(void **state)
 	assert_true(snprintf(st.netns, sizeof(st.netns), "%s/%s", e->netns, half) < 4000);
 	assert_int_equal(record_create(dir, half, (const uint8_t *)"", 0, &st, &err), 0);
 	fclose(fopen(st.netns, "w"));
-	/* An orphan VM no record knows. */
-	pod_id_new(half);
-	assert_non_null(fake_add_vm(&e->f, half));
+	/* A RemoveContainer cut short after its rename to .del-. */
+	{
+		char sb2[65], ct2[65], from[PATH_MAX + 160], to[PATH_MAX + 160];
 
-	reopen(e);
+		run_pod(e, "crash-del", sb2, ct2);
+		snprintf(from, sizeof(from), "%s/containers/%s", e->root, ct2);
+		snprintf(to, sizeof(to), "%s/containers/.del-%s", e->root, ct2);
+		assert_int_equal(rename(from, to), 0);
+		snprintf(half, sizeof(half), "%s", ct2);
+		assert_non_null(fake_vm_find(&e->f, ct2));
+	}
+	/* An orphan VM no record knows. */
+	{
+		char orphan[65];
+
+		pod_id_new(orphan);
+		assert_non_null(fake_add_vm(&e->f, orphan));
+		reopen(e);
+		assert_int_equal(fake_called(&e->f, "remove", orphan), 1);
+		assert_null(fake_vm_find(&e->f, orphan));
+	}
+	assert_null(fake_vm_find(&e->f, half)); /* the .del- container's VM */
 	snprintf(dir, sizeof(dir), "%s/containers", e->root);
 	assert_int_equal(dir_entries(dir), 1);
 	snprintf(dir, sizeof(dir), "%s/sandboxes", e->root);
-	assert_int_equal(dir_entries(dir), 1);
-	assert_int_equal(dir_entries(e->netns), 1);
-	assert_int_equal(fake_called(&e->f, "remove", half), 1);
+	assert_int_equal(dir_entries(dir), 2); /* crash and crash-del */
+	assert_int_equal(dir_entries(e->netns), 2);
 	for (int i = 0, n = 0; i < FAKE_MAX_VMS; i++) {
 		n += e->f.vms[i].used;
 		if (i == FAKE_MAX_VMS - 1)
