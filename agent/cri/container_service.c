@@ -204,6 +204,11 @@ void cri_container_status(struct cri_call *c, const ProtobufCMessage *req, Proto
 	pods_container_sync(p, ct);
 	pod_container_info(p, ct, &in);
 	cfg = pod_container_config(ct);
+	if (in.state == CONTAINER_REMOVED) { /* removed since it was looked up */
+		cri_fail(c, CRI_NOT_FOUND, "container %s not found", q->container_id);
+		pods_container_put(p, ct);
+		return;
+	}
 	st = cri_alloc(c, sizeof(*st));
 	if (st) {
 		runtime__v1__container_status__init(st);
