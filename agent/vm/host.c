@@ -111,19 +111,26 @@ static int load(const struct vm_host *h, const char *id, char *dir, size_t size,
 
 /*
  * A socket in the jail by a short name: a jail path is longer than a Unix
- * socket address holds (108 bytes), so connect through an O_PATH descriptor
- * of the jail root, "/proc/self/fd/<n>/<name>". Returns that descriptor
- * (the caller closes it once connected) or -errno.
+ * socket address holds (108 bytes). The socket is opened O_PATH without
+ * following links, and connected through "/proc/self/fd/<n>": the VM owns
+ * its jail root and could put a link to another VM's socket there. Returns
+ * that descriptor (the caller closes it once connected) or -errno.
  */
 static int jail_socket(const char *root, const char *name, char *buf, size_t size)
 {
-	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int dirfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), fd;
+	struct stat st;
 
+	if (dirfd < 0)
+		return -errno;
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	close(dirfd);
 	if (fd < 0)
 		return -errno;
-	if (vm_pathf(buf, size, "/proc/self/fd/%d/%s", fd, name)) {
+	if (fstat(fd, &st) || !S_ISSOCK(st.st_mode) ||
+	    vm_pathf(buf, size, "/proc/self/fd/%d", fd)) {
 		close(fd);
-		return -ENAMETOOLONG;
+		return -ENOTSOCK;
 	}
 	return fd;
 }
@@ -147,19 +154,20 @@ static int api_call(const char *root, const char *method, const char *path, cons
 	};
 	struct http_client_resp resp = { 0 };
 	struct http_client *c;
-	int dirfd, r;
+	int sockfd, r;
 
-	dirfd = jail_socket(root, "api.sock", sock, sizeof(sock));
-	if (dirfd < 0)
-		return err_set(err, dirfd, "jail '%s': %s", root, strerror(-dirfd));
+	sockfd = jail_socket(root, "api.sock", sock, sizeof(sock));
+	if (sockfd < 0)
+		return err_set(err, sockfd, "the VMM's API socket in %s: %s", root,
+			       strerror(-sockfd));
 	snprintf(url, sizeof(url), "http://localhost%s", path);
 	c = http_client_new(err);
 	if (!c) {
-		close(dirfd);
+		close(sockfd);
 		return err->code;
 	}
 	r = http_client_do(c, &req, &resp, err);
-	close(dirfd);
+	close(sockfd);
 	if (!r) {
 		*status = resp.status;
 		if (resp.status >= 300)
@@ -901,12 +909,12 @@ static void guest_shutdown(const char *root)
 	struct ga_address addr = { .transport = GA_VSOCK_UDS, .port = GA_DEFAULT_PORT };
 	struct ga_error e = { 0 };
 	struct ga_conn *c;
-	int dirfd = jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
+	int sockfd = jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
 
-	if (dirfd < 0)
+	if (sockfd < 0)
 		return;
 	c = ga_connect_addr(&addr, SHUTDOWN_AGENT_MS, &e);
-	close(dirfd);
+	close(sockfd);
 	if (!c)
 		return;
 	/* guest-shutdown has no answer when it works: a timeout is the good case. */
@@ -1069,7 +1077,7 @@ static int host_exec(void *ctx, const char *id, const char *const *argv, size_t 
 	struct ga_exec_status st = { 0 };
 	struct ga_conn *c;
 	const char **args;
-	int dirfd, timeout, r = load(h, id, state, sizeof(state), &rec, err);
+	int sockfd, timeout, r = load(h, id, state, sizeof(state), &rec, err);
 
 	memset(out, 0, sizeof(*out));
 	if (r)
@@ -1082,11 +1090,11 @@ static int host_exec(void *ctx, const char *id, const char *const *argv, size_t 
 		return err_set(err, -EINVAL, "exec: no command");
 	timeout = timeout_ms <= 0 || timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms;
 	jail_paths(h, id, jail_dir, root, sizeof(root));
-	dirfd = jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
-	if (dirfd < 0)
-		return err_set(err, dirfd, "jail '%s': %s", root, strerror(-dirfd));
+	sockfd = jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
+	if (sockfd < 0)
+		return err_set(err, sockfd, "jail '%s': %s", root, strerror(-sockfd));
 	c = ga_connect_addr(&addr, timeout < EXEC_CONNECT_MS ? timeout : EXEC_CONNECT_MS, &ge);
-	close(dirfd);
+	close(sockfd);
 	if (!c)
 		return err_set(err, -ENOTCONN, "the guest has no agent on vsock port %u (%s)",
 			       GA_DEFAULT_PORT, ge.err.msg);
