@@ -284,11 +284,64 @@ static void refused(void **st)
 	vm_host_close(&b);
 }
 
+/* More mounts than the VMM has disks: the last disk holds the rest. */
+static void many_mounts(void **st)
+{
+	if (geteuid() != 0) {
+		skip();
+		return;
+	}
+	struct vm_host_config cfg = {
+		.state_dir = state,
+		.jail_base = jail,
+		.vmm_path = "/bin/true",
+		.jailer_path = "/bin/true",
+		.shim_path = "/bin/true",
+		.uid_base = 910000,
+		.uid_count = 4,
+		.default_memory_mib = 256,
+	};
+	Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+	Runtime__V1__Mount m[10], *mp[10];
+	char paths[10][32], *disks[] = { (char *)"root.img", NULL };
+	struct store_image img = { .kernel = (char *)"vmlinux", .nr_disks = 1, .disks = disks };
+	struct vm_request req = { .id = ID, .config = &c, .image = &img, .image_dir = image };
+	struct vm_backend b;
+	struct vm_record rec;
+	struct err err = { 0 };
+	char p[512];
+
+	for (int i = 0; i < 10; i++) {
+		runtime__v1__mount__init(&m[i]);
+		snprintf(paths[i], sizeof(paths[i]), "/vol%d", i);
+		m[i].host_path = mnt;
+		m[i].container_path = paths[i];
+		mp[i] = &m[i];
+	}
+	c.n_mounts = 10;
+	c.mounts = mp;
+	assert_int_equal(vm_host_open(&cfg, &b, &err), 0);
+	assert_int_equal(b.ops->create(b.ctx, &req, &err), 0);
+	snprintf(p, sizeof(p), "%s/%s", state, ID);
+	assert_int_equal(vm_record_read(p, &rec, &err), 0);
+	/* One image disk, six mounts of their own, the last disk for the other four. */
+	assert_true(
+		has_arg(&rec, "--drive", "id=mount5,path=/mount5.iso,readonly=on,serial=5_VOL5"));
+	assert_true(has_arg(&rec, "--drive",
+			    "id=mount6,path=/mount6.iso,readonly=on,serial=KVMLET_MOUNTS"));
+	assert_false(
+		has_arg(&rec, "--drive", "id=mount7,path=/mount7.iso,readonly=on,serial=7_VOL7"));
+	vm_record_free(&rec);
+	assert_int_equal(b.ops->remove(b.ctx, ID, &err), 0);
+	vm_host_close(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(create_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_mounts, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
