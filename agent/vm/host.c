@@ -812,8 +812,22 @@ static int wait_api(const char *root, int pidfd, struct err *err)
 				       START_TIMEOUT_MS / 1000, e.msg);
 		/* Waiting on the shim: an early exit ends the wait at once. */
 		if (vm_proc_wait(pidfd, 20) == 1)
-			return err_set(err, -EIO, "the VMM exited while starting");
+			return err_set(err, -ECHILD, "the VMM exited while starting");
 	}
+}
+
+/*
+ * The VMM ended by itself with a status that says the guest ran (powered
+ * off, crashed, or its own exit value), rather than that the VMM failed
+ * (1) or refused its set-up (2), or was killed.
+ */
+static bool guest_ran(const char *state)
+{
+	struct vm_exit e;
+	struct err err = { 0 };
+
+	return vm_exit_read(state, &e, &err) == 0 && e.signal == 0 && e.exit_status != 1 &&
+	       e.exit_status != 2;
 }
 
 static int host_start(void *ctx, const char *id, struct err *err)
@@ -868,6 +882,14 @@ static int host_start(void *ctx, const char *id, struct err *err)
 		r = err_set(err, -EIO, "kvmlet-shim ended at once");
 	if (!r)
 		r = wait_api(root, pidfd, err);
+	if (r == -ECHILD && guest_ran(state)) {
+		/* Like a container that exits at once: started, and ended already. */
+		memset(err, 0, sizeof(*err));
+		r = 0;
+	} else if (r == -ECHILD) {
+		err->code = -EIO;
+		r = -EIO;
+	}
 	if (r) {
 		char last[200];
 
