@@ -90,6 +90,8 @@ static void exec_detached(char *const *argv)
 
 	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 		_exit(127);
+	/* Nothing of the agent's (its CRI socket, other VMs' connections) lives on in the shim. */
+	close_range(3, ~0U, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execv(argv[0], argv);

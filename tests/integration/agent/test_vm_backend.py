@@ -180,6 +180,8 @@ def test_lifecycle():
     # Double fork: its parent is gone (init or a subreaper adopted it), its session is new.
     check(int(fields[1]) != os.getpid() and int(fields[3]) != os.getsid(0),
           f"kvmlet-shim {shim} is not detached in a session of its own: {fields[:4]}")
+    fds = sorted(os.listdir(f"/proc/{shim}/fd"))
+    check(fds == ["0", "1", "2"], f"kvmlet-shim holds descriptors beyond stdio: {fds}")
     check(os.stat(log).st_uid == 900000 and (os.stat(log).st_mode & 0o777) == 0o640,
           "the CRI log is not the VM's own 0640 file")
     check(mounted(os.path.join(root, "log")), "the log directory is not mounted in the jail")
