@@ -165,7 +165,7 @@ int host_start(void *ctx, const char *id, struct err *err)
 	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX], vmv[16];
 	struct argv_buf a = { 0 };
 	pid_t pid;
-	int pidfd, r;
+	int pidfd, go, r;
 
 	r = host_load(h, id, state, sizeof(state), &rec, err);
 	if (r)
@@ -196,17 +196,23 @@ int host_start(void *ctx, const char *id, struct err *err)
 	if (!r && a.failed)
 		r = err_set(err, a.failed, "out of memory");
 	if (!r)
-		r = vm_proc_spawn_detached(a.v, &pid, &rec.shim_start_ticks, err);
+		r = vm_proc_spawn_detached(a.v, &pid, &rec.shim_start_ticks, &go, err);
 	vm_strv_free(a.v, a.n);
 	if (r) {
 		vm_record_free(&rec);
 		return r;
 	}
+	/* On record before it runs: a crash here never leaves a VM the state does not know. */
 	rec.shim_pid = pid;
 	rec.started_at = (int64_t)clock_ns(CLOCK_REALTIME);
 	r = vm_record_write(state, &rec, err);
+	if (r) {
+		vm_proc_go(go, false);
+		vm_record_free(&rec);
+		return r;
+	}
 	pidfd = vm_proc_open(pid, rec.shim_start_ticks);
-	if (!r && pidfd < 0)
+	if (vm_proc_go(go, true) || pidfd < 0)
 		r = err_set(err, -EIO, "kvmlet-shim ended at once");
 	if (!r)
 		r = wait_api(root, pidfd, err);
