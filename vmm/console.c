@@ -20,7 +20,7 @@
 
 #define CONSOLE_READ_CHUNK  4096
 #define CONSOLE_INPUT_CHUNK 64 /* like stdin's: the FIFO takes 64 bytes at most */
-#define CONSOLE_BACKLOG	    4
+#define CONSOLE_BACKLOG	    8
 
 struct console_client {
 	struct event_handler ev; /* fd -1: free slot */
