@@ -41,5 +41,7 @@ static inline bool cpu_has_hypervisor(void)
 
 /* entry.S: halt this CPU for good (ring 3 cannot HLT; #GP does it for us). */
 void cpu_park(void) __attribute__((noreturn));
+/* Sleeps until the next interrupt (entry.S); keep one armed, or this is cpu_park(). */
+void cpu_wait(void);
 
 #endif

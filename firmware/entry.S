@@ -46,6 +46,8 @@ fault_stubs:
 gp_entry:
 	cmpq $cpu_park, 8(%rsp)		/* %rsp: error code, then RIP */
 	je cpu_halt
+	cmpq $cpu_wait, 8(%rsp)
+	je cpu_wait_gp
 	push $VEC_GP
 	/* fall through */
 
@@ -135,3 +137,23 @@ isr_unexpected:
 cpu_park:
 	hlt
 	jmp cpu_park
+
+/*
+ * Ring 3: sleep until the next interrupt. The HLT faults into
+ * cpu_wait_gp, which halts with interrupts on (STI's one-instruction
+ * shadow keeps an interrupt from slipping in before the HLT) and returns
+ * to ring 3 past the HLT once one came and its handler ran. An interrupt
+ * that arrived before the fault is not waited for again: callers keep a
+ * periodic source (the LAPIC timer) armed so the wait is bounded anyway.
+ */
+	.globl cpu_wait
+cpu_wait:
+	hlt
+	ret
+
+cpu_wait_gp:
+	add $8, %rsp			/* the error code */
+	incq (%rsp)			/* RIP: past the one-byte HLT */
+	sti
+	hlt
+	iretq

@@ -5,6 +5,18 @@
 #include "exit.h"
 #include "io.h"
 
+static enum fw_power power_requested;
+
+void fw_power_request(enum fw_power p)
+{
+	power_requested = p;
+}
+
+enum fw_power fw_power_requested(void)
+{
+	return power_requested;
+}
+
 void fw_exit(uint8_t status)
 {
 	outb(PLAT_DEBUG_EXIT_PORT, status);

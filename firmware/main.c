@@ -43,6 +43,7 @@ static const struct test tests[] = {
 	{ "vsock-echo", test_vsock_echo, false },
 	{ "counter", test_counter, false },
 	{ "kbd", test_kbd, false },
+	{ "pod", test_pod, false },
 };
 
 enum end { END_EXIT, END_IDLE, END_RESET, END_TRIPLE_FAULT };
@@ -125,6 +126,10 @@ static enum end parse_end(void)
 
 static void __attribute__((noreturn)) end_vm(enum end how)
 {
+	if (fw_power_requested() == FW_POWER_RESET)
+		how = END_RESET;
+	else if (fw_power_requested() == FW_POWER_OFF)
+		how = END_EXIT;
 	switch (how) {
 	case END_IDLE:
 		cons_printf("kvmlet-testguest: idle\n");

@@ -12,61 +12,36 @@
 #include "console.h"
 #include "cpu.h"
 #include "fmt.h"
-#include "io.h"
+#include "kbd.h"
 #include "tests.h"
 #include "uart.h"
 
-#define KBD_DATA_PORT	0x60
-#define KBD_STATUS_PORT 0x64
-#define KBD_STATUS_OBF	0x01 /* a byte waits in the output buffer */
-#define KBD_WAIT_US	30000000
-
-/* Scan code set 1, as the controller translates by default. */
-#define SC_CTRL	    0x1d
-#define SC_ALT	    0x38
-#define SC_EXTENDED 0xe0
-#define SC_DEL	    0x53 /* after SC_EXTENDED */
-#define SC_BREAK    0x80
+#define KBD_WAIT_US 30000000
 
 bool test_kbd(char *detail, size_t len)
 {
-	bool ctrl = false, alt = false, extended = false;
-	unsigned int bytes = 0;
+	struct kbd_cad k = { 0 };
 	struct deadline d;
+	uint8_t sc;
 
 	clock_init();
-	/* Whatever the controller held before the test is not an answer. */
-	while (inb(KBD_STATUS_PORT) & KBD_STATUS_OBF)
-		(void)inb(KBD_DATA_PORT);
+	kbd_drain();
 	cons_printf("kbd: waiting\n");
 	uart_wait_idle();
 	d = deadline_in_us(KBD_WAIT_US);
 	for (;;) {
-		uint8_t sc;
-
-		if (!(inb(KBD_STATUS_PORT) & KBD_STATUS_OBF)) {
+		if (!kbd_read(&sc)) {
 			if (deadline_passed(&d)) {
-				fmt_snprintf(detail, len, "no Ctrl+Alt+Del (%u bytes)", bytes);
+				fmt_snprintf(detail, len, "no Ctrl+Alt+Del (%u bytes)", k.bytes);
 				return false;
 			}
 			cpu_relax();
 			continue;
 		}
-		sc = inb(KBD_DATA_PORT);
-		bytes++;
-		if (sc == SC_EXTENDED) {
-			extended = true;
-			continue;
-		}
-		if (!extended && (sc & ~SC_BREAK) == SC_CTRL)
-			ctrl = !(sc & SC_BREAK);
-		else if (!extended && (sc & ~SC_BREAK) == SC_ALT)
-			alt = !(sc & SC_BREAK);
-		else if (extended && sc == SC_DEL && ctrl && alt)
+		if (kbd_cad_feed(&k, sc))
 			break;
-		extended = false;
 	}
 	cons_printf("kbd: ctrl-alt-del\n");
-	fmt_snprintf(detail, len, "Ctrl+Alt+Del after %u bytes", bytes);
+	fmt_snprintf(detail, len, "Ctrl+Alt+Del after %u bytes", k.bytes);
 	return true;
 }

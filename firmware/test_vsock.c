@@ -26,11 +26,13 @@
 #include "console.h"
 #include "cpu.h"
 #include "dma.h"
+#include "exit.h"
 #include "fmt.h"
 #include "libc.h"
 #include "tests.h"
 #include "virtio_vsock.h"
 #include "vsock_agent.h"
+#include "vsock_serve.h"
 
 #define AGENT_PORT	   1024
 #define CONNECT_PORT	   1234
@@ -42,7 +44,9 @@
 #define AGENT_OUT_BUF	   (4 * AGENT_OUT_MAX)
 #define HELLO		   "hello from the guest\n"
 #define LINE_MAX	   4096
-#define STREAM_PATTERN_MOD 251 /* stream byte at offset i is i % 251 */
+#define STREAM_PATTERN_MOD 251	 /* stream byte at offset i is i % 251 */
+#define AGENT_HOOK_US	   10000 /* how often agent_loop runs its caller's hook */
+#define AGENT_SPIN_US	   2000	 /* idle this long before the caller's wait */
 
 static uint64_t timeout_us(void)
 {
@@ -205,8 +209,9 @@ static unsigned int agent_serve(struct vsock *v, struct agent_state *s, struct a
 		ac->out_len -= ac->out_off;
 		ac->out_off = 0;
 	}
-	while (!s->quit && AGENT_OUT_BUF - ac->out_len >= AGENT_OUT_MAX &&
-	       vsock_read(v, ac->c, &ch, 1)) {
+	/* After "quit" or guest-shutdown nothing more is read. */
+	while (!s->quit && s->ga.power == AGENT_POWER_NONE &&
+	       AGENT_OUT_BUF - ac->out_len >= AGENT_OUT_MAX && vsock_read(v, ac->c, &ch, 1)) {
 		work++;
 		if ((unsigned char)ch == 0xff) {
 			/* qemu-ga's resynchronisation byte: drop the partial line. */
@@ -237,20 +242,37 @@ static unsigned int agent_serve(struct vsock *v, struct agent_state *s, struct a
 	return work;
 }
 
-bool test_vsock_agent(char *detail, size_t len)
+/* Sends the answers already made (bounded), for a clean end. */
+static void agent_linger(struct vsock *v, struct agent_state *s)
 {
-	uint64_t mark = dma_mark(), idle_us = timeout_us();
-	uint32_t port = port_arg(AGENT_PORT);
-	struct agent_state *s = dma_alloc(sizeof(*s), 64);
-	struct vsock *v = dma_alloc(sizeof(*v), 64);
-	bool ok = false;
+	struct deadline dl = deadline_in_us(LINGER_US);
+	bool pending = true;
 
-	if (!open_dev(v, s && v, mark, detail, len))
-		return false;
-	vsock_listen(v, port);
-	cons_printf("vsock: listening on port %u\n", port);
+	while (pending && !deadline_passed(&dl)) {
+		pending = false;
+		for (unsigned int i = 0; i < VSOCK_MAX_CONNS; i++) {
+			struct agent_conn *ac = &s->conns[i];
+
+			if (!ac->c || ac->c->state != VS_ESTABLISHED || ac->out_off == ac->out_len)
+				continue;
+			ac->out_off += vsock_write(v, ac->c, ac->out + ac->out_off,
+						   ac->out_len - ac->out_off);
+			pending |= ac->out_off < ac->out_len;
+		}
+		if (!vsock_poll(v) && pending)
+			cpu_relax();
+	}
+}
+
+/* Serves until "quit", guest-shutdown, the hook says stop, or (idle_us) idleness. */
+static enum agent_end agent_loop(struct vsock *v, struct agent_state *s,
+				 const struct agent_serve_opts *o)
+{
+	struct deadline hook_at = deadline_in_us(AGENT_HOOK_US);
+	uint64_t busy_tsc = rdtsc(); /* the last turn that did something */
+
 	v->last_rx_tsc = rdtsc();
-	while (!s->quit) {
+	for (;;) {
 		struct vsock_conn *c;
 		unsigned int work = vsock_poll(v);
 
@@ -277,48 +299,81 @@ bool test_vsock_agent(char *detail, size_t len)
 				ac->c = NULL;
 			}
 		}
-		if (!work) {
-			if (clock_us_since(v->last_rx_tsc) > idle_us) {
-				fmt_snprintf(detail, len,
-					     "no \"quit\" line, idle for %lu s (%lu connections, "
-					     "%lu requests)",
-					     idle_us / 1000000, s->accepted, s->requests);
-				goto out;
-			}
-			cpu_relax();
+		if (s->quit)
+			return AGENT_END_QUIT;
+		if (s->ga.power != AGENT_POWER_NONE)
+			return AGENT_END_SHUTDOWN;
+		/* The hook may cost a VM exit: not on every turn of a busy loop. */
+		if (o->hook && deadline_passed(&hook_at)) {
+			hook_at = deadline_in_us(AGENT_HOOK_US);
+			if (o->hook(o->ctx))
+				return AGENT_END_HOOK;
 		}
-	}
-	/* Answers already made still go out (bounded), then every connection is closed. */
-	{
-		struct deadline dl = deadline_in_us(LINGER_US);
-		bool pending = true;
-
-		while (pending && !deadline_passed(&dl)) {
-			pending = false;
-			for (unsigned int i = 0; i < VSOCK_MAX_CONNS; i++) {
-				struct agent_conn *ac = &s->conns[i];
-
-				if (!ac->c || ac->c->state != VS_ESTABLISHED ||
-				    ac->out_off == ac->out_len)
-					continue;
-				ac->out_off += vsock_write(v, ac->c, ac->out + ac->out_off,
-							   ac->out_len - ac->out_off);
-				pending |= ac->out_off < ac->out_len;
-			}
-			if (!vsock_poll(v) && pending)
+		if (work) {
+			busy_tsc = rdtsc();
+		} else {
+			if (o->idle_us && clock_us_since(v->last_rx_tsc) > o->idle_us)
+				return AGENT_END_IDLE;
+			/* Spin through a burst of requests; sleep once it is over. */
+			if (o->wait && clock_us_since(busy_tsc) > AGENT_SPIN_US)
+				o->wait(o->ctx);
+			else
 				cpu_relax();
 		}
 	}
-	ok = true;
-	fmt_snprintf(detail, len, "%lu connections, %lu requests", s->accepted, s->requests);
-out:
+}
+
+bool agent_serve_vsock(const struct agent_serve_opts *o, struct agent_serve_result *r, char *detail,
+		       size_t len)
+{
+	uint64_t mark = dma_mark();
+	uint32_t port = port_arg(AGENT_PORT);
+	struct agent_state *s = dma_alloc(sizeof(*s), 64);
+	struct vsock *v = dma_alloc(sizeof(*v), 64);
+
+	if (!open_dev(v, s && v, mark, detail, len))
+		return false;
+	vsock_listen(v, port);
+	o->ready(o->ctx, port);
+	r->end = agent_loop(v, s, o);
+	/* Answers already made still go out, then every connection is closed. */
+	if (r->end != AGENT_END_IDLE)
+		agent_linger(v, s);
+	r->power = s->ga.power;
+	r->accepted = s->accepted;
+	r->requests = s->requests;
 	for (unsigned int i = 0; i < VSOCK_MAX_CONNS; i++)
 		if (s->conns[i].c)
 			vsock_release(v, s->conns[i].c, LINGER_US);
 	vsock_listen(v, 0);
 	finish(v, LINGER_US);
 	dma_release(mark);
-	return ok;
+	return true;
+}
+
+static void agent_ready(void *ctx, uint32_t port)
+{
+	cons_printf("vsock: listening on port %u\n", port);
+}
+
+bool test_vsock_agent(char *detail, size_t len)
+{
+	const struct agent_serve_opts o = { .idle_us = timeout_us(), .ready = agent_ready };
+	struct agent_serve_result r;
+
+	if (!agent_serve_vsock(&o, &r, detail, len))
+		return false;
+	if (r.end == AGENT_END_IDLE) {
+		fmt_snprintf(detail, len,
+			     "no \"quit\" line, idle for %lu s (%lu connections, %lu requests)",
+			     o.idle_us / 1000000, r.accepted, r.requests);
+		return false;
+	}
+	fmt_snprintf(detail, len, "%lu connections, %lu requests", r.accepted, r.requests);
+	/* guest-shutdown ends the VM here too, once the verdict is out (main.c). */
+	if (r.end == AGENT_END_SHUTDOWN)
+		fw_power_request(r.power == AGENT_POWER_RESET ? FW_POWER_RESET : FW_POWER_OFF);
+	return true;
 }
 
 /* ---- vsock-connect ---- */

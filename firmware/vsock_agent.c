@@ -407,9 +407,14 @@ static bool peek_is(struct js *j, char c)
 
 /* ---- responses ---- */
 
-static const char *const commands[] = {
-	"guest-sync",	  "guest-sync-delimited", "guest-ping",	       "guest-info",
-	"guest-get-time", "guest-exec",		  "guest-exec-status",
+/* guest-info's list; success: whether a successful call is answered. */
+static const struct {
+	const char *name;
+	bool success;
+} commands[] = {
+	{ "guest-sync", true },	       { "guest-sync-delimited", true }, { "guest-ping", true },
+	{ "guest-info", true },	       { "guest-get-time", true },	 { "guest-exec", true },
+	{ "guest-exec-status", true }, { "guest-shutdown", false },
 };
 
 static void error(struct out *o, const char *cls, const char *desc, const char *arg, size_t alen)
@@ -454,12 +459,33 @@ static bool int_arg(struct out *o, const struct js *args, bool have_args, const 
 	return true;
 }
 
+enum exec_builtin { EXEC_NONE, EXEC_ECHO, EXEC_TRUE, EXEC_FALSE };
+
+/* Bare names and /bin paths, as an exec probe may write either. */
+static enum exec_builtin exec_builtin(const char *p, size_t n)
+{
+	static const struct {
+		const char *name;
+		enum exec_builtin b;
+	} names[] = {
+		{ "echo", EXEC_ECHO },	 { "/bin/echo", EXEC_ECHO },
+		{ "true", EXEC_TRUE },	 { "/bin/true", EXEC_TRUE },
+		{ "false", EXEC_FALSE }, { "/bin/false", EXEC_FALSE },
+	};
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(names); i++)
+		if (strlen(names[i].name) == n && !memcmp(p, names[i].name, n))
+			return names[i].b;
+	return EXEC_NONE;
+}
+
 static void cmd_exec(struct agent *a, struct out *o, const struct js *args, bool have_args)
 {
 	char pathb[64], buf[AGENT_EXEC_OUT];
 	struct jstr path = { pathb, sizeof(pathb), 0, false };
 	struct jstr outs = { buf, sizeof(buf), 0, false };
 	struct agent_exec *slot = NULL;
+	enum exec_builtin builtin;
 	struct js val;
 	bool capture = false;
 
@@ -471,10 +497,11 @@ static void cmd_exec(struct agent *a, struct out *o, const struct js *args, bool
 		generic(o, "Invalid parameter type, expected: string: path");
 		return;
 	}
-	if (path.truncated || !((path.len == 4 && !memcmp(pathb, "echo", 4)) ||
-				(path.len == 9 && !memcmp(pathb, "/bin/echo", 9)))) {
+	builtin = exec_builtin(pathb, path.truncated ? sizeof(pathb) : path.len);
+	if (builtin == EXEC_NONE) {
 		error(o, "GenericError",
-		      "Failed to execute child process: only the built-in echo: ", pathb, path.len);
+		      "Failed to execute child process: only the built-in echo, true and false: ",
+		      pathb, path.len);
 		return;
 	}
 	if (member(args, "capture-output", &val)) {
@@ -506,7 +533,11 @@ static void cmd_exec(struct agent *a, struct out *o, const struct js *args, bool
 			} while (eat(&val, ','));
 		}
 	}
-	jstr_put(&outs, "\n", 1);
+	/* true and false take arguments and print nothing, as coreutils' do. */
+	if (builtin == EXEC_ECHO)
+		jstr_put(&outs, "\n", 1);
+	else
+		outs.len = 0;
 	if (outs.truncated) {
 		generic(o, "Argument list too long");
 		return;
@@ -522,6 +553,7 @@ static void cmd_exec(struct agent *a, struct out *o, const struct js *args, bool
 		a->next_pid = 1;
 	slot->pid = a->next_pid;
 	slot->capture = capture;
+	slot->exitcode = builtin == EXEC_FALSE;
 	slot->out_len = (uint16_t)outs.len;
 	memcpy(slot->out, buf, outs.len);
 	puts_(o, "{\"return\": {\"pid\": ");
@@ -540,7 +572,8 @@ static void cmd_exec_status(struct agent *a, struct out *o, const struct js *arg
 
 		if (!e->pid || (int64_t)e->pid != pid)
 			continue;
-		puts_(o, "{\"return\": {\"exited\": true, \"exitcode\": 0");
+		puts_(o, "{\"return\": {\"exited\": true, \"exitcode\": ");
+		put_u64(o, e->exitcode);
 		if (e->capture) {
 			puts_(o, ", \"out-data\": ");
 			put_base64(o, e->out, e->out_len);
@@ -550,6 +583,30 @@ static void cmd_exec_status(struct agent *a, struct out *o, const struct js *arg
 		return;
 	}
 	generic(o, "Invalid parameter 'pid'");
+}
+
+/* qemu-ga's modes; halt powers off too (there is nothing to halt to). */
+static void cmd_shutdown(struct agent *a, struct out *o, const struct js *args, bool have_args)
+{
+	char modeb[16];
+	struct jstr mode = { modeb, sizeof(modeb), 0, false };
+	struct js val;
+
+	if (have_args && member(args, "mode", &val)) {
+		if (!peek_is(&val, '"') || !string(&val, &mode)) {
+			generic(o, "Invalid parameter type, expected: string: mode");
+			return;
+		}
+#define MODE(s) (!mode.truncated && mode.len == sizeof(s) - 1 && !memcmp(modeb, s, mode.len))
+		if (!MODE("powerdown") && !MODE("halt") && !MODE("reboot")) {
+			generic(o, "mode is invalid (valid values are: halt|powerdown|reboot)");
+			return;
+		}
+		a->power = MODE("reboot") ? AGENT_POWER_RESET : AGENT_POWER_OFF;
+#undef MODE
+		return;
+	}
+	a->power = AGENT_POWER_OFF;
 }
 
 size_t agent_too_long(char *out)
@@ -609,8 +666,9 @@ size_t agent_handle(struct agent *a, const char *line, size_t len, uint64_t now_
 		      "{\"return\": {\"version\": \"kvmlet-testguest\", \"supported_commands\": [");
 		for (unsigned int i = 0; i < ARRAY_SIZE(commands); i++) {
 			puts_(&o, i ? ", {\"name\": \"" : "{\"name\": \"");
-			puts_(&o, commands[i]);
-			puts_(&o, "\", \"enabled\": true, \"success-response\": true}");
+			puts_(&o, commands[i].name);
+			puts_(&o, "\", \"enabled\": true, \"success-response\": ");
+			puts_(&o, commands[i].success ? "true}" : "false}");
 		}
 		puts_(&o, "]}}");
 	} else if (IS("guest-get-time")) {
@@ -621,6 +679,10 @@ size_t agent_handle(struct agent *a, const char *line, size_t len, uint64_t now_
 		cmd_exec(a, &o, &args, have_args);
 	} else if (IS("guest-exec-status")) {
 		cmd_exec_status(a, &o, &args, have_args);
+	} else if (IS("guest-shutdown")) {
+		cmd_shutdown(a, &o, &args, have_args);
+		if (!o.n)
+			return 0; /* no answer on success, as qemu-ga */
 	} else {
 		o = (struct out){ out, 0, false };
 		error(&o, "CommandNotFound", "The command has not been found: ", nameb, name.len);

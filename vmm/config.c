@@ -24,7 +24,12 @@ static const char usage[] =
 	"  --vcpus N              1..254 (default 1)\n"
 	"  --memory MiB           guest RAM (default 128)\n"
 	"  --memory-backend B     anon (default) or memfd\n"
-	"  --serial MODE          stdio (default), file:PATH or none\n"
+	"  --serial MODE          stdio (default), file:PATH, cri:PATH or none; cri: appends\n"
+	"                         kubelet's CRI log format to PATH (opened as it is,\n"
+	"                         created 0640 if missing; PUT /kvmlet/console/reopen\n"
+	"                         opens it again after a rotation)\n"
+	"  --console-sock PATH    also serve the console on a Unix socket: raw output to\n"
+	"                         every client (at most 4), their input to the guest\n"
 	"  --rng                  a virtio-rng device fed by getrandom()\n"
 	"  --vsock cid=N,uds=PATH a virtio-vsock device relayed to Unix sockets\n"
 	"  --drive id=ID,path=FILE[,readonly=on][,serial=STR][,queues=N]\n"
@@ -32,8 +37,8 @@ static const char usage[] =
 	"  --net id=ID,tap=NAME[,mac=MAC]\n"
 	"                         a virtio-net interface on a TAP device (repeatable)\n"
 	"  --config-file FILE     the whole VM as Firecracker's JSON configuration;\n"
-	"                         only --serial, --memory-backend, --api-sock and\n"
-	"                         --seccomp-level may be added\n"
+	"                         only --serial, --console-sock, --memory-backend,\n"
+	"                         --api-sock and --seccomp-level may be added\n"
 	"  --api-sock PATH        serve the control API (Firecracker's) on a Unix socket;\n"
 	"                         without --kernel or --config-file the VM waits for it\n"
 	"  --keep-halted          with --api-sock: when the guest halts, keep serving\n"
@@ -59,6 +64,7 @@ enum {
 	OPT_NET,
 	OPT_CONFIG_FILE,
 	OPT_API_SOCK,
+	OPT_CONSOLE_SOCK,
 	OPT_SECCOMP_LEVEL,
 	OPT_KEEP_HALTED,
 	OPT_HELP,
@@ -79,6 +85,7 @@ static const struct option options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "console-sock", required_argument, NULL, OPT_CONSOLE_SOCK },
 	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
 	{ "keep-halted", no_argument, NULL, OPT_KEEP_HALTED },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -103,8 +110,12 @@ static int parse_serial(struct vm_config *cfg, const char *v, struct err *err)
 	} else if (strncmp(v, "file:", 5) == 0 && v[5]) {
 		cfg->serial = SERIAL_FILE;
 		cfg->serial_path = v + 5;
+	} else if (strncmp(v, "cri:", 4) == 0 && v[4]) {
+		cfg->serial = SERIAL_CRI;
+		cfg->serial_path = v + 4;
 	} else {
-		return err_set(err, -EINVAL, "--serial '%s': expected stdio, file:PATH or none", v);
+		return err_set(err, -EINVAL,
+			       "--serial '%s': expected stdio, file:PATH, cri:PATH or none", v);
 	}
 	return 0;
 }
@@ -452,6 +463,14 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 				       arg, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 		cfg->api_sock = arg;
 		return 0;
+	case OPT_CONSOLE_SOCK:
+		if (!*arg || strlen(arg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return err_set(
+				err, -EINVAL,
+				"--console-sock '%s': expected a socket path of 1 to %zu bytes",
+				arg, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		cfg->console_sock = arg;
+		return 0;
 	case OPT_KEEP_HALTED:
 		cfg->keep_halted = true;
 		return 0;
@@ -513,8 +532,9 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 		 * options override parts of it would make two sources of truth.
 		 * Host-side plumbing (serial, memory backend) is not in the file.
 		 */
-		if (opt != OPT_SERIAL && opt != OPT_MEMORY_BACKEND && opt != OPT_API_SOCK &&
-		    opt != OPT_SECCOMP_LEVEL && opt != OPT_KEEP_HALTED && !vm_option)
+		if (opt != OPT_SERIAL && opt != OPT_CONSOLE_SOCK && opt != OPT_MEMORY_BACKEND &&
+		    opt != OPT_API_SOCK && opt != OPT_SECCOMP_LEVEL && opt != OPT_KEEP_HALTED &&
+		    !vm_option)
 			vm_option = option_name(opt);
 		if (parse_option(cfg, opt, optarg, err))
 			return CONFIG_ERROR;

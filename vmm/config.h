@@ -38,7 +38,8 @@ enum {
 	CONFIG_NR_OWNED
 };
 
-enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
+/* SERIAL_CRI: kubelet's container log format (vmm/console.h), serial_path kept open to append. */
+enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE, SERIAL_CRI };
 
 struct vm_config {
 	const char *kernel_path;
@@ -75,7 +76,8 @@ struct vm_config {
 
 	/* The process, not the VM: never part of a snapshot or of GET /vm/config. */
 	const char *api_sock;
-	bool keep_halted; /* after the VM halts, serve the API until SIGTERM */
+	const char *console_sock; /* clients attach to the console here (vmm/console.h) */
+	bool keep_halted;	  /* after the VM halts, serve the API until SIGTERM */
 	enum seccomp_level seccomp_level;
 };
 

@@ -25,6 +25,7 @@ static const char *const action_names[] = {
 	[VM_ACTION_HALT] = "halt the VM",
 	[VM_ACTION_FLUSH_METRICS] = "flush the metrics",
 	[VM_ACTION_UPDATE_NET] = "update a network interface",
+	[VM_ACTION_CONSOLE_REOPEN] = "reopen the console log",
 };
 
 /* The whole state machine: which state each action needs, and what follows. */
@@ -50,6 +51,9 @@ static const struct {
 				     .needs = "once it is started" },
 	[VM_ACTION_UPDATE_NET] = { S(RUNNING) | S(PAUSED), .stays = true,
 				   .needs = "once it is started" },
+	/* Once halted nothing more is written: kubelet's rotation needs no new file. */
+	[VM_ACTION_CONSOLE_REOPEN] = { S(RUNNING) | S(PAUSED), .stays = true,
+				       .needs = "once it is started" },
 	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED), VM_STATE_HALTED, .needs = "while it exists" },
 	/* Halted too: with --keep-halted the counters still say how the VM ended. */
 	[VM_ACTION_FLUSH_METRICS] = { S(RUNNING) | S(PAUSED) | S(HALTED), .stays = true,

@@ -30,12 +30,13 @@ enum vm_action {
 	VM_ACTION_LOAD_PAUSED, /* /snapshot/load, the vCPUs left stopped */
 	VM_ACTION_PAUSE,
 	VM_ACTION_RESUME,
-	VM_ACTION_SNAPSHOT,	 /* /snapshot/create: needs Paused */
-	VM_ACTION_CTRL_ALT_DEL,	 /* needs a running guest */
-	VM_ACTION_UPDATE_DRIVE,	 /* PATCH /drives: a started VM */
-	VM_ACTION_FLUSH_METRICS, /* FlushMetrics: a started VM, as in Firecracker */
-	VM_ACTION_UPDATE_NET,	 /* PATCH /network-interfaces: a started VM */
-	VM_ACTION_HALT,		 /* the guest or a signal stopped it */
+	VM_ACTION_SNAPSHOT,	  /* /snapshot/create: needs Paused */
+	VM_ACTION_CTRL_ALT_DEL,	  /* needs a running guest */
+	VM_ACTION_UPDATE_DRIVE,	  /* PATCH /drives: a started VM */
+	VM_ACTION_FLUSH_METRICS,  /* FlushMetrics: a started VM, as in Firecracker */
+	VM_ACTION_UPDATE_NET,	  /* PATCH /network-interfaces: a started VM */
+	VM_ACTION_CONSOLE_REOPEN, /* PUT /kvmlet/console/reopen: a started VM */
+	VM_ACTION_HALT,		  /* the guest or a signal stopped it */
 };
 
 /* As Firecracker's InstanceInfo.state spells them ("Not started", ...). */

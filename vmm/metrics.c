@@ -15,6 +15,7 @@
 #include "devices/stats.h"
 #include "lib/clock.h"
 #include "lib/prom.h"
+#include "vmm/console.h"
 #include "vmm/metrics.h"
 #include "vmm/vm.h"
 
@@ -93,6 +94,46 @@ static const struct prom_family fam_api_errors = { "kvmlet_api_errors_total",
 						   "Control API error answers by status class.",
 						   PROM_COUNTER };
 
+static const struct prom_family fam_console_records = {
+	"kvmlet_console_log_records_total", "CRI log records (lines and pieces) written.",
+	PROM_COUNTER
+};
+static const struct prom_family fam_console_errors = {
+	"kvmlet_console_log_errors_total",
+	"CRI log records lost to a failed write (ENOSPC, EFBIG, ...).", PROM_COUNTER
+};
+static const struct prom_family fam_console_reopens = {
+	"kvmlet_console_log_reopens_total", "Times the CRI log was reopened (log rotation).",
+	PROM_COUNTER
+};
+static const struct prom_family fam_console_dropped = {
+	"kvmlet_console_dropped_bytes_total",
+	"Console output lost because the VMM fell more than its pipe behind.", PROM_COUNTER
+};
+static const struct prom_family fam_console_clients = { "kvmlet_console_clients",
+							"Clients connected to the console socket.",
+							PROM_GAUGE };
+static const struct prom_family fam_console_clients_cut = {
+	"kvmlet_console_clients_dropped_total",
+	"Console clients dropped: too slow for the output, or over the limit.", PROM_COUNTER
+};
+
+/* Only a VM with a CRI log or a console socket has these. */
+static void prom_console(struct prom *p, const struct vm *vm)
+{
+	struct console_stats cs;
+
+	if (!vm->console)
+		return;
+	console_stats(vm->console, &cs);
+	prom_u64(p, &fam_console_records, NULL, cs.log_records);
+	prom_u64(p, &fam_console_errors, NULL, cs.log_errors);
+	prom_u64(p, &fam_console_reopens, NULL, cs.reopens);
+	prom_u64(p, &fam_console_dropped, NULL, cs.dropped);
+	prom_u64(p, &fam_console_clients, NULL, cs.clients);
+	prom_u64(p, &fam_console_clients_cut, NULL, cs.clients_cut);
+}
+
 static void prom_lifecycle(struct prom *p, const struct vm *vm, const struct vmm_stats *st,
 			   enum vm_state state)
 {
@@ -159,6 +200,7 @@ char *metrics_prometheus(const struct vm *vm, const struct vmm_stats *st, enum v
 	if (vm) {
 		prom_vcpus(p, vm);
 		metrics_walk_devices(vm, &(struct device_stats_out){ prom_emit, p });
+		prom_console(p, vm);
 	}
 	prom_vmm(p, st);
 	return prom_finish(p, len);

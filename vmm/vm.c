@@ -24,6 +24,7 @@
 #include "lib/file_map.h"
 #include "lib/log.h"
 #include "vmm/boot/boot.h"
+#include "vmm/console.h"
 #include "vmm/mptable.h"
 #include "vmm/virtio_slot.h"
 #include "vmm/vm.h"
@@ -144,6 +145,7 @@ static int vm_open_serial_out(const struct vm_config *cfg, struct err *err)
 	case SERIAL_STDIO:
 		return STDOUT_FILENO;
 	case SERIAL_NONE:
+	case SERIAL_CRI: /* the console opens it (vmm/console.c) */
 		return -1;
 	case SERIAL_FILE:
 		fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -192,12 +194,27 @@ static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, struct err
 	if (out < -1)
 		return out;
 	vm->serial_out_fd = cfg->serial == SERIAL_FILE ? out : -1;
+	/* A CRI log or console clients: the UART writes to the console's pipe instead. */
+	if (cfg->serial == SERIAL_CRI || cfg->console_sock) {
+		const struct console_opts co = {
+			.cri_path = cfg->serial == SERIAL_CRI ? cfg->serial_path : NULL,
+			.raw_fd = out,
+			.sock_path = cfg->console_sock,
+		};
+
+		vm->console = console_open(&vm->loop, &co, err);
+		if (!vm->console)
+			return err->code ? err->code : -ENOMEM;
+		out = console_tx_fd(vm->console);
+	}
 	serial = serial_create(out, vm->rx_room_ev.fd, com1);
 	if (!serial)
 		return err_set(err, -ENOMEM, "out of memory");
 	r = vm_add_device(vm, serial_device(serial), err);
 	if (r)
 		return r;
+	if (vm->console)
+		console_set_serial(vm->console, serial);
 	serial_set_tx_hook(serial, vm_serial_tx_hook, vm);
 	i8042 = i8042_create(&vm->exit_hook, kbd);
 	if (!i8042)
@@ -263,6 +280,8 @@ static void vm_on_rx_room(struct event_handler *h, uint32_t events)
 
 	if (read(h->fd, &v, sizeof(v)) < 0)
 		return;
+	if (vm->console)
+		console_on_rx_room(vm->console);
 	if (vm->stdin_len)
 		vm_stdin_feed(vm);
 	if (!vm->stdin_len && !vm->stdin_watched && vm->stdin_ev.fd >= 0 &&
@@ -501,6 +520,9 @@ int vm_stop(struct vm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	serial_coalesce_drain(&vm->coalesce);
+	/* The guest is done: its last words go out now, not when the process ends. */
+	if (vm->console)
+		console_flush(vm->console);
 	if (log_debug_enabled())
 		vm_log_memory(vm);
 	return vm->exit_code;
@@ -584,6 +606,9 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 		vm->vcpus = NULL;
 	}
+	/* Before the UART and the loop it reads on; after the last replayed byte. */
+	console_close(vm->console);
+	vm->console = NULL;
 	registry_destroy(&vm->devices);
 	vm->nr_virtio = 0;
 	free(vm->cmdline);

@@ -27,6 +27,8 @@
 
 #define VM_STDIN_CHUNK 64
 
+struct console;
+
 struct vm {
 	struct kvm kvm;
 	int fd;
@@ -43,7 +45,8 @@ struct vm {
 	 * metrics, pause and teardown walk it. Fixed once the VM is built.
 	 */
 	struct registry devices;
-	int serial_out_fd; /* owned when --serial file: */
+	int serial_out_fd;	 /* owned when --serial file: */
+	struct console *console; /* --serial cri: or --console-sock; NULL otherwise */
 	struct serial_coalesce coalesce;
 	unsigned int nr_virtio; /* virtio-mmio slots taken */
 	char *cmdline;		/* the user's, plus what devices announce */

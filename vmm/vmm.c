@@ -19,6 +19,7 @@
 #include "vmm/api/fault.h"
 #include "vmm/api/routes.h"
 #include "vmm/config_file.h"
+#include "vmm/console.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vmm.h"
 
@@ -420,6 +421,24 @@ static void vmm_do_update_drive(struct vmm *m, struct vmm_cmd *c)
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
 
+static void vmm_do_console_reopen(struct vmm *m, struct vmm_cmd *c)
+{
+	struct err err = { 0 };
+
+	if (!vmm_allowed(m, c, VM_ACTION_CONSOLE_REOPEN))
+		return;
+	if (m->cfg.serial != SERIAL_CRI || !m->vm.console) {
+		vmm_fault(m, c->call, 400,
+			  "the VM has no CRI log to reopen (start it with --serial cri:PATH)");
+		return;
+	}
+	if (console_reopen(m->vm.console, &err)) {
+		vmm_fault(m, c->call, 500, "reopening the console log failed: %s", err.msg);
+		return;
+	}
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+}
+
 static void (*const cmd_handlers[])(struct vmm *m, struct vmm_cmd *c) = {
 	[VMM_CMD_START] = vmm_do_start,
 	[VMM_CMD_LOAD] = vmm_do_load,
@@ -428,6 +447,7 @@ static void (*const cmd_handlers[])(struct vmm *m, struct vmm_cmd *c) = {
 	[VMM_CMD_SNAPSHOT] = vmm_do_snapshot,
 	[VMM_CMD_CTRL_ALT_DEL] = vmm_do_ctrl_alt_del,
 	[VMM_CMD_UPDATE_DRIVE] = vmm_do_update_drive,
+	[VMM_CMD_CONSOLE_REOPEN] = vmm_do_console_reopen,
 };
 
 static void vmm_run_cmd(struct vmm *m, struct vmm_cmd *c)

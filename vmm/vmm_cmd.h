@@ -26,6 +26,7 @@ enum vmm_cmd_kind {
 	VMM_CMD_SNAPSHOT,
 	VMM_CMD_CTRL_ALT_DEL,
 	VMM_CMD_UPDATE_DRIVE,
+	VMM_CMD_CONSOLE_REOPEN,
 };
 
 /* VMM_CMD_LOAD: PUT /snapshot/load. p.start_ns is the main thread's to set. */

@@ -38,6 +38,7 @@ struct serial {
 	unsigned int rx_head, rx_count;
 
 	uint64_t tx_bytes, rx_bytes;
+	uint64_t tx_lost; /* output out_fd refused (a full non-blocking pipe) */
 };
 
 static uint8_t serial_iir(const struct serial *s)
@@ -114,8 +115,12 @@ static void serial_transmit(struct serial *s, uint8_t b)
 	} else {
 		/* Counted whether or not anyone reads them (out_fd -1 discards). */
 		s->tx_bytes++;
-		while (s->out_fd >= 0 && write(s->out_fd, &b, 1) < 0 && errno == EINTR)
-			;
+		while (s->out_fd >= 0 && write(s->out_fd, &b, 1) < 0) {
+			if (errno != EINTR) {
+				s->tx_lost++;
+				break;
+			}
+		}
 	}
 	/* The byte leaves at once, so the holding register is empty again. */
 	s->thr_pending = true;
@@ -321,6 +326,16 @@ void serial_stats(struct serial *s, uint64_t *tx_bytes, uint64_t *rx_bytes)
 	*tx_bytes = s->tx_bytes;
 	*rx_bytes = s->rx_bytes;
 	pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t serial_tx_lost(struct serial *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->tx_lost;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 void serial_save(struct serial *s, struct state_writer *w)

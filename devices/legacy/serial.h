@@ -43,6 +43,8 @@ int serial_restore(struct serial *s, struct state_reader *r, struct err *err);
 
 /* Bytes the guest sent and received, for metrics. */
 void serial_stats(struct serial *s, uint64_t *tx_bytes, uint64_t *rx_bytes);
+/* Output bytes out_fd did not take (a non-blocking pipe that was full); they are gone. */
+uint64_t serial_tx_lost(struct serial *s);
 
 /* Queues input for the guest; returns how many bytes fit (0 when the FIFO is full). */
 /* The port as a device of the machine; destroying that destroys the port. */

@@ -41,18 +41,18 @@ static enum config_result parse_argv(struct fixture *f, const char *const *argv)
 #define PARSE(f, ...) parse_argv((f), (const char *const[]){ "kvmlet-vmm", __VA_ARGS__, NULL })
 
 /* Parsing must fail with a message containing every given substring. */
-#define PARSE_FAILS(f, substr1, substr2, ...)                              \
-	do {                                                               \
-		assert_int_equal(PARSE((f), __VA_ARGS__), CONFIG_ERROR);   \
-		assert_err(&(f)->err, -EINVAL, (substr1));                 \
-		assert_err(&(f)->err, -EINVAL, (substr2));                 \
+#define PARSE_FAILS(f, substr1, substr2, ...)                            \
+	do {                                                             \
+		assert_int_equal(PARSE((f), __VA_ARGS__), CONFIG_ERROR); \
+		assert_err(&(f)->err, -EINVAL, (substr1));               \
+		assert_err(&(f)->err, -EINVAL, (substr2));               \
 	} while (0)
 
-#define PARSE_OK(f, ...)                                                          \
-	do {                                                                      \
-		if (PARSE((f), __VA_ARGS__) != CONFIG_OK)                         \
-			fail_msg("parse failed: %s", (f)->err.msg);               \
-		assert_int_equal((f)->err.code, 0);                               \
+#define PARSE_OK(f, ...)                                            \
+	do {                                                        \
+		if (PARSE((f), __VA_ARGS__) != CONFIG_OK)           \
+			fail_msg("parse failed: %s", (f)->err.msg); \
+		assert_int_equal((f)->err.code, 0);                 \
 	} while (0)
 
 static int setup(void **state)
@@ -103,8 +103,8 @@ static void every_option(void **state)
 	assert_string_equal(f->cfg.serial_path, "/tmp/console.log");
 
 	/* --opt=value, hex numbers, an empty command line, the other backend. */
-	PARSE_OK(f, "--vcpus=254", "--memory=0x400", "--kernel=k", "--cmdline=",
-		 "--memory-backend=anon", "--serial=none");
+	PARSE_OK(f, "--vcpus=254", "--memory=0x400", "--kernel=k",
+		 "--cmdline=", "--memory-backend=anon", "--serial=none");
 	assert_int_equal(f->cfg.nr_vcpus, 254);
 	assert_int_equal(f->cfg.memory_mib, 1024);
 	assert_string_equal(f->cfg.kernel_path, "k");
@@ -186,8 +186,15 @@ static void serial(void **state)
 	assert_string_equal(f->cfg.serial_path, "out.txt");
 	PARSE_OK(f, "--kernel", "k", "--serial", "file:a:b");
 	assert_string_equal(f->cfg.serial_path, "a:b");
-	PARSE_FAILS(f, "--serial 'file:'", "stdio, file:PATH or none", "--kernel", "k", "--serial",
-		    "file:");
+	PARSE_OK(f, "--kernel", "k", "--serial", "cri:/var/log/pods/c/0.log");
+	assert_int_equal(f->cfg.serial, SERIAL_CRI);
+	assert_string_equal(f->cfg.serial_path, "/var/log/pods/c/0.log");
+	PARSE_OK(f, "--kernel", "k", "--serial", "cri:x", "--console-sock", "/tmp/c.sock");
+	assert_string_equal(f->cfg.console_sock, "/tmp/c.sock");
+	PARSE_FAILS(f, "--serial 'file:'", "stdio, file:PATH, cri:PATH or none", "--kernel", "k",
+		    "--serial", "file:");
+	PARSE_FAILS(f, "--serial 'cri:'", "cri:PATH", "--kernel", "k", "--serial", "cri:");
+	PARSE_FAILS(f, "--console-sock ''", "socket path", "--kernel", "k", "--console-sock", "");
 	PARSE_FAILS(f, "--serial 'tcp:1234'", "file:PATH", "--kernel", "k", "--serial", "tcp:1234");
 	PARSE_FAILS(f, "--serial 'file'", "file:PATH", "--kernel", "k", "--serial", "file");
 	PARSE_FAILS(f, "--serial ''", "file:PATH", "--kernel", "k", "--serial", "");

@@ -801,9 +801,21 @@ static void put_snapshot_load(struct route_ctx *rc, cJSON *body)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* ---- kvmlet's console ------------------------------------------------------- */
+
+/* kubelet's log rotation: the agent made a new file at the CRI log's path. */
+static void put_console_reopen(struct route_ctx *rc, cJSON *body)
+{
+	struct vmm_cmd *c = cmd_new(rc, VMM_CMD_CONSOLE_REOPEN);
+
+	if (c)
+		vmm_post(rc->m, c);
+}
+
 /* ---- routing ---------------------------------------------------------------- */
 
-enum body_rule { BODY_NONE, BODY_JSON };
+/* BODY_EMPTY: nothing, or the empty object {}. */
+enum body_rule { BODY_NONE, BODY_JSON, BODY_EMPTY };
 
 static const struct route {
 	enum http_method method;
@@ -831,6 +843,7 @@ static const struct route {
 	{ HTTP_METHOD_PUT, "/snapshot/create", put_snapshot_create, BODY_JSON },
 	{ HTTP_METHOD_PUT, "/snapshot/load", put_snapshot_load, BODY_JSON },
 	{ HTTP_METHOD_GET, "/kvmlet/state", get_kvmlet_state, BODY_NONE },
+	{ HTTP_METHOD_PUT, "/kvmlet/console/reopen", put_console_reopen, BODY_EMPTY },
 };
 
 void routes_for_each(void (*fn)(enum http_method method, const char *path, void *ctx), void *ctx)
@@ -882,6 +895,15 @@ void routes_handle(void *ctx, struct http_call *call)
 		vmm_fault(rc.m, call, 400, "%s %s takes no body", rc.req->method_name,
 			  rc.req->path);
 		return;
+	}
+	if (found->body == BODY_EMPTY && rc.req->body_len) {
+		body = json_parse((const char *)rc.req->body, rc.req->body_len, &err);
+		if (!body || !cJSON_IsObject(body) || body->child) {
+			cJSON_Delete(body);
+			vmm_fault(rc.m, call, 400, "%s %s takes no body, or {}",
+				  rc.req->method_name, rc.req->path);
+			return;
+		}
 	}
 	if (found->body == BODY_JSON) {
 		if (!rc.req->body_len) {

@@ -41,6 +41,7 @@ static void snapshot_keep_process_settings(struct vm_config *to, const struct vm
 	to->serial_path = from->serial_path;
 	to->mem_backend = from->mem_backend;
 	to->api_sock = from->api_sock;
+	to->console_sock = from->console_sock;
 	to->keep_halted = from->keep_halted;
 	to->seccomp_level = from->seccomp_level;
 }

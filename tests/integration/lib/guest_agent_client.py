@@ -13,11 +13,19 @@ TIMEOUT = 20
 
 
 class Client:
-    def __init__(self, path, timeout=TIMEOUT):
+    def __init__(self, path, timeout=TIMEOUT, vsock_port=None):
+        """path: the agent's Unix socket; with vsock_port, a VMM's vsock socket
+        (Firecracker's hybrid design: "CONNECT <port>" first, "OK <n>" back)."""
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(path)
         self.buf = b""
+        if vsock_port is not None:
+            self.send(f"CONNECT {vsock_port}\n")
+            ok = self.line().decode(errors="replace")
+            if not ok.startswith("OK "):
+                self.close()
+                raise Failure(f"vsock port {vsock_port}: handshake answered {ok!r}")
 
     def close(self):
         self.sock.close()
