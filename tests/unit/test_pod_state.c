@@ -73,7 +73,14 @@ static void test_container_table(void **state)
 		else
 			assert_non_null(strstr(msg, container_state_name(cases[i].from)));
 	}
-	/* Nothing at all once removed; every refusal names the state. */
+	/* Every refusal, in every state, names that state and says what it needs. */
+	for (int st = 0; st < CONTAINER_NR_STATES; st++)
+		for (int ev = 0; ev < CONTAINER_NR_EVENTS; ev++)
+			if (!container_transition(st, ev, &next, msg, sizeof(msg))) {
+				assert_non_null(strstr(msg, container_state_name(st)));
+				assert_non_null(strstr(msg, "only possible"));
+			}
+	/* Nothing at all once removed. */
 	for (int ev = 0; ev < CONTAINER_NR_EVENTS; ev++) {
 		assert_false(container_transition(CONTAINER_REMOVED, ev, &next, msg, sizeof(msg)));
 		assert_non_null(strstr(msg, "CONTAINER_REMOVED"));
@@ -107,6 +114,10 @@ static void test_sandbox_table(void **state)
 	assert_int_equal(next, SANDBOX_REMOVED);
 	assert_true(sandbox_transition(SANDBOX_READY, SANDBOX_EV_LOST, &next, msg, sizeof(msg)));
 	assert_int_equal(next, SANDBOX_NOTREADY);
+	for (int st = 0; st < SANDBOX_NR_STATES; st++)
+		for (int ev = 0; ev < SANDBOX_NR_EVENTS; ev++)
+			if (!sandbox_transition(st, ev, &next, msg, sizeof(msg)))
+				assert_non_null(strstr(msg, sandbox_state_name(st)));
 	for (int ev = 0; ev < SANDBOX_NR_EVENTS; ev++) {
 		assert_false(sandbox_transition(SANDBOX_REMOVED, ev, &next, msg, sizeof(msg)));
 		assert_non_null(strstr(msg, "SANDBOX_REMOVED"));
