@@ -538,6 +538,45 @@ static void test_slow_stop(void **state)
 	close(gate[1]);
 }
 
+struct racer {
+	struct env *e;
+	int rc;
+	char id[65];
+};
+
+static void *run_racer(void *arg)
+{
+	struct racer *r = arg;
+	struct sb_cfg s;
+	struct err err = { 0 };
+
+	sb_cfg(&s, "twin", r->e->logs);
+	r->rc = pods_run_sandbox(r->e->p, &s.cfg, "", r->id, &err);
+	return NULL;
+}
+
+/* kubelet retrying a RunPodSandbox it timed out on: one sandbox, never two. */
+static void test_same_name_race(void **state)
+{
+	struct env *e = *state;
+	struct racer r[6];
+	pthread_t t[6];
+	int ok = 0, exists = 0;
+
+	for (int i = 0; i < 6; i++) {
+		r[i] = (struct racer){ .e = e };
+		assert_int_equal(pthread_create(&t[i], NULL, run_racer, &r[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		ok += r[i].rc == 0;
+		exists += r[i].rc == -EEXIST;
+	}
+	assert_int_equal(ok, 1);
+	assert_int_equal(exists, 5);
+	assert_int_equal(dir_entries(e->netns), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -549,6 +588,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readopt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_name_race, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
