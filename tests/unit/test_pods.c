@@ -538,6 +538,40 @@ static void test_slow_stop(void **state)
 	close(gate[1]);
 }
 
+/* hostNetwork: no namespace of its own; the VM gets none to join; a restart keeps it READY. */
+static void test_host_network(void **state)
+{
+	struct env *e = *state;
+	Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+	Runtime__V1__LinuxSandboxSecurityContext sc =
+		RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+	Runtime__V1__NamespaceOption ns = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+	struct pod_sandbox_info si;
+	struct pod_sandbox *s;
+	struct sb_cfg c;
+	struct ct_cfg cc;
+	char sb[65], ct[65];
+	struct err err = { 0 };
+
+	sb_cfg(&c, "host", e->logs);
+	ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	sc.namespace_options = &ns;
+	lx.security_context = &sc;
+	c.cfg.linux = &lx;
+	assert_int_equal(pods_run_sandbox(e->p, &c.cfg, "", sb, &err), 0);
+	assert_int_equal(dir_entries(e->netns), 0);
+	ct_cfg(&cc, "fw", 0);
+	assert_int_equal(pods_create_container(e->p, sb, &cc.cfg, ct, &err), 0);
+	assert_string_equal(fake_vm_find(&e->f, ct)->netns, "");
+	reopen(e);
+	assert_int_equal(pods_sandbox_get(e->p, sb, &s, &err), 0);
+	pod_sandbox_info(e->p, s, &si);
+	pods_sandbox_put(e->p, s);
+	assert_int_equal(si.state, SANDBOX_READY);
+	assert_string_equal(si.netns, "");
+	assert_int_equal(pods_remove_sandbox(e->p, sb, &err), 0);
+}
+
 struct racer {
 	struct env *e;
 	int rc;
@@ -589,6 +623,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_name_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_network, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
