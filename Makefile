@@ -30,7 +30,6 @@ demo: deps
 	@$(MAKE) --no-print-directory build
 	$(DEMO_CMD)
 	scripts/demo-agent $(BUILD)
-	scripts/demo-pod $(BUILD)
 
 # Every test runs twice, in the release build and under ASan+UBSan; then each
 # libFuzzer target runs for a bounded time.

@@ -20,7 +20,7 @@
 
 #define CONSOLE_READ_CHUNK  4096
 #define CONSOLE_INPUT_CHUNK 64 /* like stdin's: the FIFO takes 64 bytes at most */
-#define CONSOLE_BACKLOG	    4
+#define CONSOLE_BACKLOG	    8
 
 struct console_client {
 	struct event_handler ev; /* fd -1: free slot */
@@ -62,23 +62,21 @@ struct console {
  */
 static int console_open_log(const char *path, struct err *err)
 {
-	for (int tries = 0; tries < 3; tries++) {
-		int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	int fd = -1;
 
-		if (fd >= 0 || errno != ENOENT)
-			goto done;
-		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_CREAT | O_EXCL,
-			  0640);
-		/* EEXIST: someone created it in between; open that one. */
-		if (fd >= 0 || errno != EEXIST) {
-		done:
-			if (fd < 0)
-				return err_set(err, -errno, "CRI log '%s': %s", path,
-					       strerror(errno));
-			return fd;
-		}
+	/* Again if the file appeared (EEXIST) or went (ENOENT) in between. */
+	for (int tries = 0; tries < 3 && fd < 0; tries++) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0 && errno == ENOENT)
+			fd = open(path,
+				  O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_CREAT | O_EXCL,
+				  0640);
+		if (fd < 0 && errno != ENOENT && errno != EEXIST)
+			break;
 	}
-	return err_set(err, -EAGAIN, "CRI log '%s': created and removed while opening", path);
+	if (fd < 0)
+		return err_set(err, -errno, "CRI log '%s': %s", path, strerror(errno));
+	return fd;
 }
 
 static void console_log_write(void *ctx, const char *rec, size_t len)

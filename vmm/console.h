@@ -11,6 +11,8 @@
  * and every socket client. A part line is flushed as a P piece after
  * CONSOLE_PARTIAL_MS. Bytes the pipe cannot take (the main loop more than
  * CONSOLE_PIPE_BYTES behind) are dropped and counted, never waited for.
+ * The raw output fd is written blocking, as the UART wrote it before: a
+ * stdout that nobody reads stalls the main loop instead of a vCPU.
  *
  * Clients (at most CONSOLE_MAX_CLIENTS) get the raw output and their bytes
  * go to the UART's receive FIFO, as fast as the guest takes them: while

@@ -78,10 +78,17 @@ void cri_remove_container(struct cri_call *c, const ProtobufCMessage *req, Proto
 		cri_fail_err(c, &err);
 }
 
+/* As containerd: the image's repo tag when it has one, else the spec kubelet gave. */
 static Runtime__V1__ImageSpec *image_spec(struct cri_call *c,
-					  const Runtime__V1__ContainerConfig *cfg)
+					  const Runtime__V1__ContainerConfig *cfg,
+					  const struct pod_container_info *in)
 {
-	return cri_clone(c, &cfg->image->base, &runtime__v1__image_spec__descriptor);
+	Runtime__V1__ImageSpec *s =
+		cri_clone(c, &cfg->image->base, &runtime__v1__image_spec__descriptor);
+
+	if (s && in->image_name[0])
+		s->image = cri_strdup(c, in->image_name);
+	return s;
 }
 
 static bool container_matches(const Runtime__V1__ContainerFilter *f, const struct pod_container *ct,
@@ -134,7 +141,7 @@ void cri_list_containers(struct cri_call *c, const ProtobufCMessage *req, Protob
 			it->pod_sandbox_id = cri_strdup(c, pod_container_sandbox_id(list[i]));
 			it->metadata = cri_clone(c, &cfg->metadata->base,
 						 &runtime__v1__container_metadata__descriptor);
-			it->image = image_spec(c, cfg);
+			it->image = image_spec(c, cfg, &in);
 			it->image_ref = cri_strdup(c, in.image_ref);
 			it->state = (Runtime__V1__ContainerState)in.state;
 			it->created_at = in.created_at;
@@ -146,17 +153,32 @@ void cri_list_containers(struct cri_call *c, const ProtobufCMessage *req, Protob
 	free(list);
 }
 
+/* verbose: the record's ids and paths, and the VM as the backend sees it. */
 static void container_verbose(struct cri_call *c, Runtime__V1__ContainerStatusResponse *r,
-			      const struct pod_container *ct, const struct pod_container_info *in)
+			      struct pods *p, struct pod_container *ct,
+			      const struct pod_container_info *in)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject(), *vm = cJSON_CreateObject();
+	struct err err = { 0 };
+	struct vm_status vs;
 
-	if (o) {
+	if (o && vm) {
 		cJSON_AddStringToObject(o, "id", pod_container_id(ct));
 		cJSON_AddStringToObject(o, "sandboxId", pod_container_sandbox_id(ct));
 		cJSON_AddStringToObject(o, "imageId", in->image_id);
 		cJSON_AddStringToObject(o, "logPath", in->log_path);
+		if (!pods_container_vm_status(p, ct, &vs, &err)) {
+			cJSON_AddNumberToObject(vm, "vcpus", vs.vcpus);
+			cJSON_AddNumberToObject(vm, "guestMemoryBytes",
+						(double)vs.guest_memory_bytes);
+			cJSON_AddNumberToObject(vm, "vsockCid", vs.vsock_cid);
+		} else {
+			cJSON_AddStringToObject(vm, "error", err.msg);
+		}
+		cJSON_AddItemToObject(o, "vm", vm);
+		vm = NULL;
 	}
+	cJSON_Delete(vm);
 	r->info = cri_info(c, o, &runtime__v1__container_status_response__info_entry__descriptor,
 			   &r->n_info);
 }
@@ -182,6 +204,11 @@ void cri_container_status(struct cri_call *c, const ProtobufCMessage *req, Proto
 	pods_container_sync(p, ct);
 	pod_container_info(p, ct, &in);
 	cfg = pod_container_config(ct);
+	if (in.state == CONTAINER_REMOVED) { /* removed since it was looked up */
+		cri_fail(c, CRI_NOT_FOUND, "container %s not found", q->container_id);
+		pods_container_put(p, ct);
+		return;
+	}
 	st = cri_alloc(c, sizeof(*st));
 	if (st) {
 		runtime__v1__container_status__init(st);
@@ -193,7 +220,7 @@ void cri_container_status(struct cri_call *c, const ProtobufCMessage *req, Proto
 		st->started_at = in.started_at;
 		st->finished_at = in.finished_at;
 		st->exit_code = in.exit_code;
-		st->image = image_spec(c, cfg);
+		st->image = image_spec(c, cfg, &in);
 		st->image_ref = cri_strdup(c, in.image_ref);
 		st->reason = cri_strdup(c, in.reason);
 		st->message = cri_strdup(c, in.message);
@@ -205,7 +232,7 @@ void cri_container_status(struct cri_call *c, const ProtobufCMessage *req, Proto
 		st->log_path = cri_strdup(c, in.log_path);
 		r->status = st;
 		if (q->verbose)
-			container_verbose(c, r, ct, &in);
+			container_verbose(c, r, p, ct, &in);
 	}
 	pods_container_put(p, ct);
 }

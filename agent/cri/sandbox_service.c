@@ -119,6 +119,11 @@ void cri_pod_sandbox_status(struct cri_call *c, const ProtobufCMessage *req, Pro
 	}
 	cfg = pod_sandbox_config(sb);
 	pod_sandbox_info(p, sb, &in);
+	if (in.state == SANDBOX_REMOVED) { /* removed since it was looked up */
+		cri_fail(c, CRI_NOT_FOUND, "pod sandbox %s not found", q->pod_sandbox_id);
+		pods_sandbox_put(p, sb);
+		return;
+	}
 	st = cri_alloc(c, sizeof(*st));
 	net = cri_alloc(c, sizeof(*net));
 	if (st && net) {
@@ -181,7 +186,8 @@ void cri_list_pod_sandbox(struct cri_call *c, const ProtobufCMessage *req, Proto
 		Runtime__V1__PodSandbox *it;
 
 		pod_sandbox_info(p, list[i], &in);
-		if (r->items && sandbox_matches(q->filter, list[i], in.state) &&
+		if (r->items && in.state != SANDBOX_REMOVED &&
+		    sandbox_matches(q->filter, list[i], in.state) &&
 		    (it = cri_alloc(c, sizeof(*it)))) {
 			runtime__v1__pod_sandbox__init(it);
 			it->id = cri_strdup(c, pod_sandbox_id(list[i]));

@@ -337,6 +337,7 @@ void pod_container_info(struct pods *p, struct pod_container *c, struct pod_cont
 	snprintf(out->log_path, sizeof(out->log_path), "%s", c->st.log_path);
 	snprintf(out->image_id, sizeof(out->image_id), "%s", c->st.image_id);
 	snprintf(out->image_ref, sizeof(out->image_ref), "%s", c->st.image_ref);
+	snprintf(out->image_name, sizeof(out->image_name), "%s", c->st.image_name);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -529,6 +530,13 @@ void pods_container_sync(struct pods *p, struct pod_container *c)
 	container_release(p, c);
 }
 
+int pods_container_vm_status(struct pods *p, struct pod_container *c, struct vm_status *out,
+			     struct err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return p->be.ops->status(p->be.ctx, c->id, out, err);
+}
+
 /* ---- sandboxes ------------------------------------------------------------ */
 
 static bool same_sandbox_name(const Runtime__V1__PodSandboxMetadata *a,
@@ -599,6 +607,16 @@ static void sandbox_unreserve(struct pods *p, struct pod_sandbox *sb)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* hostNetwork: kubelet asks for the node's network namespace. */
+static bool host_network(const Runtime__V1__PodSandboxConfig *cfg)
+{
+	const Runtime__V1__LinuxSandboxSecurityContext *sc =
+		cfg->linux ? cfg->linux->security_context : NULL;
+
+	return sc && sc->namespace_options &&
+	       sc->namespace_options->network == RUNTIME__V1__NAMESPACE_MODE__NODE;
+}
+
 int pods_run_sandbox(struct pods *p, const Runtime__V1__PodSandboxConfig *cfg,
 		     const char *runtime_handler, char id[POD_ID_LEN + 1], struct err *err)
 {
@@ -634,8 +652,10 @@ int pods_run_sandbox(struct pods *p, const Runtime__V1__PodSandboxConfig *cfg,
 	snprintf(sb->st.state, sizeof(sb->st.state), "%s", sandbox_state_name(SANDBOX_READY));
 	snprintf(sb->st.runtime_handler, sizeof(sb->st.runtime_handler), "%s",
 		 runtime_handler && *runtime_handler ? runtime_handler : HANDLER_DEFAULT);
-	if (snprintf(sb->st.netns, sizeof(sb->st.netns), "%s/%s", p->netns_dir, sb->id) >=
-	    (int)sizeof(sb->st.netns)) {
+	if (host_network(cfg))
+		sb->st.netns[0] = '\0'; /* the VM joins the node's network namespace */
+	else if (snprintf(sb->st.netns, sizeof(sb->st.netns), "%s/%s", p->netns_dir, sb->id) >=
+		 (int)sizeof(sb->st.netns)) {
 		sandbox_unreserve(p, sb);
 		free(packed);
 		return err_set(err, -ENAMETOOLONG, "netns path: too long");
@@ -646,7 +666,8 @@ int pods_run_sandbox(struct pods *p, const Runtime__V1__PodSandboxConfig *cfg,
 	if (!r)
 		r = record_create(p->sb_dir, sb->id, packed, len, &sb->st, err);
 	free(packed);
-	if (!r && !(r = p->sys.ops->netns_create(p->sys.ctx, sb->st.netns, err)) &&
+	if (!r &&
+	    !(r = sb->st.netns[0] ? p->sys.ops->netns_create(p->sys.ctx, sb->st.netns, err) : 0) &&
 	    !(r = record_commit(p->sb_dir, sb->id, err))) {
 		pthread_mutex_lock(&p->lock);
 		sb->creating = false;
@@ -663,7 +684,8 @@ int pods_run_sandbox(struct pods *p, const Runtime__V1__PodSandboxConfig *cfg,
 		struct err e2 = { 0 };
 		char name[POD_ID_LEN + 8];
 
-		p->sys.ops->netns_remove(p->sys.ctx, sb->st.netns, &e2);
+		if (sb->st.netns[0])
+			p->sys.ops->netns_remove(p->sys.ctx, sb->st.netns, &e2);
 		snprintf(name, sizeof(name), ".new-%s", sb->id);
 		record_discard(p->sb_dir, name, &e2);
 	}
@@ -731,7 +753,7 @@ int pods_stop_sandbox(struct pods *p, const char *id, struct err *err)
 	if ((r = sandbox_claim(p, id, &sb, err)))
 		return r;
 	if ((r = sandbox_each_container(p, sb, false, err)) ||
-	    (r = p->sys.ops->netns_remove(p->sys.ctx, sb->st.netns, err)) ||
+	    (sb->st.netns[0] && (r = p->sys.ops->netns_remove(p->sys.ctx, sb->st.netns, err))) ||
 	    (r = sandbox_step(p, sb, SANDBOX_EV_STOP, err))) {
 		sandbox_release(p, sb);
 		return r;
@@ -752,7 +774,7 @@ int pods_remove_sandbox(struct pods *p, const char *id, struct err *err)
 		return 0; /* already gone: containerd answers OK too */
 	}
 	if ((r = sandbox_each_container(p, sb, true, err)) ||
-	    (r = p->sys.ops->netns_remove(p->sys.ctx, sb->st.netns, err)) ||
+	    (sb->st.netns[0] && (r = p->sys.ops->netns_remove(p->sys.ctx, sb->st.netns, err))) ||
 	    (r = sandbox_step(p, sb, SANDBOX_EV_REMOVE, err)) ||
 	    (r = record_remove(p->sb_dir, sb->id, err))) {
 		sandbox_release(p, sb);
@@ -831,6 +853,8 @@ static int create_claimed(struct pods *p, struct pod_sandbox *sb,
 		return r;
 	snprintf(c->st.image_id, sizeof(c->st.image_id), "%s", img.id);
 	image_ref_of(&img, c->st.image_ref, sizeof(c->st.image_ref));
+	snprintf(c->st.image_name, sizeof(c->st.image_name), "%s",
+		 img.nr_repo_tags ? img.repo_tags[0] : "");
 	r = pod_log_path(sb->cfg->log_directory, cfg->log_path, c->st.log_path,
 			 sizeof(c->st.log_path), err);
 	if (!r && pack_message(&cfg->base, &packed, &len))
@@ -1152,7 +1176,7 @@ static void sandbox_leftover(struct pods *p, const char *name)
 	uint8_t *cfg = NULL;
 	size_t len;
 
-	if (!record_load(p->sb_dir, name, &cfg, &len, &st, &err))
+	if (!record_load(p->sb_dir, name, &cfg, &len, &st, &err) && st.netns[0])
 		p->sys.ops->netns_remove(p->sys.ctx, st.netns, &err);
 	free(cfg);
 	log_record("rolling back an unfinished pod sandbox", "record", name, NULL);
@@ -1184,7 +1208,8 @@ static void sandbox_load(struct pods *p, const char *id)
 	}
 	snprintf(sb->id, sizeof(sb->id), "%s", id);
 	sb->state = (enum sandbox_state)s;
-	if (sb->state == SANDBOX_READY && !p->sys.ops->netns_alive(p->sys.ctx, sb->st.netns)) {
+	if (sb->state == SANDBOX_READY && sb->st.netns[0] &&
+	    !p->sys.ops->netns_alive(p->sys.ctx, sb->st.netns)) {
 		/* A reboot took the namespace: kubelet makes a new sandbox. */
 		sb->state = SANDBOX_NOTREADY;
 		snprintf(sb->st.state, sizeof(sb->st.state), "%s", sandbox_state_name(sb->state));

@@ -119,6 +119,7 @@ struct pod_container_info {
 	char log_path[4096];
 	char image_id[128];
 	char image_ref[4096];
+	char image_name[4096]; /* the image's first repo tag when created, "" if none */
 };
 
 void pod_sandbox_info(struct pods *p, struct pod_sandbox *sb, struct pod_sandbox_info *out);
@@ -164,6 +165,9 @@ int pods_exec(struct pods *p, const char *id, const char *const *argv, size_t ar
  * relist sees exits.
  */
 void pods_container_sync(struct pods *p, struct pod_container *c);
+/* The backend's own view of the container's VM (for verbose status). */
+int pods_container_vm_status(struct pods *p, struct pod_container *c, struct vm_status *out,
+			     struct err *err);
 
 /*
  * Stats with usage_nano_cores from the previous sample of the same record

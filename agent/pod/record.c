@@ -42,6 +42,7 @@ static const struct {
 	F("logPath", log_path),
 	F("imageId", image_id),
 	F("imageRef", image_ref),
+	F("imageName", image_name),
 #undef F
 };
 

@@ -42,6 +42,7 @@ struct record_state {
 	char log_path[RECORD_STR_MAX];	 /* containers: absolute */
 	char image_id[128];		 /* containers: sha256:<hex> */
 	char image_ref[RECORD_STR_MAX];	 /* containers: what ContainerStatus.image_ref says */
+	char image_name[RECORD_STR_MAX]; /* containers: its first repo tag, "" if none */
 };
 
 /* state.json text (malloc'd) for st, or NULL without memory. */

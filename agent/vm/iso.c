@@ -240,37 +240,65 @@ static int walk_dir(struct walk *w, const char *real_dir, const char *prefix, un
 	return r;
 }
 
-int vm_iso_from_path(const char *host_path, const char *volume_id, uint64_t max_bytes, int out_fd,
-		     struct vm_iso_report *rep, struct err *err)
+/* One source into the open image: its tree (or file) under dir ("" for the root). */
+static int put_source(struct walk *w, const struct vm_iso_source *src)
 {
-	struct walk w = { .max = max_bytes, .rep = rep, .err = err };
+	const char *dir = src->dir ? src->dir : "";
+	char name[PATH_MAX];
 	struct stat st;
 	int r;
 
-	memset(rep, 0, sizeof(*rep));
-	if (!realpath(host_path, w.root))
-		return err_set(err, -errno, "mount '%s': %s", host_path, strerror(errno));
-	w.root_len = strlen(w.root);
-	if (stat(w.root, &st))
-		return err_set(err, -errno, "mount '%s': %s", host_path, strerror(errno));
+	if (!realpath(src->host_path, w->root))
+		return err_set(w->err, -errno, "mount '%s': %s", src->host_path, strerror(errno));
+	w->root_len = strlen(w->root);
+	if (stat(w->root, &st))
+		return err_set(w->err, -errno, "mount '%s': %s", src->host_path, strerror(errno));
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-		return err_set(err, -EINVAL, "mount '%s': neither a directory nor a regular file",
-			       host_path);
+		return err_set(w->err, -EINVAL,
+			       "mount '%s': neither a directory nor a regular file",
+			       src->host_path);
+	if (*dir) {
+		r = charge(w, 0, dir);
+		if (!r)
+			r = put_header(w->a, dir, AE_IFDIR, 0755, 0, st.st_mtime, w->err);
+		if (r)
+			return r;
+		w->rep->dirs++;
+	}
+	if (S_ISDIR(st.st_mode))
+		return walk_dir(w, w->root, dir, *dir ? 1 : 0);
+	const char *base = strrchr(w->root, '/');
+	if (snprintf(name, sizeof(name), "%s%s%s", dir, *dir ? "/" : "",
+		     base ? base + 1 : w->root) >= (int)sizeof(name))
+		return err_set(w->err, -ENAMETOOLONG, "mount '%s': name too long", src->host_path);
+	return put_file(w, w->root, name, &st);
+}
+
+int vm_iso_from_sources(const struct vm_iso_source *src, size_t nr, const char *volume_id,
+			uint64_t max_bytes, int out_fd, struct vm_iso_report *rep, struct err *err)
+{
+	struct walk w = { .max = max_bytes, .rep = rep, .err = err };
+	int r = 0;
+
+	memset(rep, 0, sizeof(*rep));
 	w.a = iso_open(volume_id, out_fd, err);
 	if (!w.a)
 		return err->code;
-	if (S_ISDIR(st.st_mode)) {
-		r = walk_dir(&w, w.root, "", 0);
-	} else {
-		const char *base = strrchr(w.root, '/');
-
-		r = put_file(&w, w.root, base ? base + 1 : w.root, &st);
-	}
+	for (size_t i = 0; !r && i < nr; i++)
+		r = put_source(&w, &src[i]);
 	if (r) {
 		archive_write_free(w.a);
 		return r;
 	}
 	return iso_close(w.a, volume_id, err);
+}
+
+int vm_iso_from_path(const char *host_path, const char *volume_id, uint64_t max_bytes, int out_fd,
+		     struct vm_iso_report *rep, struct err *err)
+{
+	const struct vm_iso_source src = { .host_path = host_path, .dir = "" };
+
+	return vm_iso_from_sources(&src, 1, volume_id, max_bytes, out_fd, rep, err);
 }
 
 int vm_iso_from_files(const struct vm_iso_file *files, size_t nr, const char *volume_id, int out_fd,

@@ -47,6 +47,17 @@ struct vm_iso_report {
  */
 int vm_iso_from_path(const char *host_path, const char *volume_id, uint64_t max_bytes, int out_fd,
 		     struct vm_iso_report *rep, struct err *err);
+struct vm_iso_source {
+	const char *host_path; /* a directory or a regular file */
+	const char *dir;       /* where it goes in the image: "" for the root */
+};
+
+/*
+ * Several mounts in one image, each under its own directory: for the
+ * mounts that find no disk of their own. max_bytes bounds them together.
+ */
+int vm_iso_from_sources(const struct vm_iso_source *src, size_t nr, const char *volume_id,
+			uint64_t max_bytes, int out_fd, struct vm_iso_report *rep, struct err *err);
 /* The given files, in the image's root directory. */
 int vm_iso_from_files(const struct vm_iso_file *files, size_t nr, const char *volume_id, int out_fd,
 		      struct err *err);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,63 +83,107 @@ int vm_proc_wait(int pidfd, int timeout_ms)
 	return r > 0;
 }
 
-/* In the grandchild: the new session and /dev/null, then exec. Never returns. */
-static void exec_detached(char *const *argv)
+/* Keeps only fd among the descriptors above stdio. */
+static void close_all_but(int fd)
+{
+	if (fd > 3)
+		close_range(3, (unsigned int)fd - 1, 0);
+	close_range((unsigned int)fd + 1, ~0U, 0);
+}
+
+/*
+ * In the grandchild: everything inherited closed but the go pipe (a
+ * sibling spawn's go pipe held here would keep that one waiting), then the
+ * go byte, /dev/null and exec. Without the byte (the caller did not record
+ * this process, or died first) it ends without running anything. Never
+ * returns.
+ */
+static void exec_detached(char *const *argv, int go)
 {
 	sigset_t none;
-	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	char b;
+	int fd;
 
+	close_all_but(go);
+	if (read(go, &b, 1) != 1)
+		_exit(127);
+	close(go);
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 		_exit(127);
+	close_range(3, ~0U, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execv(argv[0], argv);
 	_exit(127);
 }
 
-int vm_proc_spawn_detached(char *const *argv, pid_t *pid, uint64_t *ticks, struct err *err)
+int vm_proc_spawn_detached(char *const *argv, pid_t *pid, uint64_t *ticks, int *go_fd,
+			   struct err *err)
 {
-	int p[2], status;
+	int p[2], go[2], status;
 	pid_t child, grandchild = 0;
 	ssize_t n;
 
 	if (pipe2(p, O_CLOEXEC))
 		return err_set(err, -errno, "pipe: %s", strerror(errno));
+	/* A socket pair, not a pipe: send() to a gone reader is EPIPE without SIGPIPE. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go)) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return err_set(err, -e, "pipe: %s", strerror(e));
+	}
 	child = fork();
 	if (child < 0) {
 		int e = errno;
 		close(p[0]);
 		close(p[1]);
+		close(go[0]);
+		close(go[1]);
 		return err_set(err, -e, "fork: %s", strerror(e));
 	}
 	if (child == 0) {
 		pid_t g;
 
 		close(p[0]);
+		close(go[1]);
 		if (setsid() < 0)
 			_exit(127);
 		g = fork();
-		if (g == 0) {
-			close(p[1]);
-			exec_detached(argv);
-		}
+		if (g == 0)
+			exec_detached(argv, go[0]);
 		/* The intermediate child exits: the grandchild is nobody's child but init's. */
 		if (g < 0 || write(p[1], &g, sizeof(g)) != (ssize_t)sizeof(g))
 			_exit(127);
 		_exit(0);
 	}
 	close(p[1]);
+	close(go[0]);
 	do
 		n = read(p[0], &grandchild, sizeof(grandchild));
 	while (n < 0 && errno == EINTR);
 	close(p[0]);
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
-	if (n != (ssize_t)sizeof(grandchild) || grandchild <= 0)
+	if (n != (ssize_t)sizeof(grandchild) || grandchild <= 0) {
+		close(go[1]);
 		return err_set(err, -ECHILD, "starting '%s' failed", argv[0]);
+	}
 	*pid = grandchild;
 	/* The start time does not change at exec: it names this process from now on. */
-	if (vm_proc_start_ticks(grandchild, ticks))
+	if (vm_proc_start_ticks(grandchild, ticks)) {
+		close(go[1]);
 		return err_set(err, -ESRCH, "'%s' ended at once", argv[0]);
+	}
+	*go_fd = go[1];
 	return 0;
+}
+
+int vm_proc_go(int go_fd, bool go)
+{
+	ssize_t n = go ? send(go_fd, "g", 1, MSG_NOSIGNAL) : 1;
+
+	close(go_fd);
+	return n == 1 ? 0 : -EPIPE;
 }

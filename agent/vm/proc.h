@@ -29,10 +29,15 @@ int vm_proc_wait(int pidfd, int timeout_ms);
 
 /*
  * Starts argv[0] detached from the caller: its own session, stdio on
- * /dev/null, not the caller's child (double fork), so that killing the
- * caller, even with SIGKILL, leaves it running. Its pid and start time come
- * back.
+ * /dev/null, no other descriptor, not the caller's child (double fork), so
+ * that killing the caller, even with SIGKILL, leaves it running. Its pid
+ * and start time come back, and it waits before exec until the caller has
+ * recorded them: vm_proc_go(*go_fd, true) lets it run, false (or the
+ * caller's death) ends it unrun. So a process runs only if it is on record.
  */
-int vm_proc_spawn_detached(char *const *argv, pid_t *pid, uint64_t *ticks, struct err *err);
+int vm_proc_spawn_detached(char *const *argv, pid_t *pid, uint64_t *ticks, int *go_fd,
+			   struct err *err);
+/* Closes go_fd, after sending the go byte when go; -EPIPE if the process is gone. */
+int vm_proc_go(int go_fd, bool go);
 
 #endif

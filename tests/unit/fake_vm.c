@@ -2,6 +2,7 @@
 /* The fake VM backend and host of the pod tests (fake_vm.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,20 @@ static int64_t now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Calls come from several threads in the concurrency tests. */
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int record(struct fake *f, enum fake_op op, const char *id, struct err *err)
 {
-	size_t n = strlen(f->calls);
-	int r = f->fail[op];
+	size_t n;
+	int r;
 
+	pthread_mutex_lock(&fake_lock);
+	n = strlen(f->calls);
+	r = f->fail[op];
 	snprintf(f->calls + n, sizeof(f->calls) - n, "%s:%.8s ", op_names[op], id ? id : "-");
 	f->fail[op] = 0;
+	pthread_mutex_unlock(&fake_lock);
 	return r ? err_set(err, r, "fake %s failed", op_names[op]) : 0;
 }
 
@@ -316,6 +324,11 @@ static int s_image_get(void *ctx, const char *name, struct store_image *img, cha
 		img->repo_digests[0] = strdup("registry.local/fw@" FAKE_IMAGE_ID);
 		img->nr_repo_digests = 1;
 	}
+	img->repo_tags = calloc(1, sizeof(char *));
+	if (img->repo_tags) {
+		img->repo_tags[0] = strdup(FAKE_IMAGE);
+		img->nr_repo_tags = 1;
+	}
 	snprintf(dir, cap, "/nonexistent/images/1111");
 	return 0;
 }
@@ -326,6 +339,9 @@ static void s_image_put(void *ctx, struct store_image *img)
 	for (size_t i = 0; i < img->nr_repo_digests; i++)
 		free(img->repo_digests[i]);
 	free(img->repo_digests);
+	for (size_t i = 0; i < img->nr_repo_tags; i++)
+		free(img->repo_tags[i]);
+	free(img->repo_tags);
 }
 
 static const struct pod_sys_ops fake_sys_ops = {

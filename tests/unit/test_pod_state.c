@@ -24,6 +24,7 @@
 #include "agent/pod/filter.h"
 #include "agent/pod/id.h"
 #include "agent/pod/logpath.h"
+#include "agent/pod/netns.h"
 #include "agent/pod/record.h"
 #include "agent/pod/state.h"
 
@@ -72,7 +73,14 @@ static void test_container_table(void **state)
 		else
 			assert_non_null(strstr(msg, container_state_name(cases[i].from)));
 	}
-	/* Nothing at all once removed; every refusal names the state. */
+	/* Every refusal, in every state, names that state and says what it needs. */
+	for (int st = 0; st < CONTAINER_NR_STATES; st++)
+		for (int ev = 0; ev < CONTAINER_NR_EVENTS; ev++)
+			if (!container_transition(st, ev, &next, msg, sizeof(msg))) {
+				assert_non_null(strstr(msg, container_state_name(st)));
+				assert_non_null(strstr(msg, "only possible"));
+			}
+	/* Nothing at all once removed. */
 	for (int ev = 0; ev < CONTAINER_NR_EVENTS; ev++) {
 		assert_false(container_transition(CONTAINER_REMOVED, ev, &next, msg, sizeof(msg)));
 		assert_non_null(strstr(msg, "CONTAINER_REMOVED"));
@@ -106,6 +114,10 @@ static void test_sandbox_table(void **state)
 	assert_int_equal(next, SANDBOX_REMOVED);
 	assert_true(sandbox_transition(SANDBOX_READY, SANDBOX_EV_LOST, &next, msg, sizeof(msg)));
 	assert_int_equal(next, SANDBOX_NOTREADY);
+	for (int st = 0; st < SANDBOX_NR_STATES; st++)
+		for (int ev = 0; ev < SANDBOX_NR_EVENTS; ev++)
+			if (!sandbox_transition(st, ev, &next, msg, sizeof(msg)))
+				assert_non_null(strstr(msg, sandbox_state_name(st)));
 	for (int ev = 0; ev < SANDBOX_NR_EVENTS; ev++) {
 		assert_false(sandbox_transition(SANDBOX_REMOVED, ev, &next, msg, sizeof(msg)));
 		assert_non_null(strstr(msg, "SANDBOX_REMOVED"));
@@ -302,6 +314,32 @@ static void test_cgroup(void **state)
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+static void test_netns(void **state)
+{
+	char path[PATH_MAX];
+	struct err err = { 0 };
+
+	if (geteuid() != 0) {
+		skip(); /* unshare(CLONE_NEWNET) and mount need root */
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/netns/0123", tmp);
+	assert_int_equal(pod_netns_create(path, &err), 0);
+	assert_true(pod_netns_alive(path));
+	/* Once made, the name is taken. */
+	assert_int_not_equal(pod_netns_create(path, &err), 0);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(pod_netns_remove(path, &err), 0);
+	assert_false(pod_netns_alive(path));
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(pod_netns_remove(path, &err), 0); /* idempotent */
+	assert_int_equal(pod_netns_remove("", &err), 0);
+	/* A plain file is no namespace. */
+	snprintf(path, sizeof(path), "%s/plain", tmp);
+	fclose(fopen(path, "w"));
+	assert_false(pod_netns_alive(path));
+}
+
 static void test_record_state(void **state)
 {
 	struct record_state st = { .created_at = 1765152000123456789LL, .exit_code = -9 }, back;
@@ -349,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_log_path),
 		cmocka_unit_test(test_cgroup),
 		cmocka_unit_test(test_record_state),
+		cmocka_unit_test(test_netns),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -182,6 +182,7 @@ static void test_lifecycle(void **state)
 	assert_string_equal(in.log_path, path);
 	assert_string_equal(in.image_id, FAKE_IMAGE_ID);
 	assert_string_equal(in.image_ref, "registry.local/fw@" FAKE_IMAGE_ID);
+	assert_string_equal(in.image_name, FAKE_IMAGE);
 
 	assert_int_equal(pods_exec(e->p, ct, argv, 3, 0, 1024, &res, &err), 0);
 	assert_int_equal(res.out_len, 9);
@@ -377,17 +378,33 @@ static void test_crash_mid_create(void **state)
 	assert_true(snprintf(st.netns, sizeof(st.netns), "%s/%s", e->netns, half) < 4000);
 	assert_int_equal(record_create(dir, half, (const uint8_t *)"", 0, &st, &err), 0);
 	fclose(fopen(st.netns, "w"));
-	/* An orphan VM no record knows. */
-	pod_id_new(half);
-	assert_non_null(fake_add_vm(&e->f, half));
+	/* A RemoveContainer cut short after its rename to .del-. */
+	{
+		char sb2[65], ct2[65], from[PATH_MAX + 160], to[PATH_MAX + 160];
 
-	reopen(e);
+		run_pod(e, "crash-del", sb2, ct2);
+		snprintf(from, sizeof(from), "%s/containers/%s", e->root, ct2);
+		snprintf(to, sizeof(to), "%s/containers/.del-%s", e->root, ct2);
+		assert_int_equal(rename(from, to), 0);
+		snprintf(half, sizeof(half), "%s", ct2);
+		assert_non_null(fake_vm_find(&e->f, ct2));
+	}
+	/* An orphan VM no record knows. */
+	{
+		char orphan[65];
+
+		pod_id_new(orphan);
+		assert_non_null(fake_add_vm(&e->f, orphan));
+		reopen(e);
+		assert_int_equal(fake_called(&e->f, "remove", orphan), 1);
+		assert_null(fake_vm_find(&e->f, orphan));
+	}
+	assert_null(fake_vm_find(&e->f, half)); /* the .del- container's VM */
 	snprintf(dir, sizeof(dir), "%s/containers", e->root);
 	assert_int_equal(dir_entries(dir), 1);
 	snprintf(dir, sizeof(dir), "%s/sandboxes", e->root);
-	assert_int_equal(dir_entries(dir), 1);
-	assert_int_equal(dir_entries(e->netns), 1);
-	assert_int_equal(fake_called(&e->f, "remove", half), 1);
+	assert_int_equal(dir_entries(dir), 2); /* crash and crash-del */
+	assert_int_equal(dir_entries(e->netns), 2);
 	for (int i = 0, n = 0; i < FAKE_MAX_VMS; i++) {
 		n += e->f.vms[i].used;
 		if (i == FAKE_MAX_VMS - 1)
@@ -521,6 +538,79 @@ static void test_slow_stop(void **state)
 	close(gate[1]);
 }
 
+/* hostNetwork: no namespace of its own; the VM gets none to join; a restart keeps it READY. */
+static void test_host_network(void **state)
+{
+	struct env *e = *state;
+	Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+	Runtime__V1__LinuxSandboxSecurityContext sc =
+		RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+	Runtime__V1__NamespaceOption ns = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+	struct pod_sandbox_info si;
+	struct pod_sandbox *s;
+	struct sb_cfg c;
+	struct ct_cfg cc;
+	char sb[65], ct[65];
+	struct err err = { 0 };
+
+	sb_cfg(&c, "host", e->logs);
+	ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	sc.namespace_options = &ns;
+	lx.security_context = &sc;
+	c.cfg.linux = &lx;
+	assert_int_equal(pods_run_sandbox(e->p, &c.cfg, "", sb, &err), 0);
+	assert_int_equal(dir_entries(e->netns), 0);
+	ct_cfg(&cc, "fw", 0);
+	assert_int_equal(pods_create_container(e->p, sb, &cc.cfg, ct, &err), 0);
+	assert_string_equal(fake_vm_find(&e->f, ct)->netns, "");
+	reopen(e);
+	assert_int_equal(pods_sandbox_get(e->p, sb, &s, &err), 0);
+	pod_sandbox_info(e->p, s, &si);
+	pods_sandbox_put(e->p, s);
+	assert_int_equal(si.state, SANDBOX_READY);
+	assert_string_equal(si.netns, "");
+	assert_int_equal(pods_remove_sandbox(e->p, sb, &err), 0);
+}
+
+struct racer {
+	struct env *e;
+	int rc;
+	char id[65];
+};
+
+static void *run_racer(void *arg)
+{
+	struct racer *r = arg;
+	struct sb_cfg s;
+	struct err err = { 0 };
+
+	sb_cfg(&s, "twin", r->e->logs);
+	r->rc = pods_run_sandbox(r->e->p, &s.cfg, "", r->id, &err);
+	return NULL;
+}
+
+/* kubelet retrying a RunPodSandbox it timed out on: one sandbox, never two. */
+static void test_same_name_race(void **state)
+{
+	struct env *e = *state;
+	struct racer r[6];
+	pthread_t t[6];
+	int ok = 0, exists = 0;
+
+	for (int i = 0; i < 6; i++) {
+		r[i] = (struct racer){ .e = e };
+		assert_int_equal(pthread_create(&t[i], NULL, run_racer, &r[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		ok += r[i].rc == 0;
+		exists += r[i].rc == -EEXIST;
+	}
+	assert_int_equal(ok, 1);
+	assert_int_equal(exists, 5);
+	assert_int_equal(dir_entries(e->netns), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -532,6 +622,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readopt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_name_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_network, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -208,6 +208,36 @@ static void one_file_and_bounds(void **state)
 	close(fd);
 }
 
+/* Mounts that share one disk, each in its own directory. */
+static void several_sources(void **state)
+{
+	struct vm_iso_report rep;
+	struct err err = { 0 };
+	struct seen s;
+	char volid[33], a[PATH_MAX], h[PATH_MAX];
+	int fd = new_image(), i;
+
+	mkdir_("cm");
+	put("cm/app.conf", "x = 1\n", 0644);
+	put("hosts", "::1 localhost\n", 0644);
+	snprintf(a, sizeof(a), "%s/cm", dir);
+	snprintf(h, sizeof(h), "%s/hosts", dir);
+	const struct vm_iso_source src[] = { { a, "6_CONFIG" }, { h, "7_HOSTS" } };
+	assert_int_equal(
+		vm_iso_from_sources(src, 2, "KVMLET_MOUNTS", VM_ISO_DEFAULT_MAX, fd, &rep, &err),
+		0);
+	read_back(fd, &s, volid);
+	assert_string_equal(volid, "KVMLET_MOUNTS");
+	i = find(&s, "6_CONFIG/app.conf");
+	assert_true(i >= 0);
+	assert_string_equal(s.data[i], "x = 1\n");
+	i = find(&s, "7_HOSTS/hosts");
+	assert_true(i >= 0);
+	assert_string_equal(s.data[i], "::1 localhost\n");
+	assert_true(find(&s, "6_CONFIG") >= 0);
+	close(fd);
+}
+
 static void cidata_files(void **state)
 {
 	const struct vm_iso_file files[] = {
@@ -246,6 +276,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(atomic_writer_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_file_and_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(several_sources, setup, teardown),
 		cmocka_unit_test(cidata_files),
 		cmocka_unit_test(volume_names),
 	};

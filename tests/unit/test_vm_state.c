@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -272,6 +273,49 @@ static void process_identity(void **state)
 	assert_int_equal(vm_proc_open(getpid(), ticks + 1), -ESRCH);
 }
 
+/* Runs sh -c script detached; go or not; waits for it to end. */
+static void spawn_and_wait(const char *script, bool go)
+{
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)script, NULL };
+	struct err err = { 0 };
+	uint64_t ticks;
+	pid_t pid;
+	int go_fd, fd;
+
+	assert_int_equal(vm_proc_spawn_detached(argv, &pid, &ticks, &go_fd, &err), 0);
+	/* Not our child: the double fork left it to init. */
+	assert_int_equal(waitpid(pid, NULL, WNOHANG), -1);
+	fd = vm_proc_open(pid, ticks);
+	assert_true(fd >= 0);
+	assert_int_equal(vm_proc_go(go_fd, go), 0);
+	assert_int_equal(vm_proc_wait(fd, 10000), 1);
+	close(fd);
+}
+
+static void detached_spawn(void **state)
+{
+	char script[256], flag[128];
+
+	snprintf(flag, sizeof(flag), "%s/ran", dir);
+	snprintf(script, sizeof(script), "echo ran > %s", flag);
+	/* Without the go byte nothing runs. */
+	spawn_and_wait(script, false);
+	assert_int_equal(access(flag, F_OK), -1);
+	spawn_and_wait(script, true);
+	assert_int_equal(access(flag, F_OK), 0);
+	/* With stdio on /dev/null and nothing else open. */
+	snprintf(script, sizeof(script), "ls /proc/self/fd > %s/fds", dir);
+	spawn_and_wait(script, true);
+	snprintf(flag, sizeof(flag), "%s/fds", dir);
+	FILE *f = fopen(flag, "r");
+	char line[16];
+	int n = 0;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	assert_int_equal(n, 4); /* 0, 1, 2, and ls's own directory */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +325,7 @@ int main(void)
 		cmocka_unit_test(reason_table),
 		cmocka_unit_test(cgroup_names),
 		cmocka_unit_test(process_identity),
+		cmocka_unit_test_setup_teardown(detached_spawn, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@ Hostile requests get clear codes and leave nothing behind.
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,7 +23,8 @@ import tempfile
 import time
 import uuid
 
-from harness import FIRMWARE, Failure, check, kvm_usable, main, netns_usable, skip
+from harness import (FIRMWARE, Failure, check, kvm_usable, main, netns_usable, skip,
+                     unix_http_get)
 import cri_client
 import registry
 
@@ -44,6 +46,7 @@ IMAGE = sys.argv[2] if len(sys.argv) > 2 else "build/bin/kvmlet-image"
 TAG = uuid.uuid4().hex[:8]
 TMP = tempfile.mkdtemp(prefix=f"kvmlet-cri-pods-{TAG}-")
 SOCK = os.path.join(TMP, "cri.sock")
+METRICS = os.path.join(TMP, "metrics.sock")
 ROOT = os.path.join(TMP, "root")
 LOGS = os.path.join(TMP, "pods")
 CGPARENT = f"kvmlet-pods-{TAG}"
@@ -84,7 +87,7 @@ class Agent:
         self.log = os.path.join(TMP, f"agent-{Agent.starts}.log")
         self.p = subprocess.Popen(
             [AGENT, "--config", conf, "--listen", f"unix://{SOCK}", "--root", ROOT,
-             "--metrics-listen", "", "--cni-conf-dir", TMP,
+             "--metrics-listen", METRICS, "--cni-conf-dir", TMP,
              "--insecure-registries", REG.host],
             stdin=subprocess.DEVNULL, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         wait_for("the agent", lambda: self.p.poll() is not None or
@@ -154,13 +157,20 @@ def by_id(method, field, value, timeout=TIMEOUT):
     return AG.c.runtime(method, req_cls(**{field: value}), timeout=timeout)
 
 
+def metric(name):
+    m = re.search("^" + re.escape(name) + r" (\S+)$", unix_http_get(METRICS, "/metrics"), re.M)
+    return float(m.group(1)) if m else None
+
+
 def vms():
     d = os.path.join(ROOT, "vms")
     return sorted(n for n in os.listdir(d) if len(n) == 64) if os.path.isdir(d) else []
 
 
 def test_pod_lifecycle():
+    t0 = time.monotonic()
     sb, cfg = run_pod("web")
+    run_s = time.monotonic() - t0
     netns = os.path.join(ROOT, "netns", sb)
     check(os.path.exists(netns), "no network namespace for the sandbox")
     st = AG.c.runtime("PodSandboxStatus", API.PodSandboxStatusRequest(pod_sandbox_id=sb,
@@ -175,11 +185,14 @@ def test_pod_lifecycle():
     with open(os.path.join(cm, "app.conf"), "w") as f:
         f.write("answer = 42\n")
     ccfg = container_config(FW_ID, mount=cm)
+    t0 = time.monotonic()
     ct = create(sb, cfg, ccfg)
+    create_s = time.monotonic() - t0
     s = cstatus(ct)
     log = os.path.join(cfg.log_directory, "fw", "0.log")
-    check(s.state == API.CONTAINER_CREATED and s.log_path == log and s.image.image == FW_ID
-          and s.image_ref and s.created_at > 0, f"after create: {s}")
+    check(s.state == API.CONTAINER_CREATED and s.log_path == log and
+          s.image.image == f"{REG.host}/fw:v1" and s.image_ref == f"{REG.host}/fw@{FW_MANIFEST}"
+          and s.created_at > 0, f"after create: {s}")
     check(dict(s.labels) == dict(ccfg.labels) and dict(s.annotations) == dict(ccfg.annotations)
           and len(s.mounts) == 1 and s.mounts[0].container_path == "/etc/config",
           f"labels, annotations, mounts not echoed: {s}")
@@ -198,7 +211,16 @@ def test_pod_lifecycle():
     s = cstatus(ct)
     check(s.state == API.CONTAINER_RUNNING and s.started_at >= s.created_at,
           f"after start: {s}")
-    print(f"     StartContainer to banner: {banner_s:.2f} s")
+    v = AG.c.runtime("ContainerStatus", API.ContainerStatusRequest(container_id=ct,
+                                                                  verbose=True))
+    vm = json.loads(v.info["info"])["vm"]
+    check(vm.get("vcpus") == 1 and vm.get("guestMemoryBytes") == 64 << 20 and
+          vm.get("vsockCid", 0) >= 3, f"verbose vm info: {vm}")
+    check(metric('kvmlet_agent_containers{state="CONTAINER_RUNNING"}') == 1 and
+          metric('kvmlet_agent_pod_sandboxes{state="SANDBOX_READY"}') == 1 and
+          metric("kvmlet_agent_container_starts_total") >= 1, "pod metrics")
+    print(f"     RunPodSandbox {run_s * 1000:.1f} ms, CreateContainer {create_s * 1000:.1f} ms, "
+          f"StartContainer to banner {banner_s * 1000:.1f} ms")
 
     r = AG.c.runtime("ExecSync", API.ExecSyncRequest(container_id=ct, cmd=["echo", "hi", "pod"],
                                                     timeout=10), timeout=TIMEOUT)
@@ -330,6 +352,8 @@ if __name__ == "__main__":
                    capture_output=True)
     registry.skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:v1",
                     f"docker://{REG.host}/fw:v1")
+    with open(os.path.join(layout, "index.json")) as f:
+        FW_MANIFEST = json.load(f)["manifests"][0]["digest"]
     AG = Agent()
     atexit.register(cleanup)
     FW_ID = AG.c.image("PullImage", API.PullImageRequest(

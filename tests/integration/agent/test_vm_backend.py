@@ -40,8 +40,8 @@ def vm_id(n):
     return f"{TAG}{n:056x}"
 
 
-def tool(*args, ok=True, timeout=TIMEOUT):
-    p = subprocess.run([TOOL, CONFIG, *args], capture_output=True, text=True, timeout=timeout,
+def tool(*args, ok=True, timeout=TIMEOUT, config=CONFIG):
+    p = subprocess.run([TOOL, config, *args], capture_output=True, text=True, timeout=timeout,
                        errors="replace")
     if ok:
         check(p.returncode == 0, f"kvmlet-vm-tool {' '.join(args)}: exit {p.returncode}: "
@@ -180,6 +180,8 @@ def test_lifecycle():
     # Double fork: its parent is gone (init or a subreaper adopted it), its session is new.
     check(int(fields[1]) != os.getpid() and int(fields[3]) != os.getsid(0),
           f"kvmlet-shim {shim} is not detached in a session of its own: {fields[:4]}")
+    fds = sorted(os.listdir(f"/proc/{shim}/fd"))
+    check(fds == ["0", "1", "2"], f"kvmlet-shim holds descriptors beyond stdio: {fds}")
     check(os.stat(log).st_uid == 900000 and (os.stat(log).st_mode & 0o777) == 0o640,
           "the CRI log is not the VM's own 0640 file")
     check(mounted(os.path.join(root, "log")), "the log directory is not mounted in the jail")
@@ -302,6 +304,26 @@ def test_shim_killed():
     tool("remove", i)
 
 
+def test_guest_ends():
+    """Guests that end by themselves: a triple fault, and one that outgrows its cgroup."""
+    i = vm_id(6)
+    create(i, "kvmlet.end=triple-fault", os.path.join(LOGDIR, "crash.log"))
+    tool("start", i)
+    st = wait_for("the crashed guest", lambda: (s := tool("status", i))["state"] == "EXITED" and s)
+    check(st["exit_code"] == 4 and st["reason"] == "GuestCrashed", f"a triple fault: {st}")
+    tool("remove", i)
+
+    # Touching all of its 128 MiB with 1 MiB for the VMM itself: the cgroup's OOM killer.
+    i = vm_id(7)
+    tight = CONFIG + ",1"
+    tool("create", i, IMAGE, "kernel", "kvmlet.test=mem kvmlet.end=idle", "--cgroup-parent",
+         CGPARENT, "--memory", str(128 << 20), config=tight)
+    tool("start", i, config=tight, ok=False)  # it may die before its API answers
+    st = wait_for("the OOM kill", lambda: (s := tool("status", i))["state"] == "EXITED" and s)
+    check(st["exit_code"] == 137 and st["reason"] == "OOMKilled", f"out of memory: {st}")
+    tool("remove", i)
+
+
 def test_bad_requests():
     p = tool("create", vm_id(3), IMAGE, "kernel", "", "--annotation", "kvmlet.io/nope=1", ok=False)
     check(p.returncode == 1 and "kvmlet.io/nope" in p.stderr and "error 22" in p.stderr,
@@ -323,7 +345,7 @@ def test_bad_requests():
 
 
 def cleanup():
-    for n in (1, 2, 3, 4, 5):
+    for n in (1, 2, 3, 4, 5, 6, 7):
         tool("remove", vm_id(n), ok=False)
     for ctrl in ("memory", "cpu", "cpuacct"):
         try:
@@ -349,6 +371,6 @@ if __name__ == "__main__":
     make_image()
     try:
         main([test_bad_requests, test_lifecycle, test_no_agent, test_shim_killed,
-              test_failed_start])
+              test_guest_ends, test_failed_start])
     finally:
         cleanup()

@@ -14,7 +14,8 @@
  *   kvmlet-vm-tool CONFIG exec ID TIMEOUT_MS CAP ARGV...
  *   kvmlet-vm-tool CONFIG sandbox-stats CGROUP_PARENT
  *
- * CONFIG is STATE_DIR,JAIL_BASE,VMM,JAILER,SHIM,UID_BASE,UID_COUNT. Output
+ * CONFIG is STATE_DIR,JAIL_BASE,VMM,JAILER,SHIM,UID_BASE,UID_COUNT[,OVERHEAD_MIB]
+ * (default 64). Output
  * is one JSON object; errors go to stderr as "error <errno>: message" with
  * exit status 1.
  */
@@ -37,12 +38,12 @@ static int fail(int r, const struct err *err)
 
 static int parse_config(char *s, struct vm_host_config *c)
 {
-	char *f[7];
+	char *f[8];
 	int n = 0;
 
-	for (char *tok = strtok(s, ","); tok && n < 7; tok = strtok(NULL, ","))
+	for (char *tok = strtok(s, ","); tok && n < 8; tok = strtok(NULL, ","))
 		f[n++] = tok;
-	if (n != 7)
+	if (n < 7)
 		return -1;
 	c->state_dir = f[0];
 	c->jail_base = f[1];
@@ -52,7 +53,7 @@ static int parse_config(char *s, struct vm_host_config *c)
 	c->uid_base = (uint32_t)strtoul(f[5], NULL, 10);
 	c->uid_count = (uint32_t)strtoul(f[6], NULL, 10);
 	c->default_memory_mib = 64;
-	c->overhead_mib = 64;
+	c->overhead_mib = n == 8 ? strtoull(f[7], NULL, 10) : 64;
 	return 0;
 }
 
