@@ -16,8 +16,8 @@ too. Then the agent starts again on the same root, and:
   unbroken "tick <n>" sequence (the guest prints one every 200 ms: a
   reboot would start again at 1, a lost stretch would leave a gap), and
   ExecSync `echo` answers in each;
-- the VM killed while the agent was down shows CONTAINER_EXITED with a
-  non-zero exit code and finished_at;
+- the VM killed while the agent was down shows CONTAINER_EXITED with exit
+  code 137 (SIGKILL), reason "Error" and finished_at;
 - the hammering client's calls succeed again after the restart.
 
 Usage: test_agent_restart.py PATH-TO-kvmlet-agent PATH-TO-kvmlet-image"""
@@ -220,7 +220,9 @@ def test_kill9_under_load():
             check(a[0] == API.CONTAINER_RUNNING, f"container {cid[:12]} state {a[0]}")
     st = AG.client.runtime("ContainerStatus",
                            API.ContainerStatusRequest(container_id=exited[0])).status
-    check(st.exit_code != 0 and st.finished_at > st.started_at > 0,
+    # docs/cri.md "Exit codes and reasons": signal N is 128 + N, "Error".
+    check(st.exit_code == 128 + signal.SIGKILL and st.reason == "Error" and
+          st.finished_at > st.started_at > 0,
           f"the killed VM: exit {st.exit_code} finished_at {st.finished_at} reason {st.reason!r}")
     alive = set(kvmlet_agent.vmm_pids(CGROUP_ROOT))
     check(survivors <= alive, f"VMMs that died with the agent: {survivors - alive}")
