@@ -146,6 +146,15 @@ def ticks(path):
     return nums, sum(kvmlet_agent.POD_BANNER in c for _, _, _, c in lines)
 
 
+def dead(pid):
+    """Whether pid has exited (gone, or a zombie its shim has not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "zombie" in f.read()
+    except FileNotFoundError:
+        return True
+
+
 def wait_until(cond, what, deadline_s):
     end = time.monotonic() + deadline_s
     while not cond():
@@ -190,9 +199,7 @@ def test_kill9_under_load():
         # One VM dies while the agent is away.
         victim_pid = next(iter(sorted(vmms)))
         os.kill(victim_pid, signal.SIGKILL)
-        wait_until(lambda: not os.path.exists(f"/proc/{victim_pid}/status") or
-                   "zombie" in open(f"/proc/{victim_pid}/status").read(),
-                   "the killed VMM did not die", 10)
+        wait_until(lambda: dead(victim_pid), "the killed VMM did not die", 10)
         survivors = {pid for pid in vmms if pid != victim_pid}
         AG.start(API)
         kl.c = AG.client  # kubelet reconnects

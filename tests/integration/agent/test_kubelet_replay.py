@@ -260,6 +260,8 @@ def main():
     if not os.path.exists(FIRMWARE):
         skip(f"{FIRMWARE} is missing")
     agent = kvmlet_agent.Agent(AGENT, os.path.join(TMP, "agent"), insecure=[reg.host])
+    # The node's CNI configuration, as containerd had it: NetworkReady alike.
+    shutil.copytree(ctrd.cni_conf, agent.cni)
     agent.start(API)
     atexit.register(agent.stop)
     if kvmlet_agent.pods_missing(agent.client, API):

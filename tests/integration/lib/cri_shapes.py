@@ -4,8 +4,9 @@ what kind, with values only where they must agree. A shape is a flat
 {path: kind} dict:
 
 - message fields: present or not (recursed into when present);
-- repeated fields: "list[n]" when n differs is not a difference, so a list
-  becomes "list" plus the shape of its first element under path[*];
+- repeated fields: "list" (how many is not a difference), and under
+  path[*] the kinds each path takes across all elements, joined with "|"
+  (their order is not a difference either);
 - map fields (labels, annotations, info): "map", their contents are
   compared byte for byte by the tests against what was sent;
 - enums: the value's name (a state must agree);
@@ -53,11 +54,16 @@ def shape(msg, prefix=""):
                 out[path] = "empty-list"
                 continue
             out[path] = "list"
-            first = value[0]
-            if fd.message_type is not None:
-                out.update(shape(first, path + "[*]."))
-            else:
-                out[path + "[*]"] = _scalar(fd, first)
+            # Every element's shape, merged: the kinds a path takes across
+            # the list, so that the order of the elements does not matter.
+            kinds = {}
+            for item in value:
+                if fd.message_type is not None:
+                    for k, v in shape(item, path + "[*].").items():
+                        kinds.setdefault(k, set()).add(v)
+                else:
+                    kinds.setdefault(path + "[*]", set()).add(_scalar(fd, item))
+            out.update({k: "|".join(sorted(v)) for k, v in kinds.items()})
         elif fd.message_type is not None:
             if msg.HasField(fd.name):
                 out[path] = "message"
