@@ -36,6 +36,7 @@ Nothing here waits with a fixed sleep: every wait is a poll of a CRI
 answer with a deadline."""
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -403,7 +404,6 @@ CRI_LOG_RE = (r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d
 def read_cri_log(path):
     """Parses a CRI log file: a list of (timestamp, stream, tag, content),
     raising ValueError on a line that is not in the CRI format."""
-    import re
     rx = re.compile(CRI_LOG_RE)
     out = []
     with open(path, "rb") as f:
