@@ -278,7 +278,7 @@ static const struct vm_backend_ops host_ops = {
 
 /* ---- open --------------------------------------------------------------- */
 
-/* What this VMM offers, from its --help: the CRI console arrived later. */
+/* What this VMM offers, from its --help: the CRI console came with issue 12. */
 static void probe_vmm(struct vm_host *h)
 {
 	char help[] = "--help";
@@ -434,10 +434,18 @@ int vm_host_open(const struct vm_host_config *cfg, struct vm_backend *out, struc
 		return r;
 	}
 	probe_vmm(h);
+	/* Without it the console is no CRI log kubelet can read, and nothing survives the agent. */
+	if (!h->vmm_serial_cri || !h->vmm_console_sock) {
+		r = err_set(err, -ENOTSUP,
+			    "[vm] '%s' has no --serial cri:PATH or --console-sock: too old for the "
+			    "node agent",
+			    h->vmm_path);
+		host_free(h);
+		return r;
+	}
 	adopt(h);
 	log_fields(LOG_INFO, "VM backend ready", "state_dir", h->state_dir, "cgroup",
-		   h->cgroup_version == 2 ? "v2" : "v1", "console",
-		   h->vmm_serial_cri ? "cri" : "file (this VMM has no --serial cri:)", NULL);
+		   h->cgroup_version == 2 ? "v2" : "v1", NULL);
 	out->ops = &host_ops;
 	out->ctx = h;
 	return 0;

@@ -27,7 +27,7 @@
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-static char base[64], state[128], jail[128], image[128], mnt[128];
+static char base[64], state[128], jail[128], image[128], mnt[128], vmm[128];
 
 static void put(const char *path, const char *text)
 {
@@ -61,6 +61,11 @@ static int setup(void **st)
 	put(p, "disk");
 	snprintf(p, sizeof(p), "%s/token", mnt);
 	put(p, "secret");
+	/* A VMM that only says what it offers: create never runs it. */
+	snprintf(vmm, sizeof(vmm), "%s/fake-vmm", base);
+	put(vmm, "#!/bin/sh\necho '  --serial MODE  stdio, file:PATH, cri:PATH or none'\n"
+		 "echo '  --console-sock PATH'\n");
+	chmod(vmm, 0755);
 	return 0;
 }
 
@@ -91,7 +96,7 @@ static void create_and_remove(void **st)
 	struct vm_host_config cfg = {
 		.state_dir = state,
 		.jail_base = jail,
-		.vmm_path = "/bin/true",
+		.vmm_path = vmm,
 		.jailer_path = "/bin/true",
 		.shim_path = "/bin/true",
 		.uid_base = 910000,
@@ -189,6 +194,7 @@ static void create_and_remove(void **st)
 	assert_true(has_arg(&rec, "--rng", NULL));
 	assert_true(has_arg(&rec, "--vsock", "cid=3,uds=/vsock.sock"));
 	assert_true(has_arg(&rec, "--serial", "none"));
+	assert_true(has_arg(&rec, "--console-sock", "/console.sock"));
 	assert_true(has_arg(&rec, "--drive", "id=disk0,path=/disk0.img"));
 	/* The missing mount is skipped; the other is mount 0. */
 	assert_true(has_arg(&rec, "--drive",
@@ -196,14 +202,14 @@ static void create_and_remove(void **st)
 	vm_record_free(&rec);
 
 	/* The jail: links to the image's files, the VM's own disk copy, the ISO. */
-	snprintf(p, sizeof(p), "%s/true/%s/root/kernel", jail, ID);
+	snprintf(p, sizeof(p), "%s/fake-vmm/%s/root/kernel", jail, ID);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_nlink, 2);
-	snprintf(p, sizeof(p), "%s/true/%s/root/disk0.img", jail, ID);
+	snprintf(p, sizeof(p), "%s/fake-vmm/%s/root/disk0.img", jail, ID);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_uid, 910000);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	snprintf(p, sizeof(p), "%s/true/%s/root/mount0.iso", jail, ID);
+	snprintf(p, sizeof(p), "%s/fake-vmm/%s/root/mount0.iso", jail, ID);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_uid, 0);
 
@@ -217,7 +223,7 @@ static void create_and_remove(void **st)
 	assert_int_equal(b.ops->stop(b.ctx, ID, 10, &err), 0);
 	assert_int_equal(b.ops->remove(b.ctx, ID, &err), 0);
 	assert_int_equal(b.ops->remove(b.ctx, ID, &err), 0);
-	snprintf(p, sizeof(p), "%s/true/%s", jail, ID);
+	snprintf(p, sizeof(p), "%s/fake-vmm/%s", jail, ID);
 	assert_int_equal(access(p, F_OK), -1);
 	snprintf(p, sizeof(p), "%s/%s", state, ID);
 	assert_int_equal(access(p, F_OK), -1);
@@ -239,7 +245,7 @@ static void refused(void **st)
 	struct vm_host_config cfg = {
 		.state_dir = state,
 		.jail_base = jail,
-		.vmm_path = "/bin/true",
+		.vmm_path = vmm,
 		.jailer_path = "/bin/true",
 		.shim_path = "/bin/true",
 		.uid_base = 910000,
@@ -256,6 +262,12 @@ static void refused(void **st)
 	char **ids;
 	size_t n;
 
+	/* A VMM without the CRI console is refused. */
+	cfg.vmm_path = "/bin/true";
+	assert_int_equal(vm_host_open(&cfg, &b, &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "cri:PATH"));
+	cfg.vmm_path = vmm;
+	memset(&err, 0, sizeof(err));
 	assert_int_equal(vm_host_open(&cfg, &b, &err), 0);
 	/* A character device is no disk. */
 	d.host_path = (char *)"/dev/null";
@@ -294,7 +306,7 @@ static void many_mounts(void **st)
 	struct vm_host_config cfg = {
 		.state_dir = state,
 		.jail_base = jail,
-		.vmm_path = "/bin/true",
+		.vmm_path = vmm,
 		.jailer_path = "/bin/true",
 		.shim_path = "/bin/true",
 		.uid_base = 910000,

@@ -70,12 +70,6 @@ def read(path):
         return ""
 
 
-def cri_mode():
-    """The VMM with the CRI console, and the firmware's pod mode, or today's pieces."""
-    out = subprocess.run([VMM, "--help"], capture_output=True, text=True).stdout
-    return "cri:PATH" in out
-
-
 def make_image():
     os.makedirs(IMAGE)
     with open(FIRMWARE, "rb") as f, open(os.path.join(IMAGE, "kernel"), "wb") as k:
@@ -135,13 +129,11 @@ def loop_device():
 
 
 def test_lifecycle():
-    cri = cri_mode()
     i = vm_id(1)
     loop = loop_device()
     log = os.path.join(LOGDIR, "0.log")
     os.makedirs(LOGDIR, exist_ok=True)
-    cmdline = ("kvmlet.test=pod kvmlet.pod_tick_ms=200" if cri else
-               "kvmlet.test=vsock-agent kvmlet.vsock_timeout=600")
+    cmdline = "kvmlet.test=pod kvmlet.pod_tick_ms=200"
     create(i, cmdline, log, "--mount", f"{make_mount()}:/etc/config",
            "--annotation", "kvmlet.io/cloud-init-user-data=#cloud-config\n",
            *(["--device", f"{loop}:r"] if loop else []))
@@ -185,14 +177,12 @@ def test_lifecycle():
     check(os.stat(log).st_uid == 900000 and (os.stat(log).st_mode & 0o777) == 0o640,
           "the CRI log is not the VM's own 0640 file")
     check(mounted(os.path.join(root, "log")), "the log directory is not mounted in the jail")
-    banner = "pod ready" if cri else "vsock: listening on port"
-    wait_for("the guest's banner in the CRI log", lambda: banner in read(log))
+    wait_for("the guest's banner in the CRI log", lambda: "pod ready" in read(log))
     print(f"measured: start {t_start * 1000:.0f} ms (API answering), banner in the log after "
           f"{(time.monotonic() - t0) * 1000:.0f} ms")
-    if cri:
-        first = read(log).splitlines()[0].split(" ", 3)
-        check(len(first) == 4 and first[1] == "stdout" and first[2] in ("F", "P"),
-              f"not a CRI log line: {first}")
+    first = read(log).splitlines()[0].split(" ", 3)
+    check(len(first) == 4 and first[1] == "stdout" and first[2] in ("F", "P"),
+          f"not a CRI log line: {first}")
 
     r = tool("exec", i, "10000", "4096", "echo", "hello", "vm")
     check(r["exit_code"] == 0 and r["stdout"] == "hello vm\n", f"exec echo: {r}")
@@ -217,27 +207,22 @@ def test_lifecycle():
     p = tool("sandbox-stats", CGPARENT)
     check(p["cpu_ns"] >= s["cpu_ns"], f"pod stats {p} below the VM's {s}")
 
-    if cri:
-        os.rename(log, log + ".1")
-        tool("reopen", i)
-        check(os.path.exists(log) and os.stat(log).st_uid == 900000, "no new log after reopen")
-        # The guest's ticks go on in the new file, as CRI log lines.
-        line = wait_for("a tick in the reopened log",
-                        lambda: next((l for l in read(log).splitlines() if " tick " in l), None))
-        check(line.split(" ")[1:3] == ["stdout", "F"], f"reopened log line: {line!r}")
+    os.rename(log, log + ".1")
+    tool("reopen", i)
+    check(os.path.exists(log) and os.stat(log).st_uid == 900000, "no new log after reopen")
+    # The guest's ticks go on in the new file, as CRI log lines.
+    line = wait_for("a tick in the reopened log",
+                    lambda: next((l for l in read(log).splitlines() if " tick " in l), None))
+    check(line.split(" ")[1:3] == ["stdout", "F"], f"reopened log line: {line!r}")
 
     t0 = time.monotonic()
     tool("stop", i, "20")
     took = time.monotonic() - t0
     st = tool("status", i)
-    if cri:
-        check(st["state"] == "EXITED" and st["exit_code"] == 0 and st["reason"] == "Completed",
-              f"after a graceful stop: {st}")
-        check(took < 15, f"the graceful stop took {took:.1f} s")
-    else:
-        # Today's firmware ignores Ctrl+Alt+Del: the grace runs out and the shim kills it.
-        check(st["state"] == "EXITED" and st["exit_code"] == 137 and st["reason"] == "Error",
-              f"after a stop past its grace: {st}")
+    # The pod firmware powers off on Ctrl+Alt+Del: exit 0, well within the grace.
+    check(st["state"] == "EXITED" and st["exit_code"] == 0 and st["reason"] == "Completed",
+          f"after a graceful stop: {st}")
+    check(took < 15, f"the graceful stop took {took:.1f} s")
     check(st["finished_at"] >= st["started_at"] > 0, f"timestamps: {st}")
     tool("stop", i, "5")  # idempotent
 
