@@ -32,6 +32,7 @@ struct vm_host {
 	bool vmm_serial_cri;   /* the VMM has --serial cri:PATH (required) */
 	bool vmm_console_sock; /* and --console-sock (required) */
 	struct vm_ids ids;
+	int lock_fd; /* flock()ed: one process per state directory */
 };
 
 /* ---- shared helpers (host.c) ---------------------------------------------- */

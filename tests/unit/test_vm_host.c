@@ -159,6 +159,10 @@ static void create_and_remove(void **st)
 	snprintf(img.id, sizeof(img.id), "sha256:x");
 
 	assert_int_equal(vm_host_open(&cfg, &b, &err), 0);
+	/* One process per state directory. */
+	struct vm_backend b2;
+	assert_int_equal(vm_host_open(&cfg, &b2, &err), -EBUSY);
+	memset(&err, 0, sizeof(err));
 	assert_int_equal(b.ops->create(b.ctx, &req, &err), 0);
 	/* Twice is refused, and leaves the first alone. */
 	assert_int_equal(b.ops->create(b.ctx, &req, &err), -EEXIST);
