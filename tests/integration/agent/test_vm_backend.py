@@ -30,7 +30,9 @@ BASE = tempfile.mkdtemp(prefix=f"kvmlet-vm-{TAG}-")
 STATE, JAIL, IMAGE = (os.path.join(BASE, d) for d in ("state", "jail", "image"))
 LOGDIR = os.path.join(BASE, "pods", f"default_pod_{TAG}", "vm")
 CONFIG = ",".join([STATE, JAIL, VMM, JAILER, SHIM, "900000", "8"])
-CGPARENT = f"kvmlet-test-{TAG}"
+CGTOP = f"kvmlet-test-{TAG}"
+CGPARENT = f"/{CGTOP}/besteffort/pod{TAG}"  # nested, with kubelet's leading '/'
+
 NETNS = f"kvmlet-vm-{TAG}"
 CGROOT = "/sys/fs/cgroup"
 TIMEOUT = 60
@@ -100,7 +102,7 @@ def jail_root(i):
 
 
 def cgroup_dir(ctrl, i):
-    return os.path.join(CGROOT, ctrl, CGPARENT, i)
+    return os.path.join(CGROOT, ctrl, CGPARENT.lstrip("/"), i)
 
 
 def mounted(path):
@@ -333,10 +335,11 @@ def cleanup():
     for n in (1, 2, 3, 4, 5, 6, 7):
         tool("remove", vm_id(n), ok=False)
     for ctrl in ("memory", "cpu", "cpuacct"):
-        try:
-            os.rmdir(os.path.join(CGROOT, ctrl, CGPARENT))
-        except OSError:
-            pass
+        for d in (CGPARENT.lstrip("/"), f"{CGTOP}/besteffort", CGTOP):
+            try:
+                os.rmdir(os.path.join(CGROOT, ctrl, d))
+            except OSError:
+                pass
     subprocess.run(["ip", "netns", "delete", NETNS], check=False, capture_output=True)
     for loop in LOOPS:
         subprocess.run(["losetup", "-d", loop], check=False)
