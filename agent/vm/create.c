@@ -368,7 +368,6 @@ static int add_cidata(struct build *b, struct err *err)
 
 static int build_vmm_args(struct build *b, struct err *err)
 {
-	const struct vm_host *h = b->h;
 	int r;
 
 	argv_pushf(&b->vmm, "--vcpus=%u", b->spec.vcpus);
@@ -379,15 +378,14 @@ static int build_vmm_args(struct build *b, struct err *err)
 	argv_pushf(&b->vmm, "cid=%u,uds=/vsock.sock", b->rec.cid);
 	if (b->spec.rng)
 		host_argv_push(&b->vmm, "--rng");
-	if (h->vmm_console_sock) {
-		host_argv_push(&b->vmm, "--console-sock");
-		host_argv_push(&b->vmm, "/console.sock");
-	}
+	/* Console input, for attach (the streaming issue). */
+	host_argv_push(&b->vmm, "--console-sock");
+	host_argv_push(&b->vmm, "/console.sock");
 	if (*b->rec.log_path) {
 		const char *name = strrchr(b->rec.log_path, '/') + 1;
 
 		host_argv_push(&b->vmm, "--serial");
-		argv_pushf(&b->vmm, "%s:/log/%s", h->vmm_serial_cri ? "cri" : "file", name);
+		argv_pushf(&b->vmm, "cri:/log/%s", name);
 	} else {
 		host_argv_push(&b->vmm, "--serial");
 		host_argv_push(&b->vmm, "none");

@@ -127,7 +127,9 @@ int host_exec(void *ctx, const char *id, const char *const *argv, size_t argc, i
 	host_jail_paths(h, id, jail_dir, root, sizeof(root));
 	sockfd = host_jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
 	if (sockfd < 0)
-		return err_set(err, sockfd, "jail '%s': %s", root, strerror(-sockfd));
+		return err_set(err, -ENOTCONN,
+			       "the guest has no agent on vsock port %u (no vsock socket: %s)",
+			       GA_DEFAULT_PORT, strerror(-sockfd));
 	c = ga_connect_addr(&addr, EXEC_CONNECT_MS, &ge);
 	close(sockfd);
 	if (!c)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -278,7 +279,7 @@ static const struct vm_backend_ops host_ops = {
 
 /* ---- open --------------------------------------------------------------- */
 
-/* What this VMM offers, from its --help: the CRI console arrived later. */
+/* What this VMM offers, from its --help: the CRI console came with issue 12. */
 static void probe_vmm(struct vm_host *h)
 {
 	char help[] = "--help";
@@ -367,11 +368,32 @@ static void adopt(struct vm_host *h)
 	closedir(d);
 }
 
+/*
+ * One process per state directory: uids and CIDs are handed out from
+ * memory, so a second agent on the same directory would hand out the same.
+ */
+static int lock_state(struct vm_host *h, struct err *err)
+{
+	char path[PATH_MAX];
+
+	if (vm_pathf(path, sizeof(path), "%s/.lock", h->state_dir))
+		return err_set(err, -ENAMETOOLONG, "%s: path too long", h->state_dir);
+	h->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (h->lock_fd < 0)
+		return err_set(err, -errno, "%s: %s", path, strerror(errno));
+	if (flock(h->lock_fd, LOCK_EX | LOCK_NB))
+		return err_set(err, errno == EWOULDBLOCK ? -EBUSY : -errno,
+			       "VM state directory %s: in use by another process", h->state_dir);
+	return 0;
+}
+
 static void host_free(struct vm_host *h)
 {
 	if (!h)
 		return;
 	vm_ids_fini(&h->ids);
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
 	free(h->state_dir);
 	free(h->jail_base);
 	free(h->vmm_path);
@@ -401,6 +423,7 @@ int vm_host_open(const struct vm_host_config *cfg, struct vm_backend *out, struc
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return err_set(err, -ENOMEM, "out of memory");
+	h->lock_fd = -1;
 	h->state_dir = strdup(cfg->state_dir);
 	h->jail_base = strdup(cfg->jail_base);
 	h->vmm_path = strdup(cfg->vmm_path);
@@ -426,7 +449,9 @@ int vm_host_open(const struct vm_host_config *cfg, struct vm_backend *out, struc
 		host_free(h);
 		return r;
 	}
-	r = vm_ids_load(&h->ids, h->state_dir, err);
+	r = lock_state(h, err);
+	if (!r)
+		r = vm_ids_load(&h->ids, h->state_dir, err);
 	if (!r)
 		r = http_client_global_init(err);
 	if (r) {
@@ -434,10 +459,18 @@ int vm_host_open(const struct vm_host_config *cfg, struct vm_backend *out, struc
 		return r;
 	}
 	probe_vmm(h);
+	/* Without it the console is no CRI log kubelet can read, and nothing survives the agent. */
+	if (!h->vmm_serial_cri || !h->vmm_console_sock) {
+		r = err_set(err, -ENOTSUP,
+			    "[vm] '%s' has no --serial cri:PATH or --console-sock: too old for the "
+			    "node agent",
+			    h->vmm_path);
+		host_free(h);
+		return r;
+	}
 	adopt(h);
 	log_fields(LOG_INFO, "VM backend ready", "state_dir", h->state_dir, "cgroup",
-		   h->cgroup_version == 2 ? "v2" : "v1", "console",
-		   h->vmm_serial_cri ? "cri" : "file (this VMM has no --serial cri:)", NULL);
+		   h->cgroup_version == 2 ? "v2" : "v1", NULL);
 	out->ops = &host_ops;
 	out->ctx = h;
 	return 0;

@@ -29,9 +29,10 @@ struct vm_host {
 	uint64_t default_memory_mib;
 	uint64_t overhead_mib;
 	int cgroup_version;
-	bool vmm_serial_cri;   /* the VMM has --serial cri:PATH */
-	bool vmm_console_sock; /* and --console-sock */
+	bool vmm_serial_cri;   /* the VMM has --serial cri:PATH (required) */
+	bool vmm_console_sock; /* and --console-sock (required) */
 	struct vm_ids ids;
+	int lock_fd; /* flock()ed: one process per state directory */
 };
 
 /* ---- shared helpers (host.c) ---------------------------------------------- */

@@ -19,15 +19,20 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "agent/image/store.h"
 #include "agent/vm/cgroup.h"
+#include "agent/vm/proc.h"
 #include "agent/vm/record.h"
 #include "agent/vm/vm.h"
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-static char base[64], state[128], jail[128], image[128], mnt[128];
+static char base[64], state[128], jail[128], image[128], mnt[128], vmm[128];
 
 static void put(const char *path, const char *text)
 {
@@ -61,6 +66,11 @@ static int setup(void **st)
 	put(p, "disk");
 	snprintf(p, sizeof(p), "%s/token", mnt);
 	put(p, "secret");
+	/* A VMM that only says what it offers: create never runs it. */
+	snprintf(vmm, sizeof(vmm), "%s/fake-vmm", base);
+	put(vmm, "#!/bin/sh\necho '  --serial MODE  stdio, file:PATH, cri:PATH or none'\n"
+		 "echo '  --console-sock PATH'\n");
+	chmod(vmm, 0755);
 	return 0;
 }
 
@@ -91,7 +101,7 @@ static void create_and_remove(void **st)
 	struct vm_host_config cfg = {
 		.state_dir = state,
 		.jail_base = jail,
-		.vmm_path = "/bin/true",
+		.vmm_path = vmm,
 		.jailer_path = "/bin/true",
 		.shim_path = "/bin/true",
 		.uid_base = 910000,
@@ -154,6 +164,10 @@ static void create_and_remove(void **st)
 	snprintf(img.id, sizeof(img.id), "sha256:x");
 
 	assert_int_equal(vm_host_open(&cfg, &b, &err), 0);
+	/* One process per state directory. */
+	struct vm_backend b2;
+	assert_int_equal(vm_host_open(&cfg, &b2, &err), -EBUSY);
+	memset(&err, 0, sizeof(err));
 	assert_int_equal(b.ops->create(b.ctx, &req, &err), 0);
 	/* Twice is refused, and leaves the first alone. */
 	assert_int_equal(b.ops->create(b.ctx, &req, &err), -EEXIST);
@@ -189,6 +203,7 @@ static void create_and_remove(void **st)
 	assert_true(has_arg(&rec, "--rng", NULL));
 	assert_true(has_arg(&rec, "--vsock", "cid=3,uds=/vsock.sock"));
 	assert_true(has_arg(&rec, "--serial", "none"));
+	assert_true(has_arg(&rec, "--console-sock", "/console.sock"));
 	assert_true(has_arg(&rec, "--drive", "id=disk0,path=/disk0.img"));
 	/* The missing mount is skipped; the other is mount 0. */
 	assert_true(has_arg(&rec, "--drive",
@@ -196,14 +211,14 @@ static void create_and_remove(void **st)
 	vm_record_free(&rec);
 
 	/* The jail: links to the image's files, the VM's own disk copy, the ISO. */
-	snprintf(p, sizeof(p), "%s/true/%s/root/kernel", jail, ID);
+	snprintf(p, sizeof(p), "%s/fake-vmm/%s/root/kernel", jail, ID);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_nlink, 2);
-	snprintf(p, sizeof(p), "%s/true/%s/root/disk0.img", jail, ID);
+	snprintf(p, sizeof(p), "%s/fake-vmm/%s/root/disk0.img", jail, ID);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_uid, 910000);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	snprintf(p, sizeof(p), "%s/true/%s/root/mount0.iso", jail, ID);
+	snprintf(p, sizeof(p), "%s/fake-vmm/%s/root/mount0.iso", jail, ID);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_uid, 0);
 
@@ -217,7 +232,7 @@ static void create_and_remove(void **st)
 	assert_int_equal(b.ops->stop(b.ctx, ID, 10, &err), 0);
 	assert_int_equal(b.ops->remove(b.ctx, ID, &err), 0);
 	assert_int_equal(b.ops->remove(b.ctx, ID, &err), 0);
-	snprintf(p, sizeof(p), "%s/true/%s", jail, ID);
+	snprintf(p, sizeof(p), "%s/fake-vmm/%s", jail, ID);
 	assert_int_equal(access(p, F_OK), -1);
 	snprintf(p, sizeof(p), "%s/%s", state, ID);
 	assert_int_equal(access(p, F_OK), -1);
@@ -239,7 +254,7 @@ static void refused(void **st)
 	struct vm_host_config cfg = {
 		.state_dir = state,
 		.jail_base = jail,
-		.vmm_path = "/bin/true",
+		.vmm_path = vmm,
 		.jailer_path = "/bin/true",
 		.shim_path = "/bin/true",
 		.uid_base = 910000,
@@ -256,6 +271,12 @@ static void refused(void **st)
 	char **ids;
 	size_t n;
 
+	/* A VMM without the CRI console is refused. */
+	cfg.vmm_path = "/bin/true";
+	assert_int_equal(vm_host_open(&cfg, &b, &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "cri:PATH"));
+	cfg.vmm_path = vmm;
+	memset(&err, 0, sizeof(err));
 	assert_int_equal(vm_host_open(&cfg, &b, &err), 0);
 	/* A character device is no disk. */
 	d.host_path = (char *)"/dev/null";
@@ -294,7 +315,7 @@ static void many_mounts(void **st)
 	struct vm_host_config cfg = {
 		.state_dir = state,
 		.jail_base = jail,
-		.vmm_path = "/bin/true",
+		.vmm_path = vmm,
 		.jailer_path = "/bin/true",
 		.shim_path = "/bin/true",
 		.uid_base = 910000,
@@ -336,12 +357,219 @@ static void many_mounts(void **st)
 	vm_host_close(&b);
 }
 
+/* ---- exec against a fake guest agent behind a fake VMM's vsock socket ---- */
+
+enum agent_mode { AGENT_DONE, AGENT_SIGNAL, AGENT_HANG };
+
+struct agent {
+	int listen_fd;
+	enum agent_mode mode;
+	pthread_t thread;
+};
+
+static void agent_line(int fd, const char *line, enum agent_mode mode)
+{
+	cJSON *req = cJSON_Parse(line);
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "execute");
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(req, "arguments");
+	char out[512];
+
+	out[0] = '\0';
+	if (cJSON_IsString(cmd) && !strcmp(cmd->valuestring, "guest-sync-delimited"))
+		snprintf(out, sizeof(out), "\xff{\"return\": %.0f}\n",
+			 cJSON_GetObjectItem(args, "id")->valuedouble);
+	else if (cJSON_IsString(cmd) && !strcmp(cmd->valuestring, "guest-exec"))
+		snprintf(out, sizeof(out), "{\"return\": {\"pid\": 7}}\n");
+	else if (cJSON_IsString(cmd) && mode == AGENT_DONE)
+		/* "hello world" and "oops" */
+		snprintf(out, sizeof(out),
+			 "{\"return\": {\"exited\": true, \"exitcode\": 3, \"out-data\": "
+			 "\"aGVsbG8gd29ybGQ=\", \"err-data\": \"b29wcw==\"}}\n");
+	else if (cJSON_IsString(cmd) && mode == AGENT_SIGNAL)
+		snprintf(out, sizeof(out), "{\"return\": {\"exited\": true, \"signal\": 9}}\n");
+	else if (cJSON_IsString(cmd))
+		snprintf(out, sizeof(out), "{\"return\": {\"exited\": false}}\n");
+	if (*out)
+		send(fd, out, strlen(out), MSG_NOSIGNAL);
+	cJSON_Delete(req);
+}
+
+/* One connection: the VMM's CONNECT handshake, then the agent, line by line. */
+static void agent_serve(int fd, enum agent_mode mode)
+{
+	char buf[8192];
+	size_t len = 0;
+	bool connected = false;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		char *nl;
+
+		if (n <= 0)
+			return;
+		len += (size_t)n;
+		while ((nl = memchr(buf, '\n', len))) {
+			char line[sizeof(buf)];
+			size_t ll = (size_t)(nl - buf), o = 0;
+
+			for (size_t i = 0; i < ll; i++)
+				if ((unsigned char)buf[i] != 0xff)
+					line[o++] = buf[i];
+			line[o] = '\0';
+			memmove(buf, nl + 1, len - ll - 1);
+			len -= ll + 1;
+			if (!connected) {
+				connected = !strcmp(line, "CONNECT 1024");
+				send(fd, connected ? "OK 1\n" : "", connected ? 5 : 0,
+				     MSG_NOSIGNAL);
+				if (!connected)
+					return;
+				continue;
+			}
+			agent_line(fd, line, mode);
+		}
+	}
+}
+
+static void *agent_main(void *arg)
+{
+	struct agent *a = arg;
+	int fd;
+
+	while ((fd = accept(a->listen_fd, NULL, NULL)) >= 0) {
+		agent_serve(fd, a->mode);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Listens on root/vsock.sock (by a relative name: the full path is too long for sun_path). */
+static void agent_start(struct agent *a, const char *root)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "vsock.sock" };
+	int cwd = open(".", O_PATH | O_DIRECTORY);
+
+	a->listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(chdir(root), 0);
+	assert_int_equal(bind(a->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(fchdir(cwd), 0);
+	close(cwd);
+	assert_int_equal(listen(a->listen_fd, 4), 0);
+	assert_int_equal(pthread_create(&a->thread, NULL, agent_main, a), 0);
+}
+
+static void agent_stop(struct agent *a, const char *root)
+{
+	char p[600];
+
+	shutdown(a->listen_fd, SHUT_RDWR);
+	pthread_join(a->thread, NULL);
+	close(a->listen_fd);
+	snprintf(p, sizeof(p), "%s/vsock.sock", root);
+	unlink(p);
+}
+
+/* Makes the record say the VM runs, with this test as its shim (0: never started). */
+static void pretend_running(bool running)
+{
+	char p[512];
+	struct vm_record rec;
+	struct err err = { 0 };
+	uint64_t ticks = 0;
+
+	snprintf(p, sizeof(p), "%s/%s", state, ID);
+	assert_int_equal(vm_record_read(p, &rec, &err), 0);
+	assert_int_equal(vm_proc_start_ticks(getpid(), &ticks), 0);
+	rec.shim_pid = running ? getpid() : 0;
+	rec.shim_start_ticks = running ? ticks : 0;
+	rec.started_at = running ? 1 : 0;
+	assert_int_equal(vm_record_write(p, &rec, &err), 0);
+	vm_record_free(&rec);
+}
+
+static void exec_paths(void **st)
+{
+	if (geteuid() != 0) {
+		skip();
+		return;
+	}
+	struct vm_host_config cfg = {
+		.state_dir = state,
+		.jail_base = jail,
+		.vmm_path = vmm,
+		.jailer_path = "/bin/true",
+		.shim_path = "/bin/true",
+		.uid_base = 910000,
+		.uid_count = 4,
+		.default_memory_mib = 256,
+	};
+	Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+	struct store_image img = { .kernel = (char *)"vmlinux" };
+	struct vm_request req = { .id = ID, .config = &c, .image = &img, .image_dir = image };
+	const char *argv[] = { "echo", "hello", "world" };
+	struct vm_exec_result x;
+	struct vm_backend b;
+	struct vm_status s;
+	struct agent a = { 0 };
+	struct err err = { 0 };
+	char root[512];
+
+	assert_int_equal(vm_host_open(&cfg, &b, &err), 0);
+	assert_int_equal(b.ops->create(b.ctx, &req, &err), 0);
+	snprintf(root, sizeof(root), "%s/fake-vmm/%s/root", jail, ID);
+
+	/* Not running: no exec. */
+	assert_int_equal(b.ops->exec(b.ctx, ID, argv, 3, 1000, 100, &x, &err), -ESRCH);
+	pretend_running(true);
+	assert_int_equal(b.ops->status(b.ctx, ID, &s, &err), 0);
+	assert_int_equal(s.state, VM_RUNNING);
+
+	/* No agent behind the vsock socket. */
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(b.ops->exec(b.ctx, ID, argv, 3, 1000, 100, &x, &err), -ENOTCONN);
+	assert_non_null(strstr(err.msg, "no agent on vsock port 1024"));
+
+	/* Output and exit status, the output cut at the cap. */
+	a.mode = AGENT_DONE;
+	agent_start(&a, root);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(b.ops->exec(b.ctx, ID, argv, 3, 5000, 5, &x, &err), 0);
+	assert_int_equal(x.exit_code, 3);
+	assert_int_equal(x.out_len, 5);
+	assert_memory_equal(x.out, "hello", 5);
+	assert_int_equal(x.err_len, 4);
+	assert_memory_equal(x.err, "oops", 4);
+	vm_exec_result_free(&x);
+	agent_stop(&a, root);
+
+	/* Killed by a signal: 128 + N. */
+	a.mode = AGENT_SIGNAL;
+	agent_start(&a, root);
+	assert_int_equal(b.ops->exec(b.ctx, ID, argv, 3, 5000, 100, &x, &err), 0);
+	assert_int_equal(x.exit_code, 137);
+	vm_exec_result_free(&x);
+	agent_stop(&a, root);
+
+	/* Never ends: DEADLINE_EXCEEDED's errno, in about the time given. */
+	a.mode = AGENT_HANG;
+	agent_start(&a, root);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(b.ops->exec(b.ctx, ID, argv, 3, 300, 100, &x, &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "timed out"));
+	agent_stop(&a, root);
+
+	pretend_running(false);
+	assert_int_equal(b.ops->remove(b.ctx, ID, &err), 0);
+	vm_host_close(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(create_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_mounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(exec_paths, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

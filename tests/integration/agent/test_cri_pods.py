@@ -249,6 +249,16 @@ def test_pod_lifecycle():
     check(s.state == API.CONTAINER_EXITED and s.exit_code == 0 and s.reason == "Completed"
           and s.finished_at >= s.started_at, f"after stop: {s}")
     AG.c.runtime("StopContainer", API.StopContainerRequest(container_id=ct, timeout=5))
+
+    # kubelet's restart: attempt 1 of the same container, a new VM, a new log file.
+    ct1 = create(sb, cfg, container_config(FW_ID, attempt=1))
+    by_id("StartContainer", "container_id", ct1)
+    log1 = os.path.join(cfg.log_directory, "fw", "1.log")
+    wait_for("the restarted guest's banner", lambda: "pod ready" in read(log1))
+    AG.c.runtime("StopContainer", API.StopContainerRequest(container_id=ct1, timeout=20),
+                 timeout=TIMEOUT)
+    check(cstatus(ct1).exit_code == 0, "the restarted container's exit")
+    by_id("RemoveContainer", "container_id", ct1)
     by_id("RemoveContainer", "container_id", ct)
     by_id("RemoveContainer", "container_id", ct)  # idempotent
     code, _ = AG.c.code_of(cstatus, ct)

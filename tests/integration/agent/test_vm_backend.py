@@ -30,7 +30,9 @@ BASE = tempfile.mkdtemp(prefix=f"kvmlet-vm-{TAG}-")
 STATE, JAIL, IMAGE = (os.path.join(BASE, d) for d in ("state", "jail", "image"))
 LOGDIR = os.path.join(BASE, "pods", f"default_pod_{TAG}", "vm")
 CONFIG = ",".join([STATE, JAIL, VMM, JAILER, SHIM, "900000", "8"])
-CGPARENT = f"kvmlet-test-{TAG}"
+CGTOP = f"kvmlet-test-{TAG}"
+CGPARENT = f"/{CGTOP}/besteffort/pod{TAG}"  # nested, with kubelet's leading '/'
+
 NETNS = f"kvmlet-vm-{TAG}"
 CGROOT = "/sys/fs/cgroup"
 TIMEOUT = 60
@@ -70,12 +72,6 @@ def read(path):
         return ""
 
 
-def cri_mode():
-    """The VMM with the CRI console, and the firmware's pod mode, or today's pieces."""
-    out = subprocess.run([VMM, "--help"], capture_output=True, text=True).stdout
-    return "cri:PATH" in out
-
-
 def make_image():
     os.makedirs(IMAGE)
     with open(FIRMWARE, "rb") as f, open(os.path.join(IMAGE, "kernel"), "wb") as k:
@@ -106,7 +102,7 @@ def jail_root(i):
 
 
 def cgroup_dir(ctrl, i):
-    return os.path.join(CGROOT, ctrl, CGPARENT, i)
+    return os.path.join(CGROOT, ctrl, CGPARENT.lstrip("/"), i)
 
 
 def mounted(path):
@@ -135,13 +131,11 @@ def loop_device():
 
 
 def test_lifecycle():
-    cri = cri_mode()
     i = vm_id(1)
     loop = loop_device()
     log = os.path.join(LOGDIR, "0.log")
     os.makedirs(LOGDIR, exist_ok=True)
-    cmdline = ("kvmlet.test=pod kvmlet.pod_tick_ms=200" if cri else
-               "kvmlet.test=vsock-agent kvmlet.vsock_timeout=600")
+    cmdline = "kvmlet.test=pod kvmlet.pod_tick_ms=200"
     create(i, cmdline, log, "--mount", f"{make_mount()}:/etc/config",
            "--annotation", "kvmlet.io/cloud-init-user-data=#cloud-config\n",
            *(["--device", f"{loop}:r"] if loop else []))
@@ -185,14 +179,12 @@ def test_lifecycle():
     check(os.stat(log).st_uid == 900000 and (os.stat(log).st_mode & 0o777) == 0o640,
           "the CRI log is not the VM's own 0640 file")
     check(mounted(os.path.join(root, "log")), "the log directory is not mounted in the jail")
-    banner = "pod ready" if cri else "vsock: listening on port"
-    wait_for("the guest's banner in the CRI log", lambda: banner in read(log))
+    wait_for("the guest's banner in the CRI log", lambda: "pod ready" in read(log))
     print(f"measured: start {t_start * 1000:.0f} ms (API answering), banner in the log after "
           f"{(time.monotonic() - t0) * 1000:.0f} ms")
-    if cri:
-        first = read(log).splitlines()[0].split(" ", 3)
-        check(len(first) == 4 and first[1] == "stdout" and first[2] in ("F", "P"),
-              f"not a CRI log line: {first}")
+    first = read(log).splitlines()[0].split(" ", 3)
+    check(len(first) == 4 and first[1] == "stdout" and first[2] in ("F", "P"),
+          f"not a CRI log line: {first}")
 
     r = tool("exec", i, "10000", "4096", "echo", "hello", "vm")
     check(r["exit_code"] == 0 and r["stdout"] == "hello vm\n", f"exec echo: {r}")
@@ -217,27 +209,22 @@ def test_lifecycle():
     p = tool("sandbox-stats", CGPARENT)
     check(p["cpu_ns"] >= s["cpu_ns"], f"pod stats {p} below the VM's {s}")
 
-    if cri:
-        os.rename(log, log + ".1")
-        tool("reopen", i)
-        check(os.path.exists(log) and os.stat(log).st_uid == 900000, "no new log after reopen")
-        # The guest's ticks go on in the new file, as CRI log lines.
-        line = wait_for("a tick in the reopened log",
-                        lambda: next((l for l in read(log).splitlines() if " tick " in l), None))
-        check(line.split(" ")[1:3] == ["stdout", "F"], f"reopened log line: {line!r}")
+    os.rename(log, log + ".1")
+    tool("reopen", i)
+    check(os.path.exists(log) and os.stat(log).st_uid == 900000, "no new log after reopen")
+    # The guest's ticks go on in the new file, as CRI log lines.
+    line = wait_for("a tick in the reopened log",
+                    lambda: next((l for l in read(log).splitlines() if " tick " in l), None))
+    check(line.split(" ")[1:3] == ["stdout", "F"], f"reopened log line: {line!r}")
 
     t0 = time.monotonic()
     tool("stop", i, "20")
     took = time.monotonic() - t0
     st = tool("status", i)
-    if cri:
-        check(st["state"] == "EXITED" and st["exit_code"] == 0 and st["reason"] == "Completed",
-              f"after a graceful stop: {st}")
-        check(took < 15, f"the graceful stop took {took:.1f} s")
-    else:
-        # Today's firmware ignores Ctrl+Alt+Del: the grace runs out and the shim kills it.
-        check(st["state"] == "EXITED" and st["exit_code"] == 137 and st["reason"] == "Error",
-              f"after a stop past its grace: {st}")
+    # The pod firmware powers off on Ctrl+Alt+Del: exit 0, well within the grace.
+    check(st["state"] == "EXITED" and st["exit_code"] == 0 and st["reason"] == "Completed",
+          f"after a graceful stop: {st}")
+    check(took < 15, f"the graceful stop took {took:.1f} s")
     check(st["finished_at"] >= st["started_at"] > 0, f"timestamps: {st}")
     tool("stop", i, "5")  # idempotent
 
@@ -348,10 +335,11 @@ def cleanup():
     for n in (1, 2, 3, 4, 5, 6, 7):
         tool("remove", vm_id(n), ok=False)
     for ctrl in ("memory", "cpu", "cpuacct"):
-        try:
-            os.rmdir(os.path.join(CGROOT, ctrl, CGPARENT))
-        except OSError:
-            pass
+        for d in (CGPARENT.lstrip("/"), f"{CGTOP}/besteffort", CGTOP):
+            try:
+                os.rmdir(os.path.join(CGROOT, ctrl, d))
+            except OSError:
+                pass
     subprocess.run(["ip", "netns", "delete", NETNS], check=False, capture_output=True)
     for loop in LOOPS:
         subprocess.run(["losetup", "-d", loop], check=False)
