@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 
-from harness import FIRMWARE, check, kvm_usable, main, skip
+from harness import FIRMWARE, Failure, check, kvm_usable, main, skip
 import cri_client
 import kubelet
 import kvmlet_agent
@@ -194,6 +194,14 @@ def test_kill9_under_load():
     hammer.start()
     try:
         wait_until(lambda: hammer.oks() >= 50, "the hammer made no calls", 60)
+        gone = set(vmms) - set(kvmlet_agent.vmm_pids(CGROUP_ROOT))
+        if gone:  # a VM ended under load alone, before anything was killed
+            sts = [AG.client.runtime("ContainerStatus", API.ContainerStatusRequest(
+                container_id=cid)).status for _, _, cid in pods]
+            raise Failure(f"VMMs {gone} ended before the agent was killed: " + "; ".join(
+                f"{st.id[:12]} {API.ContainerState.Name(st.state)} {st.exit_code} "
+                f"{st.reason} {st.message!r}" for st in sts
+                if st.state != API.CONTAINER_RUNNING) + f"\n{AG.log_text()}")
         AG.kill9()
         last_tick = {cid: ticks(path)[0][-1] for cid, (path, _, _) in logs.items()}
         # One VM dies while the agent is away.
