@@ -58,7 +58,7 @@ if not os.path.exists(FIRMWARE):
 REG = registry.Registry(TMP).start()
 atexit.register(REG.stop)
 AG = kvmlet_agent.Agent(AGENT, os.path.join(TMP, "agent"), insecure=[REG.host]).start(API)
-atexit.register(AG.stop)
+atexit.register(kvmlet_agent.remove_all_pods, AG, API, CGROUP_ROOT)
 if kvmlet_agent.pods_missing(AG.client, API):
     skip(kvmlet_agent.pods_missing(AG.client, API))
 # The guest prints "tick <n>" every TICK_MS: a VM that never stopped shows

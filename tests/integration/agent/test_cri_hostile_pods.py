@@ -54,7 +54,7 @@ if not os.path.exists(FIRMWARE):
 REG = registry.Registry(TMP).start()
 atexit.register(REG.stop)
 AG = kvmlet_agent.Agent(AGENT, os.path.join(TMP, "agent"), insecure=[REG.host]).start(API)
-atexit.register(AG.stop)
+atexit.register(kvmlet_agent.remove_all_pods, AG, API, CGROUP_ROOT)
 C = AG.client
 if kvmlet_agent.pods_missing(C, API):
     skip(kvmlet_agent.pods_missing(C, API))

@@ -263,7 +263,7 @@ def main():
     # The node's CNI configuration, as containerd had it: NetworkReady alike.
     shutil.copytree(ctrd.cni_conf, agent.cni)
     agent.start(API)
-    atexit.register(agent.stop)
+    atexit.register(kvmlet_agent.remove_all_pods, agent, API, CGROUP_ROOT)
     if kvmlet_agent.pods_missing(agent.client, API):
         skip(kvmlet_agent.pods_missing(agent.client, API))
     pod_ref = kvmlet_agent.push_pod_image(IMAGE_TOOL, FIRMWARE, TMP, reg.host)

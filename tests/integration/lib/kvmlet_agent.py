@@ -37,6 +37,7 @@ class Agent:
         self.extra = list(extra) + os.environ.get("KVMLET_AGENT_ARGS", "").split()
         self.proc = None
         self.client = None
+        self.ended_clean = False  # stop_clean() found nothing wrong
 
     def args(self):
         return [self.binary, "--listen", f"unix://{self.sock}", "--root", self.root,
@@ -102,6 +103,7 @@ class Agent:
             return f"sanitizer report in the agent's log:\n{text[max(0, i - 200):i + 3000]}"
         if code != 0:
             return f"the agent exited {code} on SIGTERM:\n{self.log_text()}"
+        self.ended_clean = True
         return None
 
     def log_text(self, tail=4000):
@@ -165,3 +167,52 @@ def vmm_pids(cgroup_root):
         if mine:
             out[int(d)] = b" ".join(argv).decode(errors="replace")
     return out
+
+
+def kill_cgroup_tree(cgroup_root):
+    """SIGKILL to every process left in a test's cgroupfs parent (the VMMs
+    of pods a failed test did not remove), by pid; then waits, bounded, for
+    them to go."""
+    import signal
+    import time as _time
+    pids = set()
+    top = os.path.join("/sys/fs/cgroup/memory", cgroup_root.lstrip("/"))
+    for d, _, files in os.walk(top):
+        if "cgroup.procs" in files:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                pids.update(int(x) for x in f.read().split())
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    end = _time.monotonic() + 10
+    while pids and _time.monotonic() < end:
+        pids = {p for p in pids if os.path.exists(f"/proc/{p}")}
+        _time.sleep(0.02)  # polling interval, not a synchronisation
+
+
+def remove_all_pods(agent, api, cgroup_root):
+    """What a test leaves behind when it fails half-way: every container and
+    sandbox removed through the agent (started again on its root if it is
+    down), so that VMs, network namespaces and jails go the way they came;
+    then anything still in the test's cgroups is killed. For atexit."""
+    if agent.ended_clean:  # the test removed its pods and stopped the agent
+        kill_cgroup_tree(cgroup_root)
+        return
+    try:
+        if agent.proc is None or agent.proc.poll() is not None:
+            agent.start(api)
+        c = agent.client
+        for x in c.runtime("ListContainers", timeout=30).containers:
+            c.code_of(c.runtime, "RemoveContainer",
+                      api.RemoveContainerRequest(container_id=x.id), timeout=120)
+        for s in c.runtime("ListPodSandbox", timeout=30).items:
+            c.code_of(c.runtime, "StopPodSandbox",
+                      api.StopPodSandboxRequest(pod_sandbox_id=s.id), timeout=120)
+            c.code_of(c.runtime, "RemovePodSandbox",
+                      api.RemovePodSandboxRequest(pod_sandbox_id=s.id), timeout=120)
+    except Exception as e:  # noqa: BLE001 - cleanup goes on regardless
+        print(f"cleanup: {e}")
+    agent.stop()
+    kill_cgroup_tree(cgroup_root)
