@@ -55,6 +55,7 @@ atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 API = cri_client.load_api()
 CGROUP_ROOT = f"/kvmlet-replay-{os.getpid()}"
 atexit.register(kubelet.remove_cgroups, CGROUP_ROOT)
+atexit.register(kvmlet_agent.kill_cgroup_tree, CGROUP_ROOT)  # what a failure left
 
 for why in (registry.available(), containerd.available(), containerd.cni_available(),
             busybox_image.available()):
