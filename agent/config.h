@@ -38,6 +38,10 @@ struct agent_config {
 	char image_root[PATH_MAX];	/* [images] root; "" = <root>/images */
 	/* [images] insecure_registries: "host[:port]" reached over plain HTTP, comma-separated */
 	char insecure_registries[PATH_MAX];
+	/* [proxy]: the CRI proxy (docs/proxy.md); "" upstream = no proxy, every pod is a VM */
+	char proxy_upstream[PATH_MAX];		/* [proxy] upstream: unix:///path or "" */
+	char proxy_vm_image_prefixes[PATH_MAX]; /* [proxy] vm_image_prefixes, comma-separated */
+	unsigned int proxy_timeout_ms; /* [proxy] timeout_ms: for calls without a deadline */
 };
 
 void agent_config_defaults(struct agent_config *c);
@@ -58,6 +62,9 @@ int agent_config_set(struct agent_config *c, const char *section, const char *ke
  */
 size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap, const char **out,
 			     size_t max);
+/* As agent_config_insecure(), for [proxy] vm_image_prefixes. */
+size_t agent_config_vm_image_prefixes(const struct agent_config *c, char *buf, size_t cap,
+				      const char **out, size_t max);
 /* The configuration as a JSON object (malloc'd), for Status's verbose info; NULL without memory. */
 char *agent_config_json(const struct agent_config *c);
 

@@ -16,6 +16,7 @@
 #include "agent/image/pull.h"
 #include "agent/image/store.h"
 #include "agent/metrics.h"
+#include "agent/proxy/proxy.h"
 #include "lib/http_server.h"
 #include "lib/prom.h"
 
@@ -106,6 +107,8 @@ static void metrics_handle(void *ctx, struct http_call *call)
 	prom_u64(p, &fam_rejected, NULL, st.rejected);
 	cri_metrics_write(am->src.cri, p);
 	image_metrics(&am->src, p);
+	if (am->src.proxy)
+		proxy_metrics_write(am->src.proxy, p);
 	text = prom_finish(p, &len);
 	if (!text) {
 		http_call_fault(call, 500, "out of memory");

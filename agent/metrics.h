@@ -18,13 +18,15 @@ struct cri_metrics;
 struct agent_metrics;
 struct store;
 struct pull_stats;
+struct proxy;
 
-/* What the page shows; each must outlive the listener. store and pulls may be NULL. */
+/* What the page shows; each must outlive the listener. store, pulls and proxy may be NULL. */
 struct agent_metrics_sources {
 	struct cri_server *srv;
 	struct cri_metrics *cri;
 	struct store *store;
 	const struct pull_stats *pulls;
+	struct proxy *proxy; /* NULL: no upstream configured */
 };
 
 /* Replaces a stale socket at path (one nobody answers on). */
