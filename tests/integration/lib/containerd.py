@@ -12,6 +12,7 @@ snapshotter (works on any filesystem, including overlayfs roots).
 start() waits for the CRI Version call to answer (bounded polling, no fixed
 sleeps); stop() sends SIGTERM and waits. available() says why containerd
 cannot run here (the test then prints SKIPPED and exits 77)."""
+import json
 import os
 import shutil
 import subprocess
@@ -31,6 +32,14 @@ def available():
     return None
 
 
+def cni_available():
+    """None if the CNI plugins bridge_network() uses are installed, else why not."""
+    for plugin in ("bridge", "host-local", "portmap", "loopback"):
+        if not os.path.exists(os.path.join("/usr/lib/cni", plugin)):
+            return f"/usr/lib/cni/{plugin} is missing (containernetworking-plugins)"
+    return None
+
+
 def version():
     """containerd's own version string, e.g. '1.6.20~ds1'."""
     out = subprocess.run(["containerd", "--version"], capture_output=True, text=True,
@@ -45,7 +54,8 @@ def _toml_str(s):
 class Containerd:
     """One containerd with everything under workdir/containerd."""
 
-    def __init__(self, workdir, insecure=(), snapshotter="native"):
+    def __init__(self, workdir, insecure=(), snapshotter="native",
+                 sandbox_image="kvmlet.invalid/pause:none"):
         self.dir = os.path.join(workdir, "containerd")
         self.root = os.path.join(self.dir, "root")
         self.state = os.path.join(self.dir, "state")
@@ -55,6 +65,8 @@ class Containerd:
         self.cni_conf = os.path.join(self.dir, "cni")
         self.insecure = list(insecure)
         self.snapshotter = snapshotter
+        self.sandbox_image = sandbox_image
+        self.bridge = None
         self.proc = None
 
     @property
@@ -77,7 +89,7 @@ class Containerd:
             f"[{cri}]",
             "  restrict_oom_score_adj = true",
             "  disable_tcp_service = true",
-            "  sandbox_image = \"kvmlet.invalid/pause:none\"",
+            f"  sandbox_image = {_toml_str(self.sandbox_image)}",
             f"[{cri}.containerd]",
             f"  snapshotter = {_toml_str(self.snapshotter)}",
             "  default_runtime_name = \"runc\"",
@@ -138,6 +150,25 @@ class Containerd:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if self.bridge:
+            subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
+            self.bridge = None
+
+    def bridge_network(self, bridge, subnet):
+        """A CNI bridge network (host-local IPAM, its state under this
+        containerd's directory) so that pod sandboxes get an IP on eth0,
+        which containerd requires. Call before start(); the bridge is
+        deleted by stop(). bridge and subnet must be unique on the host."""
+        os.makedirs(self.cni_conf, exist_ok=True)
+        conf = {"cniVersion": "0.4.0", "name": f"kvmlet-{bridge}",
+                "plugins": [{"type": "bridge", "bridge": bridge, "isGateway": True,
+                             "ipMasq": False,
+                             "ipam": {"type": "host-local", "subnet": subnet,
+                                      "dataDir": os.path.join(self.dir, "ipam")}},
+                            {"type": "portmap", "capabilities": {"portMappings": True}}]}
+        with open(os.path.join(self.cni_conf, "10-kvmlet.conflist"), "w") as f:
+            json.dump(conf, f)
+        self.bridge = bridge
 
     def wipe(self):
         """Removes root and state (containerd must be stopped): the next
