@@ -287,7 +287,12 @@ static enum cri_code route_by_id(struct pcall *c)
 	return c->st->code;
 }
 
-/* Both runtimes' lists as one. kvmlet's UNIMPLEMENTED is an empty list. */
+/*
+ * Both runtimes' lists as one. kvmlet answering UNIMPLEMENTED or
+ * UNAVAILABLE has no such layer (no VM backend, no image store): it has
+ * nothing to list, so its half is empty. The upstream's failure fails the
+ * list: half an answer would tell kubelet its containers are gone.
+ */
 static enum cri_code route_merge(struct pcall *c)
 {
 	uint8_t *lout = NULL, *uout = NULL;
@@ -296,7 +301,7 @@ static enum cri_code route_merge(struct pcall *c)
 	int r;
 
 	if (cri_method_invoke(c->m, c->p->rt, c->req, c->len, &lout, &llen, &lst) != CRI_OK &&
-	    lst.code != CRI_UNIMPLEMENTED) {
+	    lst.code != CRI_UNIMPLEMENTED && lst.code != CRI_UNAVAILABLE) {
 		*c->st = lst;
 		return lst.code;
 	}
