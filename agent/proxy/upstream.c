@@ -6,6 +6,7 @@
  * of its own, so worker threads never wait on each other's calls.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,60 @@
 _Static_assert(CRI_UNAVAILABLE == (int)GRPC_STATUS_UNAVAILABLE, "gRPC codes");
 _Static_assert(CRI_DEADLINE_EXCEEDED == (int)GRPC_STATUS_DEADLINE_EXCEEDED, "gRPC codes");
 
+/*
+ * Completion queues for calls, kept for the next call rather than made and
+ * destroyed each time (their pollsets are not free): at most as many as
+ * calls ever ran at once, bounded by the CRI server's workers.
+ */
+struct cq_slot {
+	grpc_completion_queue *cq;
+	struct cq_slot *next;
+};
+
 struct upstream {
 	grpc_channel *ch;
 	char name[128];
+	pthread_mutex_t lock; /* idle */
+	struct cq_slot *idle;
 };
+
+static struct cq_slot *cq_get(struct upstream *u)
+{
+	struct cq_slot *s;
+
+	pthread_mutex_lock(&u->lock);
+	s = u->idle;
+	if (s)
+		u->idle = s->next;
+	pthread_mutex_unlock(&u->lock);
+	if (s)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (s)
+		s->cq = grpc_completion_queue_create_for_pluck(NULL);
+	if (s && !s->cq) {
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+static void cq_put(struct upstream *u, struct cq_slot *s)
+{
+	pthread_mutex_lock(&u->lock);
+	s->next = u->idle;
+	u->idle = s;
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void cq_destroy(grpc_completion_queue *cq)
+{
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+		       .type != GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+}
 
 int upstream_open(struct upstream **out, const char *target, struct err *err)
 {
@@ -66,12 +117,14 @@ int upstream_open(struct upstream **out, const char *target, struct err *err)
 	if (!u)
 		return err_set(err, -ENOMEM, "out of memory");
 	snprintf(u->name, sizeof(u->name), "%s", target);
+	pthread_mutex_init(&u->lock, NULL);
 	snprintf(addr, sizeof(addr), "unix:%s", path);
 	grpc_init();
 	creds = grpc_insecure_credentials_create();
 	u->ch = grpc_channel_create(addr, creds, &ca);
 	grpc_channel_credentials_release(creds);
 	if (!u->ch) {
+		pthread_mutex_destroy(&u->lock);
 		free(u);
 		grpc_shutdown();
 		return err_set(err, -ENOMEM, "upstream %s: cannot create a channel", target);
@@ -84,7 +137,15 @@ void upstream_close(struct upstream *u)
 {
 	if (!u)
 		return;
+	while (u->idle) {
+		struct cq_slot *s = u->idle;
+
+		u->idle = s->next;
+		cq_destroy(s->cq);
+		free(s);
+	}
 	grpc_channel_destroy(u->ch);
+	pthread_mutex_destroy(&u->lock);
 	free(u);
 	grpc_shutdown();
 }
@@ -134,7 +195,8 @@ enum cri_code upstream_call(struct upstream *u, const char *path, const uint8_t 
 			    uint64_t timeout_ns, uint8_t **out, size_t *out_len,
 			    struct cri_status *st)
 {
-	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+	struct cq_slot *slot = cq_get(u);
+	grpc_completion_queue *cq = slot ? slot->cq : NULL;
 	gpr_timespec deadline =
 		timeout_ns ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 					  gpr_time_from_nanos((int64_t)timeout_ns, GPR_TIMESPAN))
@@ -156,8 +218,9 @@ enum cri_code upstream_call(struct upstream *u, const char *path, const uint8_t 
 	grpc_slice_unref(body);
 	grpc_metadata_array_init(&initial);
 	grpc_metadata_array_init(&trailing);
-	call = grpc_channel_create_call(u->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, NULL,
-					deadline, NULL);
+	call = cq ? grpc_channel_create_call(u->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
+					     NULL, deadline, NULL)
+		  : NULL;
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
@@ -188,11 +251,8 @@ enum cri_code upstream_call(struct upstream *u, const char *path, const uint8_t 
 	}
 	if (call)
 		grpc_call_unref(call);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-		       .type != GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
+	if (slot) /* its one event was plucked: it is empty, ready for the next call */
+		cq_put(u, slot);
 	if (recv)
 		grpc_byte_buffer_destroy(recv);
 	grpc_byte_buffer_destroy(send);
