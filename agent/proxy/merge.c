@@ -11,9 +11,16 @@
 
 #define UNAVAILABLE_REASON "UpstreamUnavailable"
 
+/*
+ * Packs m and checks that the result decodes: protobuf-c keeps unknown
+ * fields it accepted (a field number 0 in a long tag, for one) and packs
+ * them back in a form it then refuses, so a hostile answer could
+ * otherwise come out as one kubelet cannot read.
+ */
 static int pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
+	ProtobufCMessage *check;
 
 	*out = NULL;
 	*out_len = 0;
@@ -23,6 +30,14 @@ static int pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
 	if (!*out)
 		return -ENOMEM;
 	*out_len = protobuf_c_message_pack(m, *out);
+	check = protobuf_c_message_unpack(m->descriptor, NULL, *out_len, *out);
+	if (!check) {
+		free(*out);
+		*out = NULL;
+		*out_len = 0;
+		return -EINVAL;
+	}
+	protobuf_c_message_free_unpacked(check, NULL);
 	return 0;
 }
 
