@@ -332,7 +332,16 @@ def test_metrics():
     check("kvmlet_agent_proxy_owners " in m, "the owner map's size")
 
 
+def test_clean_exit():
+    proc = AG.proc
+    AG.stop()
+    log = AG.log_text(1 << 20)
+    check(proc.returncode == 0, f"the agent exits 0 on SIGTERM: {proc.returncode}")
+    check("Sanitizer" not in log and "runtime error" not in log,
+          f"no sanitizer report (the ASan build runs this too):\n{log[-3000:]}")
+
+
 if __name__ == "__main__":
     main([test_version_and_status, test_container_pod_upstream, test_vm_side_local,
           test_merged_lists, test_restart_keeps_routes, test_upstream_down,
-          test_remove_forgets, test_metrics])
+          test_remove_forgets, test_metrics, test_clean_exit])
