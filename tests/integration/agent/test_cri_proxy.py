@@ -87,7 +87,8 @@ with open(os.path.join(AGENT_DIR, "cni", "10-test.conflist"), "w") as f:
 CONF = os.path.join(TMP, "agent.conf")
 with open(CONF, "w") as f:
     f.write(f"[proxy]\nupstream = unix://{CTRD.sock}\nvm_image_prefixes = {VM_PREFIX}\n"
-            "timeout_ms = 120000\n")
+            "timeout_ms = 120000\n"
+            f"[vm]\nuid_base = {UID_BASE}\nuid_count = 16\n")
 AG = kvmlet_agent.Agent(AGENT, AGENT_DIR, insecure=[REG.host],
                         extra=["--config", CONF, "--metrics-listen", METRICS])
 AG.start(API)
@@ -108,6 +109,19 @@ def vm_pods_missing():
 VM_PODS = VM_REF and kvm_usable() and not vm_pods_missing()
 
 STATE = {}  # what the tests made, by name
+CGROUP = f"/sys/fs/cgroup/kvmlet-criproxy-{TAG}"
+
+
+def remove_cgroup():
+    """The pods' cgroup parent, once every pod in it is gone (rmdir fails while one is not)."""
+    for d, _, _ in sorted(os.walk(CGROUP), key=lambda w: -len(w[0])):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+atexit.register(remove_cgroup)
 
 
 def c():
