@@ -327,8 +327,17 @@ static int agent_start(struct agent *a, struct err *err)
 		return err_set(err, -ENOMEM, "out of memory");
 	cri_runtime_init(&a->rt, a->cfg.cni_conf_dir, a->config_json);
 	a->rt_ready = true;
-	if ((r = images_start(a, err)) || (r = pods_start(a, err)) ||
-	    (r = proxy_start(a, &so, err)))
+	if ((r = images_start(a, err)))
+		return r;
+	if ((r = pods_start(a, err))) {
+		if (!a->cfg.proxy_upstream[0])
+			return r;
+		/* Fronting containerd, the node still runs its container pods (docs/proxy.md). */
+		log_fields(LOG_ERROR, "VM pods unavailable; serving the upstream's pods only",
+			   "error", err->msg, NULL);
+		memset(err, 0, sizeof(*err));
+	}
+	if ((r = proxy_start(a, &so, err)))
 		return r;
 	so.metrics = a->metrics;
 	r = cri_server_start(&a->srv, &so, err);

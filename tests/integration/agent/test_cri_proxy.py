@@ -308,10 +308,48 @@ def test_upstream_down():
     check('kvmlet_agent_proxy_upstream_up{upstream="unix://' in metrics() and
           "} 0" in metrics().split("kvmlet_agent_proxy_upstream_up")[-1][:200],
           "upstream_up is 0")
+    check('kvmlet_agent_proxy_forwarded_total{method="ContainerStatus",code="Unavailable"}'
+          in metrics(), "forwarded calls that found no upstream are counted")
     CTRD.start(API)
     wait_for("containerd's pod through the proxy again", lambda: c().code_of(
         c().runtime, "ContainerStatus",
         API.ContainerStatusRequest(container_id=STATE["bb_ct"]))[0] == SC.OK, 30)
+
+
+def write_conf(vm_extra=""):
+    with open(CONF, "w") as f:
+        f.write(f"[proxy]\nupstream = unix://{CTRD.sock}\nvm_image_prefixes = {VM_PREFIX}\n"
+                "timeout_ms = 120000\n"
+                f"[vm]\nuid_base = {UID_BASE}\nuid_count = 16\n{vm_extra}")
+
+
+def test_vm_backend_down():
+    """The reverse: kvmlet's VM backend cannot open (its VMM is missing);
+    the agent still serves containerd's pods, and VM pod calls are
+    UNAVAILABLE; with the backend back, the VM pod (which ran on) is there."""
+    AG.stop()
+    write_conf("vmm = /nonexistent/kvmlet-vmm\n")
+    AG.start(API)
+    check("VM pods unavailable" in AG.log_text(20000), "the agent says why")
+    st = c().runtime("ContainerStatus",
+                     API.ContainerStatusRequest(container_id=STATE["bb_ct"])).status
+    check(st.state == API.CONTAINER_RUNNING, "containerd's pod keeps working")
+    pods = ids(c().runtime("ListPodSandbox").items)
+    check(STATE["bb_sb"] in pods, "ListPodSandbox: containerd's half, kvmlet's empty")
+    code, details = c().code_of(c().runtime, "RunPodSandbox", API.RunPodSandboxRequest(
+        config=sandbox_config(f"vm2-{TAG}", str(uuid.uuid4())), runtime_handler="kvmlet"))
+    check(code == SC.UNAVAILABLE, f"a VM pod cannot start: {code} {details}")
+    if "vm_ct" in STATE:
+        code, _ = c().code_of(c().runtime, "ContainerStatus",
+                              API.ContainerStatusRequest(container_id=STATE["vm_ct"]))
+        check(code == SC.UNAVAILABLE, f"the VM pod's calls are UNAVAILABLE: {code}")
+    AG.stop()
+    write_conf()
+    AG.start(API)
+    if "vm_ct" in STATE:
+        st = c().runtime("ContainerStatus",
+                         API.ContainerStatusRequest(container_id=STATE["vm_ct"])).status
+        check(st.state == API.CONTAINER_RUNNING, "the VM pod is back, still running")
 
 
 def test_remove_forgets():
@@ -341,8 +379,6 @@ def test_metrics():
     m = metrics()
     check('kvmlet_agent_proxy_forwarded_total{method="StopContainer",code="OK"}' in m,
           "forwarded calls are counted by method and code")
-    check('kvmlet_agent_proxy_forwarded_total{method="ContainerStatus",code="Unavailable"}'
-          in m, "and the unavailable ones")
     check("kvmlet_agent_proxy_owners " in m, "the owner map's size")
 
 
@@ -358,4 +394,4 @@ def test_clean_exit():
 if __name__ == "__main__":
     main([test_version_and_status, test_container_pod_upstream, test_vm_side_local,
           test_merged_lists, test_restart_keeps_routes, test_upstream_down,
-          test_remove_forgets, test_metrics, test_clean_exit])
+          test_vm_backend_down, test_remove_forgets, test_metrics, test_clean_exit])
