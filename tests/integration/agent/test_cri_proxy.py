@@ -383,12 +383,9 @@ def test_metrics():
 
 
 def test_clean_exit():
-    proc = AG.proc
-    AG.stop()
-    log = AG.log_text(1 << 20)
-    check(proc.returncode == 0, f"the agent exits 0 on SIGTERM: {proc.returncode}")
-    check("Sanitizer" not in log and "runtime error" not in log,
-          f"no sanitizer report (the ASan build runs this too):\n{log[-3000:]}")
+    """Exit 0 on SIGTERM, no sanitizer report in any run's log (the ASan build runs this too)."""
+    why = AG.stop_clean()
+    check(why is None, why)
 
 
 if __name__ == "__main__":

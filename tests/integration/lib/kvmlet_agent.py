@@ -77,17 +77,32 @@ class Agent:
         self.proc = None
 
     def stop(self):
+        """SIGTERM; returns the exit status (None if it was not running)."""
         if self.client:
             self.client.close()
             self.client = None
+        code = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=30)
+                code = self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        return code
+
+    def stop_clean(self):
+        """Stops the agent; None if it exited 0 on SIGTERM with no sanitizer
+        report in its log, else what went wrong."""
+        code = self.stop()
+        text = self.log_text(1 << 20)
+        if "Sanitizer" in text or "runtime error:" in text:
+            i = max(text.find("Sanitizer"), text.find("runtime error:"))
+            return f"sanitizer report in the agent's log:\n{text[max(0, i - 200):i + 3000]}"
+        if code != 0:
+            return f"the agent exited {code} on SIGTERM:\n{self.log_text()}"
+        return None
 
     def log_text(self, tail=4000):
         try:
