@@ -23,6 +23,7 @@ enum key_type {
 	KEY_UINT,
 	KEY_LOG_LEVEL,
 	KEY_HOSTS, /* "host[:port], ..." */
+	KEY_WORDS, /* "word, word ...": printable, no quotes */
 };
 
 struct config_key {
@@ -54,6 +55,11 @@ static const struct config_key keys[] = {
 	KEY("cni", "conf_dir", "cniConfDir", KEY_PATH, cni_conf_dir),
 	KEY("images", "root", "imageRoot", KEY_PATH, image_root, .may_be_empty = true),
 	KEY("images", "insecure_registries", "insecureRegistries", KEY_HOSTS, insecure_registries),
+	KEY("proxy", "upstream", "proxyUpstream", KEY_LISTEN, proxy_upstream, .may_be_empty = true),
+	KEY("proxy", "vm_image_prefixes", "proxyVmImagePrefixes", KEY_WORDS,
+	    proxy_vm_image_prefixes),
+	KEY("proxy", "timeout_ms", "proxyTimeoutMs", KEY_UINT, proxy_timeout_ms, .min = 1,
+	    .max = 3600000),
 	KEY("vm", "jail_base", "vmJailBase", KEY_PATH, vm_jail_base, .may_be_empty = true),
 	KEY("vm", "vmm", "vmVmm", KEY_PATH, vm_vmm_path, .may_be_empty = true),
 	KEY("vm", "jailer", "vmJailer", KEY_PATH, vm_jailer_path, .may_be_empty = true),
@@ -83,6 +89,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->queue = 64;
 	c->shutdown_grace_ms = 10000;
 	snprintf(c->cni_conf_dir, sizeof(c->cni_conf_dir), "/etc/cni/net.d");
+	c->proxy_timeout_ms = 300000;
 	c->vm_uid_base = 200000;
 	c->vm_uid_count = 1000;
 	c->vm_default_memory_mib = 256;
@@ -165,6 +172,8 @@ static int set_value(struct agent_config *c, const struct config_key *k, const c
 	case KEY_LISTEN: {
 		const char *p = value;
 
+		if (!*value && k->may_be_empty)
+			return set_string(dst, value, k, err);
 		if (!strncmp(p, "unix://", 7))
 			p += 7;
 		else if (!strncmp(p, "unix:", 5))
@@ -180,6 +189,12 @@ static int set_value(struct agent_config *c, const struct config_key *k, const c
 			if (!isalnum((unsigned char)*p) && !strchr(".-:,[] ", *p))
 				return err_set(err, -EINVAL,
 					       "%s.%s: '%s' is not a list of host[:port]",
+					       k->section, k->name, value);
+		return set_string(dst, value, k, err);
+	case KEY_WORDS:
+		for (const char *p = value; *p; p++)
+			if (*p < ' ' || *p == 0x7f || *p == '"')
+				return err_set(err, -EINVAL, "%s.%s: '%s' is not a list of words",
 					       k->section, k->name, value);
 		return set_string(dst, value, k, err);
 	case KEY_UINT:
@@ -346,6 +361,7 @@ char *agent_config_json(const struct agent_config *c)
 		case KEY_PATH:
 		case KEY_LISTEN:
 		case KEY_HOSTS:
+		case KEY_WORDS:
 			ok = cJSON_AddStringToObject(o, keys[i].json, v) != NULL;
 			break;
 		case KEY_UINT:
@@ -365,16 +381,27 @@ char *agent_config_json(const struct agent_config *c)
 	return text;
 }
 
-size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap, const char **out,
-			     size_t max)
+static size_t split_list(const char *list, char *buf, size_t cap, const char **out, size_t max)
 {
 	size_t n = 0;
 	char *save = NULL;
 
-	snprintf(buf, cap, "%s", c->insecure_registries);
+	snprintf(buf, cap, "%s", list);
 	for (char *t = strtok_r(buf, ", ", &save); t && n + 1 < max;
 	     t = strtok_r(NULL, ", ", &save))
 		out[n++] = t;
 	out[n] = NULL;
 	return n;
+}
+
+size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap, const char **out,
+			     size_t max)
+{
+	return split_list(c->insecure_registries, buf, cap, out, max);
+}
+
+size_t agent_config_vm_image_prefixes(const struct agent_config *c, char *buf, size_t cap,
+				      const char **out, size_t max)
+{
+	return split_list(c->proxy_vm_image_prefixes, buf, cap, out, max);
 }

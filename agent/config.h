@@ -38,6 +38,10 @@ struct agent_config {
 	char image_root[PATH_MAX];	/* [images] root; "" = <root>/images */
 	/* [images] insecure_registries: "host[:port]" reached over plain HTTP, comma-separated */
 	char insecure_registries[PATH_MAX];
+	/* [proxy]: the CRI proxy (docs/proxy.md); "" upstream = no proxy, every pod is a VM */
+	char proxy_upstream[PATH_MAX];		/* [proxy] upstream: unix:///path or "" */
+	char proxy_vm_image_prefixes[PATH_MAX]; /* [proxy] vm_image_prefixes, comma-separated */
+	unsigned int proxy_timeout_ms; /* [proxy] timeout_ms: for calls without a deadline */
 	/* [vm]: the VM backend (agent/vm/vm.h); "" paths are found (agent_config_vm_paths) */
 	char vm_jail_base[PATH_MAX];	    /* [vm] jail_base; "" = <root>/jail */
 	char vm_vmm_path[PATH_MAX];	    /* [vm] vmm */
@@ -67,6 +71,9 @@ int agent_config_set(struct agent_config *c, const char *section, const char *ke
  */
 size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap, const char **out,
 			     size_t max);
+/* As agent_config_insecure(), for [proxy] vm_image_prefixes. */
+size_t agent_config_vm_image_prefixes(const struct agent_config *c, char *buf, size_t cap,
+				      const char **out, size_t max);
 /*
  * Fills the [vm] paths left "": jail_base is <root>/jail; each program
  * (kvmlet-vmm, kvmlet-jailer, kvmlet-shim) is taken from the directory of

@@ -23,6 +23,8 @@
 #include "agent/image/store.h"
 #include "agent/metrics.h"
 #include "agent/pod/pods.h"
+#include "agent/proxy/proxy.h"
+#include "agent/proxy/upstream.h"
 #include "agent/vm/vm.h"
 #include "lib/err.h"
 #include "lib/http_client.h"
@@ -31,6 +33,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_INSECURE  64
+#define MAX_PREFIXES  64
 
 enum { OPT_CONFIG = 256, OPT_VERSION };
 
@@ -67,6 +70,10 @@ static const struct {
 	  "images",
 	  "insecure_registries",
 	  "registries pulled from over plain HTTP, \"host[:port],...\" (none)" },
+	{ { "upstream", required_argument, NULL, 'u' },
+	  "proxy",
+	  "upstream",
+	  "forward pods of other runtime handlers to this CRI socket, \"\" for none (none)" },
 	{ { "workers", required_argument, NULL, 'w' },
 	  "cri",
 	  "workers",
@@ -167,6 +174,10 @@ struct agent {
 	struct store *store;
 	struct puller *puller;
 	struct pull_stats pull_stats;
+	struct upstream *upstream;
+	struct proxy *proxy;
+	char prefix_buf[PATH_MAX];
+	const char *prefixes[MAX_PREFIXES + 1];
 	char vm_dir[PATH_MAX], pods_dir[PATH_MAX], netns_dir[PATH_MAX];
 	struct vm_backend backend;
 	bool backend_open;
@@ -259,6 +270,45 @@ static int pods_start(struct agent *a, struct err *err)
 	return 0;
 }
 
+static enum cri_code agent_upstream_call(void *ctx, const char *path, const uint8_t *req,
+					 size_t len, uint64_t timeout_ns, uint8_t **out,
+					 size_t *out_len, struct cri_status *st)
+{
+	return upstream_call(ctx, path, req, len, timeout_ns, out, out_len, st);
+}
+
+/* The CRI proxy, when [proxy] upstream is set (docs/proxy.md). */
+static int proxy_start(struct agent *a, struct cri_server_opts *so, struct err *err)
+{
+	struct proxy_opts po = {
+		.rt = &a->rt,
+		.upstream = agent_upstream_call,
+		.upstream_name = a->cfg.proxy_upstream,
+		.vm_image_prefixes = a->prefixes,
+		.default_timeout_ns = (uint64_t)a->cfg.proxy_timeout_ms * 1000000u,
+	};
+	char dir[PATH_MAX];
+	int r;
+
+	if (!a->cfg.proxy_upstream[0])
+		return 0;
+	if (snprintf(dir, sizeof(dir), "%s/proxy", a->cfg.root) >= (int)sizeof(dir))
+		return err_set(err, -ENAMETOOLONG, "root %s: too long", a->cfg.root);
+	agent_config_vm_image_prefixes(&a->cfg, a->prefix_buf, sizeof(a->prefix_buf), a->prefixes,
+				       ARRAY_SIZE(a->prefixes));
+	if ((r = upstream_open(&a->upstream, a->cfg.proxy_upstream, err)))
+		return r;
+	po.upstream_ctx = a->upstream;
+	po.state_dir = dir;
+	if ((r = proxy_new(&a->proxy, &po, err)))
+		return r;
+	so->route = proxy_route;
+	so->route_ctx = a->proxy;
+	log_fields(LOG_INFO, "CRI proxy on", "upstream", a->cfg.proxy_upstream, "vm_image_prefixes",
+		   a->cfg.proxy_vm_image_prefixes, NULL);
+	return 0;
+}
+
 static int agent_start(struct agent *a, struct err *err)
 {
 	struct cri_server_opts so = {
@@ -277,7 +327,17 @@ static int agent_start(struct agent *a, struct err *err)
 		return err_set(err, -ENOMEM, "out of memory");
 	cri_runtime_init(&a->rt, a->cfg.cni_conf_dir, a->config_json);
 	a->rt_ready = true;
-	if ((r = images_start(a, err)) || (r = pods_start(a, err)))
+	if ((r = images_start(a, err)))
+		return r;
+	if ((r = pods_start(a, err))) {
+		if (!a->cfg.proxy_upstream[0])
+			return r;
+		/* Fronting containerd, the node still runs its container pods (docs/proxy.md). */
+		log_fields(LOG_ERROR, "VM pods unavailable; serving the upstream's pods only",
+			   "error", err->msg, NULL);
+		memset(err, 0, sizeof(*err));
+	}
+	if ((r = proxy_start(a, &so, err)))
 		return r;
 	so.metrics = a->metrics;
 	r = cri_server_start(&a->srv, &so, err);
@@ -291,7 +351,8 @@ static int agent_start(struct agent *a, struct err *err)
 								    .cri = a->metrics,
 								    .store = a->store,
 								    .pulls = &a->pull_stats,
-								    .pods = a->pods },
+								    .pods = a->pods,
+								    .proxy = a->proxy },
 				   err);
 }
 
@@ -304,6 +365,8 @@ static void agent_stop(struct agent *a)
 	agent_metrics_stop(a->http);
 	cri_server_stop(a->srv, a->cfg.shutdown_grace_ms);
 	cri_metrics_free(a->metrics);
+	proxy_free(a->proxy);
+	upstream_close(a->upstream);
 	/* VMs keep running: they do not depend on the agent (docs/cri.md, "Restart"). */
 	pods_close(a->pods);
 	if (a->backend_open)

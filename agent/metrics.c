@@ -17,6 +17,7 @@
 #include "agent/image/store.h"
 #include "agent/metrics.h"
 #include "agent/pod/pods.h"
+#include "agent/proxy/proxy.h"
 #include "lib/http_server.h"
 #include "lib/prom.h"
 
@@ -140,6 +141,8 @@ static void metrics_handle(void *ctx, struct http_call *call)
 	cri_metrics_write(am->src.cri, p);
 	image_metrics(&am->src, p);
 	pod_metrics(am->src.pods, p);
+	if (am->src.proxy)
+		proxy_metrics_write(am->src.proxy, p);
 	text = prom_finish(p, &len);
 	if (!text) {
 		http_call_fault(call, 500, "out of memory");

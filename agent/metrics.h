@@ -19,14 +19,16 @@ struct cri_metrics;
 struct agent_metrics;
 struct store;
 struct pull_stats;
+struct proxy;
 struct pods;
 
-/* What the page shows; each must outlive the listener. store, pulls and pods may be NULL. */
+/* What the page shows; each must outlive the listener. store, pulls, pods and proxy may be NULL. */
 struct agent_metrics_sources {
 	struct cri_server *srv;
 	struct cri_metrics *cri;
 	struct store *store;
 	const struct pull_stats *pulls;
+	struct proxy *proxy; /* NULL: no upstream configured */
 	struct pods *pods;
 };
 

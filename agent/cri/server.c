@@ -77,6 +77,8 @@ struct cri_server {
 	struct cri_metrics *metrics; /* may be NULL */
 	const struct cri_method *methods;
 	size_t nr_methods;
+	cri_route_fn *route;
+	void *route_ctx;
 	int shutdown_tag; /* its address tags the shutdown event */
 
 	pthread_mutex_t lock; /* the queue, stop and shut_down */
@@ -348,6 +350,20 @@ static void call_step_reply(struct call *c, bool ok)
 	call_free(c);
 }
 
+/* What is left of the caller's deadline, for the router to pass on; 0: none. */
+static uint64_t call_timeout_ns(const struct call *c)
+{
+	gpr_timespec d = c->details.deadline, now, left;
+
+	if (!gpr_time_cmp(d, gpr_inf_future(d.clock_type)))
+		return 0;
+	now = gpr_now(d.clock_type);
+	if (gpr_time_cmp(d, now) <= 0)
+		return 1; /* already past: the forwarded call ends at once */
+	left = gpr_time_sub(d, now);
+	return (uint64_t)left.tv_sec * 1000000000u + (uint64_t)left.tv_nsec;
+}
+
 /* Runs c's handler on a worker and starts its reply there. */
 static void call_handle(struct call *c)
 {
@@ -362,8 +378,12 @@ static void call_handle(struct call *c)
 	}
 	in = grpc_byte_buffer_reader_readall(&reader);
 	grpc_byte_buffer_reader_destroy(&reader);
-	cri_method_invoke(c->method, c->s->rt, GRPC_SLICE_START_PTR(in), GRPC_SLICE_LENGTH(in),
-			  &resp, &len, &c->status);
+	if (c->s->route)
+		c->s->route(c->s->route_ctx, c->method, GRPC_SLICE_START_PTR(in),
+			    GRPC_SLICE_LENGTH(in), call_timeout_ns(c), &resp, &len, &c->status);
+	else
+		cri_method_invoke(c->method, c->s->rt, GRPC_SLICE_START_PTR(in),
+				  GRPC_SLICE_LENGTH(in), &resp, &len, &c->status);
 	grpc_slice_unref(in);
 	if (c->status.code == CRI_OK) {
 		out = len ? grpc_slice_new(resp, len, free) : grpc_empty_slice();
@@ -562,6 +582,8 @@ int cri_server_start(struct cri_server **out, const struct cri_server_opts *o, s
 	s->metrics = o->metrics;
 	s->methods = o->methods ? o->methods : cri_methods;
 	s->nr_methods = o->methods ? o->nr_methods : cri_nr_methods;
+	s->route = o->route;
+	s->route_ctx = o->route_ctx;
 	s->nr_workers = o->workers;
 	s->queue_max = o->queue;
 	pthread_mutex_init(&s->lock, NULL);

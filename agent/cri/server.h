@@ -19,8 +19,10 @@
 #ifndef KVMLET_AGENT_CRI_SERVER_H
 #define KVMLET_AGENT_CRI_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "agent/cri/status.h"
 #include "lib/err.h"
 
 /* kubelet's own limit (cri-api utils.go maxMsgSize). */
@@ -30,6 +32,16 @@ struct cri_method;
 struct cri_runtime;
 struct cri_metrics;
 struct cri_server;
+
+/*
+ * A router in front of the method table (the CRI proxy, agent/proxy): it
+ * answers every call in place of cri_method_invoke(), which it may call
+ * itself for the local part. timeout_ns is what is left of the caller's
+ * deadline (0: none). Runs on the workers, several at once.
+ */
+typedef enum cri_code cri_route_fn(void *ctx, const struct cri_method *m, const uint8_t *req,
+				   size_t len, uint64_t timeout_ns, uint8_t **out, size_t *out_len,
+				   struct cri_status *st);
 
 struct cri_server_opts {
 	/* "unix:///run/kvmlet/kvmlet.sock", "unix:/path" or an absolute path. */
@@ -41,6 +53,8 @@ struct cri_server_opts {
 	/* NULL: cri_methods[] (methods.h); tests serve their own table. */
 	const struct cri_method *methods;
 	size_t nr_methods;
+	cri_route_fn *route; /* NULL: every call goes to the table's handler */
+	void *route_ctx;
 };
 
 /*

@@ -147,6 +147,8 @@ static void test_set_and_json(void **state)
 			    "\"logLevel\":\"info\",\"workers\":2,\"queue\":64,"
 			    "\"shutdownGraceMs\":10000,\"cniConfDir\":\"/etc/cni/net.d\","
 			    "\"imageRoot\":\"\",\"insecureRegistries\":\"\","
+			    "\"proxyUpstream\":\"\",\"proxyVmImagePrefixes\":\"\","
+			    "\"proxyTimeoutMs\":300000,"
 			    "\"vmJailBase\":\"\",\"vmVmm\":\"\",\"vmJailer\":\"\",\"vmShim\":\"\","
 			    "\"vmUidBase\":200000,\"vmUidCount\":1000,"
 			    "\"vmDefaultMemoryMib\":256,\"vmOverheadMib\":64}");
@@ -180,6 +182,33 @@ static void test_images(void **state)
 	assert_int_equal(agent_config_set(&c, "images", "insecure_registries", "a/b", &err),
 			 -EINVAL);
 	assert_int_equal(agent_config_set(&c, "images", "root", "relative", &err), -EINVAL);
+}
+
+static void test_proxy(void **state)
+{
+	static const char text[] = "[proxy]\nupstream = unix:///run/containerd/containerd.sock\n"
+				   "vm_image_prefixes = registry.local/vm/, kvmlet.io/\n"
+				   "timeout_ms = 5000\n";
+	struct agent_config c;
+	struct err err = { 0 };
+	const char *pre[4];
+	char buf[256];
+
+	assert_int_equal(parse(&c, "", &err), 0);
+	assert_string_equal(c.proxy_upstream, ""); /* no proxy: every pod is a VM pod */
+	assert_int_equal(c.proxy_timeout_ms, 300000);
+	assert_int_equal(agent_config_vm_image_prefixes(&c, buf, sizeof(buf), pre, 4), 0);
+	assert_int_equal(parse(&c, text, &err), 0);
+	assert_string_equal(c.proxy_upstream, "unix:///run/containerd/containerd.sock");
+	assert_int_equal(c.proxy_timeout_ms, 5000);
+	assert_int_equal(agent_config_vm_image_prefixes(&c, buf, sizeof(buf), pre, 4), 2);
+	assert_string_equal(pre[0], "registry.local/vm/");
+	assert_string_equal(pre[1], "kvmlet.io/");
+	assert_null(pre[2]);
+	assert_int_equal(agent_config_set(&c, "proxy", "upstream", "", &err), 0);
+	assert_int_equal(agent_config_set(&c, "proxy", "upstream", "tcp://x:1", &err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "proxy", "timeout_ms", "0", &err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "proxy", "vm_image_prefixes", "a\tb", &err), -EINVAL);
 }
 
 static void test_vm(void **state)
@@ -260,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),    cmocka_unit_test(test_nul_and_long),
 		cmocka_unit_test(test_set_and_json), cmocka_unit_test(test_load),
 		cmocka_unit_test(test_images),	     cmocka_unit_test(test_vm),
+		cmocka_unit_test(test_proxy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
