@@ -287,6 +287,10 @@ def test_agent_killed():
     r = AG.c.runtime("ExecSync", API.ExecSyncRequest(container_id=ct, cmd=["echo", "back"],
                                                     timeout=10), timeout=TIMEOUT)
     check(r.stdout == b"back\n", f"exec after restart: {r}")
+    # The image stays while a container was made from it.
+    code, msg = AG.c.code_of(AG.c.image, "RemoveImage", API.RemoveImageRequest(
+        image=API.ImageSpec(image=FW_ID)))
+    check(code == SC.FAILED_PRECONDITION, f"RemoveImage of an image in use: {code} {msg}")
     # Removing the sandbox takes its running container with it (force, as containerd).
     by_id("RemovePodSandbox", "pod_sandbox_id", sb)
     check(vms() == [], f"VMs left: {vms()}")
