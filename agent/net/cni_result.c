@@ -76,16 +76,17 @@ static const char *str_member(const cJSON *o, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int gw_parse(const cJSON *o, const char *what, bool *has, struct cni_addr *gw,
-		    struct err *err)
+/* An IP's "gateway" or a route's "gw". */
+static int gw_parse(const cJSON *o, const char *key, const char *what, bool *has,
+		    struct cni_addr *gw, struct err *err)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "gateway");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	*has = false;
 	if (!v)
 		return 0;
 	if (!cJSON_IsString(v) || !cni_addr_parse(v->valuestring, gw))
-		return err_set(err, -EINVAL, "CNI result: %s: gateway is not an IP address", what);
+		return err_set(err, -EINVAL, "CNI result: %s: %s is not an IP address", what, key);
 	*has = true;
 	return 0;
 }
@@ -146,7 +147,7 @@ static int ips_parse(const cJSON *arr, struct cni_result *r, struct err *err)
 			return err_set(err, -EINVAL,
 				       "CNI result: %s: version %.8s but address %.64s", what, ver,
 				       addr);
-		int rr = gw_parse(o, what, &ip->has_gw, &ip->gw, err);
+		int rr = gw_parse(o, "gateway", what, &ip->has_gw, &ip->gw, err);
 
 		if (rr)
 			return rr;
@@ -181,10 +182,12 @@ static int routes_parse(const cJSON *arr, struct cni_result *r, struct err *err)
 		snprintf(what, sizeof(what), "routes[%zu]", r->nr_routes - 1);
 		if (!cJSON_IsObject(o) || !dst || !cidr_parse(dst, &rt->dst, &rt->prefix))
 			return err_set(err, -EINVAL, "CNI result: %s: dst is not a network", what);
-		int rr = gw_parse(o, what, &rt->has_gw, &rt->gw, err);
+		int rr = gw_parse(o, "gw", what, &rt->has_gw, &rt->gw, err);
 
 		if (rr)
 			return rr;
+		if (rt->has_gw && rt->gw.family != rt->dst.family)
+			return err_set(err, -EINVAL, "CNI result: %s: gw of another family", what);
 	}
 	return 0;
 }

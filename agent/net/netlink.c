@@ -164,11 +164,11 @@ void nl_build_redirect_filter(struct nl_msg *m, int ifindex, int to_ifindex)
 			    .tcm_ifindex = ifindex,
 			    .tcm_parent = TC_H_MAKE(TC_H_INGRESS, 0),
 			    .tcm_info = TC_H_MAKE(1u << 16, htons(ETH_P_ALL)) };
-	/* One key that matches every packet: offset 0, mask 0, value 0. */
-	struct {
-		struct tc_u32_sel sel;
-		struct tc_u32_key key;
-	} sel = { .sel = { .flags = TC_U32_TERMINAL, .nkeys = 1 } };
+	/* One key that matches every packet: offset 0, mask 0, value 0 (the key stays zero). */
+	const struct tc_u32_sel head = { .flags = TC_U32_TERMINAL, .nkeys = 1 };
+	uint8_t sel[sizeof(struct tc_u32_sel) + sizeof(struct tc_u32_key)] = { 0 };
+
+	memcpy(sel, &head, sizeof(head));
 	struct tc_mirred mirred = { .action = TC_ACT_STOLEN,
 				    .eaction = TCA_EGRESS_REDIR,
 				    .ifindex = (uint32_t)to_ifindex };
@@ -177,7 +177,7 @@ void nl_build_redirect_filter(struct nl_msg *m, int ifindex, int to_ifindex)
 	nl_attr_put_str(m, TCA_KIND, "u32");
 	size_t opts = nl_nest_start(m, TCA_OPTIONS);
 
-	nl_attr_put(m, TCA_U32_SEL, &sel, sizeof(sel));
+	nl_attr_put(m, TCA_U32_SEL, sel, sizeof(sel));
 	size_t acts = nl_nest_start(m, TCA_U32_ACT);
 	size_t act = nl_nest_start(m, 1);
 
