@@ -51,6 +51,9 @@ static const struct config_key keys[] = {
 	KEY("cri", "shutdown_grace_ms", "shutdownGraceMs", KEY_UINT, shutdown_grace_ms,
 	    .max = 600000),
 	KEY("cni", "conf_dir", "cniConfDir", KEY_PATH, cni_conf_dir),
+	KEY("cni", "bin_dirs", "cniBinDirs", KEY_PATH, cni_bin_dirs),
+	KEY("cni", "plugin_timeout_ms", "cniPluginTimeoutMs", KEY_UINT, cni_plugin_timeout_ms,
+	    .min = 100, .max = 600000),
 	KEY("images", "root", "imageRoot", KEY_PATH, image_root, .may_be_empty = true),
 	KEY("images", "insecure_registries", "insecureRegistries", KEY_HOSTS, insecure_registries),
 };
@@ -73,6 +76,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->queue = 64;
 	c->shutdown_grace_ms = 10000;
 	snprintf(c->cni_conf_dir, sizeof(c->cni_conf_dir), "/etc/cni/net.d");
+	snprintf(c->cni_bin_dirs, sizeof(c->cni_bin_dirs), "/opt/cni/bin:/usr/lib/cni");
+	c->cni_plugin_timeout_ms = 60000;
 }
 
 static const struct config_key *key_find(const char *section, const char *name)
