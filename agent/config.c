@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -56,6 +57,15 @@ static const struct config_key keys[] = {
 	    .min = 100, .max = 600000),
 	KEY("images", "root", "imageRoot", KEY_PATH, image_root, .may_be_empty = true),
 	KEY("images", "insecure_registries", "insecureRegistries", KEY_HOSTS, insecure_registries),
+	KEY("vm", "jail_base", "vmJailBase", KEY_PATH, vm_jail_base, .may_be_empty = true),
+	KEY("vm", "vmm", "vmVmm", KEY_PATH, vm_vmm_path, .may_be_empty = true),
+	KEY("vm", "jailer", "vmJailer", KEY_PATH, vm_jailer_path, .may_be_empty = true),
+	KEY("vm", "shim", "vmShim", KEY_PATH, vm_shim_path, .may_be_empty = true),
+	KEY("vm", "uid_base", "vmUidBase", KEY_UINT, vm_uid_base, .min = 1, .max = 4000000000u),
+	KEY("vm", "uid_count", "vmUidCount", KEY_UINT, vm_uid_count, .min = 1, .max = 65536),
+	KEY("vm", "default_memory_mib", "vmDefaultMemoryMib", KEY_UINT, vm_default_memory_mib,
+	    .min = 4, .max = 1048576),
+	KEY("vm", "overhead_mib", "vmOverheadMib", KEY_UINT, vm_overhead_mib, .max = 65536),
 };
 
 static const char *const level_names[] = {
@@ -78,6 +88,45 @@ void agent_config_defaults(struct agent_config *c)
 	snprintf(c->cni_conf_dir, sizeof(c->cni_conf_dir), "/etc/cni/net.d");
 	snprintf(c->cni_bin_dirs, sizeof(c->cni_bin_dirs), "/opt/cni/bin:/usr/lib/cni");
 	c->cni_plugin_timeout_ms = 60000;
+	c->vm_uid_base = 200000;
+	c->vm_uid_count = 1000;
+	c->vm_default_memory_mib = 256;
+	c->vm_overhead_mib = 64;
+}
+
+/* The first of dirs where name is executable, into out. */
+static int find_program(const char *const *dirs, const char *name, char *out, struct err *err)
+{
+	for (size_t i = 0; dirs[i]; i++) {
+		int n = snprintf(out, PATH_MAX, "%s/%s", dirs[i], name);
+
+		if (n > 0 && n < PATH_MAX && !access(out, X_OK))
+			return 0;
+	}
+	out[0] = '\0';
+	return err_set(err, -ENOENT,
+		       "[vm] %s: not found next to kvmlet-agent, in /usr/libexec/kvmlet or in "
+		       "/usr/bin; set its path in agent.conf",
+		       name);
+}
+
+int agent_config_vm_paths(struct agent_config *c, const char *self, struct err *err)
+{
+	char here[PATH_MAX];
+	const char *slash = strrchr(self, '/');
+	const char *dirs[] = { here, "/usr/libexec/kvmlet", "/usr/bin", NULL };
+	int r;
+
+	snprintf(here, sizeof(here), "%.*s", slash ? (int)(slash - self) : 1, slash ? self : ".");
+	if (!c->vm_jail_base[0] && snprintf(c->vm_jail_base, sizeof(c->vm_jail_base), "%s/jail",
+					    c->root) >= (int)sizeof(c->vm_jail_base))
+		return err_set(err, -ENAMETOOLONG, "[vm] jail_base: too long");
+	if ((!c->vm_vmm_path[0] && (r = find_program(dirs, "kvmlet-vmm", c->vm_vmm_path, err))) ||
+	    (!c->vm_jailer_path[0] &&
+	     (r = find_program(dirs, "kvmlet-jailer", c->vm_jailer_path, err))) ||
+	    (!c->vm_shim_path[0] && (r = find_program(dirs, "kvmlet-shim", c->vm_shim_path, err))))
+		return r;
+	return 0;
 }
 
 static const struct config_key *key_find(const char *section, const char *name)

@@ -40,6 +40,15 @@ struct agent_config {
 	char image_root[PATH_MAX];	/* [images] root; "" = <root>/images */
 	/* [images] insecure_registries: "host[:port]" reached over plain HTTP, comma-separated */
 	char insecure_registries[PATH_MAX];
+	/* [vm]: the VM backend (agent/vm/vm.h); "" paths are found (agent_config_vm_paths) */
+	char vm_jail_base[PATH_MAX];	    /* [vm] jail_base; "" = <root>/jail */
+	char vm_vmm_path[PATH_MAX];	    /* [vm] vmm */
+	char vm_jailer_path[PATH_MAX];	    /* [vm] jailer */
+	char vm_shim_path[PATH_MAX];	    /* [vm] shim */
+	unsigned int vm_uid_base;	    /* [vm] uid_base */
+	unsigned int vm_uid_count;	    /* [vm] uid_count */
+	unsigned int vm_default_memory_mib; /* [vm] default_memory_mib */
+	unsigned int vm_overhead_mib;	    /* [vm] overhead_mib */
 };
 
 void agent_config_defaults(struct agent_config *c);
@@ -60,6 +69,13 @@ int agent_config_set(struct agent_config *c, const char *section, const char *ke
  */
 size_t agent_config_insecure(const struct agent_config *c, char *buf, size_t cap, const char **out,
 			     size_t max);
+/*
+ * Fills the [vm] paths left "": jail_base is <root>/jail; each program
+ * (kvmlet-vmm, kvmlet-jailer, kvmlet-shim) is taken from the directory of
+ * self (the agent's own binary), else /usr/libexec/kvmlet, else /usr/bin,
+ * the first where it is executable. -ENOENT naming a program found nowhere.
+ */
+int agent_config_vm_paths(struct agent_config *c, const char *self, struct err *err);
 /* The configuration as a JSON object (malloc'd), for Status's verbose info; NULL without memory. */
 char *agent_config_json(const struct agent_config *c);
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/config.h"
 #include "agent/cri/metrics.h"
@@ -21,6 +22,8 @@
 #include "agent/image/pull.h"
 #include "agent/image/store.h"
 #include "agent/metrics.h"
+#include "agent/pod/pods.h"
+#include "agent/vm/vm.h"
 #include "lib/err.h"
 #include "lib/http_client.h"
 #include "lib/log.h"
@@ -164,7 +167,20 @@ struct agent {
 	struct store *store;
 	struct puller *puller;
 	struct pull_stats pull_stats;
+	char vm_dir[PATH_MAX], pods_dir[PATH_MAX], netns_dir[PATH_MAX];
+	struct vm_backend backend;
+	bool backend_open;
+	struct pod_sys_host host;
+	struct pods *pods;
 };
+
+/* The image store asks before removing an image: a container's VM may use it. */
+static bool agent_image_in_use(const char *id, void *ctx)
+{
+	struct agent *a = ctx;
+
+	return a->pods && pods_image_in_use(a->pods, id);
+}
 
 static int agent_pull(void *ctx, const char *ref, const struct registry_auth *auth,
 		      char id[DIGEST_STR_LEN + 1], struct err *err)
@@ -185,6 +201,8 @@ static int images_start(struct agent *a, struct err *err)
 	else if (snprintf(root, sizeof(root), "%s/images", a->cfg.root) >= (int)sizeof(root))
 		return err_set(err, -ENAMETOOLONG, "root %s: too long", a->cfg.root);
 	so.root = root;
+	so.in_use = agent_image_in_use;
+	so.in_use_ctx = a;
 	agent_config_insecure(&a->cfg, a->insecure_buf, sizeof(a->insecure_buf), a->insecure,
 			      ARRAY_SIZE(a->insecure));
 	if ((r = http_client_global_init(err)) || (r = store_open(&so, &a->store, err)))
@@ -194,6 +212,50 @@ static int images_start(struct agent *a, struct err *err)
 	if ((r = puller_new(&po, &a->puller, err)))
 		return r;
 	cri_runtime_set_images(&a->rt, a->store, agent_pull, a->puller);
+	return 0;
+}
+
+static int dir_under_root(char *buf, const char *root, const char *name, struct err *err)
+{
+	if (snprintf(buf, PATH_MAX, "%s/%s", root, name) >= PATH_MAX)
+		return err_set(err, -ENAMETOOLONG, "root %s: too long", root);
+	return 0;
+}
+
+/* The VM backend ([vm]), then the pods over it, loaded back from <root>/pods. */
+static int pods_start(struct agent *a, struct err *err)
+{
+	struct pods_options po = { .root = a->pods_dir, .netns_dir = a->netns_dir };
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int r;
+
+	self[n > 0 ? n : 0] = '\0';
+	if ((r = dir_under_root(a->vm_dir, a->cfg.root, "vms", err)) ||
+	    (r = dir_under_root(a->pods_dir, a->cfg.root, "pods", err)) ||
+	    (r = dir_under_root(a->netns_dir, a->cfg.root, "netns", err)) ||
+	    (r = agent_config_vm_paths(&a->cfg, self, err)))
+		return r;
+	r = vm_host_open(
+		&(struct vm_host_config){ .state_dir = a->vm_dir,
+					  .jail_base = a->cfg.vm_jail_base,
+					  .vmm_path = a->cfg.vm_vmm_path,
+					  .jailer_path = a->cfg.vm_jailer_path,
+					  .shim_path = a->cfg.vm_shim_path,
+					  .uid_base = a->cfg.vm_uid_base,
+					  .uid_count = a->cfg.vm_uid_count,
+					  .default_memory_mib = a->cfg.vm_default_memory_mib,
+					  .overhead_mib = a->cfg.vm_overhead_mib },
+		&a->backend, err);
+	if (r)
+		return r;
+	a->backend_open = true;
+	a->host = (struct pod_sys_host){ .cgroup_root = "/sys/fs/cgroup", .store = a->store };
+	po.backend = a->backend;
+	pod_sys_host(&a->host, &po.sys);
+	if ((r = pods_open(&po, &a->pods, err)))
+		return r;
+	cri_runtime_set_pods(&a->rt, a->pods, a->vm_dir);
 	return 0;
 }
 
@@ -215,7 +277,7 @@ static int agent_start(struct agent *a, struct err *err)
 		return err_set(err, -ENOMEM, "out of memory");
 	cri_runtime_init(&a->rt, a->cfg.cni_conf_dir, a->config_json);
 	a->rt_ready = true;
-	if ((r = images_start(a, err)))
+	if ((r = images_start(a, err)) || (r = pods_start(a, err)))
 		return r;
 	so.metrics = a->metrics;
 	r = cri_server_start(&a->srv, &so, err);
@@ -228,7 +290,8 @@ static int agent_start(struct agent *a, struct err *err)
 				   &(struct agent_metrics_sources){ .srv = a->srv,
 								    .cri = a->metrics,
 								    .store = a->store,
-								    .pulls = &a->pull_stats },
+								    .pulls = &a->pull_stats,
+								    .pods = a->pods },
 				   err);
 }
 
@@ -241,6 +304,10 @@ static void agent_stop(struct agent *a)
 	agent_metrics_stop(a->http);
 	cri_server_stop(a->srv, a->cfg.shutdown_grace_ms);
 	cri_metrics_free(a->metrics);
+	/* VMs keep running: they do not depend on the agent (docs/cri.md, "Restart"). */
+	pods_close(a->pods);
+	if (a->backend_open)
+		vm_host_close(&a->backend);
 	puller_free(a->puller);
 	store_close(a->store);
 	if (a->rt_ready)

@@ -16,6 +16,7 @@
 #include "agent/image/pull.h"
 #include "agent/image/store.h"
 #include "agent/metrics.h"
+#include "agent/pod/pods.h"
 #include "lib/http_server.h"
 #include "lib/prom.h"
 
@@ -57,6 +58,38 @@ static const struct prom_family fam_store_inodes = {
 	"kvmlet_agent_image_store_inodes", "Files and directories under the image store's root.",
 	PROM_GAUGE
 };
+
+static const struct prom_family fam_sandboxes = { "kvmlet_agent_pod_sandboxes",
+						  "Pod sandboxes, by CRI state.", PROM_GAUGE };
+static const struct prom_family fam_containers = { "kvmlet_agent_containers",
+						   "Containers (one VM each), by CRI state.",
+						   PROM_GAUGE };
+static const struct prom_family fam_starts = { "kvmlet_agent_container_starts_total",
+					       "Containers seen to start (StartContainer, or a "
+					       "start found on restart).",
+					       PROM_COUNTER };
+static const struct prom_family fam_exits = {
+	"kvmlet_agent_container_exits_total",
+	"Containers seen to exit: stopped, ended on their own, or removed while running.",
+	PROM_COUNTER
+};
+
+static void pod_metrics(struct pods *pods, struct prom *p)
+{
+	struct pods_counts c;
+
+	if (!pods)
+		return;
+	pods_counts(pods, &c);
+	for (int s = SANDBOX_READY; s <= SANDBOX_NOTREADY; s++)
+		prom_u64(p, &fam_sandboxes, PROM_LABELS("state", sandbox_state_name(s)),
+			 c.sandboxes[s]);
+	for (int s = CONTAINER_CREATED; s <= CONTAINER_UNKNOWN; s++)
+		prom_u64(p, &fam_containers, PROM_LABELS("state", container_state_name(s)),
+			 c.containers[s]);
+	prom_u64(p, &fam_starts, NULL, c.starts);
+	prom_u64(p, &fam_exits, NULL, c.exits);
+}
 
 static void image_metrics(const struct agent_metrics_sources *src, struct prom *p)
 {
@@ -106,6 +139,7 @@ static void metrics_handle(void *ctx, struct http_call *call)
 	prom_u64(p, &fam_rejected, NULL, st.rejected);
 	cri_metrics_write(am->src.cri, p);
 	image_metrics(&am->src, p);
+	pod_metrics(am->src.pods, p);
 	text = prom_finish(p, &len);
 	if (!text) {
 		http_call_fault(call, 500, "out of memory");

@@ -25,43 +25,43 @@
 
 const struct cri_method cri_methods[] = {
 	CRI_RUNTIME("Version", cri_version, version_request, version_response),
-	CRI_RUNTIME("RunPodSandbox", cri_pods_pending, run_pod_sandbox_request,
+	CRI_RUNTIME("RunPodSandbox", cri_run_pod_sandbox, run_pod_sandbox_request,
 		    run_pod_sandbox_response),
-	CRI_RUNTIME("StopPodSandbox", cri_pods_pending, stop_pod_sandbox_request,
+	CRI_RUNTIME("StopPodSandbox", cri_stop_pod_sandbox, stop_pod_sandbox_request,
 		    stop_pod_sandbox_response),
-	CRI_RUNTIME("RemovePodSandbox", cri_pods_pending, remove_pod_sandbox_request,
+	CRI_RUNTIME("RemovePodSandbox", cri_remove_pod_sandbox, remove_pod_sandbox_request,
 		    remove_pod_sandbox_response),
-	CRI_RUNTIME("PodSandboxStatus", cri_pods_pending, pod_sandbox_status_request,
+	CRI_RUNTIME("PodSandboxStatus", cri_pod_sandbox_status, pod_sandbox_status_request,
 		    pod_sandbox_status_response),
-	CRI_RUNTIME("ListPodSandbox", cri_pods_pending, list_pod_sandbox_request,
+	CRI_RUNTIME("ListPodSandbox", cri_list_pod_sandbox, list_pod_sandbox_request,
 		    list_pod_sandbox_response),
-	CRI_RUNTIME("CreateContainer", cri_pods_pending, create_container_request,
+	CRI_RUNTIME("CreateContainer", cri_create_container, create_container_request,
 		    create_container_response),
-	CRI_RUNTIME("StartContainer", cri_pods_pending, start_container_request,
+	CRI_RUNTIME("StartContainer", cri_start_container, start_container_request,
 		    start_container_response),
-	CRI_RUNTIME("StopContainer", cri_pods_pending, stop_container_request,
+	CRI_RUNTIME("StopContainer", cri_stop_container, stop_container_request,
 		    stop_container_response),
-	CRI_RUNTIME("RemoveContainer", cri_pods_pending, remove_container_request,
+	CRI_RUNTIME("RemoveContainer", cri_remove_container, remove_container_request,
 		    remove_container_response),
-	CRI_RUNTIME("ListContainers", cri_pods_pending, list_containers_request,
+	CRI_RUNTIME("ListContainers", cri_list_containers, list_containers_request,
 		    list_containers_response),
-	CRI_RUNTIME("ContainerStatus", cri_pods_pending, container_status_request,
+	CRI_RUNTIME("ContainerStatus", cri_container_status, container_status_request,
 		    container_status_response),
-	CRI_RUNTIME("UpdateContainerResources", cri_alpha, update_container_resources_request,
+	CRI_RUNTIME("UpdateContainerResources", cri_update_container_resources, update_container_resources_request,
 		    update_container_resources_response),
-	CRI_RUNTIME("ReopenContainerLog", cri_pods_pending, reopen_container_log_request,
+	CRI_RUNTIME("ReopenContainerLog", cri_reopen_container_log, reopen_container_log_request,
 		    reopen_container_log_response),
-	CRI_RUNTIME("ExecSync", cri_pods_pending, exec_sync_request, exec_sync_response),
-	CRI_RUNTIME("Exec", cri_pods_pending, exec_request, exec_response),
-	CRI_RUNTIME("Attach", cri_pods_pending, attach_request, attach_response),
-	CRI_RUNTIME("PortForward", cri_pods_pending, port_forward_request, port_forward_response),
-	CRI_RUNTIME("ContainerStats", cri_pods_pending, container_stats_request,
+	CRI_RUNTIME("ExecSync", cri_exec_sync, exec_sync_request, exec_sync_response),
+	CRI_RUNTIME("Exec", cri_streaming_pending, exec_request, exec_response),
+	CRI_RUNTIME("Attach", cri_streaming_pending, attach_request, attach_response),
+	CRI_RUNTIME("PortForward", cri_streaming_pending, port_forward_request, port_forward_response),
+	CRI_RUNTIME("ContainerStats", cri_container_stats, container_stats_request,
 		    container_stats_response),
-	CRI_RUNTIME("ListContainerStats", cri_pods_pending, list_container_stats_request,
+	CRI_RUNTIME("ListContainerStats", cri_list_container_stats, list_container_stats_request,
 		    list_container_stats_response),
-	CRI_RUNTIME("PodSandboxStats", cri_pods_pending, pod_sandbox_stats_request,
+	CRI_RUNTIME("PodSandboxStats", cri_pod_sandbox_stats, pod_sandbox_stats_request,
 		    pod_sandbox_stats_response),
-	CRI_RUNTIME("ListPodSandboxStats", cri_pods_pending, list_pod_sandbox_stats_request,
+	CRI_RUNTIME("ListPodSandboxStats", cri_list_pod_sandbox_stats, list_pod_sandbox_stats_request,
 		    list_pod_sandbox_stats_response),
 	CRI_RUNTIME("UpdateRuntimeConfig", cri_update_runtime_config, update_runtime_config_request,
 		    update_runtime_config_response),
@@ -125,6 +125,40 @@ char *cri_strdup(struct cri_call *c, const char *s)
 	if (d)
 		memcpy(d, s, n);
 	return d;
+}
+
+static void *arena_alloc(void *data, size_t size)
+{
+	return cri_alloc(data, size);
+}
+
+static void arena_nofree(void *data, void *ptr)
+{
+	(void)data;
+	(void)ptr; /* the arena goes as a whole after packing */
+}
+
+void *cri_clone(struct cri_call *c, const ProtobufCMessage *m, const ProtobufCMessageDescriptor *as)
+{
+	ProtobufCAllocator a = { .alloc = arena_alloc, .free = arena_nofree, .allocator_data = c };
+	size_t n;
+	uint8_t *buf;
+	void *out;
+
+	if (!m)
+		return NULL;
+	n = protobuf_c_message_get_packed_size(m);
+	buf = malloc(n ? n : 1);
+	if (!buf) {
+		c->alloc_failed = true;
+		return NULL;
+	}
+	protobuf_c_message_pack(m, buf);
+	out = protobuf_c_message_unpack(as, &a, n, buf);
+	free(buf);
+	if (!out)
+		c->alloc_failed = true;
+	return out;
 }
 
 void cri_fail(struct cri_call *c, enum cri_code code, const char *fmt, ...)

@@ -81,6 +81,12 @@ enum cri_code cri_method_invoke(const struct cri_method *m, struct cri_runtime *
 /* Zeroed memory that lives until the response is packed; NULL (and the call fails) without. */
 void *cri_alloc(struct cri_call *c, size_t size);
 char *cri_strdup(struct cri_call *c, const char *s);
+/*
+ * A deep copy of m in the call's memory, as message type as (the same
+ * type, or another with the same wire form: one map's entry as another's).
+ * NULL for a NULL m, or without memory (the call then fails).
+ */
+void *cri_clone(struct cri_call *c, const ProtobufCMessage *m, const ProtobufCMessageDescriptor *as);
 /* Sets the call's status (first failure wins). */
 void cri_fail(struct cri_call *c, enum cri_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

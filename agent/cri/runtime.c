@@ -21,6 +21,12 @@ void cri_runtime_set_images(struct cri_runtime *rt, struct store *store, cri_pul
 	rt->pull_ctx = pull_ctx;
 }
 
+void cri_runtime_set_pods(struct cri_runtime *rt, struct pods *pods, const char *disk_dir)
+{
+	rt->pods = pods;
+	rt->disk_dir = disk_dir;
+}
+
 void cri_runtime_destroy(struct cri_runtime *rt)
 {
 	pthread_mutex_destroy(&rt->lock);

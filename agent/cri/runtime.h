@@ -2,8 +2,8 @@
 /*
  * What the CRI handlers share: the agent's settings they report, the
  * state the runtime-info calls keep (the pod CIDR kubelet sends with
- * UpdateRuntimeConfig), and the image store with the function that pulls
- * into it (the ImageService). The pods join it as they land.
+ * UpdateRuntimeConfig), the image store with the function that pulls
+ * into it (the ImageService), and the pods (the RuntimeService).
  *
  * Threads: set up before the server starts and torn down after it stops;
  * handlers on any worker read the settings freely and the state through
@@ -20,6 +20,7 @@
 
 struct store;
 struct registry_auth;
+struct pods;
 
 /* Pulls ref into the store (agent/image/pull.h's pull_image()); id gets the image id. */
 typedef int cri_pull_fn(void *ctx, const char *ref, const struct registry_auth *auth,
@@ -37,6 +38,10 @@ struct cri_runtime {
 	cri_pull_fn *pull;
 	void *pull_ctx;
 
+	/* The RuntimeService's pods (agent/pod/pods.h); NULL: those calls answer UNAVAILABLE. */
+	struct pods *pods;
+	const char *disk_dir; /* where VM disk copies live: writable_layer's fs_id */
+
 	pthread_mutex_t lock;
 	char pod_cidr[CRI_POD_CIDR_MAX]; /* "" until kubelet sends one */
 };
@@ -47,6 +52,9 @@ void cri_runtime_destroy(struct cri_runtime *rt);
 /* Before the server starts; store and pull_ctx must outlive rt's use. */
 void cri_runtime_set_images(struct cri_runtime *rt, struct store *store, cri_pull_fn *pull,
 			    void *pull_ctx);
+
+/* Before the server starts; pods must outlive rt's use. */
+void cri_runtime_set_pods(struct cri_runtime *rt, struct pods *pods, const char *disk_dir);
 
 void cri_runtime_set_pod_cidr(struct cri_runtime *rt, const char *cidr);
 void cri_runtime_pod_cidr(struct cri_runtime *rt, char *buf, size_t cap);

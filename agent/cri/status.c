@@ -18,6 +18,8 @@ static const struct {
 	{ ENOSYS, CRI_UNIMPLEMENTED },	    { EOPNOTSUPP, CRI_UNIMPLEMENTED },
 	{ EBUSY, CRI_FAILED_PRECONDITION }, { EAGAIN, CRI_RESOURCE_EXHAUSTED },
 	{ ENOMEM, CRI_RESOURCE_EXHAUSTED }, { ECANCELED, CRI_CANCELLED },
+	/* vm.h: the guest has no agent answering; the container is not running. */
+	{ ENOTCONN, CRI_FAILED_PRECONDITION }, { ESRCH, CRI_FAILED_PRECONDITION },
 };
 
 /* The names grpc-go's codes.Code.String() gives, which containerd logs. */

@@ -13,7 +13,8 @@
  *   -EEXIST            ALREADY_EXISTS     (a name already taken)
  *   -ETIMEDOUT         DEADLINE_EXCEEDED  (ExecSync timeout, slow pull)
  *   -ENOSYS, -EOPNOTSUPP UNIMPLEMENTED
- *   -EBUSY             FAILED_PRECONDITION (in use)
+ *   -EBUSY             FAILED_PRECONDITION (in use; a call the record's state refuses)
+ *   -ENOTCONN, -ESRCH  FAILED_PRECONDITION (no guest agent; the VM is not running)
  *   -EAGAIN, -ENOMEM   RESOURCE_EXHAUSTED
  *   -ECANCELED         CANCELLED
  *   anything else      INTERNAL

@@ -11,7 +11,9 @@ void cri_alpha(struct cri_call *c, const ProtobufCMessage *req, ProtobufCMessage
 		 "not implemented: alpha CRI method, off by default in kubelet 1.29");
 }
 
-void cri_pods_pending(struct cri_call *c, const ProtobufCMessage *req, ProtobufCMessage *resp)
+void cri_streaming_pending(struct cri_call *c, const ProtobufCMessage *req,
+			   ProtobufCMessage *resp)
 {
-	cri_fail(c, CRI_UNIMPLEMENTED, "not yet implemented: VM pods (issue 12)");
+	cri_fail(c, CRI_UNIMPLEMENTED,
+		 "not yet implemented: streaming (Exec, Attach, PortForward), issue 14");
 }

@@ -7,7 +7,9 @@
  * response type. The runtime points at no CNI directory and logging is off;
  * the ImageService runs over an empty image store in a temporary directory
  * (names are resolved, nothing is found), and pulls are refused without
- * touching the network, so a handler touches nothing else outside the
+ * touching the network. The RuntimeService's pods run over the unit tests'
+ * fake VM backend (tests/unit/fake_vm.h), with their records in the same
+ * temporary directory, so a handler touches nothing else outside the
  * process.
  */
 #include "tests/fuzz/fuzzer.h"
@@ -18,10 +20,14 @@
 #include "agent/cri/methods.h"
 #include "agent/cri/runtime.h"
 #include "agent/image/store.h"
+#include "agent/pod/pods.h"
 #include "lib/log.h"
+#include "tests/unit/fake_vm.h"
 
 static struct cri_runtime rt;
 static struct store *store;
+static struct fake fake;
+static struct pods *pods;
 
 static int no_pull(void *ctx, const char *ref, const struct registry_auth *auth,
 		   char id[DIGEST_STR_LEN + 1], struct err *err)
@@ -42,6 +48,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	cri_runtime_set_images(&rt, store, no_pull, NULL);
+	{
+		static char pods_root[sizeof(root) + 8], netns[sizeof(root) + 8];
+		struct pods_options po = { .root = pods_root, .netns_dir = netns };
+
+		snprintf(pods_root, sizeof(pods_root), "%s/pods", root);
+		snprintf(netns, sizeof(netns), "%s/netns", root);
+		fake_init(&fake);
+		fake_backend(&fake, &po.backend);
+		fake_sys(&fake, &po.sys);
+		if (pods_open(&po, &pods, &err)) {
+			fprintf(stderr, "fuzz_cri_request: no pods: %s\n", err.msg);
+			abort();
+		}
+		cri_runtime_set_pods(&rt, pods, root);
+	}
 	return 0;
 }
 

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "agent/config.h"
@@ -138,12 +141,16 @@ static void test_set_and_json(void **state)
 	assert_string_equal(err.msg, "unknown key cri.nope");
 	json = agent_config_json(&c);
 	assert_non_null(json);
-	assert_string_equal(json, "{\"listen\":\"unix:///run/kvmlet/kvmlet.sock\",\"root\":\"/r\","
-				  "\"metricsListen\":\"/run/kvmlet/metrics.sock\","
-				  "\"logLevel\":\"info\",\"workers\":2,\"queue\":64,"
-				  "\"shutdownGraceMs\":10000,\"cniConfDir\":\"/etc/cni/net.d\","
-				  "\"cniBinDirs\":\"/opt/cni/bin:/usr/lib/cni\",\"cniPluginTimeoutMs\":60000,"
-				  "\"imageRoot\":\"\",\"insecureRegistries\":\"\"}");
+	assert_string_equal(json,
+			    "{\"listen\":\"unix:///run/kvmlet/kvmlet.sock\",\"root\":\"/r\","
+			    "\"metricsListen\":\"/run/kvmlet/metrics.sock\","
+			    "\"logLevel\":\"info\",\"workers\":2,\"queue\":64,"
+			    "\"shutdownGraceMs\":10000,\"cniConfDir\":\"/etc/cni/net.d\","
+			    "\"cniBinDirs\":\"/opt/cni/bin:/usr/lib/cni\",\"cniPluginTimeoutMs\":60000,"
+			    "\"imageRoot\":\"\",\"insecureRegistries\":\"\","
+			    "\"vmJailBase\":\"\",\"vmVmm\":\"\",\"vmJailer\":\"\",\"vmShim\":\"\","
+			    "\"vmUidBase\":200000,\"vmUidCount\":1000,"
+			    "\"vmDefaultMemoryMib\":256,\"vmOverheadMib\":64}");
 	free(json);
 }
 
@@ -176,6 +183,55 @@ static void test_images(void **state)
 	assert_int_equal(agent_config_set(&c, "images", "root", "relative", &err), -EINVAL);
 }
 
+static void test_vm(void **state)
+{
+	static const char text[] = "[vm]\nuid_base = 300000\nuid_count = 50\n"
+				   "default_memory_mib = 128\noverhead_mib = 8\n"
+				   "vmm = /opt/kvmlet/kvmlet-vmm\n";
+	char dir[] = "/tmp/kvmlet-config-vm-XXXXXX", self[64], prog[96];
+	struct agent_config c;
+	struct err err = { 0 };
+
+	agent_config_defaults(&c);
+	assert_int_equal(c.vm_default_memory_mib, 256);
+	assert_int_equal(agent_config_parse(&c, text, sizeof(text) - 1, "t", &err), 0);
+	assert_int_equal(c.vm_uid_base, 300000);
+	assert_int_equal(c.vm_uid_count, 50);
+	assert_int_equal(c.vm_default_memory_mib, 128);
+	assert_int_equal(c.vm_overhead_mib, 8);
+	assert_string_equal(c.vm_vmm_path, "/opt/kvmlet/kvmlet-vmm");
+	assert_int_equal(agent_config_set(&c, "vm", "uid_count", "0", &err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "vm", "default_memory_mib", "2", &err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "vm", "shim", "shim", &err), -EINVAL);
+	/* The programs left "" are found next to the agent's binary. */
+	assert_non_null(mkdtemp(dir));
+	snprintf(self, sizeof(self), "%s/kvmlet-agent", dir);
+	for (int i = 0; i < 2; i++) {
+		static const char *const names[] = { "kvmlet-jailer", "kvmlet-shim" };
+
+		snprintf(prog, sizeof(prog), "%s/%s", dir, names[i]);
+		fclose(fopen(prog, "w"));
+		chmod(prog, 0755);
+	}
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(agent_config_vm_paths(&c, self, &err), 0);
+	assert_string_equal(c.vm_vmm_path, "/opt/kvmlet/kvmlet-vmm"); /* given: kept */
+	snprintf(prog, sizeof(prog), "%s/kvmlet-shim", dir);
+	assert_string_equal(c.vm_shim_path, prog);
+	assert_string_equal(c.vm_jail_base, "/var/lib/kvmlet/jail");
+	c.vm_vmm_path[0] = '\0';
+	assert_int_equal(agent_config_vm_paths(&c, self, &err) == 0,
+			 access("/usr/libexec/kvmlet/kvmlet-vmm", X_OK) == 0 ||
+				 access("/usr/bin/kvmlet-vmm", X_OK) == 0);
+	for (int i = 0; i < 2; i++) {
+		static const char *const names[] = { "kvmlet-jailer", "kvmlet-shim" };
+
+		snprintf(prog, sizeof(prog), "%s/%s", dir, names[i]);
+		unlink(prog);
+	}
+	rmdir(dir);
+}
+
 static void test_load(void **state)
 {
 	char path[] = "/tmp/kvmlet-agent-conf-XXXXXX";
@@ -204,7 +260,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_bad_input),    cmocka_unit_test(test_nul_and_long),
 		cmocka_unit_test(test_set_and_json), cmocka_unit_test(test_load),
-		cmocka_unit_test(test_images),
+		cmocka_unit_test(test_images),	     cmocka_unit_test(test_vm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The VM's cgroup: version, jailer values, stats, OOM, removal (cgroup.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/vm/cgroup.h"
+#include "lib/clock.h"
+
+/* The v1 hierarchies a VM's group lives in: the jailer writes one value into each. */
+static const char *const v1_controllers[] = { "memory", "cpu", "cpuacct" };
+
+int vm_cgroup_version(void)
+{
+	struct statfs sf;
+
+	if (statfs(VM_CGROUP_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+		return 2;
+	return 1;
+}
+
+int vm_cgroup_parent(const char *cgroup_parent, char *buf, size_t size, struct err *err)
+{
+	const char *p = cgroup_parent ? cgroup_parent : "";
+	size_t n;
+
+	while (*p == '/')
+		p++;
+	if (!*p)
+		p = "kvmlet";
+	n = strlen(p);
+	while (n && p[n - 1] == '/')
+		n--;
+	if (n + 1 > size || n > 1024)
+		return err_set(err, -EINVAL, "cgroup_parent: too long");
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f)
+			return err_set(err, -EINVAL, "cgroup_parent: not printable ASCII");
+	/* Every component a real name: nothing climbs out of the hierarchy. */
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j < n && p[j] != '/')
+			j++;
+		if (j == i || (j - i == 1 && p[i] == '.') ||
+		    (j - i == 2 && p[i] == '.' && p[i + 1] == '.'))
+			return err_set(err, -EINVAL,
+				       "cgroup_parent '%.100s': empty, '.' or '..' component",
+				       cgroup_parent);
+		i = j + 1;
+	}
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+static int push_value(int (*push)(void *, const char *), void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int push_value(int (*push)(void *, const char *), void *ctx, const char *fmt, ...)
+{
+	char buf[128];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	r = push(ctx, "--cgroup");
+	return r ? r : push(ctx, buf);
+}
+
+int vm_cgroup_jailer_args(int v, uint64_t memory_bytes, int64_t quota_us, int64_t period_us,
+			  int (*push)(void *ctx, const char *arg), void *ctx)
+{
+	int r;
+
+	if (v == 2) {
+		r = push_value(push, ctx, "memory.max=%" PRIu64, memory_bytes);
+		if (!r && quota_us > 0)
+			r = push_value(push, ctx, "cpu.max=%" PRId64 " %" PRId64, quota_us,
+				       period_us);
+		return r;
+	}
+	r = push_value(push, ctx, "memory.limit_in_bytes=%" PRIu64, memory_bytes);
+	/* Period first: the kernel checks the quota against it. */
+	if (!r)
+		r = push_value(push, ctx, "cpu.cfs_period_us=%" PRId64,
+			       quota_us > 0 ? period_us : 100000);
+	if (!r)
+		r = push_value(push, ctx, "cpu.cfs_quota_us=%" PRId64,
+			       quota_us > 0 ? quota_us : -1);
+	/* cpuacct is its own hierarchy on hybrid hosts: a write creates the group there. */
+	if (!r)
+		r = push_value(push, ctx, "cpuacct.usage=0");
+	return r;
+}
+
+static int group_file(int v, const char *ctrl, const char *rel, const char *file, char *buf,
+		      size_t size)
+{
+	int n = v == 2 ? snprintf(buf, size, VM_CGROUP_ROOT "/%s%s%s", rel, *file ? "/" : "", file)
+		       : snprintf(buf, size, VM_CGROUP_ROOT "/%s/%s%s%s", ctrl, rel,
+				  *file ? "/" : "", file);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* A small cgroup file, NUL-terminated. */
+static int read_small(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return 0;
+}
+
+static int read_u64(const char *path, uint64_t *out)
+{
+	char buf[64];
+	char *end;
+	int r = read_small(path, buf, sizeof(buf));
+
+	if (r)
+		return r;
+	errno = 0;
+	*out = strtoull(buf, &end, 10);
+	return errno || end == buf ? -EINVAL : 0;
+}
+
+/* "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control). */
+static int read_key(const char *path, const char *key, uint64_t *out)
+{
+	char buf[8192];
+	size_t klen = strlen(key);
+	int r = read_small(path, buf, sizeof(buf));
+
+	if (r)
+		return r;
+	for (char *line = buf; line && *line;) {
+		char *nl = strchr(line, '\n');
+
+		if (!strncmp(line, key, klen) && line[klen] == ' ') {
+			*out = strtoull(line + klen + 1, NULL, 10);
+			return 0;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+int vm_cgroup_stats(int v, const char *rel, struct vm_cgroup_stats *out, struct err *err)
+{
+	char path[PATH_MAX];
+	uint64_t inactive = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (v == 2) {
+		uint64_t usec = 0;
+
+		r = group_file(v, NULL, rel, "cpu.stat", path, sizeof(path));
+		if (!r)
+			r = read_key(path, "usage_usec", &usec);
+		out->cpu_usage_ns = usec * 1000;
+		if (!r)
+			r = group_file(v, NULL, rel, "memory.current", path, sizeof(path));
+		if (!r)
+			r = read_u64(path, &out->memory_usage);
+		if (!r)
+			r = group_file(v, NULL, rel, "memory.stat", path, sizeof(path));
+		if (!r)
+			r = read_key(path, "inactive_file", &inactive);
+	} else {
+		r = group_file(v, "cpuacct", rel, "cpuacct.usage", path, sizeof(path));
+		if (!r)
+			r = read_u64(path, &out->cpu_usage_ns);
+		if (!r)
+			r = group_file(v, "memory", rel, "memory.usage_in_bytes", path,
+				       sizeof(path));
+		if (!r)
+			r = read_u64(path, &out->memory_usage);
+		if (!r)
+			r = group_file(v, "memory", rel, "memory.stat", path, sizeof(path));
+		if (!r)
+			r = read_key(path, "total_inactive_file", &inactive);
+	}
+	if (r)
+		return err_set(err, r == -ENOENT ? -ENOENT : r, "cgroup '%s': %s: %s", rel, path,
+			       strerror(-r));
+	out->memory_working_set = out->memory_usage > inactive ? out->memory_usage - inactive : 0;
+	return 0;
+}
+
+bool vm_cgroup_oom(int v, const char *rel)
+{
+	char path[PATH_MAX];
+	uint64_t n = 0;
+
+	if (group_file(v, "memory", rel, v == 2 ? "memory.events" : "memory.oom_control", path,
+		       sizeof(path)))
+		return false;
+	return read_key(path, "oom_kill", &n) == 0 && n > 0;
+}
+
+void vm_cgroup_kill(int v, const char *rel)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	long pid;
+
+	if (group_file(v, "memory", rel, "cgroup.procs", path, sizeof(path)))
+		return;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fscanf(f, "%ld", &pid) == 1)
+		if (pid > 1)
+			kill((pid_t)pid, SIGKILL);
+	fclose(f);
+}
+
+bool vm_cgroup_exists(int v, const char *rel)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < (v == 2 ? 1 : sizeof(v1_controllers) / sizeof(v1_controllers[0]));
+	     i++) {
+		if (!group_file(v, v1_controllers[i], rel, "", path, sizeof(path)) &&
+		    access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+int vm_cgroup_remove(int v, const char *rel, struct err *err)
+{
+	char path[PATH_MAX];
+	/* A killed task leaves its group a moment after it is reaped. */
+	uint64_t deadline = clock_mono_ns() + 2000000000ULL;
+
+	for (size_t i = 0; i < (v == 2 ? 1 : sizeof(v1_controllers) / sizeof(v1_controllers[0]));
+	     i++) {
+		if (group_file(v, v1_controllers[i], rel, "", path, sizeof(path)))
+			return err_set(err, -ENAMETOOLONG, "cgroup '%s': path too long", rel);
+		while (rmdir(path) && errno == EBUSY && clock_mono_ns() < deadline) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+			vm_cgroup_kill(v, rel);
+			nanosleep(&ts, NULL);
+		}
+		if (access(path, F_OK) == 0)
+			return err_set(err, -EBUSY, "cgroup '%s': still has tasks", path);
+	}
+	return 0;
+}

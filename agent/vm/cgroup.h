@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VM's cgroup, which kvmlet-jailer creates (docs/jailer.md) and the
+ * backend reads and removes: <parent>/<id> in the unified hierarchy (v2) or
+ * in each v1 hierarchy the VM uses (memory, cpu, cpuacct). Which one is
+ * decided as the jailer does: v2 when /sys/fs/cgroup is a cgroup2 mount,
+ * otherwise v1 (which includes the hybrid layout).
+ *
+ * Threads: no state; any thread.
+ */
+#ifndef KVMLET_AGENT_VM_CGROUP_H
+#define KVMLET_AGENT_VM_CGROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+#define VM_CGROUP_ROOT "/sys/fs/cgroup"
+
+struct vm_cgroup_stats {
+	uint64_t cpu_usage_ns;
+	uint64_t memory_usage;
+	uint64_t memory_working_set; /* usage minus inactive file pages, as kubelet */
+};
+
+int vm_cgroup_version(void);
+/*
+ * The parent for the jailer's --parent-cgroup from CRI's cgroup_parent
+ * ("/kubepods/pod..." or ""): without its leading '/', "kvmlet" if empty.
+ * -EINVAL for "..", "." or empty components, or anything but printable ASCII.
+ */
+int vm_cgroup_parent(const char *cgroup_parent, char *buf, size_t size, struct err *err);
+/*
+ * The jailer's --cgroup values for a VM: memory limit (bytes) and CPU
+ * bandwidth (quota 0: none), in the names of version v. Each value goes to
+ * push(ctx, "--cgroup") then push(ctx, "FILE=VALUE").
+ */
+int vm_cgroup_jailer_args(int v, uint64_t memory_bytes, int64_t quota_us, int64_t period_us,
+			  int (*push)(void *ctx, const char *arg), void *ctx);
+/* rel is relative to each hierarchy's root ("kvmlet/<id>", or a pod's parent). */
+int vm_cgroup_stats(int v, const char *rel, struct vm_cgroup_stats *out, struct err *err);
+/* Whether the group has seen an OOM kill (v1 memory.oom_control, v2 memory.events). */
+bool vm_cgroup_oom(int v, const char *rel);
+/* SIGKILL to every process in the group: nothing of a VM outlives its removal. */
+void vm_cgroup_kill(int v, const char *rel);
+/* Removes the group from each hierarchy; absent is fine. Bounded wait for its tasks to go. */
+int vm_cgroup_remove(int v, const char *rel, struct err *err);
+/* Whether the group exists (for tests and checks). */
+bool vm_cgroup_exists(int v, const char *rel);
+
+#endif

@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * CreateContainer (vm.h create): map the request, allocate a uid and CID,
+ * fill the jail (kernel, disk copies, devices, ISO disks), and record the
+ * jailer's whole command line in vm.json. Nothing runs yet.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "agent/ga_client.h"
+#include "agent/image/store.h"
+#include "agent/vm/cgroup.h"
+#include "agent/vm/disk.h"
+#include "agent/vm/host_priv.h"
+#include "agent/vm/ids.h"
+#include "agent/vm/iso.h"
+#include "agent/vm/jail.h"
+#include "agent/vm/proc.h"
+#include "agent/vm/reason.h"
+#include "agent/vm/record.h"
+#include "agent/vm/spec.h"
+#include "agent/vm/vm.h"
+#include "lib/clock.h"
+#include "lib/http_client.h"
+#include "lib/log.h"
+#include "lib/mkdir_p.h"
+
+#define VMM_MAX_DRIVES 8 /* kvmlet-vmm's CONFIG_MAX_DRIVES */
+
+/* ---- create ------------------------------------------------------------- */
+
+static void argv_pushf(struct argv_buf *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void argv_pushf(struct argv_buf *a, const char *fmt, ...)
+{
+	char buf[PATH_MAX + 128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		a->failed = -ENAMETOOLONG;
+		return;
+	}
+	host_argv_push(a, buf);
+}
+
+/* What create builds up, undone as a whole on failure. */
+struct build {
+	struct vm_host *h;
+	const struct vm_request *req;
+	struct vm_spec spec;
+	struct vm_record rec;
+	char state[PATH_MAX];
+	char jail_dir[PATH_MAX];
+	char root[PATH_MAX];
+	struct argv_buf vmm; /* the VMM's arguments, inside the jail */
+	unsigned int drives;
+	bool ids_taken, state_made, jail_made;
+};
+
+static bool relative_safe(const char *p)
+{
+	if (!p || !*p || *p == '/')
+		return false;
+	for (const char *s = p; *s;) {
+		const char *e = strchrnul(s, '/');
+
+		if ((e - s == 2 && s[0] == '.' && s[1] == '.'))
+			return false;
+		s = *e ? e + 1 : e;
+	}
+	return true;
+}
+
+static int image_path(const struct build *b, const char *rel, char *buf, size_t size,
+		      struct err *err)
+{
+	if (!relative_safe(rel))
+		return err_set(err, -EINVAL, "image '%s': file '%.100s' is not beneath the image",
+			       b->req->image->id, rel ? rel : "");
+	if (snprintf(buf, size, "%s/%s", b->req->image_dir, rel) >= (int)size)
+		return err_set(err, -ENAMETOOLONG, "image file path too long");
+	return 0;
+}
+
+static int add_boot(struct build *b, struct err *err)
+{
+	const struct store_image *img = b->req->image;
+	char src[PATH_MAX];
+	int r;
+
+	if (!img->kernel)
+		return err_set(err, -EINVAL,
+			       "image '%s' has no kernel: it is not a VM image (docs/images.md)",
+			       img->id);
+	r = image_path(b, img->kernel, src, sizeof(src), err);
+	if (!r)
+		r = vm_jail_place_ro(src, b->root, "kernel", err);
+	if (r)
+		return r;
+	host_argv_push(&b->vmm, "--kernel");
+	host_argv_push(&b->vmm, "/kernel");
+	if (img->initrd) {
+		r = image_path(b, img->initrd, src, sizeof(src), err);
+		if (!r)
+			r = vm_jail_place_ro(src, b->root, "initrd", err);
+		if (r)
+			return r;
+		host_argv_push(&b->vmm, "--initrd");
+		host_argv_push(&b->vmm, "/initrd");
+	}
+	host_argv_push(&b->vmm, "--cmdline");
+	host_argv_push(&b->vmm, b->spec.cmdline);
+	return 0;
+}
+
+static int add_drive(struct build *b, const char *id, const char *file, bool readonly,
+		     const char *serial, struct err *err)
+{
+	if (b->drives >= VMM_MAX_DRIVES)
+		return err_set(err, -EINVAL,
+			       "a VM takes at most %u disks (image disks, devices, "
+			       "mounts and cloud-init together)",
+			       VMM_MAX_DRIVES);
+	b->drives++;
+	host_argv_push(&b->vmm, "--drive");
+	argv_pushf(&b->vmm, "id=%s,path=/%s%s%s%s", id, file, readonly ? ",readonly=on" : "",
+		   serial ? ",serial=" : "", serial ? serial : "");
+	return 0;
+}
+
+static int add_disks(struct build *b, struct err *err)
+{
+	const struct store_image *img = b->req->image;
+
+	for (size_t i = 0; i < img->nr_disks; i++) {
+		char src[PATH_MAX], dst[PATH_MAX], name[32], id[32];
+		bool reflinked;
+		int r;
+
+		snprintf(name, sizeof(name), "disk%zu.img", i);
+		snprintf(id, sizeof(id), "disk%zu", i);
+		r = image_path(b, img->disks[i], src, sizeof(src), err);
+		if (!r && snprintf(dst, sizeof(dst), "%s/%s", b->root, name) >= (int)sizeof(dst))
+			r = err_set(err, -ENAMETOOLONG, "disk path too long");
+		if (!r)
+			r = vm_disk_clone(src, dst, b->rec.uid, b->rec.uid, &reflinked, err);
+		if (!r && vm_strv_push(&b->rec.disks, &b->rec.nr_disks, name))
+			r = err_set(err, -ENOMEM, "out of memory");
+		if (!r)
+			r = add_drive(b, id, name, false, NULL, err);
+		if (r)
+			return r;
+		log_debug("VM %s: disk %s %s", b->rec.id, name, reflinked ? "reflinked" : "copied");
+	}
+	return 0;
+}
+
+static bool permissions_valid(const char *p)
+{
+	for (; p && *p; p++)
+		if (*p != 'r' && *p != 'w' && *p != 'm')
+			return false;
+	return true;
+}
+
+static int add_devices(struct build *b, struct err *err)
+{
+	const Runtime__V1__ContainerConfig *c = b->req->config;
+
+	for (size_t i = 0; i < c->n_devices; i++) {
+		const Runtime__V1__Device *d = c->devices[i];
+		const char *host = d->host_path ? d->host_path : "";
+		bool ro = !d->permissions || !strchr(d->permissions, 'w');
+		char name[32], id[32];
+		int r;
+
+		if (host[0] != '/' || !permissions_valid(d->permissions))
+			return err_set(err, -EINVAL,
+				       "devices[%zu]: host_path must be absolute and permissions "
+				       "of r, w, m",
+				       i);
+		snprintf(name, sizeof(name), "dev%zu", i);
+		snprintf(id, sizeof(id), "dev%zu", i);
+		r = vm_jail_mknod(host, b->root, name, b->rec.uid, ro, err);
+		if (!r)
+			r = add_drive(b, id, name, ro, NULL, err);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* A new image file in the jail: root-owned, readable by the VM. */
+static int iso_create(struct build *b, const char *name, struct err *err)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", b->root, name) >= (int)sizeof(path))
+		return err_set(err, -ENAMETOOLONG, "ISO path too long");
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return err_set(err, -errno, "%s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* One mount's disk: mount<n>.iso, serial and volume id vol. */
+static int add_mount_iso(struct build *b, const struct vm_iso_source *src, size_t nr,
+			 unsigned int n, const char *vol, const char *what, struct err *err)
+{
+	char file[32], id[32];
+	struct vm_iso_report rep;
+	int fd, r;
+
+	snprintf(file, sizeof(file), "mount%u.iso", n);
+	snprintf(id, sizeof(id), "mount%u", n);
+	fd = iso_create(b, file, err);
+	if (fd < 0)
+		return fd;
+	r = vm_iso_from_sources(src, nr, vol, VM_ISO_DEFAULT_MAX, fd, &rep, err);
+	close(fd);
+	if (r == -EFBIG)
+		return err_prefix(err, -EINVAL, "%s: ", what);
+	if (r)
+		return r;
+	if (rep.skipped)
+		log_fields(LOG_WARN,
+			   "VM mount: entries left out (links leaving the mount, special files)",
+			   "id", b->rec.id, "mount", what, NULL);
+	return add_drive(b, id, file, true, vol, err);
+}
+
+/*
+ * Mounts never fail the pod for what they point at: a missing path or one
+ * that is no file or directory is skipped with a warning. Each gets a disk
+ * of its own while the VMM has disks left; when they run short, the last
+ * disk holds all the remaining mounts, each in a directory named by its
+ * volume name. Only a mount too large for a disk image is an error.
+ */
+static int add_mounts(struct build *b, struct err *err)
+{
+	const Runtime__V1__ContainerConfig *c = b->req->config;
+	struct vm_iso_source *src = calloc(c->n_mounts + 1, sizeof(*src));
+	char(*vols)[21] = calloc(c->n_mounts + 1, sizeof(*vols));
+	size_t nr = 0, own;
+	unsigned int left = VMM_MAX_DRIVES - b->drives;
+	int r = 0;
+
+	if (!src || !vols) {
+		free(src);
+		free(vols);
+		return err_set(err, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		const Runtime__V1__Mount *m = c->mounts[i];
+		const char *host = m->host_path ? m->host_path : "";
+		const char *cpath = m->container_path ? m->container_path : "";
+		struct stat st;
+
+		if (host[0] != '/' || stat(host, &st) ||
+		    !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+			log_fields(LOG_WARN, "VM mount skipped: not a file or directory", "id",
+				   b->rec.id, "host_path", host, "container_path", cpath, NULL);
+			continue;
+		}
+		vm_iso_volume_name(cpath, (unsigned int)nr, vols[nr], sizeof(vols[nr]));
+		src[nr].host_path = host;
+		src[nr].dir = "";
+		nr++;
+	}
+	if (nr && !left) {
+		log_fields(LOG_WARN, "VM mounts skipped: no disk left", "id", b->rec.id, NULL);
+		nr = 0;
+	}
+	own = nr <= left ? nr : left - 1;
+	for (size_t i = 0; !r && i < own; i++)
+		r = add_mount_iso(b, &src[i], 1, (unsigned int)i, vols[i], vols[i], err);
+	if (!r && own < nr) {
+		for (size_t i = own; i < nr; i++)
+			src[i].dir = vols[i];
+		log_fields(LOG_WARN, "VM mounts share one disk: more mounts than disks", "id",
+			   b->rec.id, NULL);
+		r = add_mount_iso(b, &src[own], nr - own, (unsigned int)own, "KVMLET_MOUNTS",
+				  "the mounts sharing a disk", err);
+	}
+	free(src);
+	free(vols);
+	return r;
+}
+
+/* A YAML scalar that says exactly s, whatever s holds: a JSON string is one. */
+static char *yaml_quote(const char *s)
+{
+	cJSON *j = cJSON_CreateString(s);
+	char *q = j ? cJSON_PrintUnformatted(j) : NULL;
+
+	cJSON_Delete(j);
+	return q;
+}
+
+static int add_cidata(struct build *b, struct err *err)
+{
+	const struct vm_spec *s = &b->spec;
+	const Runtime__V1__PodSandboxConfig *sb = b->req->sandbox;
+	const char *pod = sb && sb->metadata && sb->metadata->name && *sb->metadata->name
+				  ? sb->metadata->name
+				  : b->rec.id;
+	static const char empty_user_data[] = "#cloud-config\n";
+	struct vm_iso_file files[3];
+	size_t nr = 0;
+	char *meta = NULL, *qid = NULL, *qhost = NULL;
+	int fd, r;
+
+	if (!vm_spec_wants_cidata(s))
+		return 0;
+	if (!s->meta_data) {
+		size_t len;
+
+		qid = yaml_quote(b->rec.id);
+		qhost = yaml_quote(pod);
+		len = (qid ? strlen(qid) : 0) + (qhost ? strlen(qhost) : 0) + 64;
+		meta = qid && qhost ? malloc(len) : NULL;
+		if (!meta) {
+			free(qid);
+			free(qhost);
+			return err_set(err, -ENOMEM, "out of memory");
+		}
+		snprintf(meta, len, "instance-id: %s\nlocal-hostname: %s\n", qid, qhost);
+	}
+	files[nr++] =
+		(struct vm_iso_file){ "user-data", s->user_data ? s->user_data : empty_user_data,
+				      strlen(s->user_data ? s->user_data : empty_user_data), 0644 };
+	files[nr++] = (struct vm_iso_file){ "meta-data", s->meta_data ? s->meta_data : meta,
+					    strlen(s->meta_data ? s->meta_data : meta), 0644 };
+	if (s->network_config)
+		files[nr++] = (struct vm_iso_file){ "network-config", s->network_config,
+						    strlen(s->network_config), 0644 };
+	fd = iso_create(b, "cidata.iso", err);
+	r = fd < 0 ? fd : vm_iso_from_files(files, nr, "CIDATA", fd, err);
+	if (fd >= 0)
+		close(fd);
+	free(meta);
+	free(qid);
+	free(qhost);
+	return r ? r : add_drive(b, "cidata", "cidata.iso", true, "CIDATA", err);
+}
+
+static int build_vmm_args(struct build *b, struct err *err)
+{
+	int r;
+
+	argv_pushf(&b->vmm, "--vcpus=%u", b->spec.vcpus);
+	argv_pushf(&b->vmm, "--memory=%" PRIu64, b->spec.memory_mib);
+	host_argv_push(&b->vmm, "--api-sock");
+	host_argv_push(&b->vmm, "/api.sock");
+	host_argv_push(&b->vmm, "--vsock");
+	argv_pushf(&b->vmm, "cid=%u,uds=/vsock.sock", b->rec.cid);
+	if (b->spec.rng)
+		host_argv_push(&b->vmm, "--rng");
+	/* Console input, for attach (the streaming issue). */
+	host_argv_push(&b->vmm, "--console-sock");
+	host_argv_push(&b->vmm, "/console.sock");
+	if (*b->rec.log_path) {
+		const char *name = strrchr(b->rec.log_path, '/') + 1;
+
+		host_argv_push(&b->vmm, "--serial");
+		argv_pushf(&b->vmm, "cri:/log/%s", name);
+	} else {
+		host_argv_push(&b->vmm, "--serial");
+		host_argv_push(&b->vmm, "none");
+	}
+	r = add_boot(b, err);
+	if (!r)
+		r = add_disks(b, err);
+	if (!r)
+		r = add_devices(b, err);
+	if (!r)
+		r = add_cidata(b, err);
+	if (!r)
+		r = add_mounts(b, err);
+	if (!r && b->vmm.failed)
+		r = err_set(err, b->vmm.failed, "VMM arguments: %s", strerror(-b->vmm.failed));
+	return r;
+}
+
+/* kvmlet-jailer's whole command line, kept in vm.json for start. */
+static int build_jailer_args(struct build *b, struct err *err)
+{
+	const struct vm_host *h = b->h;
+	struct argv_buf a = { 0 };
+	uint64_t limit = (b->spec.memory_mib + h->overhead_mib) << 20;
+	const char *parent_end = strrchr(b->rec.cgroup, '/');
+	char parent[PATH_MAX];
+
+	snprintf(parent, sizeof(parent), "%.*s", (int)(parent_end - b->rec.cgroup), b->rec.cgroup);
+	host_argv_push(&a, h->jailer_path);
+	host_argv_push(&a, "--id");
+	host_argv_push(&a, b->rec.id);
+	host_argv_push(&a, "--exec-file");
+	host_argv_push(&a, h->vmm_path);
+	host_argv_push(&a, "--uid");
+	argv_pushf(&a, "%u", b->rec.uid);
+	host_argv_push(&a, "--gid");
+	argv_pushf(&a, "%u", b->rec.uid);
+	host_argv_push(&a, "--chroot-base-dir");
+	host_argv_push(&a, h->jail_base);
+	if (b->req->netns_path && *b->req->netns_path) {
+		host_argv_push(&a, "--netns");
+		host_argv_push(&a, b->req->netns_path);
+	}
+	host_argv_push(&a, "--cgroup-version");
+	argv_pushf(&a, "%d", h->cgroup_version);
+	host_argv_push(&a, "--parent-cgroup");
+	host_argv_push(&a, parent);
+	vm_cgroup_jailer_args(h->cgroup_version, limit, b->spec.cpu_quota_us, b->spec.cpu_period_us,
+			      host_argv_push, &a);
+	host_argv_push(&a, "--");
+	for (size_t i = 0; i < b->vmm.n; i++)
+		host_argv_push(&a, b->vmm.v[i]);
+	if (a.failed) {
+		vm_strv_free(a.v, a.n);
+		return err_set(err, a.failed, "jailer arguments: %s", strerror(-a.failed));
+	}
+	b->rec.argv = a.v;
+	b->rec.argc = a.n;
+	return 0;
+}
+
+static int check_request(const struct vm_request *req, struct err *err)
+{
+	if (!host_id_valid(req->id))
+		return err_set(err, -EINVAL,
+			       "container id '%.80s': expected 1 to %d letters, "
+			       "digits or '-'",
+			       req->id ? req->id : "", VM_ID_MAX);
+	if (!req->image || !req->image_dir)
+		return err_set(err, -EINVAL, "container %s: no image", req->id);
+	if (req->log_path && *req->log_path &&
+	    (req->log_path[0] != '/' || strlen(req->log_path) >= PATH_MAX - 64 ||
+	     !strrchr(req->log_path, '/')[1]))
+		return err_set(err, -EINVAL, "log_path '%.100s': expected an absolute file path",
+			       req->log_path);
+	if (req->netns_path && *req->netns_path && req->netns_path[0] != '/')
+		return err_set(err, -EINVAL, "network namespace '%.100s': not an absolute path",
+			       req->netns_path);
+	return 0;
+}
+
+static void build_undo(struct build *b)
+{
+	struct err e = { 0 };
+
+	if (b->jail_made && vm_jail_remove(b->jail_dir, &e))
+		log_warn("VM %s: cleaning up after a failed create: %s", b->rec.id, e.msg);
+	if (b->state_made)
+		vm_jail_remove_tree(b->state, &e);
+	if (b->ids_taken)
+		vm_ids_release(&b->h->ids, b->rec.uid, b->rec.cid);
+}
+
+int host_create(void *ctx, const struct vm_request *req, struct err *err)
+{
+	struct build b = { .h = ctx, .req = req };
+	char parent[PATH_MAX];
+	int r;
+
+	r = check_request(req, err);
+	if (!r)
+		r = vm_spec_map(req, b.h->default_memory_mib, &b.spec, err);
+	if (r)
+		return r;
+	snprintf(b.rec.id, sizeof(b.rec.id), "%s", req->id);
+	snprintf(b.rec.sandbox_id, sizeof(b.rec.sandbox_id), "%.*s", VM_ID_MAX,
+		 req->sandbox_id ? req->sandbox_id : "");
+	snprintf(b.rec.log_path, sizeof(b.rec.log_path), "%s", req->log_path ? req->log_path : "");
+	b.rec.vcpus = b.spec.vcpus;
+	b.rec.memory_mib = b.spec.memory_mib;
+	b.rec.cgroup_version = b.h->cgroup_version;
+	b.rec.created_at = (int64_t)clock_ns(CLOCK_REALTIME);
+	r = vm_cgroup_parent(req->cgroup_parent, parent, sizeof(parent), err);
+	if (!r && snprintf(b.rec.cgroup, sizeof(b.rec.cgroup), "%s/%s", parent, req->id) >=
+			  (int)sizeof(b.rec.cgroup))
+		r = err_set(err, -EINVAL, "cgroup_parent: too long");
+	if (!r && (host_state_path(b.h, req->id, b.state, sizeof(b.state)) ||
+		   host_jail_paths(b.h, req->id, b.jail_dir, b.root, sizeof(b.root))))
+		r = err_set(err, -ENAMETOOLONG, "VM paths too long");
+	if (!r && mkdir(b.state, 0700))
+		r = errno == EEXIST ? err_set(err, -EEXIST, "VM '%s' exists already", req->id)
+				    : err_set(err, -errno, "%s: %s", b.state, strerror(errno));
+	if (!r) {
+		b.state_made = true;
+		r = vm_ids_alloc(&b.h->ids, &b.rec.uid, &b.rec.cid, err);
+		b.ids_taken = !r;
+	}
+	if (!r && access(b.jail_dir, F_OK) == 0)
+		r = err_set(err, -EEXIST, "jail '%s' exists already", b.jail_dir);
+	if (!r) {
+		r = mkdir_p(b.root, 0755);
+		b.jail_made = true;
+		if (r)
+			err_set(err, r, "%s: %s", b.root, strerror(-r));
+	}
+	if (!r)
+		r = build_vmm_args(&b, err);
+	if (!r)
+		r = build_jailer_args(&b, err);
+	if (!r)
+		r = vm_record_write(b.state, &b.rec, err);
+	if (r)
+		build_undo(&b);
+	else
+		log_fields(LOG_INFO, "VM created", "id", req->id, "sandbox", b.rec.sandbox_id,
+			   "cgroup", b.rec.cgroup, NULL);
+	vm_strv_free(b.vmm.v, b.vmm.n);
+	vm_record_free(&b.rec);
+	vm_spec_free(&b.spec);
+	return r;
+}

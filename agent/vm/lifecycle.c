@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Start, stop and remove (vm.h): kvmlet-shim started detached, the CRI log
+ * handed to the VMM, a graceful stop with a deadline, removal of every
+ * trace.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "agent/ga_client.h"
+#include "agent/image/store.h"
+#include "agent/vm/cgroup.h"
+#include "agent/vm/disk.h"
+#include "agent/vm/host_priv.h"
+#include "agent/vm/ids.h"
+#include "agent/vm/iso.h"
+#include "agent/vm/jail.h"
+#include "agent/vm/proc.h"
+#include "agent/vm/reason.h"
+#include "agent/vm/record.h"
+#include "agent/vm/spec.h"
+#include "agent/vm/vm.h"
+#include "lib/clock.h"
+#include "lib/http_client.h"
+#include "lib/log.h"
+#include "lib/mkdir_p.h"
+
+#define START_TIMEOUT_MS     10000 /* until the API socket answers */
+#define SHIM_EXIT_TIMEOUT_MS 10000 /* after SIGTERM, until the shim has recorded the end */
+#define SHUTDOWN_AGENT_MS    500   /* guest-shutdown: connect and call, each */
+
+/* ---- start -------------------------------------------------------------- */
+
+/* The VMM's last words (the jailer's or VMM's error line) for a failure message. */
+static void vmm_last_line(const char *state, char *buf, size_t size)
+{
+	char path[PATH_MAX], data[1024];
+	ssize_t n = 0;
+	int fd;
+
+	buf[0] = '\0';
+	if (vm_pathf(path, sizeof(path), "%s/vmm.log", state))
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	off_t end = lseek(fd, 0, SEEK_END);
+	if (end > 0)
+		n = pread(fd, data, sizeof(data) - 1,
+			  end > (off_t)sizeof(data) - 1 ? end - (off_t)sizeof(data) + 1 : 0);
+	close(fd);
+	if (n <= 0)
+		return;
+	data[n] = '\0';
+	while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == '\r'))
+		data[--n] = '\0';
+	char *line = strrchr(data, '\n');
+	line = line ? line + 1 : data;
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+	snprintf(buf, size, "%.*s", (int)(size - 1), line);
+}
+
+/* The CRI log: the file as root with the VM as owner, its directory in the jail. */
+static int prepare_log(const struct vm_record *rec, const char *root, struct err *err)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	fd = open(rec->log_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0640);
+	if (fd < 0)
+		return err_set(err, -errno, "log file '%s': %s", rec->log_path, strerror(errno));
+	if (fchown(fd, rec->uid, rec->uid) || fchmod(fd, 0640)) {
+		int e = errno;
+
+		close(fd);
+		return err_set(err, -e, "log file '%s': %s", rec->log_path, strerror(e));
+	}
+	close(fd);
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(rec->log_path, '/') - rec->log_path),
+		 rec->log_path);
+	return vm_jail_mount_log(root, *dir ? dir : "/", err);
+}
+
+/* Ends the VM through its shim and waits until the shim has recorded it. */
+static void kill_via_shim(const struct vm_record *rec, int pidfd)
+{
+	/* Through the pidfd: the signal cannot reach a process that reused the pid. */
+	syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
+	if (vm_proc_wait(pidfd, SHIM_EXIT_TIMEOUT_MS) != 1) {
+		/* A stuck shim: end the VM's processes ourselves. */
+		vm_cgroup_kill(rec->cgroup_version, rec->cgroup);
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		vm_proc_wait(pidfd, SHIM_EXIT_TIMEOUT_MS);
+	}
+}
+
+static int wait_api(const char *root, int pidfd, struct err *err)
+{
+	uint64_t deadline = clock_mono_ms() + START_TIMEOUT_MS;
+
+	for (;;) {
+		struct err e = { 0 };
+		long status = 0;
+
+		char *body = NULL;
+
+		/* Answering is not enough: the VMM serves its API before it loads the kernel. */
+		if (host_api_call(root, "GET", "/", NULL, 500, &status, &body, &e) == 0) {
+			cJSON *info = body ? cJSON_Parse(body) : NULL;
+			const cJSON *st = cJSON_GetObjectItemCaseSensitive(info, "state");
+			bool running = cJSON_IsString(st) && !strcmp(st->valuestring, "Running");
+
+			cJSON_Delete(info);
+			free(body);
+			if (running)
+				return 0;
+			err_set(&e, -EAGAIN, "the VM is not running yet");
+		}
+		if (clock_mono_ms() >= deadline)
+			return err_set(err, -ETIMEDOUT,
+				       "the VMM's API did not answer within %u s: %s",
+				       START_TIMEOUT_MS / 1000, e.msg);
+		/* Waiting on the shim: an early exit ends the wait at once. */
+		if (vm_proc_wait(pidfd, 20) == 1)
+			return err_set(err, -ECHILD, "the VMM exited while starting");
+	}
+}
+
+/*
+ * The VMM ended by itself with a status that says the guest ran (powered
+ * off, crashed, or its own exit value), rather than that the VMM failed
+ * (1) or refused its set-up (2), or was killed.
+ */
+static bool guest_ran(const char *state)
+{
+	struct vm_exit e;
+	struct err err = { 0 };
+
+	return vm_exit_read(state, &e, &err) == 0 && e.signal == 0 && e.exit_status != 1 &&
+	       e.exit_status != 2;
+}
+
+int host_start(void *ctx, const char *id, struct err *err)
+{
+	struct vm_host *h = ctx;
+	struct vm_record rec;
+	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX], vmv[16];
+	struct argv_buf a = { 0 };
+	pid_t pid;
+	int pidfd, go, r;
+
+	r = host_load(h, id, state, sizeof(state), &rec, err);
+	if (r)
+		return r;
+	if (rec.shim_pid) {
+		vm_record_free(&rec);
+		return err_set(err, -EINVAL, "VM '%s' was started already", id);
+	}
+	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	if (*rec.log_path && !rec.log_mounted) {
+		r = prepare_log(&rec, root, err);
+		if (!r) {
+			rec.log_mounted = true;
+			r = vm_record_write(state, &rec, err);
+		}
+	}
+	snprintf(vmv, sizeof(vmv), "%d", rec.cgroup_version);
+	host_argv_push(&a, h->shim_path);
+	host_argv_push(&a, "--state-dir");
+	host_argv_push(&a, state);
+	host_argv_push(&a, "--cgroup-version");
+	host_argv_push(&a, vmv);
+	host_argv_push(&a, "--cgroup");
+	host_argv_push(&a, rec.cgroup);
+	host_argv_push(&a, "--");
+	for (size_t i = 0; i < rec.argc; i++)
+		host_argv_push(&a, rec.argv[i]);
+	if (!r && a.failed)
+		r = err_set(err, a.failed, "out of memory");
+	if (!r)
+		r = vm_proc_spawn_detached(a.v, &pid, &rec.shim_start_ticks, &go, err);
+	vm_strv_free(a.v, a.n);
+	if (r) {
+		vm_record_free(&rec);
+		return r;
+	}
+	/* On record before it runs: a crash here never leaves a VM the state does not know. */
+	rec.shim_pid = pid;
+	rec.started_at = (int64_t)clock_ns(CLOCK_REALTIME);
+	r = vm_record_write(state, &rec, err);
+	if (r) {
+		vm_proc_go(go, false);
+		vm_record_free(&rec);
+		return r;
+	}
+	pidfd = vm_proc_open(pid, rec.shim_start_ticks);
+	if (vm_proc_go(go, true) || pidfd < 0)
+		r = err_set(err, -EIO, "kvmlet-shim ended at once");
+	if (!r)
+		r = wait_api(root, pidfd, err);
+	if (r == -ECHILD && guest_ran(state)) {
+		/* Like a container that exits at once: started, and ended already. */
+		memset(err, 0, sizeof(*err));
+		r = 0;
+	} else if (r == -ECHILD) {
+		err->code = -EIO;
+		r = -EIO;
+	}
+	if (r) {
+		char last[200];
+
+		if (pidfd >= 0)
+			kill_via_shim(&rec, pidfd);
+		vmm_last_line(state, last, sizeof(last));
+		if (*last)
+			err_prefix(err, err->code, "%s; ", last);
+		log_fields(LOG_WARN, "VM failed to start", "id", id, "error", err->msg, NULL);
+	} else {
+		char cid[16];
+
+		snprintf(cid, sizeof(cid), "%u", rec.cid);
+		log_fields(LOG_INFO, "VM started", "id", id, "cid", cid, NULL);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	vm_record_free(&rec);
+	return r;
+}
+
+/* ---- stop and remove ---------------------------------------------------- */
+
+/* guest-shutdown through the guest agent, if one answers at once; best effort. */
+static void guest_shutdown(const char *root)
+{
+	struct ga_address addr = { .transport = GA_VSOCK_UDS, .port = GA_DEFAULT_PORT };
+	struct ga_error e = { 0 };
+	struct ga_conn *c;
+	int sockfd = host_jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
+
+	if (sockfd < 0)
+		return;
+	c = ga_connect_addr(&addr, SHUTDOWN_AGENT_MS, &e);
+	close(sockfd);
+	if (!c)
+		return;
+	/* guest-shutdown has no answer when it works: a timeout is the good case. */
+	ga_call(c, "guest-shutdown", NULL, SHUTDOWN_AGENT_MS, NULL, &e);
+	ga_close(c);
+}
+
+int host_stop(void *ctx, const char *id, int64_t timeout_s, struct err *err)
+{
+	struct vm_host *h = ctx;
+	struct vm_record rec;
+	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX], secs[24];
+	int pidfd, r = host_load(h, id, state, sizeof(state), &rec, err);
+	bool graceful = false;
+
+	if (r)
+		return r;
+	pidfd = rec.shim_pid ? vm_proc_open((pid_t)rec.shim_pid, rec.shim_start_ticks) : -ESRCH;
+	if (pidfd < 0) {
+		/* Never started, or ended; a VMM whose shim was killed goes now. */
+		if (rec.shim_pid)
+			vm_cgroup_kill(rec.cgroup_version, rec.cgroup);
+		vm_record_free(&rec);
+		return 0;
+	}
+	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	if (timeout_s > 0) {
+		uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_s * 1000;
+		struct err e = { 0 };
+		long status;
+		int left;
+
+		/* The firmware powers off on it; a Linux guest reboots unless told otherwise. */
+		host_api_call(root, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}",
+			      2000, &status, NULL, &e);
+		left = (int)(deadline > clock_mono_ms() ? deadline - clock_mono_ms() : 0);
+		graceful = vm_proc_wait(pidfd, left < 1000 ? left : 1000) == 1;
+		if (!graceful) {
+			guest_shutdown(root);
+			left = (int)(deadline > clock_mono_ms() ? deadline - clock_mono_ms() : 0);
+			graceful = vm_proc_wait(pidfd, left) == 1;
+		}
+	}
+	if (!graceful)
+		kill_via_shim(&rec, pidfd);
+	close(pidfd);
+	snprintf(secs, sizeof(secs), "%" PRId64, timeout_s);
+	log_fields(LOG_INFO, graceful ? "VM stopped" : "VM killed", "id", id, "grace_s", secs,
+		   NULL);
+	vm_record_free(&rec);
+	return 0;
+}
+
+int host_remove(void *ctx, const char *id, struct err *err)
+{
+	struct vm_host *h = ctx;
+	struct vm_record rec;
+	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX];
+	int r = host_load(h, id, state, sizeof(state), &rec, err);
+
+	if (r == -ENOENT) {
+		/* Idempotent; and a create cut short by a crash leaves a jail without a record. */
+		if (host_id_valid(id) && !host_jail_paths(h, id, jail_dir, root, sizeof(root)) &&
+		    !host_state_path(h, id, state, sizeof(state))) {
+			memset(err, 0, sizeof(*err));
+			r = vm_jail_remove(jail_dir, err);
+			if (!r)
+				r = vm_jail_remove_tree(state, err);
+		}
+		return r == -ENOENT ? 0 : r;
+	}
+	if (r)
+		return r;
+	r = host_stop(ctx, id, 0, err);
+	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	/* Anything of the VM that outlived its shim (a killed shim) goes now. */
+	vm_cgroup_kill(rec.cgroup_version, rec.cgroup);
+	if (!r)
+		r = vm_jail_remove(jail_dir, err);
+	if (!r)
+		r = vm_cgroup_remove(rec.cgroup_version, rec.cgroup, err);
+	/* The record goes last: a failure above can be retried. */
+	if (!r)
+		r = vm_jail_remove_tree(state, err);
+	if (!r) {
+		vm_ids_release(&h->ids, rec.uid, rec.cid);
+		log_fields(LOG_INFO, "VM removed", "id", id, NULL);
+	}
+	vm_record_free(&rec);
+	return r;
+}
