@@ -167,7 +167,7 @@ struct agent {
 	struct store *store;
 	struct puller *puller;
 	struct pull_stats pull_stats;
-	char vm_dir[PATH_MAX], pods_dir[PATH_MAX], netns_dir[PATH_MAX];
+	char vm_dir[PATH_MAX], pods_dir[PATH_MAX], netns_dir[PATH_MAX], cni_cache_dir[PATH_MAX];
 	struct vm_backend backend;
 	bool backend_open;
 	struct pod_sys_host host;
@@ -234,6 +234,7 @@ static int pods_start(struct agent *a, struct err *err)
 	if ((r = dir_under_root(a->vm_dir, a->cfg.root, "vms", err)) ||
 	    (r = dir_under_root(a->pods_dir, a->cfg.root, "pods", err)) ||
 	    (r = dir_under_root(a->netns_dir, a->cfg.root, "netns", err)) ||
+	    (r = dir_under_root(a->cni_cache_dir, a->cfg.root, "cni-cache", err)) ||
 	    (r = agent_config_vm_paths(&a->cfg, self, err)))
 		return r;
 	r = vm_host_open(
@@ -250,7 +251,12 @@ static int pods_start(struct agent *a, struct err *err)
 	if (r)
 		return r;
 	a->backend_open = true;
-	a->host = (struct pod_sys_host){ .cgroup_root = "/sys/fs/cgroup", .store = a->store };
+	a->host = (struct pod_sys_host){ .cgroup_root = "/sys/fs/cgroup",
+					 .store = a->store,
+					 .cni_conf_dir = a->cfg.cni_conf_dir,
+					 .cni_bin_dirs = a->cfg.cni_bin_dirs,
+					 .cni_cache_dir = a->cni_cache_dir,
+					 .cni_timeout_ms = (int)a->cfg.cni_plugin_timeout_ms };
 	po.backend = a->backend;
 	pod_sys_host(&a->host, &po.sys);
 	if ((r = pods_open(&po, &a->pods, err)))

@@ -92,6 +92,11 @@ static int create_claimed(struct pods *p, struct pod_sandbox *sb,
 		p->sys.ops->image_put(p->sys.ctx, &img);
 		return r;
 	}
+	/* The pod's network, if the CNI gave it one: the VM takes eth0's place. */
+	char kargs[512];
+	bool net = sb->st.netns[0] && p->sys.ops->net_kernel_args &&
+		   !p->sys.ops->net_kernel_args(p->sys.ctx, sb->id, kargs, sizeof(kargs));
+
 	r = p->be.ops->create(
 		p->be.ctx,
 		&(struct vm_request){
@@ -106,6 +111,8 @@ static int create_claimed(struct pods *p, struct pod_sandbox *sb,
 			.config = c->cfg,
 			.image = &img,
 			.image_dir = image_dir,
+			.tap_name = net ? "tap0" : NULL,
+			.kernel_ip_arg = net ? kargs : NULL,
 		},
 		err);
 	p->sys.ops->image_put(p->sys.ctx, &img);
