@@ -127,6 +127,11 @@ class Agent:
         check(self.p.poll() is None, f"agent exited: {read(self.log)}")
         self.c = cri_client.CriClient(SOCK, API)
 
+    def kill(self):
+        self.c.close()
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait(timeout=30)
+
     def stop(self):
         self.c.close()
         self.p.send_signal(signal.SIGTERM)
@@ -214,6 +219,12 @@ def test_two_vm_pods():
                      timeout=TIMEOUT)
         AG.c.runtime("RemovePodSandbox", API.RemovePodSandboxRequest(pod_sandbox_id=sb),
                      timeout=TIMEOUT)
+    nothing_left()
+    nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+    check(str(HOST_PORT) not in nat, "hostPort rule left")
+
+
+def nothing_left():
     left = [l for l in links() if l.startswith("veth")]
     check(not left, f"veths left: {left}")
     leases = [f for _, _, fs in os.walk(IPAM) for f in fs
@@ -221,8 +232,26 @@ def test_two_vm_pods():
     check(not leases, f"leases left: {leases}")
     cache = os.listdir(os.path.join(ROOT, "cni-cache"))
     check(not cache, f"CNI cache left: {cache}")
-    nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
-    check(str(HOST_PORT) not in nat, "hostPort rule left")
+
+
+def test_del_after_agent_restart():
+    """A sandbox the agent finds after a SIGKILL and a restart is DELeted from the cache."""
+    global AG
+    cfg = sandbox_config("r")
+    sb = AG.c.runtime("RunPodSandbox", API.RunPodSandboxRequest(config=cfg),
+                      timeout=TIMEOUT).pod_sandbox_id
+    ip, _ = pod_ip(sb)
+    check(ip.startswith(SUBNET + "."), f"pod IP {ip}")
+    AG.kill()
+    os.unlink(os.path.join(CNI_DIR, "10-kvmlet.conflist"))  # the cache must do
+    AG = Agent()
+    check(pod_ip(sb)[0] == ip, "the pod IP changed across the restart")
+    for m, req in (("StopPodSandbox", API.StopPodSandboxRequest(pod_sandbox_id=sb)),
+                   ("StopPodSandbox", API.StopPodSandboxRequest(pod_sandbox_id=sb)),
+                   ("RemovePodSandbox", API.RemovePodSandboxRequest(pod_sandbox_id=sb))):
+        AG.c.runtime(m, req, timeout=TIMEOUT)
+    nothing_left()
+    write_cni_conf()
 
 
 def cleanup():
@@ -255,4 +284,4 @@ if __name__ == "__main__":
     atexit.register(cleanup)
     FW_ID = AG.c.image("PullImage", API.PullImageRequest(
         image=API.ImageSpec(image=f"{REG.host}/fw:v1")), timeout=TIMEOUT).image_ref
-    main([test_host_network_refused, test_two_vm_pods])
+    main([test_host_network_refused, test_two_vm_pods, test_del_after_agent_restart])
