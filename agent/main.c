@@ -168,6 +168,7 @@ struct agent {
 	struct puller *puller;
 	struct pull_stats pull_stats;
 	char vm_dir[PATH_MAX], pods_dir[PATH_MAX], netns_dir[PATH_MAX], cni_cache_dir[PATH_MAX];
+	char dhcpd_path[PATH_MAX]; /* kvmlet-dhcpd next to kvmlet-agent, "" if absent */
 	struct vm_backend backend;
 	bool backend_open;
 	struct pod_sys_host host;
@@ -251,12 +252,23 @@ static int pods_start(struct agent *a, struct err *err)
 	if (r)
 		return r;
 	a->backend_open = true;
+	/* The guests' DHCP responder is installed beside the agent (docs/networking.md). */
+	{
+		const char *slash = strrchr(self, '/');
+
+		if (snprintf(a->dhcpd_path, sizeof(a->dhcpd_path), "%.*s/kvmlet-dhcpd",
+			     slash ? (int)(slash - self) : 1, slash ? self : ".") >=
+			    (int)sizeof(a->dhcpd_path) ||
+		    access(a->dhcpd_path, X_OK))
+			a->dhcpd_path[0] = '\0';
+	}
 	a->host = (struct pod_sys_host){ .cgroup_root = "/sys/fs/cgroup",
 					 .store = a->store,
 					 .cni_conf_dir = a->cfg.cni_conf_dir,
 					 .cni_bin_dirs = a->cfg.cni_bin_dirs,
 					 .cni_cache_dir = a->cni_cache_dir,
-					 .cni_timeout_ms = (int)a->cfg.cni_plugin_timeout_ms };
+					 .cni_timeout_ms = (int)a->cfg.cni_plugin_timeout_ms,
+					 .dhcpd_path = a->dhcpd_path[0] ? a->dhcpd_path : NULL };
 	po.backend = a->backend;
 	pod_sys_host(&a->host, &po.sys);
 	if ((r = pods_open(&po, &a->pods, err)))

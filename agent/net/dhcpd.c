@@ -8,7 +8,11 @@
  *
  *	kvmlet-dhcpd --netns PATH --if TAP --client-mac MAC --ip A.B.C.D/N
  *		[--router IP] [--dns IP]... [--route DST/N,GW]... [--domain D]
- *		[--hostname H] [--mtu N] [--lease SECONDS]
+ *		[--hostname H] [--mtu N] [--lease SECONDS] [--daemon]
+ *
+ * --daemon: once the socket is bound, the process forks; the parent exits 0
+ * (so the starter knows it serves, and reaps it at once), the child, in a
+ * session of its own, serves with stdio on /dev/null.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,6 +70,8 @@ static bool cidr4(const char *s, uint8_t ip[4], unsigned int *prefix)
 	return true;
 }
 
+static bool daemonize;
+
 static void parse(int argc, char **argv, struct dhcp_lease *l, const char **netns,
 		  const char **ifname)
 {
@@ -75,7 +81,8 @@ static void parse(int argc, char **argv, struct dhcp_lease *l, const char **netn
 		{ "router", 1, NULL, 'r' },	{ "dns", 1, NULL, 'd' },
 		{ "route", 1, NULL, 'R' },	{ "domain", 1, NULL, 'D' },
 		{ "hostname", 1, NULL, 'h' },	{ "mtu", 1, NULL, 'M' },
-		{ "lease", 1, NULL, 'l' },	{ NULL, 0, NULL, 0 },
+		{ "lease", 1, NULL, 'l' },	{ "daemon", 0, NULL, 'z' },
+		{ NULL, 0, NULL, 0 },
 	};
 	bool has_ip = false, has_mac = false;
 	int c;
@@ -87,6 +94,9 @@ static void parse(int argc, char **argv, struct dhcp_lease *l, const char **netn
 		switch (c) {
 		case 'n':
 			*netns = optarg;
+			break;
+		case 'z':
+			daemonize = true;
 			break;
 		case 'i':
 			*ifname = optarg;
@@ -191,6 +201,24 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "kvmlet-dhcpd: serving on %s\n", ifname);
+	if (daemonize) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			fprintf(stderr, "kvmlet-dhcpd: fork: %s\n", strerror(errno));
+			return 1;
+		}
+		if (pid > 0)
+			_exit(0);
+		setsid();
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+	}
 	for (;;) {
 		struct sockaddr_ll from;
 		socklen_t fl = sizeof(from);

@@ -116,6 +116,12 @@ static int create_claimed(struct pods *p, struct pod_sandbox *sb,
 		},
 		err);
 	p->sys.ops->image_put(p->sys.ctx, &img);
+	/* DHCP is for guests that ask; ip= has told the others already, so a failure only warns. */
+	if (!r && net && p->sys.ops->net_dhcp_start &&
+	    p->sys.ops->net_dhcp_start(p->sys.ctx, sb->id, sb->st.netns, &e2)) {
+		log_fields(LOG_WARN, "no DHCP for the VM", "container", c->id, "error", e2.msg, NULL);
+		memset(&e2, 0, sizeof(e2));
+	}
 	if (!r)
 		r = record_commit(p->ct_dir, c->id, err);
 	if (r) {

@@ -69,6 +69,9 @@ struct pod_sys_ops {
 	size_t (*net_ips)(void *ctx, const char *sandbox_id, char (*ips)[64], size_t max);
 	/* The guest's kernel ip= argument from the pod's CNI result; -ENOENT: no network. */
 	int (*net_kernel_args)(void *ctx, const char *sandbox_id, char *out, size_t cap);
+	/* Once the VM's TAP exists: its DHCP responder (kvmlet-dhcpd), detached. */
+	int (*net_dhcp_start)(void *ctx, const char *sandbox_id, const char *netns,
+			      struct err *err);
 };
 
 struct pod_sys {
@@ -84,6 +87,7 @@ struct pod_sys_host {
 	/* CNI ([cni] in agent.conf); conf_dir NULL leaves pods without a network. */
 	const char *cni_conf_dir, *cni_bin_dirs, *cni_cache_dir;
 	int cni_timeout_ms;
+	const char *dhcpd_path; /* kvmlet-dhcpd; NULL: no DHCP for the guests */
 };
 void pod_sys_host(struct pod_sys_host *host, struct pod_sys *out);
 

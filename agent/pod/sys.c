@@ -7,6 +7,7 @@
 #include "agent/image/store.h"
 #include "agent/net/cni.h"
 #include "agent/net/cni_conf.h"
+#include "agent/net/dhcpd_start.h"
 #include "agent/net/guestnet.h"
 #include "agent/net/vmnet.h"
 #include "agent/pod/cgroup.h"
@@ -201,6 +202,26 @@ static int host_net_kernel_args(void *ctx, const char *id, char *out, size_t cap
 	return r;
 }
 
+static int host_net_dhcp_start(void *ctx, const char *id, const char *netns, struct err *err)
+{
+	struct pod_sys_host *h = ctx;
+	struct cni_options o;
+	struct cni_result res;
+	struct vmnet_info eth;
+	int r;
+
+	if (!h->dhcpd_path)
+		return 0;
+	cni_opts(h, &o);
+	if ((r = cni_cached(&o, id, "eth0", &res, err)))
+		return r;
+	r = vmnet_link(netns, "eth0", &eth, err);
+	if (!r)
+		r = dhcpd_start(h->dhcpd_path, netns, POD_TAP, eth.mac, eth.mtu, &res, err);
+	cni_result_free(&res);
+	return r == -ENOENT ? 0 : r; /* no IPv4 address: nothing to hand out */
+}
+
 static const struct pod_sys_ops host_ops = {
 	.netns_create = host_netns_create,
 	.netns_remove = host_netns_remove,
@@ -212,6 +233,7 @@ static const struct pod_sys_ops host_ops = {
 	.net_del = host_net_del,
 	.net_ips = host_net_ips,
 	.net_kernel_args = host_net_kernel_args,
+	.net_dhcp_start = host_net_dhcp_start,
 };
 
 /* The same without pod networking: no [cni] cache directory was set up. */

@@ -188,6 +188,20 @@ def udp_echo(addr, port, payload, timeout=10):
         s.close()
 
 
+def dhcpds(sb):
+    """The kvmlet-dhcpd processes serving sandbox sb's TAP."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"kvmlet-dhcpd") and any(sb.encode() in a for a in argv):
+            out.append((int(pid), [a.decode() for a in argv if a]))
+    return out
+
+
 def links():
     out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     return [l.split(":")[1].strip().split("@")[0] for l in out.splitlines()]
@@ -209,6 +223,9 @@ def test_two_vm_pods():
     # The node reaches the VM by its pod IP, and through the hostPort.
     check(udp_echo(ip_a, 7, b"by pod ip"), f"no UDP echo from {ip_a}")
     check(udp_echo(GATEWAY, HOST_PORT, b"by host port"), f"no UDP echo through {HOST_PORT}")
+    # The guest's DHCP responder serves its TAP with its pod IP, apart from the agent.
+    d = dhcpds(sa)
+    check(len(d) == 1 and f"{ip_a}/24" in d[0][1] and "tap0" in d[0][1], f"DHCP responder: {d}")
     sb_b, log_b = run_vm_pod("b", ip_a)
     ip_b, _ = pod_ip(sb_b)
     check(ip_b.startswith(SUBNET + ".") and ip_b != ip_a, f"pod B's IP {ip_b}")
@@ -217,6 +234,7 @@ def test_two_vm_pods():
     for sb in (sa, sb_b):
         AG.c.runtime("StopPodSandbox", API.StopPodSandboxRequest(pod_sandbox_id=sb),
                      timeout=TIMEOUT)
+        wait_for("the DHCP responder to end with its TAP", lambda: not dhcpds(sb), 10)
         AG.c.runtime("RemovePodSandbox", API.RemovePodSandboxRequest(pod_sandbox_id=sb),
                      timeout=TIMEOUT)
     nothing_left()
