@@ -20,6 +20,7 @@
 #include "agent/net/cni_exec.h"
 #include "agent/net/vmnet.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/mkdir_p.h"
 #include "lib/replace_file.h"
 
@@ -272,7 +273,7 @@ static int plugin_run(const struct cni_call *c, const struct cni_plugin *pl, con
 	r = cni_exec_run(path, envp, in, strlen(in), timeout, x, err);
 	free(in);
 	if (r)
-		return err_prefix(err, r, "CNI plugin %s %s", pl->type, cmd);
+		return err_prefix(err, r, "CNI plugin %s %s: ", pl->type, cmd);
 	if (x->timed_out) {
 		cni_exec_free(x);
 		return err_set(err, -ETIMEDOUT, "CNI plugin %s %s: no answer in %d ms (killed)",
@@ -384,7 +385,7 @@ static int cache_read(const struct cni_options *o, const char *id, const char *i
 	*out = json_parse(buf, len, err);
 	free(buf);
 	if (!*out)
-		return err_prefix(err, -EINVAL, "CNI cache %s", path);
+		return err_prefix(err, -EINVAL, "CNI cache %s: ", path);
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(*out, "kind");
 
 	if (!cJSON_IsString(kind) || strcmp(kind->valuestring, CACHE_KIND)) {
@@ -466,7 +467,7 @@ static int add_plugins(struct cni_call *c, struct cni_result *out, struct err *e
 		r = cni_result_parse(x.out, x.out_len, &res, err);
 		cni_exec_free(&x);
 		if (r) {
-			err_prefix(err, r, "CNI plugin %s ADD", pl->type);
+			err_prefix(err, r, "CNI plugin %s ADD: ", pl->type);
 			break;
 		}
 		free(prev);
@@ -489,7 +490,7 @@ static int result_verify(const struct cni_call *c, const struct cni_result *res,
 		return r;
 	r = vmnet_link(c->netns, c->pod->ifname, &link, err);
 	if (r)
-		return err_prefix(err, r, "CNI result names %s, but", c->pod->ifname);
+		return err_prefix(err, r, "CNI result names %s, but ", c->pod->ifname);
 	for (size_t i = 0; i < res->nr_ifaces; i++)
 		if (!strcmp(res->ifaces[i].name, c->pod->ifname) &&
 		    !strcmp(res->ifaces[i].sandbox, c->netns) &&
@@ -585,8 +586,17 @@ int cni_del(const struct cni_options *o, const struct cni_pod *pod, struct err *
 		r = net_from_cache(cache, &net, err);
 		c.runtime_config = cJSON_GetObjectItemCaseSensitive(cache, "runtimeConfig");
 		prev = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(cache, "result"));
-	} else if (r == -ENOENT) {
-		/* No ADD recorded (or the agent died before caching): DEL with today's network. */
+	} else {
+		/*
+		 * No ADD recorded (or the agent died before caching), or a record
+		 * that cannot be read: DEL with today's network, so that a sandbox
+		 * can always be removed.
+		 */
+		if (r != -ENOENT)
+			log_fields(LOG_WARN,
+				   "CNI cache unusable; DEL with the current configuration",
+				   "sandbox", pod->sandbox_id, "error", err->msg, NULL);
+		memset(err, 0, sizeof(*err));
 		r = cni_net_load(o->conf_dir, &net, err);
 		if (r == -ENOENT) {
 			r = 0;

@@ -160,7 +160,7 @@ int cni_net_parse(const char *text, size_t len, bool list, const char *file, str
 	snprintf(out->file, sizeof(out->file), "%s", file);
 	out->root = json_parse(text, len, err);
 	if (!out->root)
-		return err_prefix(err, -EINVAL, "%s", file);
+		return err_prefix(err, -EINVAL, "%s: ", file);
 	if (!cJSON_IsObject(out->root)) {
 		cni_net_free(out);
 		return err_set(err, -EINVAL, "%s: not a JSON object", file);

@@ -237,7 +237,7 @@ int cni_result_parse(const char *text, size_t len, struct cni_result *out, struc
 	cJSON *root = json_parse(text, len, err);
 
 	if (!root)
-		return err_prefix(err, -EINVAL, "CNI result is not JSON");
+		return err_prefix(err, -EINVAL, "CNI result is not JSON: ");
 	if (!cJSON_IsObject(root)) {
 		r = err_set(err, -EINVAL, "CNI result: not a JSON object");
 		goto out;

@@ -123,7 +123,7 @@ int vmnet_attach(const struct vmnet_spec *s, struct vmnet_info *out, struct err 
 	int r = nsrun(s->netns, attach_in_ns, &c, err);
 
 	if (r)
-		err_prefix(err, r, "VM network in %s", s->netns);
+		err_prefix(err, r, "VM network in %s: ", s->netns);
 	return r;
 }
 

@@ -117,9 +117,9 @@ static int cni_pod_of(const char *id, const char *netns, const Runtime__V1__PodS
 					   .host_ip = m->host_ip ? m->host_ip : "" };
 	}
 	if (in && cni_bandwidth_parse(in, &pod->ingress_bps, err))
-		return err_prefix(err, -EINVAL, "kubernetes.io/ingress-bandwidth");
+		return err_prefix(err, -EINVAL, "kubernetes.io/ingress-bandwidth: ");
 	if (eg && cni_bandwidth_parse(eg, &pod->egress_bps, err))
-		return err_prefix(err, -EINVAL, "kubernetes.io/egress-bandwidth");
+		return err_prefix(err, -EINVAL, "kubernetes.io/egress-bandwidth: ");
 	return 0;
 }
 

@@ -153,6 +153,21 @@ def test_del_after_restart_uses_cache(n):
 
 
 @with_node
+def test_del_with_a_damaged_cache(n):
+    """A cache record that cannot be read does not block the DEL: today's configuration does."""
+    n.conf([n.bridge()])
+    pod = n.pod("k")
+    r = n.tool("add", pod)
+    check(r.returncode == 0, f"ADD failed: {r.stderr}")
+    for f in os.listdir(f"{n.dir}/cache"):
+        with open(f"{n.dir}/cache/{f}", "w") as fh:
+            fh.write("{garbage")
+    r = n.tool("del", pod)
+    check(r.returncode == 0, f"DEL with a damaged cache failed: {r.stderr}")
+    n.nothing_left(pod)
+
+
+@with_node
 def test_del_with_the_netns_gone(n):
     n.conf([n.bridge()])
     pod = n.pod("c")
@@ -306,6 +321,7 @@ if __name__ == "__main__":
         skip("needs root and network namespaces")
     if not os.access(f"{PLUGINS}/bridge", os.X_OK) or not os.access(f"{PLUGINS}/portmap", os.X_OK):
         skip("containernetworking-plugins is not installed (scripts/install-deps)")
-    main([test_add_del_real_plugins, test_del_after_restart_uses_cache, test_del_with_the_netns_gone,
+    main([test_add_del_real_plugins, test_del_after_restart_uses_cache, test_del_with_a_damaged_cache,
+          test_del_with_the_netns_gone,
           test_failing_plugin, test_hanging_plugin, test_garbage_plugin, test_lying_plugins,
           test_runtime_config_and_env, test_bad_configurations])
