@@ -67,8 +67,12 @@ struct pod_sys_ops {
 	int (*net_del)(void *ctx, const char *sandbox_id, const char *netns,
 		       const Runtime__V1__PodSandboxConfig *cfg, struct err *err);
 	size_t (*net_ips)(void *ctx, const char *sandbox_id, char (*ips)[64], size_t max);
-	/* The guest's kernel ip= argument from the pod's CNI result; -ENOENT: no network. */
-	int (*net_kernel_args)(void *ctx, const char *sandbox_id, char *out, size_t cap);
+	/*
+	 * What the guest is told from the pod's CNI result: the kernel's ip=
+	 * argument and cloud-init's network-config; -ENOENT: no network.
+	 */
+	int (*net_guest)(void *ctx, const char *sandbox_id, const char *netns, char *kargs,
+			 size_t kcap, char *netcfg, size_t ncap);
 	/* Once the VM's TAP exists: its DHCP responder (kvmlet-dhcpd), detached. */
 	int (*net_dhcp_start)(void *ctx, const char *sandbox_id, const char *netns,
 			      struct err *err);

@@ -186,18 +186,24 @@ static size_t host_net_ips(void *ctx, const char *id, char (*ips)[64], size_t ma
 	return n;
 }
 
-static int host_net_kernel_args(void *ctx, const char *id, char *out, size_t cap)
+static int host_net_guest(void *ctx, const char *id, const char *netns, char *kargs, size_t kcap,
+			  char *netcfg, size_t ncap)
 {
 	struct pod_sys_host *h = ctx;
 	struct cni_options o;
 	struct cni_result res;
+	struct vmnet_info eth;
 	struct err ignored = { 0 };
 	int r;
 
 	cni_opts(h, &o);
 	if ((r = cni_cached(&o, id, "eth0", &res, &ignored)))
 		return r;
-	r = guestnet_kernel_args(&res, NULL, out, cap, &ignored);
+	r = guestnet_kernel_args(&res, NULL, kargs, kcap, &ignored);
+	if (!r)
+		r = vmnet_link(netns, "eth0", &eth, &ignored);
+	if (!r)
+		r = guestnet_cloud_init(&res, eth.mac, eth.mtu, netcfg, ncap, &ignored);
 	cni_result_free(&res);
 	return r;
 }
@@ -232,7 +238,7 @@ static const struct pod_sys_ops host_ops = {
 	.net_add = host_net_add,
 	.net_del = host_net_del,
 	.net_ips = host_net_ips,
-	.net_kernel_args = host_net_kernel_args,
+	.net_guest = host_net_guest,
 	.net_dhcp_start = host_net_dhcp_start,
 };
 

@@ -394,9 +394,12 @@ static int add_cidata(struct build *b, struct err *err)
 				      strlen(s->user_data ? s->user_data : empty_user_data), 0644 };
 	files[nr++] = (struct vm_iso_file){ "meta-data", s->meta_data ? s->meta_data : meta,
 					    strlen(s->meta_data ? s->meta_data : meta), 0644 };
-	if (s->network_config)
-		files[nr++] = (struct vm_iso_file){ "network-config", s->network_config,
-						    strlen(s->network_config), 0644 };
+	/* The pod's annotation wins over the network-config rendered from the CNI result. */
+	const char *netcfg = s->network_config ? s->network_config : b->req->network_config;
+
+	if (netcfg)
+		files[nr++] =
+			(struct vm_iso_file){ "network-config", netcfg, strlen(netcfg), 0644 };
 	fd = iso_create(b, "cidata.iso", err);
 	r = fd < 0 ? fd : vm_iso_from_files(files, nr, "CIDATA", fd, err);
 	if (fd >= 0)

@@ -59,6 +59,12 @@ struct vm_request {
 	 */
 	const char *tap_name;
 	const char *kernel_ip_arg;
+	/*
+	 * cloud-init network-config (v2) for the pod network: put on the
+	 * cloud-init disk when there is one (a cloud-init annotation asked for
+	 * it) and kvmlet.io/network-config gave none. NULL for none.
+	 */
+	const char *network_config;
 };
 
 enum vm_run_state {

@@ -151,14 +151,15 @@ def sandbox_config(name, host_network=False):
             security_context=API.LinuxSandboxSecurityContext(namespace_options=ns)))
 
 
-def run_vm_pod(name, peer):
+def run_vm_pod(name, peer, extra=None):
     cfg = sandbox_config(name)
     sb = AG.c.runtime("RunPodSandbox", API.RunPodSandboxRequest(config=cfg),
                       timeout=TIMEOUT).pod_sandbox_id
     ccfg = API.ContainerConfig(
         metadata=API.ContainerMetadata(name="fw"), image=API.ImageSpec(image=FW_ID),
         log_path="fw.log",
-        annotations={"kvmlet.io/kernel-args": f"kvmlet.test=net kvmlet.peer={peer}"})
+        annotations={"kvmlet.io/kernel-args": f"kvmlet.test=net kvmlet.peer={peer}",
+                     **(extra or {})})
     ct = AG.c.runtime("CreateContainer", API.CreateContainerRequest(
         pod_sandbox_id=sb, config=ccfg, sandbox_config=cfg), timeout=TIMEOUT).container_id
     AG.c.runtime("StartContainer", API.StartContainerRequest(container_id=ct), timeout=TIMEOUT)
@@ -226,9 +227,16 @@ def test_two_vm_pods():
     # The guest's DHCP responder serves its TAP with its pod IP, apart from the agent.
     d = dhcpds(sa)
     check(len(d) == 1 and f"{ip_a}/24" in d[0][1] and "tap0" in d[0][1], f"DHCP responder: {d}")
-    sb_b, log_b = run_vm_pod("b", ip_a)
+    # Pod B is a cloud-init guest too: its disk gets the network-config of its pod IP.
+    sb_b, log_b = run_vm_pod("b", ip_a, {"kvmlet.io/cloud-init-user-data": "#cloud-config\n"})
     ip_b, _ = pod_ip(sb_b)
     check(ip_b.startswith(SUBNET + ".") and ip_b != ip_a, f"pod B's IP {ip_b}")
+    isos = [os.path.join(d, f) for d, _, fs in os.walk(ROOT) for f in fs if f == "cidata.iso"]
+    check(len(isos) == 1, f"cidata disks: {isos}")
+    with open(isos[0], "rb") as f:
+        iso = f.read()
+    check(f'addresses:\n      - "{ip_b}/24"'.encode() in iso and
+          f'via: "{GATEWAY}"'.encode() in iso, "no network-config with pod B's address")
     wait_for("pod B's net test", lambda: "net: ready" in read(log_b) or "FAIL" in read(log_b))
     check("net: ready" in read(log_b), f"pod B could not reach pod A: {read(log_b)[-2000:]}")
     for sb in (sa, sb_b):
