@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -20,6 +21,13 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool sigpending_has(int sig)
+{
+	sigset_t set;
+
+	return sigpending(&set) == 0 && sigismember(&set, sig) == 1;
 }
 
 static void close_fd(int *fd)
@@ -173,8 +181,24 @@ int cni_exec_run(const char *path, char *const envp[], const char *in, size_t in
 		waitpid(pid, NULL, 0);
 		goto out;
 	}
+	/*
+	 * A plugin that exits without reading its stdin must not kill the
+	 * caller with SIGPIPE: blocked on this thread while writing, and a
+	 * pending one taken back, whether or not the process ignores it.
+	 */
+	sigset_t pipe_set, old;
+	bool pending_before;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	pending_before = sigpending_has(SIGPIPE);
 	/* At the deadline the group goes: the plugin, or what it started and left holding a pipe. */
 	bool late = pump(x, pidfd, &pin[1], &pout[0], &perr[0], in, in_len, now_ms() + timeout_ms);
+
+	if (!pending_before && sigpending_has(SIGPIPE))
+		sigtimedwait(&pipe_set, NULL, &(struct timespec){ 0 });
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	if (late)
 		kill(-pid, SIGKILL);

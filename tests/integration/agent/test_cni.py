@@ -226,6 +226,19 @@ def test_hanging_plugin(n):
 
 
 @with_node
+def test_plugin_closing_stdin(n):
+    """A plugin that closes its stdin unread: a clear error, the caller not killed by SIGPIPE."""
+    n.fake("deaf", 'exec 0<&-\n[ "$CNI_COMMAND" = DEL ] && exit 0\n'
+           'echo \'{"cniVersion":"1.0.0","code":3,"msg":"stdin closed"}\'\nexit 1\n')
+    n.conf([{"type": "deaf", "padding": "x" * 600000}])
+    pod = n.pod("s")
+    r = n.tool("add", pod)
+    check(r.returncode == 1 and "deaf ADD failed (code 3): stdin closed" in r.stderr,
+          f"rc {r.returncode}: {r.stderr}")
+    n.nothing_left(pod)
+
+
+@with_node
 def test_garbage_plugin(n):
     n.fake("garbage", 'cat >/dev/null\n[ "$CNI_COMMAND" = DEL ] && exit 0\n'
            'echo "this is {not json"\nhead -c 100000 /dev/zero | tr "\\0" x\n')
@@ -323,5 +336,5 @@ if __name__ == "__main__":
         skip("containernetworking-plugins is not installed (scripts/install-deps)")
     main([test_add_del_real_plugins, test_del_after_restart_uses_cache, test_del_with_a_damaged_cache,
           test_del_with_the_netns_gone,
-          test_failing_plugin, test_hanging_plugin, test_garbage_plugin, test_lying_plugins,
+          test_failing_plugin, test_hanging_plugin, test_plugin_closing_stdin, test_garbage_plugin, test_lying_plugins,
           test_runtime_config_and_env, test_bad_configurations])
