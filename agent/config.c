@@ -53,6 +53,9 @@ static const struct config_key keys[] = {
 	KEY("cri", "shutdown_grace_ms", "shutdownGraceMs", KEY_UINT, shutdown_grace_ms,
 	    .max = 600000),
 	KEY("cni", "conf_dir", "cniConfDir", KEY_PATH, cni_conf_dir),
+	KEY("cni", "bin_dirs", "cniBinDirs", KEY_PATH, cni_bin_dirs),
+	KEY("cni", "plugin_timeout_ms", "cniPluginTimeoutMs", KEY_UINT, cni_plugin_timeout_ms,
+	    .min = 100, .max = 600000),
 	KEY("images", "root", "imageRoot", KEY_PATH, image_root, .may_be_empty = true),
 	KEY("images", "insecure_registries", "insecureRegistries", KEY_HOSTS, insecure_registries),
 	KEY("proxy", "upstream", "proxyUpstream", KEY_LISTEN, proxy_upstream, .may_be_empty = true),
@@ -90,6 +93,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->shutdown_grace_ms = 10000;
 	snprintf(c->cni_conf_dir, sizeof(c->cni_conf_dir), "/etc/cni/net.d");
 	c->proxy_timeout_ms = 300000;
+	snprintf(c->cni_bin_dirs, sizeof(c->cni_bin_dirs), "/opt/cni/bin:/usr/lib/cni");
+	c->cni_plugin_timeout_ms = 60000;
 	c->vm_uid_base = 200000;
 	c->vm_uid_count = 1000;
 	c->vm_default_memory_mib = 256;

@@ -35,6 +35,8 @@ struct agent_config {
 	unsigned int queue;		/* [cri] queue */
 	unsigned int shutdown_grace_ms; /* [cri] shutdown_grace_ms */
 	char cni_conf_dir[PATH_MAX];	/* [cni] conf_dir */
+	char cni_bin_dirs[PATH_MAX];	/* [cni] bin_dirs: plugin directories, ':'-separated */
+	unsigned int cni_plugin_timeout_ms; /* [cni] plugin_timeout_ms: per plugin call */
 	char image_root[PATH_MAX];	/* [images] root; "" = <root>/images */
 	/* [images] insecure_registries: "host[:port]" reached over plain HTTP, comma-separated */
 	char insecure_registries[PATH_MAX];

@@ -178,7 +178,8 @@ struct agent {
 	struct proxy *proxy;
 	char prefix_buf[PATH_MAX];
 	const char *prefixes[MAX_PREFIXES + 1];
-	char vm_dir[PATH_MAX], pods_dir[PATH_MAX], netns_dir[PATH_MAX];
+	char vm_dir[PATH_MAX], pods_dir[PATH_MAX], netns_dir[PATH_MAX], cni_cache_dir[PATH_MAX];
+	char dhcpd_path[PATH_MAX]; /* kvmlet-dhcpd next to kvmlet-agent, "" if absent */
 	struct vm_backend backend;
 	bool backend_open;
 	struct pod_sys_host host;
@@ -245,6 +246,7 @@ static int pods_start(struct agent *a, struct err *err)
 	if ((r = dir_under_root(a->vm_dir, a->cfg.root, "vms", err)) ||
 	    (r = dir_under_root(a->pods_dir, a->cfg.root, "pods", err)) ||
 	    (r = dir_under_root(a->netns_dir, a->cfg.root, "netns", err)) ||
+	    (r = dir_under_root(a->cni_cache_dir, a->cfg.root, "cni-cache", err)) ||
 	    (r = agent_config_vm_paths(&a->cfg, self, err)))
 		return r;
 	r = vm_host_open(
@@ -261,7 +263,23 @@ static int pods_start(struct agent *a, struct err *err)
 	if (r)
 		return r;
 	a->backend_open = true;
-	a->host = (struct pod_sys_host){ .cgroup_root = "/sys/fs/cgroup", .store = a->store };
+	/* The guests' DHCP responder is installed beside the agent (docs/networking.md). */
+	{
+		const char *slash = strrchr(self, '/');
+
+		if (snprintf(a->dhcpd_path, sizeof(a->dhcpd_path), "%.*s/kvmlet-dhcpd",
+			     slash ? (int)(slash - self) : 1, slash ? self : ".") >=
+			    (int)sizeof(a->dhcpd_path) ||
+		    access(a->dhcpd_path, X_OK))
+			a->dhcpd_path[0] = '\0';
+	}
+	a->host = (struct pod_sys_host){ .cgroup_root = "/sys/fs/cgroup",
+					 .store = a->store,
+					 .cni_conf_dir = a->cfg.cni_conf_dir,
+					 .cni_bin_dirs = a->cfg.cni_bin_dirs,
+					 .cni_cache_dir = a->cni_cache_dir,
+					 .cni_timeout_ms = (int)a->cfg.cni_plugin_timeout_ms,
+					 .dhcpd_path = a->dhcpd_path[0] ? a->dhcpd_path : NULL };
 	po.backend = a->backend;
 	pod_sys_host(&a->host, &po.sys);
 	if ((r = pods_open(&po, &a->pods, err)))

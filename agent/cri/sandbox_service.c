@@ -77,6 +77,28 @@ static Runtime__V1__LinuxPodSandboxStatus *linux_status(struct cri_call *c,
 	return l;
 }
 
+/* The pod's CNI addresses: the first is ip, the others additional_ips (docs/networking.md). */
+static void sandbox_ips(struct cri_call *c, struct pods *p, struct pod_sandbox *sb,
+			Runtime__V1__PodSandboxNetworkStatus *net)
+{
+	char ips[8][64];
+	size_t n = pod_sandbox_ips(p, sb, ips, 8);
+
+	if (!n)
+		return;
+	net->ip = cri_strdup(c, ips[0]);
+	net->additional_ips = n > 1 ? cri_alloc(c, (n - 1) * sizeof(*net->additional_ips)) : NULL;
+	for (size_t i = 1; net->additional_ips && i < n; i++) {
+		Runtime__V1__PodIP *ip = cri_alloc(c, sizeof(*ip));
+
+		if (!ip)
+			return;
+		runtime__v1__pod_ip__init(ip);
+		ip->ip = cri_strdup(c, ips[i]);
+		net->additional_ips[net->n_additional_ips++] = ip;
+	}
+}
+
 static void sandbox_verbose(struct cri_call *c, Runtime__V1__PodSandboxStatusResponse *r,
 			    const struct pod_sandbox *sb, const struct pod_sandbox_info *in)
 {
@@ -136,8 +158,8 @@ void cri_pod_sandbox_status(struct cri_call *c, const ProtobufCMessage *req, Pro
 				    ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
 				    : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
 		st->created_at = in.created_at;
-		/* The guest's own address arrives with the CNI issue; until then none. */
 		net->ip = CRI_STR("");
+		sandbox_ips(c, p, sb, net);
 		st->network = net;
 		st->linux = linux_status(c, cfg);
 		CRI_COPY_MAP(c, st, cfg, runtime__v1__pod_sandbox_status);

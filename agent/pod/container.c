@@ -92,6 +92,12 @@ static int create_claimed(struct pods *p, struct pod_sandbox *sb,
 		p->sys.ops->image_put(p->sys.ctx, &img);
 		return r;
 	}
+	/* The pod's network, if the CNI gave it one: the VM takes eth0's place. */
+	char kargs[512], netcfg[4096];
+	bool net = sb->st.netns[0] && p->sys.ops->net_guest &&
+		   !p->sys.ops->net_guest(p->sys.ctx, sb->id, sb->st.netns, kargs, sizeof(kargs),
+					  netcfg, sizeof(netcfg));
+
 	r = p->be.ops->create(
 		p->be.ctx,
 		&(struct vm_request){
@@ -106,9 +112,19 @@ static int create_claimed(struct pods *p, struct pod_sandbox *sb,
 			.config = c->cfg,
 			.image = &img,
 			.image_dir = image_dir,
+			.tap_name = net ? "tap0" : NULL,
+			.kernel_ip_arg = net ? kargs : NULL,
+			.network_config = net ? netcfg : NULL,
 		},
 		err);
 	p->sys.ops->image_put(p->sys.ctx, &img);
+	/* DHCP is for guests that ask; ip= has told the others already, so a failure only warns. */
+	if (!r && net && p->sys.ops->net_dhcp_start &&
+	    p->sys.ops->net_dhcp_start(p->sys.ctx, sb->id, sb->st.netns, &e2)) {
+		log_fields(LOG_WARN, "no DHCP for the VM", "container", c->id, "error", e2.msg,
+			   NULL);
+		memset(&e2, 0, sizeof(e2));
+	}
 	if (!r)
 		r = record_commit(p->ct_dir, c->id, err);
 	if (r) {

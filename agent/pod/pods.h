@@ -55,6 +55,27 @@ struct pod_sys_ops {
 	int (*image_get)(void *ctx, const char *name, struct store_image *img, char *dir,
 			 size_t cap, struct err *err);
 	void (*image_put)(void *ctx, struct store_image *img);
+	/*
+	 * Pod networking (agent/net, docs/networking.md); NULL for none. net_add
+	 * runs the CNI ADD once the namespace exists and leaves nothing when it
+	 * fails; net_del the DEL before the namespace goes (idempotent, also
+	 * with the namespace gone); net_ips the pod's addresses from the cached
+	 * ADD result (at most max, each without its prefix length).
+	 */
+	int (*net_add)(void *ctx, const char *sandbox_id, const char *netns,
+		       const Runtime__V1__PodSandboxConfig *cfg, struct err *err);
+	int (*net_del)(void *ctx, const char *sandbox_id, const char *netns,
+		       const Runtime__V1__PodSandboxConfig *cfg, struct err *err);
+	size_t (*net_ips)(void *ctx, const char *sandbox_id, char (*ips)[64], size_t max);
+	/*
+	 * What the guest is told from the pod's CNI result: the kernel's ip=
+	 * argument and cloud-init's network-config; -ENOENT: no network.
+	 */
+	int (*net_guest)(void *ctx, const char *sandbox_id, const char *netns, char *kargs,
+			 size_t kcap, char *netcfg, size_t ncap);
+	/* Once the VM's TAP exists: its DHCP responder (kvmlet-dhcpd), detached. */
+	int (*net_dhcp_start)(void *ctx, const char *sandbox_id, const char *netns,
+			      struct err *err);
 };
 
 struct pod_sys {
@@ -67,6 +88,10 @@ struct store;
 struct pod_sys_host {
 	const char *cgroup_root;
 	struct store *store;
+	/* CNI ([cni] in agent.conf); conf_dir NULL leaves pods without a network. */
+	const char *cni_conf_dir, *cni_bin_dirs, *cni_cache_dir;
+	int cni_timeout_ms;
+	const char *dhcpd_path; /* kvmlet-dhcpd; NULL: no DHCP for the guests */
 };
 void pod_sys_host(struct pod_sys_host *host, struct pod_sys *out);
 
@@ -123,6 +148,8 @@ struct pod_container_info {
 };
 
 void pod_sandbox_info(struct pods *p, struct pod_sandbox *sb, struct pod_sandbox_info *out);
+/* The pod's IPs (PodSandboxStatus.network), from its CNI result: how many into ips. */
+size_t pod_sandbox_ips(struct pods *p, struct pod_sandbox *sb, char (*ips)[64], size_t max);
 void pod_container_info(struct pods *p, struct pod_container *c, struct pod_container_info *out);
 
 /* A reference to the record with this id; -ENOENT (err set) if none. */

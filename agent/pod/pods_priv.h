@@ -60,6 +60,9 @@ int64_t pods_now_ns(void);
 
 /* Records in memory. Under p->lock: find, append, unlink, put_locked. */
 void pods_sandbox_free(struct pod_sandbox *sb);
+/* The CNI DEL of a sandbox (sys.ops->net_del), 0 without networking or a namespace; cfg may be NULL. */
+int pods_net_del(struct pods *p, const char *id, const char *netns,
+		 const Runtime__V1__PodSandboxConfig *cfg, struct err *err);
 void pods_container_free(struct pod_container *c);
 struct pod_sandbox *pods_sandbox_find(struct pods *p, const char *id);
 struct pod_container *pods_container_find(struct pods *p, const char *id);

@@ -24,8 +24,16 @@ static void sandbox_leftover(struct pods *p, const char *name)
 	uint8_t *cfg = NULL;
 	size_t len;
 
-	if (!record_load(p->sb_dir, name, &cfg, &len, &st, &err) && st.netns[0])
+	if (!record_load(p->sb_dir, name, &cfg, &len, &st, &err) && st.netns[0]) {
+		/* The record's name is .new-<id> or .del-<id>: the CNI knows it by <id>. */
+		const char *dash = strchr(name + 1, '-');
+
+		if (dash && pods_net_del(p, dash + 1, st.netns, NULL, &err))
+			log_record("CNI DEL of an unfinished pod sandbox failed", "record", name,
+				   &err);
+		memset(&err, 0, sizeof(err));
 		p->sys.ops->netns_remove(p->sys.ctx, st.netns, &err);
+	}
 	free(cfg);
 	log_record("rolling back an unfinished pod sandbox", "record", name, NULL);
 	memset(&err, 0, sizeof(err));
@@ -60,6 +68,10 @@ static void sandbox_load(struct pods *p, const char *id)
 	    !p->sys.ops->netns_alive(p->sys.ctx, sb->st.netns)) {
 		/* A reboot took the namespace: kubelet makes a new sandbox. */
 		sb->state = SANDBOX_NOTREADY;
+		/* What the CNI holds outside the namespace (leases, rules) goes now. */
+		if (pods_net_del(p, id, sb->st.netns, sb->cfg, &err))
+			log_record("CNI DEL of a pod sandbox that lost its namespace failed",
+				   "sandbox", id, &err);
 		snprintf(sb->st.state, sizeof(sb->st.state), "%s", sandbox_state_name(sb->state));
 		pods_sandbox_persist(p, sb);
 		log_fields(LOG_WARN, "pod sandbox lost its network namespace", "sandbox", id, NULL);

@@ -58,6 +58,27 @@ static bool host_network(const Runtime__V1__PodSandboxConfig *cfg)
 	       sc->namespace_options->network == RUNTIME__V1__NAMESPACE_MODE__NODE;
 }
 
+/* CNI ADD in the new namespace, if the host has networking. */
+static int net_add(struct pods *p, struct pod_sandbox *sb, struct err *err)
+{
+	if (!p->sys.ops->net_add || !sb->st.netns[0])
+		return 0;
+	return p->sys.ops->net_add(p->sys.ctx, sb->id, sb->st.netns, sb->cfg, err);
+}
+
+int pods_net_del(struct pods *p, const char *id, const char *netns,
+		 const Runtime__V1__PodSandboxConfig *cfg, struct err *err)
+{
+	if (!p->sys.ops->net_del || !netns[0])
+		return 0;
+	return p->sys.ops->net_del(p->sys.ctx, id, netns, cfg, err);
+}
+
+size_t pod_sandbox_ips(struct pods *p, struct pod_sandbox *sb, char (*ips)[64], size_t max)
+{
+	return p->sys.ops->net_ips ? p->sys.ops->net_ips(p->sys.ctx, sb->id, ips, max) : 0;
+}
+
 int pods_run_sandbox(struct pods *p, const Runtime__V1__PodSandboxConfig *cfg,
 		     const char *runtime_handler, char id[POD_ID_LEN + 1], struct err *err)
 {
@@ -74,6 +95,11 @@ int pods_run_sandbox(struct pods *p, const Runtime__V1__PodSandboxConfig *cfg,
 			       runtime_handler);
 	if ((r = pod_check_sandbox_config(cfg, err)))
 		return r;
+	/* A VM has a kernel and a network stack of its own; the node's cannot be shared with it. */
+	if (host_network(cfg))
+		return err_set(err, -EINVAL,
+			       "hostNetwork: a VM cannot share the host's network stack "
+			       "(docs/networking.md)");
 	if (pods_pack(&cfg->base, &packed, &len))
 		return err_set(err, -ENOMEM, "out of memory");
 	sb = calloc(1, sizeof(*sb));
@@ -93,10 +119,8 @@ int pods_run_sandbox(struct pods *p, const Runtime__V1__PodSandboxConfig *cfg,
 	snprintf(sb->st.state, sizeof(sb->st.state), "%s", sandbox_state_name(SANDBOX_READY));
 	snprintf(sb->st.runtime_handler, sizeof(sb->st.runtime_handler), "%s",
 		 runtime_handler && *runtime_handler ? runtime_handler : HANDLER_DEFAULT);
-	if (host_network(cfg))
-		sb->st.netns[0] = '\0'; /* the VM joins the node's network namespace */
-	else if (snprintf(sb->st.netns, sizeof(sb->st.netns), "%s/%s", p->netns_dir, sb->id) >=
-		 (int)sizeof(sb->st.netns)) {
+	if (snprintf(sb->st.netns, sizeof(sb->st.netns), "%s/%s", p->netns_dir, sb->id) >=
+	    (int)sizeof(sb->st.netns)) {
 		sandbox_unreserve(p, sb);
 		free(packed);
 		return err_set(err, -ENAMETOOLONG, "netns path: too long");
@@ -109,7 +133,7 @@ int pods_run_sandbox(struct pods *p, const Runtime__V1__PodSandboxConfig *cfg,
 	free(packed);
 	if (!r &&
 	    !(r = sb->st.netns[0] ? p->sys.ops->netns_create(p->sys.ctx, sb->st.netns, err) : 0) &&
-	    !(r = record_commit(p->sb_dir, sb->id, err))) {
+	    !(r = net_add(p, sb, err)) && !(r = record_commit(p->sb_dir, sb->id, err))) {
 		pthread_mutex_lock(&p->lock);
 		sb->creating = false;
 		sb->busy = false;
@@ -125,8 +149,10 @@ int pods_run_sandbox(struct pods *p, const Runtime__V1__PodSandboxConfig *cfg,
 		struct err e2 = { 0 };
 		char name[POD_ID_LEN + 8];
 
-		if (sb->st.netns[0])
+		if (sb->st.netns[0]) {
+			pods_net_del(p, sb->id, sb->st.netns, sb->cfg, &e2);
 			p->sys.ops->netns_remove(p->sys.ctx, sb->st.netns, &e2);
+		}
 		snprintf(name, sizeof(name), ".new-%s", sb->id);
 		record_discard(p->sb_dir, name, &e2);
 	}
@@ -190,6 +216,7 @@ int pods_stop_sandbox(struct pods *p, const char *id, struct err *err)
 	if ((r = pods_sandbox_claim(p, id, &sb, err)))
 		return r;
 	if ((r = sandbox_each_container(p, sb, false, err)) ||
+	    (r = pods_net_del(p, sb->id, sb->st.netns, sb->cfg, err)) ||
 	    (sb->st.netns[0] && (r = p->sys.ops->netns_remove(p->sys.ctx, sb->st.netns, err))) ||
 	    (r = pods_sandbox_step(p, sb, SANDBOX_EV_STOP, err))) {
 		pods_sandbox_release(p, sb);
@@ -211,6 +238,7 @@ int pods_remove_sandbox(struct pods *p, const char *id, struct err *err)
 		return 0; /* already gone: containerd answers OK too */
 	}
 	if ((r = sandbox_each_container(p, sb, true, err)) ||
+	    (r = pods_net_del(p, sb->id, sb->st.netns, sb->cfg, err)) ||
 	    (sb->st.netns[0] && (r = p->sys.ops->netns_remove(p->sys.ctx, sb->st.netns, err))) ||
 	    (r = pods_sandbox_step(p, sb, SANDBOX_EV_REMOVE, err)) ||
 	    (r = record_remove(p->sb_dir, sb->id, err))) {

@@ -25,6 +25,7 @@
 
 #include "agent/ga_client.h"
 #include "agent/image/store.h"
+#include "agent/net/vmnet.h"
 #include "agent/vm/cgroup.h"
 #include "agent/vm/disk.h"
 #include "agent/vm/host_priv.h"
@@ -75,7 +76,7 @@ struct build {
 	char root[PATH_MAX];
 	struct argv_buf vmm; /* the VMM's arguments, inside the jail */
 	unsigned int drives;
-	bool ids_taken, state_made, jail_made;
+	bool ids_taken, state_made, jail_made, tap_made;
 };
 
 static bool relative_safe(const char *p)
@@ -130,7 +131,47 @@ static int add_boot(struct build *b, struct err *err)
 		host_argv_push(&b->vmm, "/initrd");
 	}
 	host_argv_push(&b->vmm, "--cmdline");
-	host_argv_push(&b->vmm, b->spec.cmdline);
+	if (b->req->kernel_ip_arg && *b->req->kernel_ip_arg)
+		argv_pushf(&b->vmm, "%s%s%s", b->spec.cmdline, *b->spec.cmdline ? " " : "",
+			   b->req->kernel_ip_arg);
+	else
+		host_argv_push(&b->vmm, b->spec.cmdline);
+	return 0;
+}
+
+/*
+ * The pod network: the TAP, owned by the VM's uid, joined to eth0 (Kata's
+ * tc redirect, docs/networking.md); the guest NIC takes eth0's MAC. A TAP
+ * left by the pod's previous VM (kubelet's restart of the container) is
+ * replaced.
+ */
+static int add_net(struct build *b, struct err *err)
+{
+	const struct vm_request *q = b->req;
+	struct vmnet_spec s = { .netns = q->netns_path,
+				.ifname = "eth0",
+				.tap = q->tap_name,
+				.uid = b->rec.uid,
+				.gid = b->rec.uid };
+	struct vmnet_info info;
+	int r;
+
+	if (!q->tap_name || !*q->tap_name)
+		return 0;
+	if (!q->netns_path || !*q->netns_path)
+		return err_set(err, -EINVAL, "a TAP needs the pod's network namespace");
+	r = vmnet_attach(&s, &info, err);
+	if (r == -EEXIST || r == -EBUSY) {
+		memset(err, 0, sizeof(*err));
+		r = vmnet_detach(q->netns_path, "eth0", q->tap_name, err);
+		if (!r)
+			r = vmnet_attach(&s, &info, err);
+	}
+	if (r)
+		return r;
+	b->tap_made = true;
+	host_argv_push(&b->vmm, "--net");
+	argv_pushf(&b->vmm, "id=eth0,tap=%s,mac=%s", q->tap_name, info.mac);
 	return 0;
 }
 
@@ -353,9 +394,12 @@ static int add_cidata(struct build *b, struct err *err)
 				      strlen(s->user_data ? s->user_data : empty_user_data), 0644 };
 	files[nr++] = (struct vm_iso_file){ "meta-data", s->meta_data ? s->meta_data : meta,
 					    strlen(s->meta_data ? s->meta_data : meta), 0644 };
-	if (s->network_config)
-		files[nr++] = (struct vm_iso_file){ "network-config", s->network_config,
-						    strlen(s->network_config), 0644 };
+	/* The pod's annotation wins over the network-config rendered from the CNI result. */
+	const char *netcfg = s->network_config ? s->network_config : b->req->network_config;
+
+	if (netcfg)
+		files[nr++] =
+			(struct vm_iso_file){ "network-config", netcfg, strlen(netcfg), 0644 };
 	fd = iso_create(b, "cidata.iso", err);
 	r = fd < 0 ? fd : vm_iso_from_files(files, nr, "CIDATA", fd, err);
 	if (fd >= 0)
@@ -391,6 +435,8 @@ static int build_vmm_args(struct build *b, struct err *err)
 		host_argv_push(&b->vmm, "none");
 	}
 	r = add_boot(b, err);
+	if (!r)
+		r = add_net(b, err);
 	if (!r)
 		r = add_disks(b, err);
 	if (!r)
@@ -477,6 +523,8 @@ static void build_undo(struct build *b)
 		vm_jail_remove_tree(b->state, &e);
 	if (b->ids_taken)
 		vm_ids_release(&b->h->ids, b->rec.uid, b->rec.cid);
+	if (b->tap_made && vmnet_detach(b->req->netns_path, "eth0", b->req->tap_name, &e))
+		log_warn("VM %s: cleaning up after a failed create: %s", b->rec.id, e.msg);
 }
 
 int host_create(void *ctx, const struct vm_request *req, struct err *err)

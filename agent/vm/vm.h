@@ -50,6 +50,21 @@ struct vm_request {
 	const Runtime__V1__ContainerConfig *config;
 	const struct store_image *image; /* the resolved image (kernel, disks, cmdline) */
 	const char *image_dir;		 /* the directory its relative paths start from */
+	/*
+	 * The pod network (docs/networking.md), NULL when the pod has none: the
+	 * backend makes this TAP in netns_path, owned by the VM's uid, joined to
+	 * the CNI's eth0 by tc redirect (agent/net/vmnet.h), and gives the VMM
+	 * --net id=eth0,tap=TAP,mac=<eth0's MAC>; kernel_ip_arg ("ip=...
+	 * kvmlet.ip=...") goes at the end of the kernel command line.
+	 */
+	const char *tap_name;
+	const char *kernel_ip_arg;
+	/*
+	 * cloud-init network-config (v2) for the pod network: put on the
+	 * cloud-init disk when there is one (a cloud-init annotation asked for
+	 * it) and kvmlet.io/network-config gave none. NULL for none.
+	 */
+	const char *network_config;
 };
 
 enum vm_run_state {

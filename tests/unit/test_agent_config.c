@@ -146,6 +146,7 @@ static void test_set_and_json(void **state)
 			    "\"metricsListen\":\"/run/kvmlet/metrics.sock\","
 			    "\"logLevel\":\"info\",\"workers\":2,\"queue\":64,"
 			    "\"shutdownGraceMs\":10000,\"cniConfDir\":\"/etc/cni/net.d\","
+			    "\"cniBinDirs\":\"/opt/cni/bin:/usr/lib/cni\",\"cniPluginTimeoutMs\":60000,"
 			    "\"imageRoot\":\"\",\"insecureRegistries\":\"\","
 			    "\"proxyUpstream\":\"\",\"proxyVmImagePrefixes\":\"\","
 			    "\"proxyTimeoutMs\":300000,"

@@ -45,6 +45,7 @@ AGENT = sys.argv[1] if len(sys.argv) > 1 else "build/bin/kvmlet-agent"
 IMAGE = sys.argv[2] if len(sys.argv) > 2 else "build/bin/kvmlet-image"
 TAG = uuid.uuid4().hex[:8]
 TMP = tempfile.mkdtemp(prefix=f"kvmlet-cri-pods-{TAG}-")
+CNI_DIR = os.path.join(TMP, "cni")
 SOCK = os.path.join(TMP, "cri.sock")
 METRICS = os.path.join(TMP, "metrics.sock")
 ROOT = os.path.join(TMP, "root")
@@ -82,12 +83,13 @@ class Agent:
     def __init__(self):
         Agent.starts += 1
         conf = os.path.join(TMP, "agent.conf")
+        os.makedirs(CNI_DIR, exist_ok=True)  # no CNI network: pods keep loopback only
         with open(conf, "w") as f:
             f.write(f"[vm]\nuid_base = {UID_BASE}\nuid_count = 16\n")
         self.log = os.path.join(TMP, f"agent-{Agent.starts}.log")
         self.p = subprocess.Popen(
             [AGENT, "--config", conf, "--listen", f"unix://{SOCK}", "--root", ROOT,
-             "--metrics-listen", METRICS, "--cni-conf-dir", TMP,
+             "--metrics-listen", METRICS, "--cni-conf-dir", CNI_DIR,
              "--insecure-registries", REG.host],
             stdin=subprocess.DEVNULL, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         wait_for("the agent", lambda: self.p.poll() is not None or
