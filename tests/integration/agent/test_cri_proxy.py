@@ -80,17 +80,16 @@ DIRECT = cri_client.CriClient(CTRD.sock, API)  # containerd's own socket, to loo
 
 AGENT_DIR = os.path.join(TMP, "agent")
 METRICS = os.path.join(AGENT_DIR, "metrics.sock")
-os.makedirs(os.path.join(AGENT_DIR, "cni"), exist_ok=True)
-# kvmlet's NetworkReady is true with a CNI configuration, so Status can be true on both.
-with open(os.path.join(AGENT_DIR, "cni", "10-test.conflist"), "w") as f:
-    f.write('{"cniVersion": "0.4.0", "name": "test", "plugins": []}\n')
+# Both runtimes use the same CNI network (the test's private bridge): kvmlet's
+# VM pods and containerd's pods share it, as they would on a mixed node.
 CONF = os.path.join(TMP, "agent.conf")
 with open(CONF, "w") as f:
     f.write(f"[proxy]\nupstream = unix://{CTRD.sock}\nvm_image_prefixes = {VM_PREFIX}\n"
             "timeout_ms = 120000\n"
             f"[vm]\nuid_base = {UID_BASE}\nuid_count = 16\n")
 AG = kvmlet_agent.Agent(AGENT, AGENT_DIR, insecure=[REG.host],
-                        extra=["--config", CONF, "--metrics-listen", METRICS])
+                        extra=["--config", CONF, "--metrics-listen", METRICS,
+                               "--cni-conf-dir", CTRD.cni_conf])
 AG.start(API)
 atexit.register(AG.stop)
 
