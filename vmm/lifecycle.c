@@ -10,6 +10,9 @@ static const char *const state_names[] = {
 	[VM_STATE_RUNNING] = "Running",
 	[VM_STATE_PAUSED] = "Paused",
 	[VM_STATE_HALTED] = "Halted",
+	[VM_STATE_RECEIVING] = "Receiving",
+	[VM_STATE_MIGRATING] = "Migrating",
+	[VM_STATE_MIGRATED] = "Migrated",
 };
 
 static const char *const action_names[] = {
@@ -25,6 +28,12 @@ static const char *const action_names[] = {
 	[VM_ACTION_HALT] = "halt the VM",
 	[VM_ACTION_FLUSH_METRICS] = "flush the metrics",
 	[VM_ACTION_UPDATE_NET] = "update a network interface",
+	[VM_ACTION_MIGRATE_SEND] = "migrate the VM",
+	[VM_ACTION_MIGRATE_RECEIVE] = "receive a migrating VM",
+	[VM_ACTION_MIGRATE_ARRIVED] = "run the migrated VM",
+	[VM_ACTION_MIGRATE_RUNNING] = "abandon the migration",
+	[VM_ACTION_MIGRATE_PAUSED] = "abandon the migration",
+	[VM_ACTION_MIGRATE_DONE] = "complete the migration",
 };
 
 /* The whole state machine: which state each action needs, and what follows. */
@@ -50,10 +59,26 @@ static const struct {
 				     .needs = "once it is started" },
 	[VM_ACTION_UPDATE_NET] = { S(RUNNING) | S(PAUSED), .stays = true,
 				   .needs = "once it is started" },
-	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED), VM_STATE_HALTED, .needs = "while it exists" },
+	/* A migrated VM stays Migrated when its vCPU threads end. */
+	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED) | S(MIGRATING), VM_STATE_HALTED,
+			     .needs = "while it exists" },
 	/* Halted too: with --keep-halted the counters still say how the VM ended. */
-	[VM_ACTION_FLUSH_METRICS] = { S(RUNNING) | S(PAUSED) | S(HALTED), .stays = true,
+	[VM_ACTION_FLUSH_METRICS] = { S(RUNNING) | S(PAUSED) | S(HALTED) | S(MIGRATING) |
+					      S(MIGRATED),
+				      .stays = true,
 				      .needs = "once it is started" },
+	[VM_ACTION_MIGRATE_SEND] = { S(RUNNING) | S(PAUSED), VM_STATE_MIGRATING,
+				     .needs = "while it runs or is paused" },
+	[VM_ACTION_MIGRATE_RECEIVE] = { S(NOT_STARTED), VM_STATE_RECEIVING,
+					.needs = "before it is started" },
+	[VM_ACTION_MIGRATE_ARRIVED] = { S(RECEIVING), VM_STATE_RUNNING,
+					.needs = "while receiving" },
+	[VM_ACTION_MIGRATE_RUNNING] = { S(MIGRATING), VM_STATE_RUNNING,
+					.needs = "while migrating" },
+	[VM_ACTION_MIGRATE_PAUSED] = { S(MIGRATING), VM_STATE_PAUSED,
+				       .needs = "while migrating" },
+	[VM_ACTION_MIGRATE_DONE] = { S(MIGRATING), VM_STATE_MIGRATED,
+				     .needs = "while migrating" },
 #undef S
 };
 

@@ -21,7 +21,7 @@
 #define NS_PER_US    UINT64_C(1000)
 #define NS_PER_SEC   UINT64_C(1000000000)
 /* lifecycle.h has no count; every state from Not started to Halted is shown. */
-#define NR_VM_STATES (VM_STATE_HALTED + 1)
+#define NR_VM_STATES (VM_STATE_MIGRATED + 1)
 
 /* Time from the VMM's start to a milestone, 0 until it happens. */
 static uint64_t since_start_ns(uint64_t start, uint64_t at)

@@ -249,6 +249,8 @@ static const struct sc_rule vcpu_rules[] = {
 	ANY(epoll_ctl),	      ANY(close),
 	ANY(timerfd_settime), ANY(io_uring_enter),
 	ANY(io_uring_setup),  IF1(io_uring_register, EQ32(1, IORING_REGISTER_EVENTFD)),
+	/* A migration's auto-converge: the vCPU sleeps its share of each slice. */
+	ANY(clock_nanosleep), ANY(nanosleep),
 };
 
 static const unsigned long vcpu_ioctls[] = {
@@ -285,6 +287,48 @@ static const struct sc_rule api_rules[] = {
 	IF1(dup2, EQ32(1, STDERR_FILENO)), /* PUT /logger sends stderr to its file */
 	ANY(fstat),
 	ANY(newfstatat),
+};
+
+/*
+ * A live migration's threads (vmm/migration/source.h): the service thread,
+ * started with the vCPUs before the main thread narrows its filter, runs
+ * each outgoing migration and starts its sending threads (clone3 takes
+ * its flags in memory: no argument check), which inherit this list. They
+ * connect to the target, send frames and read replies, turn the dirty log
+ * on and off (manual-protect: each chunk re-protected before it is sent),
+ * kick throttled vCPUs, sleep for the bandwidth limit, and wake the main
+ * thread through its eventfd (write, in common_rules). The main thread
+ * itself never opens a network socket or starts a thread.
+ */
+static const struct sc_rule migration_rules[] = {
+	ANY(clone3),
+	ANY(rseq), /* a new thread registers it */
+	ANY(set_robust_list),
+	IF1(socket, EQ32(0, AF_UNIX)),
+	IF1(socket, EQ32(0, AF_INET)),
+	IF1(socket, EQ32(0, AF_INET6)),
+	ANY(connect),
+	ANY(setsockopt),
+	ANY(writev),
+	ANY(sendmsg),
+	ANY(sendto),
+	ANY(read),
+	ANY(recvfrom),
+	ANY(recvmsg),
+	ANY(shutdown),
+	ANY(close),
+	ANY(poll),
+	ANY(ppoll),
+	ANY(clock_nanosleep),
+	ANY(nanosleep),
+};
+
+static const unsigned long migration_ioctls[] = {
+	KVM_CHECK_EXTENSION,
+	KVM_ENABLE_CAP,
+	KVM_SET_USER_MEMORY_REGION,
+	KVM_GET_DIRTY_LOG,
+	KVM_CLEAR_DIRTY_LOG,
 };
 
 #ifdef SC_SANITIZER
@@ -338,6 +382,9 @@ static const struct sc_policy policies[] = {
 	[SECCOMP_ROLE_API] = { "API thread", api_rules, ARRAY_SIZE(api_rules), NULL, 0 },
 	[SECCOMP_ROLE_VCPU] = { "vCPU thread", vcpu_rules, ARRAY_SIZE(vcpu_rules), vcpu_ioctls,
 				ARRAY_SIZE(vcpu_ioctls) },
+	[SECCOMP_ROLE_MIGRATION] = { "migration thread", migration_rules,
+				     ARRAY_SIZE(migration_rules), migration_ioctls,
+				     ARRAY_SIZE(migration_ioctls) },
 };
 
 int seccomp_parse_level(const char *s, enum seccomp_level *out)
