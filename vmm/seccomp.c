@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -304,6 +305,7 @@ static const struct sc_rule migration_rules[] = {
 	ANY(clone3),
 	ANY(rseq), /* a new thread registers it */
 	ANY(set_robust_list),
+	IF1(prctl, EQ32(0, PR_SET_NAME)), /* a sending thread names itself */
 	IF1(socket, EQ32(0, AF_UNIX)),
 	IF1(socket, EQ32(0, AF_INET)),
 	IF1(socket, EQ32(0, AF_INET6)),

@@ -64,8 +64,7 @@ struct mig_source {
 	uint64_t *bm;	/* pages the pass sends */
 	uint64_t nr_pages;
 
-	/* Requests to the main thread. */
-	struct event_handler ev;
+	/* Requests to the main thread, through svc->ev. */
 	enum mig_req req;
 	bool req_done;
 	int req_ret;
@@ -393,7 +392,7 @@ static int main_thread_do(struct mig_source *s, enum mig_req req)
 	s->req = req;
 	s->req_done = false;
 	pthread_mutex_unlock(&s->lock);
-	if (write(s->ev.fd, &one, sizeof(one)) < 0)
+	if (write(s->svc->ev.fd, &one, sizeof(one)) < 0)
 		return -errno;
 	if (req == MIG_REQ_FINISH)
 		return 0; /* the main thread joins this thread: nothing to wait for */
@@ -677,6 +676,8 @@ static void run_job(struct mig_source *s)
 				      : MIG_PHASE_FAILED;
 }
 
+static void on_request(struct event_handler *h, uint32_t events);
+
 static void *service_thread(void *arg)
 {
 	struct mig_service *svc = arg;
@@ -716,6 +717,9 @@ int mig_service_start(struct mig_service *svc, enum seccomp_level level, struct 
 	pthread_mutex_init(&svc->lock, NULL);
 	pthread_cond_init(&svc->cond, NULL);
 	svc->level = level;
+	svc->ev = (struct event_handler){ eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), on_request };
+	if (svc->ev.fd < 0)
+		return err_set(err, -errno, "eventfd: %s", strerror(errno));
 	r = pthread_create(&svc->thread, NULL, service_thread, svc);
 	if (r)
 		return err_set(err, -r, "creating the migration thread: %s", strerror(r));
@@ -733,6 +737,8 @@ void mig_service_stop(struct mig_service *svc)
 	pthread_mutex_unlock(&svc->lock);
 	pthread_join(svc->thread, NULL);
 	svc->started = false;
+	close(svc->ev.fd);
+	svc->ev.fd = -1;
 	pthread_cond_destroy(&svc->cond);
 	pthread_mutex_destroy(&svc->lock);
 }
@@ -741,13 +747,14 @@ void mig_service_stop(struct mig_service *svc)
 
 static void on_request(struct event_handler *h, uint32_t events)
 {
-	struct mig_source *s = container_of(h, struct mig_source, ev);
+	struct mig_service *svc = container_of(h, struct mig_service, ev);
+	struct mig_source *s = svc->current;
 	struct err err = { 0 };
 	enum mig_req req;
 	uint64_t v;
 	int r = 0;
 
-	if (read(h->fd, &v, sizeof(v)) < 0)
+	if (read(h->fd, &v, sizeof(v)) < 0 || !s)
 		return;
 	pthread_mutex_lock(&s->lock);
 	req = s->req;
@@ -771,7 +778,8 @@ static void on_request(struct event_handler *h, uint32_t events)
 		pthread_mutex_unlock(&s->lock);
 	} else if (req == MIG_REQ_FINISH) {
 		s->running = false;
-		event_loop_del(&s->vm->loop, &s->ev);
+		svc->current = NULL;
+		event_loop_del(&s->vm->loop, &svc->ev);
 		if (s->result != MIG_PHASE_COMPLETED && s->paused_by_us)
 			vm_resume(s->vm);
 		pthread_mutex_lock(&s->prog->lock);
@@ -804,7 +812,6 @@ int mig_source_start(struct mig_source **out, struct mig_service *svc, struct vm
 	s->t0 = clock_mono_ns();
 	s->deadline_ns = p->timeout_s ? s->t0 + p->timeout_s * 1000000000ull : 0;
 	s->nr_pages = gm_nr_pages(&vm->mem);
-	s->ev.fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	pthread_mutex_init(&s->rate_lock, NULL);
@@ -823,17 +830,16 @@ int mig_source_start(struct mig_source **out, struct mig_service *svc, struct vm
 		if (!s->w[i].buf)
 			return err_set(err, -ENOMEM, "out of memory");
 	}
-	s->ev = (struct event_handler){ eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), on_request };
-	if (s->ev.fd < 0)
-		return err_set(err, -errno, "eventfd: %s", strerror(errno));
-	if (event_loop_add(&vm->loop, &s->ev, EPOLLIN) < 0)
-		return err_set(err, -errno, "epoll_ctl: %s", strerror(errno));
 	pthread_mutex_lock(&svc->lock);
-	if (svc->job) {
+	if (svc->job || svc->current) {
 		pthread_mutex_unlock(&svc->lock);
-		event_loop_del(&vm->loop, &s->ev);
 		return err_set(err, -EBUSY, "a migration is still finishing");
 	}
+	if (event_loop_add(&vm->loop, &svc->ev, EPOLLIN) < 0) {
+		pthread_mutex_unlock(&svc->lock);
+		return err_set(err, -errno, "epoll_ctl: %s", strerror(errno));
+	}
+	svc->current = s;
 	mig_progress_begin(prog, MIG_ROLE_SOURCE, MIG_PHASE_PRECOPY);
 	s->running = true;
 	svc->job = s;
@@ -862,7 +868,8 @@ void mig_source_abort(struct mig_source *s)
 		pthread_cond_wait(&svc->cond, &svc->lock);
 	pthread_mutex_unlock(&svc->lock);
 	s->running = false;
-	event_loop_del(&s->vm->loop, &s->ev);
+	svc->current = NULL;
+	event_loop_del(&s->vm->loop, &svc->ev);
 	mig_progress_end(s->prog, MIG_PHASE_FAILED, "the VM stopped during the migration");
 }
 
@@ -875,8 +882,6 @@ void mig_source_free(struct mig_source *s)
 			close(s->w[i].fd);
 		free(s->w[i].buf);
 	}
-	if (s->ev.fd >= 0)
-		close(s->ev.fd);
 	free(s->bm);
 	state_writer_fini(&s->state);
 	pthread_cond_destroy(&s->cond);

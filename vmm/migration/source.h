@@ -52,6 +52,13 @@ struct mig_service {
 	pthread_cond_t cond;
 	struct mig_source *job; /* the migration it runs; NULL when idle */
 	bool quit;
+	/*
+	 * The service thread's requests to the main thread (pause and save,
+	 * finished): an eventfd made before the main thread's filter, which
+	 * allows no new one, on the VM's loop while a migration runs.
+	 */
+	struct event_handler ev;
+	struct mig_source *current; /* main thread's: the migration on ev */
 	enum seccomp_level level;
 };
 
