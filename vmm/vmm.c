@@ -554,8 +554,11 @@ static void vmm_run_cmd(struct vmm *m, struct vmm_cmd *c)
 {
 	/* A halted VM answers nothing but GETs. */
 	if (m->vm_built && vm_exiting(&m->vm)) {
+		enum vm_state st = vmm_state(m);
+
 		vmm_fault(m, c->call, 400, "the VM is %s: %s",
-			  vmm_state(m) == VM_STATE_HALTED ? "Halted" : "halting",
+			  st == VM_STATE_HALTED || st == VM_STATE_MIGRATED ? vm_state_name(st)
+									   : "halting",
 			  m->vm.exit_reason);
 		return;
 	}

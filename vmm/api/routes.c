@@ -871,8 +871,13 @@ static void put_migration_receive(struct route_ctx *rc, cJSON *body)
 
 static void put_migration_cancel(struct route_ctx *rc, cJSON *body)
 {
+	struct err err = { 0 };
 	char msg[160];
 
+	if (json_check_members("migration-cancel", body, NULL, 0, &err)) {
+		reply_err(rc, &err);
+		return;
+	}
 	if (!mig_progress_request_cancel(&rc->m->mig, msg, sizeof(msg))) {
 		vmm_fault(rc->m, rc->call, 400, "%s", msg);
 		return;
@@ -913,7 +918,7 @@ static const struct route {
 	{ HTTP_METHOD_GET, "/kvmlet/migration", get_migration, BODY_NONE },
 	{ HTTP_METHOD_PUT, "/kvmlet/migration/send", put_migration_send, BODY_JSON },
 	{ HTTP_METHOD_PUT, "/kvmlet/migration/receive", put_migration_receive, BODY_JSON },
-	{ HTTP_METHOD_PUT, "/kvmlet/migration/cancel", put_migration_cancel, BODY_NONE },
+	{ HTTP_METHOD_PUT, "/kvmlet/migration/cancel", put_migration_cancel, BODY_JSON },
 };
 
 void routes_for_each(void (*fn)(enum http_method method, const char *path, void *ctx), void *ctx)

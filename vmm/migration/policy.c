@@ -20,7 +20,7 @@ unsigned int mig_next_throttle(unsigned int current, bool auto_converge,
 {
 	unsigned int next;
 
-	if (!auto_converge || m->dirty_bps <= m->bandwidth_bps)
+	if (!auto_converge || m->dirty_bps * 100 <= m->bandwidth_bps * MIG_THROTTLE_TRIGGER_PCT)
 		return current;
 	next = current ? current + MIG_THROTTLE_INCREMENT : MIG_THROTTLE_INITIAL;
 	return next > MIG_THROTTLE_MAX ? MIG_THROTTLE_MAX : next;

@@ -14,6 +14,14 @@
 #define MIG_THROTTLE_INITIAL   20
 #define MIG_THROTTLE_INCREMENT 10
 #define MIG_THROTTLE_MAX       99
+/*
+ * Throttle when the guest dirtied more than this share of what the link
+ * carried in the same time (QEMU's throttle-trigger-threshold, 50). The
+ * measured dirty rate cannot exceed the link rate by much once the whole
+ * working set is dirtied every pass, so comparing the two rates directly
+ * would never trigger.
+ */
+#define MIG_THROTTLE_TRIGGER_PCT 50
 
 /* What one pre-copy iteration measured. */
 struct mig_measure {
@@ -33,8 +41,8 @@ double mig_expected_downtime_ms(const struct mig_measure *m);
 enum mig_decision mig_decide(const struct mig_measure *m, uint64_t downtime_ms);
 /*
  * The throttle for the next iteration: unchanged unless auto_converge is on
- * and the guest dirtied faster than the link carried; then 20%, then +10%
- * a step, up to 99%.
+ * and the guest dirtied more than half as fast as the link carried; then
+ * 20%, then +10% a step, up to 99%.
  */
 unsigned int mig_next_throttle(unsigned int current, bool auto_converge,
 			       const struct mig_measure *m);

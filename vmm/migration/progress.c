@@ -50,7 +50,7 @@ void mig_progress_begin(struct mig_progress *p, enum mig_role role, enum mig_pha
 	p->phase = phase;
 	p->iteration = p->bytes_sent = p->pages_sent = p->pages_remaining = 0;
 	p->dirty_rate_mibps = p->bandwidth_mibps = p->expected_downtime_ms = 0;
-	p->throttle_percent = 0;
+	p->throttle_percent = p->throttle_max_percent = 0;
 	p->downtime_ms = p->total_ms = 0;
 	p->error[0] = '\0';
 	p->cancel = false;
@@ -129,6 +129,7 @@ cJSON *mig_progress_json(struct mig_progress *p)
 	cJSON_AddNumberToObject(o, "bandwidth_mibps", p->bandwidth_mibps);
 	cJSON_AddNumberToObject(o, "expected_downtime_ms", p->expected_downtime_ms);
 	cJSON_AddNumberToObject(o, "throttle_percent", p->throttle_percent);
+	cJSON_AddNumberToObject(o, "throttle_max_percent", p->throttle_max_percent);
 	cJSON_AddNumberToObject(o, "downtime_ms", p->downtime_ms);
 	cJSON_AddNumberToObject(o, "total_ms", p->total_ms);
 	if (p->error[0])

@@ -35,6 +35,7 @@ struct mig_progress {
 	uint64_t bytes_sent, pages_sent, pages_remaining;
 	double dirty_rate_mibps, bandwidth_mibps, expected_downtime_ms;
 	unsigned int throttle_percent;
+	unsigned int throttle_max_percent; /* the most applied in this migration */
 	double downtime_ms, total_ms;
 	char error[256];
 	bool cancel; /* asked for by the API; the source thread polls it */

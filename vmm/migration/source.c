@@ -24,6 +24,7 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define THROTTLE_SLICE_NS  10000000ull /* auto-converge's time slice */
 #define WAIT_TICK_NS	   5000000ull  /* how often the control thread looks up */
+#define MIN_KICK_NS	   200000ull   /* throttled vCPUs are kicked at most this often */
 
 enum mig_req { MIG_REQ_NONE, MIG_REQ_STOP, MIG_REQ_FINISH };
 
@@ -312,6 +313,8 @@ static void set_throttle(struct mig_source *s, unsigned int pct)
 	__atomic_store_n(&s->vm->throttle_pct, pct, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&s->prog->lock);
 	s->prog->throttle_percent = pct;
+	if (pct > s->prog->throttle_max_percent)
+		s->prog->throttle_max_percent = pct;
 	pthread_mutex_unlock(&s->prog->lock);
 }
 
@@ -326,8 +329,23 @@ static const char *abandon_reason(struct mig_source *s)
 }
 
 /*
+ * While throttled, a vCPU runs (100 - p)% of a slice, then must leave
+ * KVM_RUN to sleep the rest (vcpu.c): it is kicked that often.
+ */
+static uint64_t wait_tick(struct mig_source *s)
+{
+	unsigned int pct = __atomic_load_n(&s->vm->throttle_pct, __ATOMIC_RELAXED);
+	uint64_t run;
+
+	if (!pct)
+		return WAIT_TICK_NS;
+	run = THROTTLE_SLICE_NS * (100 - pct) / 100;
+	return run < MIN_KICK_NS ? MIN_KICK_NS : run;
+}
+
+/*
  * Runs one pass over s->bm on every worker and waits for them, kicking the
- * vCPUs each slice while a throttle is on and watching for a cancel.
+ * vCPUs while a throttle is on and watching for a cancel.
  */
 static int run_pass(struct mig_source *s, bool first_pass, bool final, struct err *err)
 {
@@ -344,7 +362,7 @@ static int run_pass(struct mig_source *s, bool first_pass, bool final, struct er
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)WAIT_TICK_NS;
+		ts.tv_nsec += (long)wait_tick(s);
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
