@@ -69,7 +69,7 @@ void mig_progress_end(struct mig_progress *p, enum mig_phase phase, const char *
 	pthread_mutex_lock(&p->lock);
 	p->phase = phase;
 	p->throttle_percent = 0;
-	if (why)
+	if (why && why != p->error)
 		snprintf(p->error, sizeof(p->error), "%s", why);
 	if (phase == MIG_PHASE_COMPLETED) {
 		p->nr_completed++;

@@ -650,6 +650,28 @@ static int start_workers(struct mig_source *s, struct err *err)
 	return 0;
 }
 
+/*
+ * The target closed the stream under a send: a target that refuses says
+ * why first (a wrong token, say), and that is the better message.
+ */
+static int why_closed(struct mig_source *s, int r, struct err *err)
+{
+	struct mig_frame f = { 0 };
+	struct err e2 = { 0 };
+	char why[512];
+
+	if (s->w[0].fd < 0)
+		return r;
+	mig_set_timeout(s->w[0].fd, 500);
+	if (!mig_frame_read(s->w[0].fd, &f, &e2) && f.h.type == MIG_MSG_REFUSE) {
+		mig_reason_decode(f.buf, f.h.length, why, sizeof(why));
+		memset(err, 0, sizeof(*err));
+		r = err_set(err, -EREMOTEIO, "the target refused: %s", why);
+	}
+	mig_frame_free(&f);
+	return r;
+}
+
 /* One migration, on the service thread, from the first connection to the verdict. */
 static void run_job(struct mig_source *s)
 {
@@ -679,6 +701,8 @@ static void run_job(struct mig_source *s)
 	for (unsigned int i = 0; i < s->n; i++)
 		if (s->w[i].started)
 			pthread_join(s->w[i].thread, NULL);
+	if (r == -EPIPE || r == -ECONNRESET)
+		r = why_closed(s, r, &err);
 	if (r) {
 		log_warn("migration to %s failed: %s", s->p.dest.text, err.msg);
 		send_abandon(s, err.msg);
