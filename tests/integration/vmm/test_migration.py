@@ -16,7 +16,7 @@ import tempfile
 
 from apiclient import Vmm
 from harness import NetNS, check, kvm_usable, main, netns_usable, skip
-from migration import (boot_source, check_continues, ok, progress, receiver, refused, send,
+from live_migration import (boot_source, check_continues, ok, progress, receiver, refused, send,
                        token, unix_addr, wait_phase, wait_source_gone)
 
 # The downtime budget the tests ask for, and the margin this host (nested

@@ -17,7 +17,7 @@ import threading
 
 from apiclient import Vmm
 from harness import Failure, check, kvm_usable, main, skip
-from migration import (boot_source, check_continues, progress, receiver, send, still_running,
+from live_migration import (boot_source, check_continues, progress, receiver, send, still_running,
                        token, wait_phase, wait_source_gone)
 
 HEADER = struct.Struct("<IHHII")  # magic, version, type, flags, length
@@ -193,7 +193,7 @@ def faults(src):
         with receiver("unix:" + direct, tok := token()) as dst:
             send(src, "unix:" + direct, tok, max_bandwidth_mibps=1)
             wait_phase(src, ("precopy",), cond=lambda p: p["bytes_sent"] > 0)
-            from migration import ok
+            from live_migration import ok
             ok(src, "PUT", "/kvmlet/migration/cancel", {})
             p = wait_phase(src, ("cancelled", "failed"))
             check(p["phase"] == "cancelled", f"progress {p}")
