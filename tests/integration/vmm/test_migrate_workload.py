@@ -11,6 +11,7 @@ Bounds are generous: the host is shared with parallel builds and tests."""
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import time
 
@@ -93,33 +94,37 @@ def test_pause_shows_as_a_gap():
 def test_dirty_rate_as_kvm_sees_it():
     """Two diff snapshots bracket an interval timed on the host: the second
     one's memory file holds exactly the pages the guest dirtied (plus a
-    few of the firmware's own), one 4 KiB page each."""
+    few of the firmware's own), one 4 KiB page each. That must agree with
+    what the guest says it dirtied, and both with the rate asked; the
+    guest makes up at most 10 ms of time it lost to host preemption, so on
+    a loaded host the rate falls short, never over."""
     rate, area = 32, 256
     with Vmm() as vmm:
         boot(vmm, f"kvmlet.gap_ms=200 kvmlet.dirty_mibps={rate} kvmlet.dirty_mib={area}",
              mib=512, machine={"track_dirty_pages": True})
-        reports = next_gaps(vmm, 3, 0)
+        next_gaps(vmm, 2, 0)
         ok(vmm, "PATCH", "/vm", {"state": "Paused"})
         ok(vmm, "PUT", "/snapshot/create", {"snapshot_type": "Diff", "snapshot_path":
                                             vmm.path("s0"), "mem_file_path": vmm.path("m0")})
         t0 = time.monotonic()
         ok(vmm, "PATCH", "/vm", {"state": "Resumed"})
         vmm.sync_output()
-        next_gaps(vmm, 5, len(vmm.stdout()))  # about a second of dirtying
+        # About a second of dirtying; the first report also covers the pause.
+        reports = next_gaps(vmm, 6, len(vmm.stdout()))[1:]
         ok(vmm, "PATCH", "/vm", {"state": "Paused"})
         seconds = time.monotonic() - t0
         ok(vmm, "PUT", "/snapshot/create", {"snapshot_type": "Diff", "snapshot_path":
                                             vmm.path("s1"), "mem_file_path": vmm.path("m1")})
         dirty = os.stat(vmm.path("m1")).st_blocks * 512 / PAGE
         kvm_rate = dirty * PAGE / 2**20 / seconds
-        guest = [g["pages"] * PAGE / 2**20 / (g["period_us"] / 1e6) for g in reports[1:]]
+        guest_rate = (sum(g["pages"] for g in reports) * PAGE / 2**20
+                      / (sum(g["period_us"] for g in reports) / 1e6))
         print(f"asked {rate} MiB/s; KVM's dirty log: {dirty:.0f} pages in {seconds:.3f} s = "
-              f"{kvm_rate:.1f} MiB/s; the guest's own reports: "
-              + ", ".join(f"{r:.1f}" for r in guest))
-        check(0.5 * rate <= kvm_rate <= 1.3 * rate + 1,
-              f"dirty rate seen by KVM {kvm_rate:.1f} MiB/s, asked {rate}")
-        for r in guest:
-            check(0.5 * rate <= r <= 1.1 * rate, f"guest-reported rate {r:.1f}, asked {rate}")
+              f"{kvm_rate:.1f} MiB/s; the guest's own reports: {guest_rate:.1f} MiB/s")
+        check(0.6 * guest_rate <= kvm_rate <= 1.4 * guest_rate + 1,
+              f"KVM saw {kvm_rate:.1f} MiB/s dirtied, the guest says {guest_rate:.1f}")
+        check(0.25 * rate <= guest_rate <= 1.1 * rate,
+              f"the guest dirtied {guest_rate:.1f} MiB/s, asked {rate}")
 
 
 def test_restore_keeps_memory_and_shows_the_time_away():
@@ -151,6 +156,33 @@ def test_restore_keeps_memory_and_shows_the_time_away():
                   f"{(first['kvmclock_max_us'] or 0) / 1000:.1f} ms")
 
 
+def test_lost_memory_is_caught():
+    """The check can fail: the latest vCPU state with an older memory file
+    (both full snapshots of the same VM, a few rounds of the area apart) is
+    a migration that lost the pages dirtied in between."""
+    with Vmm() as a:
+        boot(a, "kvmlet.gap_ms=100 kvmlet.dirty_mibps=100 kvmlet.dirty_mib=8")
+        next_gaps(a, 2, 0)
+        old = {}
+        for tag in ("old", "new"):
+            ok(a, "PATCH", "/vm", {"state": "Paused"})
+            old[tag] = (a.path(f"{tag}.state"), a.path(f"{tag}.mem"))
+            ok(a, "PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path":
+                                              old[tag][0], "mem_file_path": old[tag][1]})
+            ok(a, "PATCH", "/vm", {"state": "Resumed"})
+            a.sync_output()
+            next_gaps(a, 3, len(a.stdout()))  # 300 ms: the 8 MiB area goes round 3 times
+        with Vmm() as b:
+            ok(b, "PUT", "/snapshot/load", {"snapshot_path": old["new"][0], "mem_backend":
+                                            {"backend_type": "File",
+                                             "backend_path": old["old"][1]},
+                                            "resume_vm": True})
+            # The next page the guest comes to is stale (a report may come first).
+            b.wait_for(r"(?m)^migrate FAIL \(page 0x[0-9a-f]+ held 0x[0-9a-f]+, expected ",
+                       timeout=10)
+            b.wait_for(r"test migrate: FAIL \(memory lost at 0x")
+
+
 def test_same_elf_under_qemu_microvm():
     if not shutil.which("qemu-system-x86_64"):
         print("SKIPPED: qemu-system-x86_64 is not installed (the kvmlet tests ran)")
@@ -168,7 +200,23 @@ def test_same_elf_under_qemu_microvm():
     reports = gaps(p.stdout)
     check(len(reports) >= 6, f"{len(reports)} gap lines in 2 s at 250 ms: {p.stdout}")
     rates = [g["pages"] * PAGE / 2**20 / (g["period_us"] / 1e6) for g in reports[1:]]
-    check(all(25 <= r <= 55 for r in rates), f"QEMU guest's rates {rates}")
+    check(all(r <= 55 for r in rates) and statistics.median(rates) >= 25,
+          f"QEMU guest's rates (MiB/s, asked 50): {rates}")
+
+
+def test_report_on_request():
+    """A byte on the serial port asks for a report at once (the guest polls
+    COM1 every 50 ms); the period here is ten minutes."""
+    with Vmm() as vmm:
+        boot(vmm, "kvmlet.gap_ms=600000")
+        vmm.wait_for(r"migrate: dirtying 0 MiB/s")
+        for i in range(2):
+            vmm.sync_output()
+            mark = len(vmm.stdout())
+            vmm.proc.stdin.write("g")
+            vmm.proc.stdin.flush()
+            got = next_gaps(vmm, 1, mark, timeout=10)[0]
+            check(got["pages"] == 0 and got["period_us"] < 10e6, f"report {i}: {got}")
 
 
 def test_bad_arguments_fail_clearly():
@@ -186,5 +234,6 @@ if __name__ == "__main__":
     if not firmware_has("kvmlet.dirty_mibps"):
         skip("the firmware has no migrate test")
     main([test_pause_shows_as_a_gap, test_dirty_rate_as_kvm_sees_it,
-          test_restore_keeps_memory_and_shows_the_time_away, test_same_elf_under_qemu_microvm,
-          test_bad_arguments_fail_clearly])
+          test_restore_keeps_memory_and_shows_the_time_away, test_lost_memory_is_caught,
+          test_same_elf_under_qemu_microvm,
+          test_report_on_request, test_bad_arguments_fail_clearly])
