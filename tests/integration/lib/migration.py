@@ -31,12 +31,16 @@ API:
         time.perf_counter_ns() just before the request was written.
     status(sock) -> dict
         GET /kvmlet/migration (phase, role, iteration, bytes_sent, ...).
-    wait_done(sock, timeout=120, poll_s=0.002, ok=("completed",)) -> dict
+    wait_done(sock, timeout=120, poll_s=0.002, ok=("completed",), proc=None)
+        -> dict
         Polls GET /kvmlet/migration until the phase is final ("completed",
         "failed" or "cancelled"); returns the last status with "seen_ns",
-        the perf_counter_ns at which that phase was first read. Raises
-        MigrationError if the final phase is not in ok, TimeoutError after
-        timeout seconds.
+        the perf_counter_ns at which that phase was first read, and
+        "final": True. A source that migrated exits (status 5) unless it
+        was started with --keep-halted: given its Popen as proc, that
+        counts as "completed" with the last figures read ("final": False).
+        Raises MigrationError if the final phase is not in ok or the VMM
+        went away otherwise, TimeoutError after timeout seconds.
     free_tcp_port() -> int
         A port on 127.0.0.1 free right now (bind to 0, close).
     migrate_from_args(listen, token) -> list
@@ -66,6 +70,7 @@ GAP_RE = re.compile(rb"^gap max_us=(\d+)(?: kvmclock_max_us=(\d+))? total_ticks=
                     rb"pages=(\d+) period_us=(\d+)$")
 FAIL_PREFIX = b"migrate FAIL"
 FINAL_PHASES = ("completed", "failed", "cancelled")
+EXIT_MIGRATED = 5  # KVMLET_EXIT_MIGRATED, include/kvmlet/exit_codes.h
 
 Gap = collections.namedtuple("Gap", "max_us kvmclock_max_us total_ticks pages period_us")
 
@@ -138,12 +143,28 @@ def status(sock):
     return _expect(sock, "GET", "/kvmlet/migration", None, 200)
 
 
-def wait_done(sock, timeout=120, poll_s=0.002, ok=("completed",)):
+def wait_done(sock, timeout=120, poll_s=0.002, ok=("completed",), proc=None):
     end = time.monotonic() + timeout
+    last = {}
     while True:
-        st = status(sock)
+        try:
+            st = status(sock)
+        except (OSError, http.client.HTTPException) as e:
+            # Without --keep-halted a source that migrated exits at once.
+            if proc is None:
+                raise MigrationError(f"GET /kvmlet/migration: {e!r}") from e
+            try:
+                code = proc.wait(5)
+            except Exception:
+                raise MigrationError(f"GET /kvmlet/migration: {e!r}") from e
+            if code != EXIT_MIGRATED:
+                raise MigrationError(f"the source exited with {code}: {last}") from e
+            return dict(last, phase="completed", final=False,
+                        seen_ns=time.perf_counter_ns())
+        last = st
         if st.get("phase") in FINAL_PHASES:
             st["seen_ns"] = time.perf_counter_ns()
+            st["final"] = True
             if st["phase"] not in ok:
                 raise MigrationError(f"migration {st['phase']}: {st.get('error')} ({st})")
             return st
