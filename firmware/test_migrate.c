@@ -68,11 +68,39 @@ struct dirtier {
 	uint64_t bad_addr, bad_value, bad_want;
 };
 
+/* The gap counter: the period's maxima (reset on print) and the test's. */
 struct gaps {
+	bool kvmclock;
+	uint64_t prev_tsc, prev_kvmclock;
+	uint64_t ticks; /* since the start: a migrated guest continues it */
 	uint64_t max_tsc, max_kvmclock_ns;
+	uint64_t all_max_tsc, all_max_kvmclock_ns;
 	uint64_t kvmclock_back; /* times kvmclock went backwards */
-	uint64_t ticks;
+	uint64_t period_start;
 };
+
+/* One tick at TSC @now: returns the TSC time since the previous one. */
+static uint64_t gaps_tick(struct gaps *g, uint64_t now)
+{
+	uint64_t d = now - g->prev_tsc;
+
+	g->ticks++;
+	if ((int64_t)d < 0)
+		d = 0; /* a TSC set back by a restore is no gap */
+	g->max_tsc = MAX(g->max_tsc, d);
+	if (g->kvmclock) {
+		uint64_t k = kvmclock_ns();
+
+		if (k < g->prev_kvmclock)
+			g->kvmclock_back++;
+		else
+			g->max_kvmclock_ns = MAX(g->max_kvmclock_ns, k - g->prev_kvmclock);
+		g->prev_kvmclock = k;
+	}
+	/* What happens after this tick (a report's console time) is in the next gap. */
+	g->prev_tsc = now;
+	return d;
+}
 
 static bool dirty_page(struct dirtier *w)
 {
@@ -143,18 +171,23 @@ static bool dirtier_init(struct dirtier *w, uint64_t rate, char *detail, size_t 
 	return true;
 }
 
-static void report(const struct gaps *g, const struct dirtier *w, uint64_t total_ticks,
-		   uint64_t period_tsc, bool kvmclock)
+/* Prints the period ending at TSC @now and starts the next one. */
+static void gaps_report(struct gaps *g, struct dirtier *w, uint64_t now)
 {
 	char kc[48] = "";
 
-	if (kvmclock)
+	if (g->kvmclock)
 		fmt_snprintf(kc, sizeof(kc), " kvmclock_max_us=%lu", g->max_kvmclock_ns / 1000);
 	cons_printf("gap max_us=%lu%s total_ticks=%lu pages=%lu period_us=%lu\n",
-		    clock_tsc_to_ns(g->max_tsc) / 1000, kc, total_ticks, w->done,
-		    clock_tsc_to_ns(period_tsc) / 1000);
+		    clock_tsc_to_ns(g->max_tsc) / 1000, kc, g->ticks, w->done,
+		    clock_tsc_to_ns(now - g->period_start) / 1000);
 	/* Out now, not when the next exit happens to flush KVM's PIO ring. */
 	uart_wait_idle();
+	g->all_max_tsc = MAX(g->all_max_tsc, g->max_tsc);
+	g->all_max_kvmclock_ns = MAX(g->all_max_kvmclock_ns, g->max_kvmclock_ns);
+	g->max_tsc = g->max_kvmclock_ns = 0;
+	g->period_start = now;
+	w->done = 0;
 }
 
 static bool rx_requested(void)
@@ -165,17 +198,25 @@ static bool rx_requested(void)
 	return true;
 }
 
+static bool fail_page(struct dirtier *w, char *detail, size_t len)
+{
+	cons_printf("migrate FAIL (page 0x%lx held 0x%016lx, expected 0x%016lx, round %lu)\n",
+		    w->bad_addr, w->bad_value, w->bad_want, w->round);
+	uart_wait_idle();
+	fmt_snprintf(detail, len, "memory lost at 0x%lx in round %lu", w->bad_addr, w->round);
+	return false;
+}
+
 bool test_migrate(char *detail, size_t len)
 {
 	uint64_t rate = cmdline_get_u64(bootinfo.cmdline, "kvmlet.dirty_mibps", 0);
 	uint64_t report_ms = cmdline_get_u64(bootinfo.cmdline, "kvmlet.gap_ms", DEFAULT_REPORT_MS);
 	uint64_t seconds = cmdline_get_u64(bootinfo.cmdline, "kvmlet.migrate_seconds", 0);
 	uint64_t mark = dma_mark();
-	uint64_t period, rx_period, start, prev, prev_kc, period_start, due, rx_due;
-	uint64_t ticks = 0, max_tsc = 0, max_kc = 0;
+	uint64_t period, rx_period, start, due, rx_due;
 	struct dirtier w = { 0 };
 	struct gaps g = { 0 };
-	bool kc;
+	bool ok = true;
 
 	if (rate > MAX_RATE_MIBPS || !report_ms || report_ms > MAX_REPORT_MS) {
 		fmt_snprintf(detail, len, "kvmlet.dirty_mibps must be 0..%u, kvmlet.gap_ms 1..%u",
@@ -185,73 +226,48 @@ bool test_migrate(char *detail, size_t len)
 	if (rate && !dirtier_init(&w, rate, detail, len))
 		return false;
 	clock_init();
-	kc = kvmclock_init();
+	g.kvmclock = kvmclock_init();
 	start = rdtsc();
 	period = deadline_in_us(report_ms * 1000).end - start;
 	rx_period = deadline_in_us(RX_POLL_MS * 1000).end - start;
 	cons_printf("migrate: dirtying %lu MiB/s over %lu MiB, reporting every %lu ms%s\n", rate,
-		    w.pages * PAGE >> 20, report_ms, kc ? ", kvmclock on" : ", no kvmclock");
+		    w.pages * PAGE >> 20, report_ms,
+		    g.kvmclock ? ", kvmclock on" : ", no kvmclock");
 	uart_wait_idle();
 
-	prev = period_start = rdtsc();
-	prev_kc = kvmclock_ns();
-	due = prev + period;
-	rx_due = prev + rx_period;
+	g.prev_tsc = g.period_start = rdtsc();
+	g.prev_kvmclock = kvmclock_ns();
+	due = g.prev_tsc + period;
+	rx_due = g.prev_tsc + rx_period;
 	for (;;) {
-		uint64_t now = rdtsc(), d = now - prev;
-		bool show = false;
+		uint64_t now = rdtsc(), d = gaps_tick(&g, now);
+		bool asked = false;
 
-		ticks++;
-		if ((int64_t)d < 0)
-			d = 0; /* a TSC set back by a restore is no gap */
-		if (d > g.max_tsc)
-			g.max_tsc = d;
-		if (kc) {
-			uint64_t k = kvmclock_ns();
-
-			if (k < prev_kc)
-				g.kvmclock_back++;
-			else if (k - prev_kc > g.max_kvmclock_ns)
-				g.max_kvmclock_ns = k - prev_kc;
-			prev_kc = k;
-		}
 		if (rate && !dirty_slice(&w, d)) {
-			cons_printf("migrate FAIL (page 0x%lx held 0x%016lx, expected 0x%016lx, "
-				    "round %lu)\n",
-				    w.bad_addr, w.bad_value, w.bad_want, w.round);
-			uart_wait_idle();
-			fmt_snprintf(detail, len, "memory lost at 0x%lx in round %lu", w.bad_addr,
-				     w.round);
-			dma_release(mark);
-			return false;
+			ok = fail_page(&w, detail, len);
+			break;
 		}
 		if ((int64_t)(now - rx_due) >= 0) {
 			rx_due = now + rx_period;
-			show = rx_requested();
+			asked = rx_requested();
 		}
-		if ((int64_t)(now - due) >= 0 || show) {
-			report(&g, &w, ticks, now - period_start, kc);
-			max_tsc = MAX(max_tsc, g.max_tsc);
-			max_kc = MAX(max_kc, g.max_kvmclock_ns);
-			g.max_tsc = g.max_kvmclock_ns = 0;
-			w.done = 0;
-			period_start = now;
-			/* On schedule, or start over after a late report (a pause). */
-			if (!show)
-				due = now - due > period ? now + period : due + period;
-			if (seconds && clock_tsc_to_ns(now - start) >= seconds * NS_PER_S)
-				break;
-		}
-		/* The report's console time counts in the next tick's gap. */
-		prev = now;
+		if ((int64_t)(now - due) < 0 && !asked)
+			continue;
+		gaps_report(&g, &w, now);
+		/* On schedule, or start over after a late report (a pause). */
+		if (!asked)
+			due = now - due > period ? now + period : due + period;
+		if (seconds && clock_tsc_to_ns(now - start) >= seconds * NS_PER_S)
+			break;
 	}
 	if (g.kvmclock_back)
 		cons_printf("migrate: kvmclock went backwards %lu times\n", g.kvmclock_back);
-	fmt_snprintf(detail, len,
-		     "%lu s, %lu pages dirtied at %lu MiB/s in %lu MiB, largest gap %lu us "
-		     "(kvmclock %lu us)",
-		     seconds, w.total, rate, w.pages * PAGE >> 20, clock_tsc_to_ns(max_tsc) / 1000,
-		     max_kc / 1000);
+	if (ok)
+		fmt_snprintf(detail, len,
+			     "%lu s, %lu pages dirtied at %lu MiB/s in %lu MiB, largest gap %lu us "
+			     "(kvmclock %lu us)",
+			     seconds, w.total, rate, w.pages * PAGE >> 20,
+			     clock_tsc_to_ns(g.all_max_tsc) / 1000, g.all_max_kvmclock_ns / 1000);
 	dma_release(mark);
-	return true;
+	return ok;
 }
