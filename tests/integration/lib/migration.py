@@ -35,8 +35,9 @@ API:
         -> dict
         Polls GET /kvmlet/migration until the phase is final ("completed",
         "failed" or "cancelled"); returns the last status with "seen_ns",
-        the perf_counter_ns at which that phase was first read, and
-        "final": True. A source that migrated exits (status 5) unless it
+        the perf_counter_ns at which that phase was first read,
+        "max_throttle_percent" (the most auto-converge applied, as polled)
+        and "final": True. A source that migrated exits (status 5) unless it
         was started with --keep-halted: given its Popen as proc, that
         counts as "completed" with the last figures read ("final": False).
         Raises MigrationError if the final phase is not in ok or the VMM
@@ -161,6 +162,8 @@ def wait_done(sock, timeout=120, poll_s=0.002, ok=("completed",), proc=None):
                 raise MigrationError(f"the source exited with {code}: {last}") from e
             return dict(last, phase="completed", final=False,
                         seen_ns=time.perf_counter_ns())
+        st["max_throttle_percent"] = max(last.get("max_throttle_percent", 0),
+                                         st.get("throttle_percent") or 0)
         last = st
         if st.get("phase") in FINAL_PHASES:
             st["seen_ns"] = time.perf_counter_ns()
