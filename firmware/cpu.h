@@ -42,4 +42,10 @@ static inline bool cpu_has_hypervisor(void)
 /* entry.S: halt this CPU for good (ring 3 cannot HLT; #GP does it for us). */
 void cpu_park(void) __attribute__((noreturn));
 
+/*
+ * entry.S: WRMSR from ring 3, done by the #GP handler (a few emulated
+ * ring-0 instructions). For the rare set-up write, never a hot path.
+ */
+void cpu_wrmsr(uint32_t msr, uint64_t value);
+
 #endif
