@@ -434,6 +434,30 @@ static void vmm_do_update_drive(struct vmm *m, struct vmm_cmd *c)
 
 /* ---- live migration ---------------------------------------------------- */
 
+/* Counts a finished migration, either role, for metrics. */
+static void vmm_count_migration(struct vmm *m, enum mig_phase phase)
+{
+	uint64_t bytes, iterations, downtime_ns;
+
+	pthread_mutex_lock(&m->mig.lock);
+	bytes = m->mig.bytes_sent;
+	iterations = m->mig.iteration;
+	downtime_ns = (uint64_t)(m->mig.downtime_ms * 1e6);
+	pthread_mutex_unlock(&m->mig.lock);
+	stats_add(m->stats.migration_bytes, bytes);
+	stats_add(m->stats.migration_iterations, iterations);
+	if (phase == MIG_PHASE_COMPLETED) {
+		stats_add(m->stats.migrations_completed, 1);
+		if (downtime_ns)
+			__atomic_store_n(&m->stats.migration_downtime_ns_last, downtime_ns,
+					 __ATOMIC_RELAXED);
+	} else if (phase == MIG_PHASE_CANCELLED) {
+		stats_add(m->stats.migrations_cancelled, 1);
+	} else {
+		stats_add(m->stats.migrations_failed, 1);
+	}
+}
+
 /* The outgoing migration is over (main thread): halt, or carry on as before. */
 static void vmm_on_migration_done(struct mig_source *s, enum mig_phase phase, void *ctx)
 {
@@ -442,6 +466,7 @@ static void vmm_on_migration_done(struct mig_source *s, enum mig_phase phase, vo
 
 	mig_source_free(s);
 	m->mig_src = NULL;
+	vmm_count_migration(m, phase);
 	if (phase == MIG_PHASE_COMPLETED) {
 		vmm_transition(m, VM_ACTION_MIGRATE_DONE);
 		snprintf(why, sizeof(why), "the VM migrated (downtime %.1f ms); halting",
@@ -501,6 +526,7 @@ static void vmm_receive(struct vmm *m)
 	if (r) {
 		log_error("receiving the migration failed: %s", err.msg);
 		mig_progress_end(&m->mig, MIG_PHASE_FAILED, err.msg);
+		vmm_count_migration(m, MIG_PHASE_FAILED);
 		vmm_boot_failed(m);
 		vmm_end_busy(m, false, VM_ACTION_MIGRATE_ARRIVED);
 		m->exit_now = true;
@@ -508,6 +534,7 @@ static void vmm_receive(struct vmm *m)
 		return;
 	}
 	mig_progress_end(&m->mig, MIG_PHASE_COMPLETED, NULL);
+	vmm_count_migration(m, MIG_PHASE_COMPLETED);
 	vmm_end_busy(m, true, VM_ACTION_MIGRATE_ARRIVED);
 	log_info("migration received in %.1f ms; the VM runs", m->mig.total_ms);
 }

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from apiclient import Vmm
+from apiclient import Vmm, curl
 from harness import NetNS, check, kvm_usable, main, netns_usable, skip
 from live_migration import (boot_source, check_continues, ok, progress, receiver, refused, send,
                        token, unix_addr, wait_phase, wait_source_gone)
@@ -72,6 +72,9 @@ def test_tcp_1g_1vcpu_four_connections_from_the_command_line():
             st = ok(src, "GET", "/kvmlet/state", status=200)
             check(st["state"] == "Migrated" and st["exit_code"] == 5, f"source state {st}")
             refused(src, "PATCH", "/vm", {"state": "Paused"}, "Migrated")
+            got, metrics = curl(src.sock, "GET", "/metrics")
+            check('kvmlet_migrations_total{result="completed"} 1' in metrics,
+                  f"metrics: {metrics[-1500:]}")
             n = src.counter_in_progress()
             check_continues(n, dst)
             print(f"tcp 1 GiB x4: {p['bytes_sent']} bytes, downtime {p['downtime_ms']:.1f} ms, "
