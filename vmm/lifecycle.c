@@ -6,12 +6,9 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const state_names[] = {
-	[VM_STATE_NOT_STARTED] = "Not started",
-	[VM_STATE_RUNNING] = "Running",
-	[VM_STATE_PAUSED] = "Paused",
-	[VM_STATE_HALTED] = "Halted",
-	[VM_STATE_RECEIVING] = "Receiving",
-	[VM_STATE_MIGRATING] = "Migrating",
+	[VM_STATE_NOT_STARTED] = "Not started", [VM_STATE_RUNNING] = "Running",
+	[VM_STATE_PAUSED] = "Paused",		[VM_STATE_HALTED] = "Halted",
+	[VM_STATE_RECEIVING] = "Receiving",	[VM_STATE_MIGRATING] = "Migrating",
 	[VM_STATE_MIGRATED] = "Migrated",
 };
 
@@ -65,8 +62,7 @@ static const struct {
 	/* Halted too: with --keep-halted the counters still say how the VM ended. */
 	[VM_ACTION_FLUSH_METRICS] = { S(RUNNING) | S(PAUSED) | S(HALTED) | S(MIGRATING) |
 					      S(MIGRATED),
-				      .stays = true,
-				      .needs = "once it is started" },
+				      .stays = true, .needs = "once it is started" },
 	[VM_ACTION_MIGRATE_SEND] = { S(RUNNING) | S(PAUSED), VM_STATE_MIGRATING,
 				     .needs = "while it runs or is paused" },
 	[VM_ACTION_MIGRATE_RECEIVE] = { S(NOT_STARTED), VM_STATE_RECEIVING,
@@ -75,10 +71,8 @@ static const struct {
 					.needs = "while receiving" },
 	[VM_ACTION_MIGRATE_RUNNING] = { S(MIGRATING), VM_STATE_RUNNING,
 					.needs = "while migrating" },
-	[VM_ACTION_MIGRATE_PAUSED] = { S(MIGRATING), VM_STATE_PAUSED,
-				       .needs = "while migrating" },
-	[VM_ACTION_MIGRATE_DONE] = { S(MIGRATING), VM_STATE_MIGRATED,
-				     .needs = "while migrating" },
+	[VM_ACTION_MIGRATE_PAUSED] = { S(MIGRATING), VM_STATE_PAUSED, .needs = "while migrating" },
+	[VM_ACTION_MIGRATE_DONE] = { S(MIGRATING), VM_STATE_MIGRATED, .needs = "while migrating" },
 #undef S
 };
 

@@ -39,18 +39,18 @@ enum vm_action {
 	VM_ACTION_LOAD_PAUSED, /* /snapshot/load, the vCPUs left stopped */
 	VM_ACTION_PAUSE,
 	VM_ACTION_RESUME,
-	VM_ACTION_SNAPSHOT,	 /* /snapshot/create: needs Paused */
-	VM_ACTION_CTRL_ALT_DEL,	 /* needs a running guest */
-	VM_ACTION_UPDATE_DRIVE,	 /* PATCH /drives: a started VM */
-	VM_ACTION_FLUSH_METRICS, /* FlushMetrics: a started VM, as in Firecracker */
-	VM_ACTION_UPDATE_NET,	 /* PATCH /network-interfaces: a started VM */
-	VM_ACTION_HALT,		 /* the guest or a signal stopped it */
-	VM_ACTION_MIGRATE_SEND,	    /* PUT /kvmlet/migration/send */
-	VM_ACTION_MIGRATE_RECEIVE,  /* PUT /kvmlet/migration/receive, --migrate-from */
-	VM_ACTION_MIGRATE_ARRIVED,  /* the target's vCPUs run the guest */
-	VM_ACTION_MIGRATE_RUNNING,  /* abandoned: the source runs the guest again */
-	VM_ACTION_MIGRATE_PAUSED,   /* abandoned: the source keeps it paused, as it was */
-	VM_ACTION_MIGRATE_DONE,	    /* the target confirmed: the source halts */
+	VM_ACTION_SNAPSHOT,	   /* /snapshot/create: needs Paused */
+	VM_ACTION_CTRL_ALT_DEL,	   /* needs a running guest */
+	VM_ACTION_UPDATE_DRIVE,	   /* PATCH /drives: a started VM */
+	VM_ACTION_FLUSH_METRICS,   /* FlushMetrics: a started VM, as in Firecracker */
+	VM_ACTION_UPDATE_NET,	   /* PATCH /network-interfaces: a started VM */
+	VM_ACTION_HALT,		   /* the guest or a signal stopped it */
+	VM_ACTION_MIGRATE_SEND,	   /* PUT /kvmlet/migration/send */
+	VM_ACTION_MIGRATE_RECEIVE, /* PUT /kvmlet/migration/receive, --migrate-from */
+	VM_ACTION_MIGRATE_ARRIVED, /* the target's vCPUs run the guest */
+	VM_ACTION_MIGRATE_RUNNING, /* abandoned: the source runs the guest again */
+	VM_ACTION_MIGRATE_PAUSED,  /* abandoned: the source keeps it paused, as it was */
+	VM_ACTION_MIGRATE_DONE,	   /* the target confirmed: the source halts */
 };
 
 /* As Firecracker's InstanceInfo.state spells them ("Not started", ...). */

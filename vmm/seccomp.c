@@ -247,11 +247,15 @@ static const unsigned long vmm_ioctls[] = {
  * coalescing switch-off.
  */
 static const struct sc_rule vcpu_rules[] = {
-	ANY(epoll_ctl),	      ANY(close),
-	ANY(timerfd_settime), ANY(io_uring_enter),
-	ANY(io_uring_setup),  IF1(io_uring_register, EQ32(1, IORING_REGISTER_EVENTFD)),
+	ANY(epoll_ctl),
+	ANY(close),
+	ANY(timerfd_settime),
+	ANY(io_uring_enter),
+	ANY(io_uring_setup),
+	IF1(io_uring_register, EQ32(1, IORING_REGISTER_EVENTFD)),
 	/* A migration's auto-converge: the vCPU sleeps its share of each slice. */
-	ANY(clock_nanosleep), ANY(nanosleep),
+	ANY(clock_nanosleep),
+	ANY(nanosleep),
 };
 
 static const unsigned long vcpu_ioctls[] = {
@@ -326,11 +330,8 @@ static const struct sc_rule migration_rules[] = {
 };
 
 static const unsigned long migration_ioctls[] = {
-	KVM_CHECK_EXTENSION,
-	KVM_ENABLE_CAP,
-	KVM_SET_USER_MEMORY_REGION,
-	KVM_GET_DIRTY_LOG,
-	KVM_CLEAR_DIRTY_LOG,
+	KVM_CHECK_EXTENSION, KVM_ENABLE_CAP,	  KVM_SET_USER_MEMORY_REGION,
+	KVM_GET_DIRTY_LOG,   KVM_CLEAR_DIRTY_LOG,
 };
 
 #ifdef SC_SANITIZER

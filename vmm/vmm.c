@@ -539,8 +539,7 @@ static void vmm_receive(struct vmm *m)
 	log_info("migration received in %.1f ms; the VM runs", m->mig.total_ms);
 }
 
-static int vmm_listen_for_migration(struct vmm *m, const struct mig_recv_params *p,
-				    struct err *err)
+static int vmm_listen_for_migration(struct vmm *m, const struct mig_recv_params *p, struct err *err)
 {
 	int r = mig_target_listen(&m->mig_tgt, p, &m->mig, m->signal_ev.fd, err);
 

@@ -62,12 +62,12 @@ struct vmm {
 	struct metrics_sink metrics;
 	struct event_timer metrics_timer; /* on the VM's loop once it is built */
 
-	struct mig_progress mig;     /* GET /kvmlet/migration; its own lock */
-	struct mig_service mig_svc;  /* started with the vCPUs */
-	struct mig_source *mig_src;  /* the outgoing migration; main thread */
-	bool mig_was_paused;	     /* the VM was Paused when it began */
-	struct mig_target mig_tgt;   /* receiving; main thread */
-	bool receive_pending;	     /* --migrate-from: receive first thing */
+	struct mig_progress mig;    /* GET /kvmlet/migration; its own lock */
+	struct mig_service mig_svc; /* started with the vCPUs */
+	struct mig_source *mig_src; /* the outgoing migration; main thread */
+	bool mig_was_paused;	    /* the VM was Paused when it began */
+	struct mig_target mig_tgt;  /* receiving; main thread */
+	bool receive_pending;	    /* --migrate-from: receive first thing */
 
 	bool exit_now; /* a signal arrived before the VM existed */
 	int exit_code;

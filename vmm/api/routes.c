@@ -844,9 +844,9 @@ static void put_migration_receive(struct route_ctx *rc, cJSON *body)
 	}
 	pthread_mutex_lock(&m->lock);
 	if (m->busy)
-		snprintf(msg, sizeof(msg), "cannot receive a migrating VM: the VM is being started");
-	if (m->busy ||
-	    !vm_action_allowed(m->state, VM_ACTION_MIGRATE_RECEIVE, msg, sizeof(msg))) {
+		snprintf(msg, sizeof(msg),
+			 "cannot receive a migrating VM: the VM is being started");
+	if (m->busy || !vm_action_allowed(m->state, VM_ACTION_MIGRATE_RECEIVE, msg, sizeof(msg))) {
 		pthread_mutex_unlock(&m->lock);
 		vmm_fault(m, rc->call, 400, "%s", msg);
 		return;

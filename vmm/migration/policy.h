@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 /* QEMU's defaults (research notes, part C): 20% first, 10% more each step, 99% at most. */
-#define MIG_THROTTLE_INITIAL   20
-#define MIG_THROTTLE_INCREMENT 10
-#define MIG_THROTTLE_MAX       99
+#define MIG_THROTTLE_INITIAL	 20
+#define MIG_THROTTLE_INCREMENT	 10
+#define MIG_THROTTLE_MAX	 99
 /*
  * Throttle when the guest dirtied more than this share of what the link
  * carried in the same time (QEMU's throttle-trigger-threshold, 50). The
