@@ -90,7 +90,10 @@ def test_tcp_dirtying_2vcpu():
     with Vmm() as src:
         boot_source(src, vcpus=2, mib=256, args="kvmlet.counter_mib=32 kvmlet.counter_ms=5")
         with receiver(addr, tok) as dst:
-            d = migrate_and_check(src, dst, addr, tok, downtime_ms=BUDGET_MS, connections=2)
+            # Auto-converge too: a loaded host (sanitizers, parallel builds) may carry
+            # less than the guest rewrites.
+            d = migrate_and_check(src, dst, addr, tok, downtime_ms=BUDGET_MS, connections=2,
+                                  auto_converge=True)
             print(f"tcp dirtying 32 MiB every 5 ms: downtime {d} ms")
             check(d is not None and d <= BUDGET_MS + MARGIN_MS, f"downtime {d} ms")
 
