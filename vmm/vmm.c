@@ -714,6 +714,17 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	/* Decided before the API thread exists: from then on a PUT may set a kernel. */
 	boot_now = m->cfg.kernel_path != NULL;
 	m->busy = boot_now;
+	/* Listening before the API answers: GET /kvmlet/migration then says so. */
+	if (m->cfg.migrate_from) {
+		struct mig_recv_params p;
+
+		r = mig_recv_params_from_args(m->cfg.migrate_from, m->cfg.migrate_token, &p, err);
+		if (!r)
+			r = vmm_listen_for_migration(m, &p, err);
+		if (r)
+			return r;
+		m->busy = m->receive_pending = true;
+	}
 	if (m->cfg.api_sock) {
 		const struct http_server_opts api = {
 			.path = m->cfg.api_sock,
@@ -732,14 +743,6 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	if (boot_now) {
 		r = vmm_boot(m, err);
 		vmm_end_busy(m, !r, VM_ACTION_START);
-	}
-	if (m->cfg.migrate_from) {
-		struct mig_recv_params p;
-
-		r = mig_recv_params_from_args(m->cfg.migrate_from, m->cfg.migrate_token, &p, err);
-		if (!r)
-			r = vmm_listen_for_migration(m, &p, err);
-		m->busy = m->receive_pending = !r;
 	}
 	return r;
 }
