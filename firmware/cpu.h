@@ -44,4 +44,10 @@ void cpu_park(void) __attribute__((noreturn));
 /* Sleeps until the next interrupt (entry.S); keep one armed, or this is cpu_park(). */
 void cpu_wait(void);
 
+/*
+ * entry.S: WRMSR from ring 3, done by the #GP handler (a few emulated
+ * ring-0 instructions). For the rare set-up write, never a hot path.
+ */
+void cpu_wrmsr(uint32_t msr, uint64_t value);
+
 #endif

@@ -42,6 +42,7 @@ static const struct test tests[] = {
 	{ "vsock-stream", test_vsock_stream, false },
 	{ "vsock-echo", test_vsock_echo, false },
 	{ "counter", test_counter, false },
+	{ "migrate", test_migrate, false },
 	{ "kbd", test_kbd, false },
 	{ "pod", test_pod, false },
 };

@@ -24,5 +24,6 @@ bool test_vsock_stream(char *detail, size_t len);
 bool test_vsock_echo(char *detail, size_t len);
 bool test_counter(char *detail, size_t len);
 bool test_pod(char *detail, size_t len);
+bool test_migrate(char *detail, size_t len);
 
 #endif

@@ -46,9 +46,12 @@ static bool any_set(const uint64_t *kbm, uint64_t words)
 	return false;
 }
 
-/* Takes one RAM slot's log into bm; in manual mode, also re-protects those pages. */
+/*
+ * Takes one RAM slot's log into bm; in manual mode, also re-protects those
+ * pages unless peek.
+ */
 static int take_slot(const struct guest_memory *gm, int vm_fd, const struct mem_slot *sl,
-		     uint64_t *kbm, uint64_t *bm, struct err *err)
+		     uint64_t *kbm, uint64_t *bm, bool peek, struct err *err)
 {
 	uint64_t pages = sl->size / GM_PAGE_SIZE, words = (pages + 63) / 64;
 	struct kvm_dirty_log log = { .slot = sl->id, .dirty_bitmap = kbm };
@@ -57,7 +60,7 @@ static int take_slot(const struct guest_memory *gm, int vm_fd, const struct mem_
 	if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
 		return err_set(err, -errno, "KVM_GET_DIRTY_LOG for RAM slot %u: %s", sl->id,
 			       strerror(errno));
-	if (gm->slots.manual_protect && any_set(kbm, words)) {
+	if (!peek && gm->slots.manual_protect && any_set(kbm, words)) {
 		struct kvm_clear_dirty_log clear = {
 			.slot = sl->id,
 			.first_page = 0,
@@ -81,7 +84,8 @@ static bool logged_ram(const struct guest_memory *gm, const struct mem_slot *sl)
 	       (uint64_t)(sl->host - gm->base) <= gm->size - sl->size;
 }
 
-int dirty_harvest(const struct guest_memory *gm, int vm_fd, uint64_t *bm, struct err *err)
+static int dirty_take(const struct guest_memory *gm, int vm_fd, uint64_t *bm, bool peek,
+		      struct err *err)
 {
 	const struct mem_slot *sl;
 	uint64_t *kbm;
@@ -98,12 +102,87 @@ int dirty_harvest(const struct guest_memory *gm, int vm_fd, uint64_t *bm, struct
 	mem_slots_for_each(&gm->slots, sl) {
 		if (!logged_ram(gm, sl))
 			continue;
-		r = take_slot(gm, vm_fd, sl, kbm, bm, err);
+		r = take_slot(gm, vm_fd, sl, kbm, bm, peek, err);
 		if (r)
 			break;
 	}
 	free(kbm);
 	return r;
+}
+
+int dirty_harvest(const struct guest_memory *gm, int vm_fd, uint64_t *bm, struct err *err)
+{
+	return dirty_take(gm, vm_fd, bm, false, err);
+}
+
+int dirty_peek(const struct guest_memory *gm, int vm_fd, uint64_t *bm, struct err *err)
+{
+	return dirty_take(gm, vm_fd, bm, true, err);
+}
+
+/* Re-protects the pages of [first, first + n) set in bm that lie in slot sl. */
+static int clear_slot(const struct guest_memory *gm, int vm_fd, const struct mem_slot *sl,
+		      const uint64_t *bm, uint64_t first, uint64_t n, struct err *err)
+{
+	uint64_t start = (uint64_t)(sl->host - gm->base) / GM_PAGE_SIZE;
+	uint64_t pages = sl->size / GM_PAGE_SIZE, lo, hi;
+	uint64_t kbm[64] = { 0 }; /* up to 4096 pages a call */
+	struct kvm_clear_dirty_log clear = { .slot = sl->id, .dirty_bitmap = kbm };
+
+	lo = first > start ? first : start;
+	hi = first + n < start + pages ? first + n : start + pages;
+	while (lo < hi) {
+		uint64_t len = hi - lo < 4096 ? hi - lo : 4096;
+		bool any = false;
+
+		/* KVM wants first_page 64-aligned within the slot: slots start page-aligned. */
+		if ((lo - start) % 64)
+			return err_set(err, -EINVAL, "dirty clear of page %llu: not 64-aligned",
+				       (unsigned long long)lo);
+		memset(kbm, 0, sizeof(kbm));
+		for (uint64_t i = 0; i < len; i++) {
+			uint64_t pg = lo + i;
+
+			if (bm[pg / 64] & (1ull << (pg % 64))) {
+				kbm[i / 64] |= 1ull << (i % 64);
+				any = true;
+			}
+		}
+		if (any) {
+			clear.first_page = lo - start;
+			clear.num_pages = (uint32_t)len;
+			if (ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
+				return err_set(err, -errno,
+					       "KVM_CLEAR_DIRTY_LOG for RAM slot %u: %s", sl->id,
+					       strerror(errno));
+		}
+		lo += len;
+	}
+	return 0;
+}
+
+int dirty_clear(const struct guest_memory *gm, int vm_fd, const uint64_t *bm, uint64_t first,
+		uint64_t n, struct err *err)
+{
+	const struct mem_slot *sl;
+
+	if (vm_fd < 0 || !gm->slots.manual_protect)
+		return 0;
+	mem_slots_for_each(&gm->slots, sl) {
+		uint64_t start, pages;
+		int r;
+
+		if (!logged_ram(gm, sl))
+			continue;
+		start = (uint64_t)(sl->host - gm->base) / GM_PAGE_SIZE;
+		pages = sl->size / GM_PAGE_SIZE;
+		if (first >= start + pages || first + n <= start)
+			continue;
+		r = clear_slot(gm, vm_fd, sl, bm, first, n, err);
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 static int set_manual_protect(struct guest_memory *gm, int vm_fd, bool on, struct err *err)

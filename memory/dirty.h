@@ -46,4 +46,18 @@ int dirty_log_stop(struct guest_memory *gm, int vm_fd, struct err *err);
  */
 int dirty_harvest(const struct guest_memory *gm, int vm_fd, uint64_t *bm, struct err *err);
 
+/*
+ * Live migration's harvest, in two steps so that a page is re-protected
+ * only just before it is sent: dirty_peek() ORs into bm what was written
+ * since the pages were last cleared (the VMM's bitmap is taken and reset;
+ * in manual-protect mode KVM's log is only read, otherwise it is reset as
+ * by dirty_harvest()). dirty_clear() then re-protects [first, first + n)
+ * (pages of gm->base, first and n multiples of 64) for the pages set in bm;
+ * a no-op unless in manual-protect mode. Any thread; one caller per page
+ * range at a time.
+ */
+int dirty_peek(const struct guest_memory *gm, int vm_fd, uint64_t *bm, struct err *err);
+int dirty_clear(const struct guest_memory *gm, int vm_fd, const uint64_t *bm, uint64_t first,
+		uint64_t n, struct err *err);
+
 #endif

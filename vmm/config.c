@@ -17,6 +17,7 @@
 static const char usage[] =
 	"usage: kvmlet-vmm --kernel PATH [options]\n"
 	"       kvmlet-vmm --api-sock PATH [options]\n"
+	"       kvmlet-vmm --migrate-from tcp:ADDR:PORT|unix:PATH --migrate-token T [options]\n"
 	"\n"
 	"  --kernel PATH          PVH ELF, ELF64 vmlinux or bzImage\n"
 	"  --initrd PATH          initial ramdisk\n"
@@ -43,12 +44,16 @@ static const char usage[] =
 	"                         without --kernel or --config-file the VM waits for it\n"
 	"  --keep-halted          with --api-sock: when the guest halts, keep serving\n"
 	"                         the API (state Halted, exit code, reason) until SIGTERM\n"
+	"  --migrate-from ADDR    receive a live migration on tcp:ADDR:PORT or unix:PATH,\n"
+	"                         then run the guest (docs/migration.md)\n"
+	"  --migrate-token T      the one-time token the source must present\n"
 	"  --seccomp-level N      0 no filters (debugging), 1 system calls only,\n"
 	"                         2 system calls and arguments (default)\n"
 	"  --help, --version\n"
 	"\n"
 	"Exit status: the guest's debug-exit status; 0 after power-off or reset;\n"
-	"1 VMM failure; 2 bad options or images; 4 guest crash; 128+N on signal N.\n";
+	"1 VMM failure; 2 bad options or images; 4 guest crash; 5 migrated away;\n"
+	"128+N on signal N.\n";
 
 enum {
 	OPT_KERNEL = 256,
@@ -67,6 +72,8 @@ enum {
 	OPT_CONSOLE_SOCK,
 	OPT_SECCOMP_LEVEL,
 	OPT_KEEP_HALTED,
+	OPT_MIGRATE_FROM,
+	OPT_MIGRATE_TOKEN,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -88,6 +95,8 @@ static const struct option options[] = {
 	{ "console-sock", required_argument, NULL, OPT_CONSOLE_SOCK },
 	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
 	{ "keep-halted", no_argument, NULL, OPT_KEEP_HALTED },
+	{ "migrate-from", required_argument, NULL, OPT_MIGRATE_FROM },
+	{ "migrate-token", required_argument, NULL, OPT_MIGRATE_TOKEN },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -474,6 +483,12 @@ static int parse_option(struct vm_config *cfg, int opt, const char *arg, struct 
 	case OPT_KEEP_HALTED:
 		cfg->keep_halted = true;
 		return 0;
+	case OPT_MIGRATE_FROM:
+		cfg->migrate_from = arg;
+		return 0;
+	case OPT_MIGRATE_TOKEN:
+		cfg->migrate_token = arg;
+		return 0;
 	case OPT_SECCOMP_LEVEL:
 		if (seccomp_parse_level(arg, &cfg->seccomp_level))
 			return err_set(err, -EINVAL, "--seccomp-level '%s': expected 0, 1 or 2",
@@ -534,7 +549,7 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 		 */
 		if (opt != OPT_SERIAL && opt != OPT_CONSOLE_SOCK && opt != OPT_MEMORY_BACKEND &&
 		    opt != OPT_API_SOCK && opt != OPT_SECCOMP_LEVEL && opt != OPT_KEEP_HALTED &&
-		    !vm_option)
+		    opt != OPT_MIGRATE_FROM && opt != OPT_MIGRATE_TOKEN && !vm_option)
 			vm_option = option_name(opt);
 		if (parse_option(cfg, opt, optarg, err))
 			return CONFIG_ERROR;
@@ -550,15 +565,30 @@ static enum config_result parse_args(struct vm_config *cfg, int argc, char **arg
 			vm_option);
 		return CONFIG_ERROR;
 	}
+	if (config_file && cfg->migrate_from) {
+		err_set(err, -EINVAL, "--config-file cannot be combined with --migrate-from");
+		return CONFIG_ERROR;
+	}
 	if (config_file)
 		return config_load_file(cfg, config_file, err) ? CONFIG_ERROR : CONFIG_OK;
 	if (cfg->keep_halted && !cfg->api_sock) {
 		err_set(err, -EINVAL, "--keep-halted needs --api-sock: nobody could ask");
 		return CONFIG_ERROR;
 	}
-	if (!cfg->kernel_path && !cfg->api_sock) {
+	if (cfg->migrate_from && (cfg->kernel_path || vm_option)) {
 		err_set(err, -EINVAL,
-			"--kernel, --config-file or --api-sock is required (see --help)");
+			"--migrate-from cannot be combined with --%s: the source sends the VM",
+			cfg->kernel_path ? "kernel" : vm_option);
+		return CONFIG_ERROR;
+	}
+	if (!cfg->migrate_from != !cfg->migrate_token) {
+		err_set(err, -EINVAL, "--migrate-from and --migrate-token go together");
+		return CONFIG_ERROR;
+	}
+	if (!cfg->kernel_path && !cfg->api_sock && !cfg->migrate_from) {
+		err_set(err, -EINVAL,
+			"--kernel, --config-file, --api-sock or --migrate-from is required (see "
+			"--help)");
 		return CONFIG_ERROR;
 	}
 	return CONFIG_OK;

@@ -76,8 +76,10 @@ struct vm_config {
 
 	/* The process, not the VM: never part of a snapshot or of GET /vm/config. */
 	const char *api_sock;
-	const char *console_sock; /* clients attach to the console here (vmm/console.h) */
-	bool keep_halted;	  /* after the VM halts, serve the API until SIGTERM */
+	const char *console_sock;  /* clients attach to the console here (vmm/console.h) */
+	bool keep_halted;	   /* after the VM halts, serve the API until SIGTERM */
+	const char *migrate_from;  /* --migrate-from: receive the VM (into argv) */
+	const char *migrate_token; /* --migrate-token */
 	enum seccomp_level seccomp_level;
 };
 

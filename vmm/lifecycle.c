@@ -6,10 +6,10 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const state_names[] = {
-	[VM_STATE_NOT_STARTED] = "Not started",
-	[VM_STATE_RUNNING] = "Running",
-	[VM_STATE_PAUSED] = "Paused",
-	[VM_STATE_HALTED] = "Halted",
+	[VM_STATE_NOT_STARTED] = "Not started", [VM_STATE_RUNNING] = "Running",
+	[VM_STATE_PAUSED] = "Paused",		[VM_STATE_HALTED] = "Halted",
+	[VM_STATE_RECEIVING] = "Receiving",	[VM_STATE_MIGRATING] = "Migrating",
+	[VM_STATE_MIGRATED] = "Migrated",
 };
 
 static const char *const action_names[] = {
@@ -26,6 +26,12 @@ static const char *const action_names[] = {
 	[VM_ACTION_FLUSH_METRICS] = "flush the metrics",
 	[VM_ACTION_UPDATE_NET] = "update a network interface",
 	[VM_ACTION_CONSOLE_REOPEN] = "reopen the console log",
+	[VM_ACTION_MIGRATE_SEND] = "migrate the VM",
+	[VM_ACTION_MIGRATE_RECEIVE] = "receive a migrating VM",
+	[VM_ACTION_MIGRATE_ARRIVED] = "run the migrated VM",
+	[VM_ACTION_MIGRATE_RUNNING] = "abandon the migration",
+	[VM_ACTION_MIGRATE_PAUSED] = "abandon the migration",
+	[VM_ACTION_MIGRATE_DONE] = "complete the migration",
 };
 
 /* The whole state machine: which state each action needs, and what follows. */
@@ -54,10 +60,23 @@ static const struct {
 	/* Once halted nothing more is written: kubelet's rotation needs no new file. */
 	[VM_ACTION_CONSOLE_REOPEN] = { S(RUNNING) | S(PAUSED), .stays = true,
 				       .needs = "once it is started" },
-	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED), VM_STATE_HALTED, .needs = "while it exists" },
+	/* A migrated VM stays Migrated when its vCPU threads end. */
+	[VM_ACTION_HALT] = { S(RUNNING) | S(PAUSED) | S(MIGRATING), VM_STATE_HALTED,
+			     .needs = "while it exists" },
 	/* Halted too: with --keep-halted the counters still say how the VM ended. */
-	[VM_ACTION_FLUSH_METRICS] = { S(RUNNING) | S(PAUSED) | S(HALTED), .stays = true,
-				      .needs = "once it is started" },
+	[VM_ACTION_FLUSH_METRICS] = { S(RUNNING) | S(PAUSED) | S(HALTED) | S(MIGRATING) |
+					      S(MIGRATED),
+				      .stays = true, .needs = "once it is started" },
+	[VM_ACTION_MIGRATE_SEND] = { S(RUNNING) | S(PAUSED), VM_STATE_MIGRATING,
+				     .needs = "while it runs or is paused" },
+	[VM_ACTION_MIGRATE_RECEIVE] = { S(NOT_STARTED), VM_STATE_RECEIVING,
+					.needs = "before it is started" },
+	[VM_ACTION_MIGRATE_ARRIVED] = { S(RECEIVING), VM_STATE_RUNNING,
+					.needs = "while receiving" },
+	[VM_ACTION_MIGRATE_RUNNING] = { S(MIGRATING), VM_STATE_RUNNING,
+					.needs = "while migrating" },
+	[VM_ACTION_MIGRATE_PAUSED] = { S(MIGRATING), VM_STATE_PAUSED, .needs = "while migrating" },
+	[VM_ACTION_MIGRATE_DONE] = { S(MIGRATING), VM_STATE_MIGRATED, .needs = "while migrating" },
 #undef S
 };
 

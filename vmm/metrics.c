@@ -22,7 +22,7 @@
 #define NS_PER_US    UINT64_C(1000)
 #define NS_PER_SEC   UINT64_C(1000000000)
 /* lifecycle.h has no count; every state from Not started to Halted is shown. */
-#define NR_VM_STATES (VM_STATE_HALTED + 1)
+#define NR_VM_STATES (VM_STATE_MIGRATED + 1)
 
 /* Time from the VMM's start to a milestone, 0 until it happens. */
 static uint64_t since_start_ns(uint64_t start, uint64_t at)
@@ -86,6 +86,21 @@ static const struct prom_family fam_snapshot_create_last = {
 static const struct prom_family fam_snapshot_load_last = {
 	"kvmlet_snapshot_load_last_seconds",
 	"Last snapshot load, from the request until the guest could run.", PROM_GAUGE
+};
+static const struct prom_family fam_migrations = { "kvmlet_migrations_total",
+						   "Live migrations, by role and result.",
+						   PROM_COUNTER };
+static const struct prom_family fam_migration_bytes = {
+	"kvmlet_migration_bytes_total", "Live migration stream bytes sent or received.",
+	PROM_COUNTER
+};
+static const struct prom_family fam_migration_iterations = {
+	"kvmlet_migration_iterations_total", "Pre-copy passes of outgoing migrations.", PROM_COUNTER
+};
+static const struct prom_family fam_migration_downtime = {
+	"kvmlet_migration_downtime_last_seconds",
+	"Last completed outgoing migration, from the pause until the target ran the guest.",
+	PROM_GAUGE
 };
 static const struct prom_family fam_api_requests = { "kvmlet_api_requests_total",
 						     "Requests the control API answered.",
@@ -184,6 +199,15 @@ static void prom_vmm(struct prom *p, const struct vmm_stats *st)
 	prom_u64(p, &fam_snapshot_failures, NULL, stats_get(st->snapshot_failures));
 	prom_seconds(p, &fam_snapshot_create_last, NULL, stats_get(st->snapshot_create_ns_last));
 	prom_seconds(p, &fam_snapshot_load_last, NULL, stats_get(st->snapshot_load_ns_last));
+	prom_u64(p, &fam_migrations, PROM_LABELS("result", "completed"),
+		 stats_get(st->migrations_completed));
+	prom_u64(p, &fam_migrations, PROM_LABELS("result", "failed"),
+		 stats_get(st->migrations_failed));
+	prom_u64(p, &fam_migrations, PROM_LABELS("result", "cancelled"),
+		 stats_get(st->migrations_cancelled));
+	prom_u64(p, &fam_migration_bytes, NULL, stats_get(st->migration_bytes));
+	prom_u64(p, &fam_migration_iterations, NULL, stats_get(st->migration_iterations));
+	prom_seconds(p, &fam_migration_downtime, NULL, stats_get(st->migration_downtime_ns_last));
 	prom_u64(p, &fam_api_requests, NULL, stats_get(st->api_requests));
 	prom_u64(p, &fam_api_errors, PROM_LABELS("class", "4xx"), stats_get(st->api_client_errors));
 	prom_u64(p, &fam_api_errors, PROM_LABELS("class", "5xx"), stats_get(st->api_server_errors));

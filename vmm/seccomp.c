@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -246,9 +247,15 @@ static const unsigned long vmm_ioctls[] = {
  * coalescing switch-off.
  */
 static const struct sc_rule vcpu_rules[] = {
-	ANY(epoll_ctl),	      ANY(close),
-	ANY(timerfd_settime), ANY(io_uring_enter),
-	ANY(io_uring_setup),  IF1(io_uring_register, EQ32(1, IORING_REGISTER_EVENTFD)),
+	ANY(epoll_ctl),
+	ANY(close),
+	ANY(timerfd_settime),
+	ANY(io_uring_enter),
+	ANY(io_uring_setup),
+	IF1(io_uring_register, EQ32(1, IORING_REGISTER_EVENTFD)),
+	/* A migration's auto-converge: the vCPU sleeps its share of each slice. */
+	ANY(clock_nanosleep),
+	ANY(nanosleep),
 };
 
 static const unsigned long vcpu_ioctls[] = {
@@ -287,6 +294,46 @@ static const struct sc_rule api_rules[] = {
 	ANY(newfstatat),
 };
 
+/*
+ * A live migration's threads (vmm/migration/source.h): the service thread,
+ * started with the vCPUs before the main thread narrows its filter, runs
+ * each outgoing migration and starts its sending threads (clone3 takes
+ * its flags in memory: no argument check), which inherit this list. They
+ * connect to the target, send frames and read replies, turn the dirty log
+ * on and off (manual-protect: each chunk re-protected before it is sent),
+ * kick throttled vCPUs, sleep for the bandwidth limit, and wake the main
+ * thread through its eventfd (write, in common_rules). The main thread
+ * itself never opens a network socket or starts a thread.
+ */
+static const struct sc_rule migration_rules[] = {
+	ANY(clone3),
+	ANY(rseq), /* a new thread registers it */
+	ANY(set_robust_list),
+	IF1(prctl, EQ32(0, PR_SET_NAME)), /* a sending thread names itself */
+	IF1(socket, EQ32(0, AF_UNIX)),
+	IF1(socket, EQ32(0, AF_INET)),
+	IF1(socket, EQ32(0, AF_INET6)),
+	ANY(connect),
+	ANY(setsockopt),
+	ANY(writev),
+	ANY(sendmsg),
+	ANY(sendto),
+	ANY(read),
+	ANY(recvfrom),
+	ANY(recvmsg),
+	ANY(shutdown),
+	ANY(close),
+	ANY(poll),
+	ANY(ppoll),
+	ANY(clock_nanosleep),
+	ANY(nanosleep),
+};
+
+static const unsigned long migration_ioctls[] = {
+	KVM_CHECK_EXTENSION, KVM_ENABLE_CAP,	  KVM_SET_USER_MEMORY_REGION,
+	KVM_GET_DIRTY_LOG,   KVM_CLEAR_DIRTY_LOG,
+};
+
 #ifdef SC_SANITIZER
 /* LeakSanitizer's tracer: shares memory, files and fs, untraced; no signal at exit. */
 #define LSAN_CLONE_FLAGS (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_UNTRACED)
@@ -302,6 +349,7 @@ static const struct sc_rule sanitizer_rules[] = {
 	/* Allocator, thread exit, reports (isatty on stderr, /proc/self/maps, the binary). */
 	ANY(sigaltstack),
 	ANY(sched_yield),
+	ANY(sched_getaffinity), /* a thread started after a filter (migration workers) */
 	ANY(getrlimit),
 	ANY(prlimit64),
 	IF1(open, READ_ONLY(1)),
@@ -338,6 +386,9 @@ static const struct sc_policy policies[] = {
 	[SECCOMP_ROLE_API] = { "API thread", api_rules, ARRAY_SIZE(api_rules), NULL, 0 },
 	[SECCOMP_ROLE_VCPU] = { "vCPU thread", vcpu_rules, ARRAY_SIZE(vcpu_rules), vcpu_ioctls,
 				ARRAY_SIZE(vcpu_ioctls) },
+	[SECCOMP_ROLE_MIGRATION] = { "migration thread", migration_rules,
+				     ARRAY_SIZE(migration_rules), migration_ioctls,
+				     ARRAY_SIZE(migration_ioctls) },
 };
 
 int seccomp_parse_level(const char *s, enum seccomp_level *out)

@@ -18,6 +18,7 @@ enum seccomp_role {
 	SECCOMP_ROLE_VMM,  /* main thread: event loop, devices, snapshots */
 	SECCOMP_ROLE_API,  /* the control API's thread */
 	SECCOMP_ROLE_VCPU, /* each KVM_RUN thread */
+	SECCOMP_ROLE_MIGRATION, /* a live migration's sending threads */
 };
 
 enum seccomp_level {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvmlet/exit_codes.h"
@@ -380,6 +381,32 @@ static void vcpu_park(struct vcpu *v)
 	pthread_mutex_unlock(&vm->run_lock);
 }
 
+/* Auto-converge's time slice: a throttle of p% sleeps p% of each. */
+#define VCPU_THROTTLE_SLICE_NS 10000000ull
+
+/*
+ * While a migration throttles the guest (vm->throttle_pct), the vCPU
+ * sleeps its share of each slice; the migration thread kicks it out of
+ * KVM_RUN every slice so that a guest that never exits is throttled too.
+ */
+static void vcpu_throttle(struct vcpu *v)
+{
+	unsigned int pct = __atomic_load_n(&v->vm->throttle_pct, __ATOMIC_RELAXED);
+	uint64_t now, ns;
+	struct timespec ts;
+
+	if (!pct)
+		return;
+	now = clock_mono_ns();
+	if (now < v->throttle_until)
+		return;
+	ns = VCPU_THROTTLE_SLICE_NS * pct / 100;
+	ts = (struct timespec){ 0, (long)ns };
+	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+		;
+	v->throttle_until = clock_mono_ns() + VCPU_THROTTLE_SLICE_NS * (100 - pct) / 100;
+}
+
 static void vcpu_thread_done(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
@@ -417,6 +444,7 @@ static void *vcpu_thread(void *arg)
 			vcpu_park(v);
 			continue;
 		}
+		vcpu_throttle(v);
 		t0 = clock_mono_ns();
 		r = ioctl(v->fd, KVM_RUN, 0);
 		stats_add(v->stats.run_ns, clock_mono_ns() - t0);

@@ -44,6 +44,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	uint64_t throttle_until; /* auto-converge: runs until then, then sleeps */
 	struct vcpu_stats stats;
 };
 

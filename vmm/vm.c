@@ -447,8 +447,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_create
 	r = vm_add_virtio_devices(vm, cfg, err);
 	if (r)
 		return r;
-	/* A snapshot's memory already holds the kernel and the tables. */
-	if (!opts->mem_file) {
+	/* A snapshot's memory already holds the kernel and the tables; a migration's will. */
+	if (!opts->mem_file && !opts->incoming) {
 		r = vm_load_kernel(vm, cfg, &entry, err);
 		if (r)
 			return r;
@@ -456,7 +456,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_create
 		if (r)
 			return r;
 	}
-	r = vm_create_vcpus(vm, opts->mem_file ? NULL : &entry, err);
+	r = vm_create_vcpus(vm, opts->mem_file || opts->incoming ? NULL : &entry, err);
 	if (r)
 		return r;
 	r = serial_coalesce_init(&vm->coalesce, vm, err);

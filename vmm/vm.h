@@ -70,6 +70,11 @@ struct vm {
 	unsigned int nr_parked; /* vCPU threads waiting in vcpu_park() */
 	unsigned int nr_alive;	/* vCPU threads started and not yet returned */
 	enum seccomp_level seccomp_level;
+	/*
+	 * Auto-converge during a migration: each vCPU sleeps this share of
+	 * every time slice (vcpu.c); 0 normally. Set by the migration thread.
+	 */
+	unsigned int throttle_pct;
 
 	bool exiting;
 	int exit_code;
@@ -84,6 +89,11 @@ struct vm_create_opts {
 	 * state before starting the vCPUs, and nothing is loaded.
 	 */
 	const char *mem_file;
+	/*
+	 * A live migration's target: RAM starts zero and nothing is loaded;
+	 * the caller fills memory and restores every state before starting.
+	 */
+	bool incoming;
 	enum seccomp_level seccomp_level;
 };
 

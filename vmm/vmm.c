@@ -20,6 +20,7 @@
 #include "vmm/api/routes.h"
 #include "vmm/config_file.h"
 #include "vmm/console.h"
+#include "vmm/migration/params.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vmm.h"
 
@@ -215,6 +216,21 @@ static int vmm_publish_vm(struct vmm *m, struct err *err)
 	return 0;
 }
 
+/*
+ * Starts the vCPUs and the migration service thread, then narrows the main
+ * thread's own filter: after it, the main thread starts no thread.
+ */
+static int vmm_run_vcpus(struct vmm *m, bool paused, struct err *err)
+{
+	int r = vm_start(&m->vm, paused, err);
+
+	if (!r)
+		r = mig_service_start(&m->mig_svc, m->cfg.seccomp_level, err);
+	if (!r)
+		r = vmm_install_main_filter(m, err);
+	return r;
+}
+
 /* Builds and starts the VM from m->cfg; the caller has set m->busy. */
 static int vmm_boot(struct vmm *m, struct err *err)
 {
@@ -234,9 +250,7 @@ static int vmm_boot(struct vmm *m, struct err *err)
 	if (!r)
 		r = vmm_publish_vm(m, err);
 	if (!r)
-		r = vm_start(&m->vm, false, err);
-	if (!r)
-		r = vmm_install_main_filter(m, err);
+		r = vmm_run_vcpus(m, false, err);
 	return r;
 }
 
@@ -283,9 +297,7 @@ static void vmm_do_load(struct vmm *m, struct vmm_cmd *c)
 	if (!r)
 		r = vmm_publish_vm(m, &err);
 	if (!r)
-		r = vm_start(&m->vm, !a->resume, &err);
-	if (!r)
-		r = vmm_install_main_filter(m, &err);
+		r = vmm_run_vcpus(m, !a->resume, &err);
 	if (r) {
 		vmm_boot_failed(m);
 		vmm_end_busy(m, false, VM_ACTION_LOAD);
@@ -439,6 +451,138 @@ static void vmm_do_console_reopen(struct vmm *m, struct vmm_cmd *c)
 	vmm_reply(m, c->call, 204, NULL, NULL, 0);
 }
 
+/* ---- live migration ---------------------------------------------------- */
+
+/* Counts a finished migration, either role, for metrics. */
+static void vmm_count_migration(struct vmm *m, enum mig_phase phase)
+{
+	uint64_t bytes, iterations, downtime_ns;
+
+	pthread_mutex_lock(&m->mig.lock);
+	bytes = m->mig.bytes_sent;
+	iterations = m->mig.iteration;
+	downtime_ns = (uint64_t)(m->mig.downtime_ms * 1e6);
+	pthread_mutex_unlock(&m->mig.lock);
+	stats_add(m->stats.migration_bytes, bytes);
+	stats_add(m->stats.migration_iterations, iterations);
+	if (phase == MIG_PHASE_COMPLETED) {
+		stats_add(m->stats.migrations_completed, 1);
+		if (downtime_ns)
+			__atomic_store_n(&m->stats.migration_downtime_ns_last, downtime_ns,
+					 __ATOMIC_RELAXED);
+	} else if (phase == MIG_PHASE_CANCELLED) {
+		stats_add(m->stats.migrations_cancelled, 1);
+	} else {
+		stats_add(m->stats.migrations_failed, 1);
+	}
+}
+
+/* The outgoing migration is over (main thread): halt, or carry on as before. */
+static void vmm_on_migration_done(struct mig_source *s, enum mig_phase phase, void *ctx)
+{
+	struct vmm *m = ctx;
+	char why[192];
+
+	mig_source_free(s);
+	m->mig_src = NULL;
+	vmm_count_migration(m, phase);
+	if (phase == MIG_PHASE_COMPLETED) {
+		vmm_transition(m, VM_ACTION_MIGRATE_DONE);
+		snprintf(why, sizeof(why), "the VM migrated (downtime %.1f ms); halting",
+			 m->mig.downtime_ms);
+		vm_request_exit(&m->vm, KVMLET_EXIT_MIGRATED, why);
+		return;
+	}
+	vmm_transition(m, m->mig_was_paused ? VM_ACTION_MIGRATE_PAUSED : VM_ACTION_MIGRATE_RUNNING);
+	log_info("migration %s; the VM is %s here", mig_phase_name(phase),
+		 vm_state_name(vmm_state(m)));
+}
+
+static void vmm_do_migrate_send(struct vmm *m, struct vmm_cmd *c)
+{
+	struct err err = { 0 };
+	bool paused;
+
+	if (!vmm_allowed(m, c, VM_ACTION_MIGRATE_SEND))
+		return;
+	paused = vmm_state(m) == VM_STATE_PAUSED;
+	if (mig_source_start(&m->mig_src, &m->mig_svc, &m->vm, &m->cfg, &c->migrate_send, paused,
+			     &m->mig, vmm_on_migration_done, m, &err)) {
+		mig_source_free(m->mig_src);
+		m->mig_src = NULL;
+		vmm_fault(m, c->call, 400, "cannot migrate: %s", err.msg);
+		return;
+	}
+	m->mig_was_paused = paused;
+	vmm_transition(m, VM_ACTION_MIGRATE_SEND);
+	log_info("migrating to %s over %u connection%s", c->migrate_send.dest.text,
+		 c->migrate_send.connections, c->migrate_send.connections > 1 ? "s" : "");
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+}
+
+/*
+ * Receives the VM (blocking the main thread, which has nothing else to
+ * serve yet) and runs it. A failure ends the process: nothing ran.
+ */
+static void vmm_receive(struct vmm *m)
+{
+	uint64_t t0 = clock_mono_ns();
+	struct err err = { 0 };
+	int r;
+
+	r = mig_target_receive(&m->mig_tgt, &m->vm, &m->cfg, &m->lock, m->start_ns, &err);
+	if (!r)
+		r = vmm_publish_vm(m, &err);
+	if (!r)
+		r = vmm_run_vcpus(m, false, &err);
+	/* Only now may the source let go; if it cannot be told, it keeps the guest. */
+	if (!r)
+		r = mig_target_confirm(&m->mig_tgt, &err);
+	mig_target_close(&m->mig_tgt);
+	pthread_mutex_lock(&m->mig.lock);
+	m->mig.total_ms = (double)(clock_mono_ns() - t0) / 1e6;
+	pthread_mutex_unlock(&m->mig.lock);
+	if (r) {
+		log_error("receiving the migration failed: %s", err.msg);
+		mig_progress_end(&m->mig, MIG_PHASE_FAILED, err.msg);
+		vmm_count_migration(m, MIG_PHASE_FAILED);
+		vmm_boot_failed(m);
+		vmm_end_busy(m, false, VM_ACTION_MIGRATE_ARRIVED);
+		m->exit_now = true;
+		m->exit_code = KVMLET_EXIT_VMM_ERROR;
+		return;
+	}
+	mig_progress_end(&m->mig, MIG_PHASE_COMPLETED, NULL);
+	vmm_count_migration(m, MIG_PHASE_COMPLETED);
+	vmm_end_busy(m, true, VM_ACTION_MIGRATE_ARRIVED);
+	log_info("migration received in %.1f ms; the VM runs", m->mig.total_ms);
+}
+
+static int vmm_listen_for_migration(struct vmm *m, const struct mig_recv_params *p, struct err *err)
+{
+	int r = mig_target_listen(&m->mig_tgt, p, &m->mig, m->signal_ev.fd, err);
+
+	if (!r) {
+		vmm_transition(m, VM_ACTION_MIGRATE_RECEIVE);
+		log_info("waiting for a migration on %s", p->listen.text);
+	}
+	return r;
+}
+
+static void vmm_do_migrate_receive(struct vmm *m, struct vmm_cmd *c)
+{
+	struct err err = { 0 };
+
+	/* The route checked the state and set busy. */
+	if (vmm_listen_for_migration(m, &c->migrate_receive, &err)) {
+		vmm_end_busy(m, false, VM_ACTION_MIGRATE_RECEIVE);
+		vmm_fault(m, c->call, 400, "cannot receive: %s", err.msg);
+		return;
+	}
+	vmm_reply(m, c->call, 204, NULL, NULL, 0);
+	vmm_receive(m);
+}
+
 static void (*const cmd_handlers[])(struct vmm *m, struct vmm_cmd *c) = {
 	[VMM_CMD_START] = vmm_do_start,
 	[VMM_CMD_LOAD] = vmm_do_load,
@@ -448,14 +592,19 @@ static void (*const cmd_handlers[])(struct vmm *m, struct vmm_cmd *c) = {
 	[VMM_CMD_CTRL_ALT_DEL] = vmm_do_ctrl_alt_del,
 	[VMM_CMD_UPDATE_DRIVE] = vmm_do_update_drive,
 	[VMM_CMD_CONSOLE_REOPEN] = vmm_do_console_reopen,
+	[VMM_CMD_MIGRATE_SEND] = vmm_do_migrate_send,
+	[VMM_CMD_MIGRATE_RECEIVE] = vmm_do_migrate_receive,
 };
 
 static void vmm_run_cmd(struct vmm *m, struct vmm_cmd *c)
 {
 	/* A halted VM answers nothing but GETs. */
 	if (m->vm_built && vm_exiting(&m->vm)) {
+		enum vm_state st = vmm_state(m);
+
 		vmm_fault(m, c->call, 400, "the VM is %s: %s",
-			  vmm_state(m) == VM_STATE_HALTED ? "Halted" : "halting",
+			  st == VM_STATE_HALTED || st == VM_STATE_MIGRATED ? vm_state_name(st)
+									   : "halting",
 			  m->vm.exit_reason);
 		return;
 	}
@@ -570,6 +719,10 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	m->idle_loop.epfd = -1;
 	vm_init(&m->vm);
 	m->state = VM_STATE_NOT_STARTED;
+	mig_progress_init(&m->mig);
+	m->mig_tgt.lfd = -1;
+	for (unsigned int i = 0; i < MIG_MAX_CONNECTIONS; i++)
+		m->mig_tgt.fd[i] = -1;
 
 	r = vmm_setup_idle_loop(m, err);
 	if (r)
@@ -581,6 +734,17 @@ int vmm_init(struct vmm *m, struct vm_config *cfg, uint64_t start_ns, struct err
 	/* Decided before the API thread exists: from then on a PUT may set a kernel. */
 	boot_now = m->cfg.kernel_path != NULL;
 	m->busy = boot_now;
+	/* Listening before the API answers: GET /kvmlet/migration then says so. */
+	if (m->cfg.migrate_from) {
+		struct mig_recv_params p;
+
+		r = mig_recv_params_from_args(m->cfg.migrate_from, m->cfg.migrate_token, &p, err);
+		if (!r)
+			r = vmm_listen_for_migration(m, &p, err);
+		if (r)
+			return r;
+		m->busy = m->receive_pending = true;
+	}
 	if (m->cfg.api_sock) {
 		const struct http_server_opts api = {
 			.path = m->cfg.api_sock,
@@ -623,6 +787,8 @@ static void vmm_serve_halted(struct vmm *m)
 
 int vmm_run(struct vmm *m)
 {
+	if (m->receive_pending)
+		vmm_receive(m);
 	for (;;) {
 		bool built = __atomic_load_n(&m->vm_built, __ATOMIC_ACQUIRE);
 		int r = event_loop_run_once(built ? &m->vm.loop : &m->idle_loop, -1);
@@ -638,8 +804,16 @@ int vmm_run(struct vmm *m)
 		if (!built && m->exit_now)
 			break;
 		if (built && vm_exiting(&m->vm)) {
+			/* The guest stopped mid-migration: the migration goes with it. */
+			if (m->mig_src) {
+				mig_source_abort(m->mig_src);
+				mig_source_free(m->mig_src);
+				m->mig_src = NULL;
+			}
 			m->exit_code = vm_stop(&m->vm);
-			vmm_transition(m, VM_ACTION_HALT);
+			/* A migrated VM stays Migrated. */
+			if (vm_action_allowed(vmm_state(m), VM_ACTION_HALT, NULL, 0))
+				vmm_transition(m, VM_ACTION_HALT);
 			break;
 		}
 	}
@@ -655,6 +829,8 @@ void vmm_fini(struct vmm *m)
 		http_server_stop(m->api);
 	m->api = NULL;
 	vmm_refuse_cmds(m, "the VMM is shutting down");
+	mig_service_stop(&m->mig_svc);
+	mig_target_close(&m->mig_tgt);
 	vm_destroy(&m->vm);
 	metrics_sink_close(&m->metrics);
 	if (m->cmd_ev.fd >= 0)

@@ -10,7 +10,10 @@
  *  - the API thread answers everything else itself (configuration before
  *    boot, GETs, metrics, logger) and never waits for the main thread: a
  *    command's reply is sent when the main thread has carried it out;
- *  - one thread per vCPU.
+ *  - one thread per vCPU;
+ *  - the migration service thread and, during a live migration, its
+ *    sending threads (vmm/migration/source.h). A migration target
+ *    receives on the main thread, before its VM exists.
  *
  * lock guards cfg and state. Before the VM starts the API thread edits
  * cfg; afterwards only the main thread does (drive updates), and the VM
@@ -27,6 +30,9 @@
 #include "vmm/config.h"
 #include "vmm/lifecycle.h"
 #include "vmm/metrics.h"
+#include "vmm/migration/progress.h"
+#include "vmm/migration/source.h"
+#include "vmm/migration/target.h"
 #include "vmm/vm.h"
 #include "vmm/vmm_cmd.h"
 #include "vmm/vmm_stats.h"
@@ -55,6 +61,13 @@ struct vmm {
 	pthread_mutex_t metrics_lock; /* the metrics file, flushed by both threads */
 	struct metrics_sink metrics;
 	struct event_timer metrics_timer; /* on the VM's loop once it is built */
+
+	struct mig_progress mig;    /* GET /kvmlet/migration; its own lock */
+	struct mig_service mig_svc; /* started with the vCPUs */
+	struct mig_source *mig_src; /* the outgoing migration; main thread */
+	bool mig_was_paused;	    /* the VM was Paused when it began */
+	struct mig_target mig_tgt;  /* receiving; main thread */
+	bool receive_pending;	    /* --migrate-from: receive first thing */
 
 	bool exit_now; /* a signal arrived before the VM existed */
 	int exit_code;

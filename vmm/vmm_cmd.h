@@ -14,6 +14,8 @@
 
 #include <stdbool.h>
 
+#include "vmm/migration/source.h"
+#include "vmm/migration/target.h"
 #include "vmm/snapshot/snapshot.h"
 
 struct http_call;
@@ -27,6 +29,8 @@ enum vmm_cmd_kind {
 	VMM_CMD_CTRL_ALT_DEL,
 	VMM_CMD_UPDATE_DRIVE,
 	VMM_CMD_CONSOLE_REOPEN,
+	VMM_CMD_MIGRATE_SEND,
+	VMM_CMD_MIGRATE_RECEIVE,
 };
 
 /* VMM_CMD_LOAD: PUT /snapshot/load. p.start_ns is the main thread's to set. */
@@ -51,6 +55,8 @@ struct vmm_cmd {
 		struct vmm_cmd_load load;		  /* VMM_CMD_LOAD */
 		struct snapshot_create_params snapshot;	  /* VMM_CMD_SNAPSHOT */
 		struct vmm_cmd_update_drive update_drive; /* VMM_CMD_UPDATE_DRIVE */
+		struct mig_send_params migrate_send;	  /* VMM_CMD_MIGRATE_SEND */
+		struct mig_recv_params migrate_receive;	  /* VMM_CMD_MIGRATE_RECEIVE */
 	};
 	/*
 	 * The strings the member points to are copies the command owns

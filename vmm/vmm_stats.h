@@ -19,6 +19,11 @@ struct vmm_stats {
 	uint64_t snapshots_full, snapshots_diff, snapshot_failures;
 	uint64_t snapshot_create_ns_last;
 	uint64_t snapshot_load_ns_last; /* request until the guest can run */
+	/* Live migrations, either role, by result; the main thread counts them at the end. */
+	uint64_t migrations_completed, migrations_failed, migrations_cancelled;
+	uint64_t migration_bytes;	     /* stream bytes sent or received */
+	uint64_t migration_iterations;	     /* pre-copy passes (source) */
+	uint64_t migration_downtime_ns_last; /* source: pause until the target runs it */
 	/* Copied from the API server's own counts by vmm_sync_api_stats(). */
 	uint64_t api_requests;
 	uint64_t api_client_errors; /* 4xx answers */

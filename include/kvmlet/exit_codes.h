@@ -12,6 +12,8 @@
 #define KVMLET_EXIT_BAD_INPUT	2 /* invalid options, images or host setup */
 #define KVMLET_EXIT_GUEST_FAIL	3 /* firmware self-test failure */
 #define KVMLET_EXIT_GUEST_CRASH 4 /* triple fault, emulation failure */
+/* The guest now runs in another kvmlet-vmm (live migration, docs/migration.md). */
+#define KVMLET_EXIT_MIGRATED	5
 /* Termination by signal N after a clean shutdown: 128 + N. */
 
 #endif

@@ -236,8 +236,9 @@ static void missing_kernel(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(parse_argv(f, (const char *const[]){ "kvmlet-vmm", NULL }), CONFIG_ERROR);
-	assert_err(&f->err, -EINVAL, "--kernel, --config-file or --api-sock is required");
-	PARSE_FAILS(f, "--api-sock is required", "--help", "--vcpus", "2", "--initrd", "i");
+	assert_err(&f->err, -EINVAL,
+		   "--kernel, --config-file, --api-sock or --migrate-from is required");
+	PARSE_FAILS(f, "--migrate-from is required", "--help", "--vcpus", "2", "--initrd", "i");
 }
 
 /* Runs the parse with stdout captured; returns what was printed. */

@@ -20,6 +20,7 @@
 #include "vmm/api/routes.h"
 #include "vmm/config_file.h"
 #include "vmm/metrics.h"
+#include "vmm/migration/params.h"
 #include "vmm/vmm.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -274,8 +275,11 @@ static void get_kvmlet_state(struct route_ctx *rc, cJSON *body)
 					(double)stats_get(m->stats.snapshot_create_ns_last) / 1e6);
 		cJSON_AddNumberToObject(o, "last_snapshot_load_ms",
 					(double)stats_get(m->stats.snapshot_load_ns_last) / 1e6);
+		pthread_mutex_lock(&m->mig.lock);
+		cJSON_AddStringToObject(o, "migration", mig_phase_name(m->mig.phase));
+		pthread_mutex_unlock(&m->mig.lock);
 		/* Written before the state became Halted, and never again. */
-		if (vmm_state(m) == VM_STATE_HALTED) {
+		if (vmm_state(m) == VM_STATE_HALTED || vmm_state(m) == VM_STATE_MIGRATED) {
 			cJSON_AddNumberToObject(o, "exit_code", m->exit_code);
 			cJSON_AddStringToObject(o, "halt_reason", m->vm.exit_reason);
 		}
@@ -812,6 +816,86 @@ static void put_console_reopen(struct route_ctx *rc, cJSON *body)
 		vmm_post(rc->m, c);
 }
 
+/* ---- live migration (docs/migration.md) ------------------------------------- */
+
+static void get_migration(struct route_ctx *rc, cJSON *body)
+{
+	reply_json(rc, mig_progress_json(&rc->m->mig));
+}
+
+static void put_migration_send(struct route_ctx *rc, cJSON *body)
+{
+	struct mig_send_params p;
+	struct err err = { 0 };
+	struct vmm_cmd *c;
+
+	if (mig_send_params_parse(body, &p, &err)) {
+		reply_err(rc, &err);
+		return;
+	}
+	/* The main thread checks the state: it changes there. */
+	c = cmd_new(rc, VMM_CMD_MIGRATE_SEND);
+	if (!c)
+		return;
+	c->migrate_send = p;
+	vmm_post(rc->m, c);
+}
+
+static void put_migration_receive(struct route_ctx *rc, cJSON *body)
+{
+	struct vmm *m = rc->m;
+	struct mig_recv_params p;
+	struct err err = { 0 };
+	struct vmm_cmd *c;
+	char msg[160];
+
+	if (mig_recv_params_parse(body, &p, &err)) {
+		reply_err(rc, &err);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (m->busy)
+		snprintf(msg, sizeof(msg),
+			 "cannot receive a migrating VM: the VM is being started");
+	if (m->busy || !vm_action_allowed(m->state, VM_ACTION_MIGRATE_RECEIVE, msg, sizeof(msg))) {
+		pthread_mutex_unlock(&m->lock);
+		vmm_fault(m, rc->call, 400, "%s", msg);
+		return;
+	}
+	/* The source's configuration is the whole VM, as a snapshot's is. */
+	if (m->configured) {
+		pthread_mutex_unlock(&m->lock);
+		vmm_fault(m, rc->call, 400,
+			  "cannot receive a migrating VM after configuring one: the source "
+			  "sends its own configuration");
+		return;
+	}
+	c = cmd_new(rc, VMM_CMD_MIGRATE_RECEIVE);
+	if (c) {
+		c->migrate_receive = p;
+		m->busy = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (c)
+		vmm_post(m, c);
+}
+
+static void put_migration_cancel(struct route_ctx *rc, cJSON *body)
+{
+	struct err err = { 0 };
+	char msg[160];
+
+	if (json_check_members("migration-cancel", body, NULL, 0, &err)) {
+		reply_err(rc, &err);
+		return;
+	}
+	if (!mig_progress_request_cancel(&rc->m->mig, msg, sizeof(msg))) {
+		vmm_fault(rc->m, rc->call, 400, "%s", msg);
+		return;
+	}
+	reply_ok(rc);
+}
+
 /* ---- routing ---------------------------------------------------------------- */
 
 /* BODY_EMPTY: nothing, or the empty object {}. */
@@ -844,6 +928,10 @@ static const struct route {
 	{ HTTP_METHOD_PUT, "/snapshot/load", put_snapshot_load, BODY_JSON },
 	{ HTTP_METHOD_GET, "/kvmlet/state", get_kvmlet_state, BODY_NONE },
 	{ HTTP_METHOD_PUT, "/kvmlet/console/reopen", put_console_reopen, BODY_EMPTY },
+	{ HTTP_METHOD_GET, "/kvmlet/migration", get_migration, BODY_NONE },
+	{ HTTP_METHOD_PUT, "/kvmlet/migration/send", put_migration_send, BODY_JSON },
+	{ HTTP_METHOD_PUT, "/kvmlet/migration/receive", put_migration_receive, BODY_JSON },
+	{ HTTP_METHOD_PUT, "/kvmlet/migration/cancel", put_migration_cancel, BODY_JSON },
 };
 
 void routes_for_each(void (*fn)(enum http_method method, const char *path, void *ctx), void *ctx)

@@ -35,7 +35,7 @@ int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 /* ---- load -------------------------------------------------------------- */
 
 /* Settings of this process, not of the VM: the snapshot's configuration never has them. */
-static void snapshot_keep_process_settings(struct vm_config *to, const struct vm_config *from)
+void snapshot_keep_process_settings(struct vm_config *to, const struct vm_config *from)
 {
 	to->serial = from->serial;
 	to->serial_path = from->serial_path;
@@ -43,6 +43,8 @@ static void snapshot_keep_process_settings(struct vm_config *to, const struct vm
 	to->api_sock = from->api_sock;
 	to->console_sock = from->console_sock;
 	to->keep_halted = from->keep_halted;
+	to->migrate_from = from->migrate_from;
+	to->migrate_token = from->migrate_token;
 	to->seccomp_level = from->seccomp_level;
 }
 

@@ -45,6 +45,12 @@ int snapshot_create(struct vm *vm, const struct vm_config *cfg,
  * The vCPUs are not started. On failure vm is still to be destroyed and
  * *cfg is unchanged.
  */
+/*
+ * Copies the settings of this process, not of the VM (serial, API socket,
+ * seccomp, ...), which a snapshot's or a migration's configuration never has.
+ */
+void snapshot_keep_process_settings(struct vm_config *to, const struct vm_config *from);
+
 int snapshot_load(struct vm *vm, struct vm_config *cfg, pthread_mutex_t *cfg_lock,
 		  const struct snapshot_load_params *p, struct err *err);
 
