@@ -18,7 +18,7 @@ import time
 
 import migration
 from apiclient import Vmm, curl, firmware_has
-from harness import FIRMWARE, check, kvm_usable, main, skip
+from harness import FIRMWARE, Failure, check, kvm_usable, main, skip
 
 GAP = re.compile(r"(?m)^gap max_us=(\d+)(?: kvmclock_max_us=(\d+))? total_ticks=(\d+) "
                  r"pages=(\d+) period_us=(\d+)\n")
@@ -199,8 +199,12 @@ def test_live_migration_through_the_helper():
         migration.receive(dst.sock, listen, token)
         boot(src, "kvmlet.gap_ms=100 kvmlet.dirty_mibps=100 kvmlet.dirty_mib=32")
         before = next_gaps(src, 3, 0)
-        migration.send(src.sock, listen, token, downtime_ms=budget_ms, auto_converge=True)
-        st = migration.wait_done(src.sock, timeout=120, proc=src.proc)
+        try:
+            migration.send(src.sock, listen, token, downtime_ms=budget_ms, auto_converge=True)
+            st = migration.wait_done(src.sock, timeout=120, proc=src.proc)
+        except migration.MigrationError as e:
+            raise Failure(f"{e}; source stderr: {src.stderr()[-1500:]}; target stderr: "
+                          f"{dst.stderr()[-1500:]}") from e
         after = next_gaps(dst, 4, 0)  # the 32 MiB area goes round again, checked
         src.sync_output()
         last_src = gaps(src.stdout())[-1]
