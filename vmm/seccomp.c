@@ -348,6 +348,7 @@ static const struct sc_rule sanitizer_rules[] = {
 	/* Allocator, thread exit, reports (isatty on stderr, /proc/self/maps, the binary). */
 	ANY(sigaltstack),
 	ANY(sched_yield),
+	ANY(sched_getaffinity), /* a thread started after a filter (migration workers) */
 	ANY(getrlimit),
 	ANY(prlimit64),
 	IF1(open, READ_ONLY(1)),

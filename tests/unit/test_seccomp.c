@@ -149,6 +149,27 @@ static int probe_vcpu(void)
 	return probe_common();
 }
 
+/* A live migration's threads: sockets, the dirty log, sleeping, waking the main thread. */
+static int probe_migration(void)
+{
+	struct kvm_dirty_log log = { 0 };
+	struct kvm_clear_dirty_log clear = { 0 };
+	struct timespec ts = { 0, 1000 };
+	int fd;
+
+	EXPECT_ERRNO(syscall(SYS_ioctl, -1, KVM_GET_DIRTY_LOG, &log), EBADF);
+	EXPECT_ERRNO(syscall(SYS_ioctl, -1, KVM_CLEAR_DIRTY_LOG, &clear), EBADF);
+	EXPECT_ERRNO(syscall(SYS_connect, -1, NULL, 0), EBADF);
+	EXPECT_ERRNO(syscall(SYS_sendmsg, -1, NULL, 0), EBADF);
+	if (syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, NULL))
+		return 1;
+	fd = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return 1;
+	syscall(SYS_close, fd);
+	return probe_common();
+}
+
 static int probe_vmm(void)
 {
 	struct kvm_regs regs;
@@ -368,6 +389,18 @@ static void vmm_role(void **state)
 #endif
 }
 
+static void migration_role(void **state)
+{
+	expect_ok(SECCOMP_ROLE_MIGRATION, SECCOMP_LEVEL_BASIC, probe_migration, "migration calls");
+	expect_ok(SECCOMP_ROLE_MIGRATION, SECCOMP_LEVEL_ADVANCED, probe_migration,
+		  "migration calls");
+	expect_killed_both(SECCOMP_ROLE_MIGRATION, probe_execve, "migration execve");
+	expect_killed_both(SECCOMP_ROLE_MIGRATION, probe_unshare, "migration unshare");
+	expect_advanced_only(SECCOMP_ROLE_MIGRATION, probe_vmm_kvm_run, "migration KVM_RUN");
+	expect_advanced_only(SECCOMP_ROLE_MIGRATION, probe_mmap_exec, "migration PROT_EXEC");
+	expect_killed_both(SECCOMP_ROLE_MIGRATION, probe_api_open_create, "migration O_CREAT");
+}
+
 static void api_role(void **state)
 {
 	expect_ok(SECCOMP_ROLE_API, SECCOMP_LEVEL_BASIC, probe_api, "API calls");
@@ -482,6 +515,7 @@ int main(void)
 		cmocka_unit_test(level_none_installs_nothing),
 		cmocka_unit_test(vcpu_role),
 		cmocka_unit_test(vmm_role),
+		cmocka_unit_test(migration_role),
 		cmocka_unit_test(api_role),
 		cmocka_unit_test(kills_whole_process),
 	};

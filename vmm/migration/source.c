@@ -68,6 +68,7 @@ struct mig_source {
 	/* Requests to the main thread, through svc->ev. */
 	enum mig_req req;
 	bool req_done;
+	bool final_done; /* the last pass and the target's verdict are in */
 	int req_ret;
 	enum mig_phase result;
 	struct state_writer state;
@@ -693,6 +694,10 @@ static void run_job(struct mig_source *s)
 	}
 	if (!r)
 		r = stop_and_copy(s, &err);
+	pthread_mutex_lock(&s->lock);
+	s->final_done = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 	set_throttle(s, 0);
 	pthread_mutex_lock(&s->lock);
 	s->quit = true;
@@ -817,6 +822,16 @@ static void on_request(struct event_handler *h, uint32_t events)
 		s->req_done = true;
 		s->req_ret = r;
 		pthread_cond_broadcast(&s->cond);
+		/*
+		 * The devices are quiesced but still on this loop: a kick the
+		 * guest wrote before the pause, or a packet from the TAP, would
+		 * write guest memory after the state was saved and after its
+		 * pages were sent. So this thread serves nothing until the
+		 * last pass and the target's verdict are in; the guest is
+		 * paused meanwhile, and the API thread answers GETs.
+		 */
+		while (!r && !s->final_done && !s->abort)
+			pthread_cond_wait(&s->cond, &s->lock);
 		pthread_mutex_unlock(&s->lock);
 	} else if (req == MIG_REQ_FINISH) {
 		s->running = false;

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from apiclient import Vmm, curl
 from harness import NetNS, check, kvm_usable, main, netns_usable, skip
@@ -106,10 +107,28 @@ def test_auto_converge():
         with receiver(unix_addr(src), tok) as dst:
             send(src, unix_addr(src), tok, downtime_ms=20, max_bandwidth_mibps=24,
                  auto_converge=True)
-            p = wait_phase(src, ("completed", "failed", "cancelled"), timeout=120)
+            # Whether the guest outpaced half the link in some pass, as the source measured it.
+            outpaced = [False]
+
+            def watch(p):
+                if p["iteration"] and p["dirty_rate_mibps"] * 2 > p["bandwidth_mibps"]:
+                    outpaced[0] = True
+                return True
+            deadline = time.monotonic() + 180
+            while True:
+                p = progress(src)
+                watch(p)
+                if p["phase"] in ("completed", "failed", "cancelled"):
+                    break
+                check(time.monotonic() < deadline, f"still migrating: {p}")
+                time.sleep(0.05)
             print(f"auto-converge: {p}")
             check(p["phase"] == "completed", f"progress {p}")
-            check(p["throttle_max_percent"] >= 20, f"no throttle applied: {p}")
+            if outpaced[0]:
+                check(p["throttle_max_percent"] >= 20, f"no throttle applied: {p}")
+            else:
+                # A loaded host slows the guest's dirtying below the trigger.
+                print("the guest never outpaced half the link: nothing to throttle")
             check(p["throttle_percent"] == 0, "the throttle is lifted at the end")
             dst.wait_for(r"gap max_us=\d+")
             dst.wait_for(r"gap max_us=\d+", start=len(dst.stdout()))
