@@ -22,8 +22,11 @@ from harness import FIRMWARE, Failure, check, kvm_usable, main, skip
 
 GAP = re.compile(r"(?m)^gap max_us=(\d+)(?: kvmclock_max_us=(\d+))? total_ticks=(\d+) "
                  r"pages=(\d+) period_us=(\d+)\n")
-PAUSE_S = 0.3  # how long the VM is held paused
-QUIET_GAP_US = 150_000  # the largest gap allowed without a pause (host preemption)
+PAUSE_S = 0.5  # how long the VM is held paused
+# Without a pause: no gap may come near the pause (host preemption on a
+# loaded shared machine reaches 0.2 s), and the typical one is small.
+QUIET_GAP_US = 400_000
+QUIET_MEDIAN_US = 50_000
 PAGE = 4096
 
 
@@ -73,6 +76,8 @@ def test_pause_shows_as_a_gap():
         quiet = next_gaps(vmm, 5, 0)
         worst = max(g["max_us"] for g in quiet)
         check(worst < QUIET_GAP_US, f"without a pause the largest gap was {worst} us: {quiet}")
+        typical = statistics.median(g["max_us"] for g in quiet)
+        check(typical < QUIET_MEDIAN_US, f"without a pause the typical gap was {typical} us")
         ok(vmm, "PATCH", "/vm", {"state": "Paused"})
         t0 = time.monotonic()
         hold_paused(PAUSE_S)
