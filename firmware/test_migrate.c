@@ -230,8 +230,8 @@ bool test_migrate(char *detail, size_t len)
 	start = rdtsc();
 	period = deadline_in_us(report_ms * 1000).end - start;
 	rx_period = deadline_in_us(RX_POLL_MS * 1000).end - start;
-	cons_printf("migrate: dirtying %lu MiB/s over %lu MiB, reporting every %lu ms%s\n", rate,
-		    w.pages * PAGE >> 20, report_ms,
+	cons_printf("migrate: dirtying %lu MiB/s over %lu MiB at 0x%lx, reporting every %lu ms%s\n",
+		    rate, w.pages * PAGE >> 20, (uint64_t)w.base, report_ms,
 		    g.kvmclock ? ", kvmclock on" : ", no kvmclock");
 	uart_wait_idle();
 

