@@ -164,7 +164,7 @@ static int add_disks(struct build *b, struct err *err)
 		if (!r && snprintf(dst, sizeof(dst), "%s/%s", b->root, name) >= (int)sizeof(dst))
 			r = err_set(err, -ENAMETOOLONG, "disk path too long");
 		if (!r)
-			r = vm_disk_clone(src, dst, b->rec.uid, b->rec.uid, &reflinked, err);
+			r = vm_disk_clone(src, dst, b->rec.uid, &reflinked, err);
 		if (!r && vm_strv_push(&b->rec.disks, &b->rec.nr_disks, name))
 			r = err_set(err, -ENOMEM, "out of memory");
 		if (!r)

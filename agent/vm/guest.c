@@ -63,8 +63,8 @@ int host_reopen_log(void *ctx, const char *id, struct err *err)
 		return 0;
 	}
 	/* kubelet renamed the file away: a new one, the VM's own, at the same path. */
-	fd = open(rec.log_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0640);
-	if (fd < 0 || fchown(fd, rec.uid, rec.uid) || fchmod(fd, 0640))
+	fd = open(rec.log_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0620);
+	if (fd < 0 || fchown(fd, 0, rec.uid) || fchmod(fd, 0620))
 		r = err_set(err, -errno, "log file '%s': %s", rec.log_path, strerror(errno));
 	if (fd >= 0)
 		close(fd);

@@ -69,6 +69,31 @@ int host_jail_paths(const struct vm_host *h, const char *id, char *dir, char *ro
 	return vm_pathf(root, size, "%s/root", dir);
 }
 
+/*
+ * jail_base and jail_base/<vmm>: 0711, whatever they were before. A VM's
+ * files need no listing from outside its jail, and a VM never needs to
+ * see another's names.
+ */
+static int jail_base_prepare(const struct vm_host *h)
+{
+	char dir[PATH_MAX], vmm[PATH_MAX];
+	const char *slash;
+	int r = mkdir_p(h->jail_base, 0711);
+
+	if (r)
+		return r;
+	if (chmod(h->jail_base, 0711))
+		return -errno;
+	if (vm_jail_dir(h->jail_base, h->vmm_path, "x", dir, sizeof(dir)))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	snprintf(vmm, sizeof(vmm), "%.*s", (int)(slash - dir), dir);
+	r = mkdir_p(vmm, 0711);
+	if (!r && chmod(vmm, 0711))
+		r = -errno;
+	return r;
+}
+
 /* The record of id; -ENOENT (with text) when there is none. */
 int host_load(const struct vm_host *h, const char *id, char *dir, size_t size,
 	      struct vm_record *rec, struct err *err)
@@ -443,7 +468,7 @@ int vm_host_open(const struct vm_host_config *cfg, struct vm_backend *out, struc
 	}
 	r = mkdir_p(h->state_dir, 0700);
 	if (!r)
-		r = mkdir_p(h->jail_base, 0755);
+		r = jail_base_prepare(h);
 	if (r) {
 		err_set(err, r, "VM directories: %s", strerror(-r));
 		host_free(h);

@@ -70,12 +70,12 @@ int vm_jail_place_ro(const char *src, const char *root, const char *name, struct
 	return r;
 }
 
-int vm_jail_mknod(const char *host_path, const char *root, const char *name, uid_t uid,
+int vm_jail_mknod(const char *host_path, const char *root, const char *name, gid_t gid,
 		  bool readonly, struct err *err)
 {
 	char dst[PATH_MAX];
 	struct stat st;
-	mode_t mode = readonly ? 0400 : 0600;
+	mode_t mode = readonly ? 0440 : 0660;
 
 	if (join(dst, sizeof(dst), root, name))
 		return err_set(err, -ENAMETOOLONG, "%s/%s: path too long", root, name);
@@ -88,7 +88,8 @@ int vm_jail_mknod(const char *host_path, const char *root, const char *name, uid
 	if (mknod(dst, S_IFBLK | mode, st.st_rdev))
 		return err_set(err, -errno, "device node '%s' (%u:%u): %s", dst, major(st.st_rdev),
 			       minor(st.st_rdev), strerror(errno));
-	if (chown(dst, uid, uid) || chmod(dst, mode)) {
+	/* Root's node, the VM's by group: an owner could chmod a read-only node writable. */
+	if (chown(dst, 0, gid) || chmod(dst, mode)) {
 		int e = errno;
 
 		unlink(dst);

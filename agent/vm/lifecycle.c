@@ -78,16 +78,20 @@ static void vmm_last_line(const char *state, char *buf, size_t size)
 	snprintf(buf, size, "%.*s", (int)(size - 1), line);
 }
 
-/* The CRI log: the file as root with the VM as owner, its directory in the jail. */
+/*
+ * The CRI log: root's file, writable by the VM's group only (the VMM opens
+ * it O_WRONLY|O_APPEND; as its owner it could chmod it), its directory in
+ * the jail.
+ */
 static int prepare_log(const struct vm_record *rec, const char *root, struct err *err)
 {
 	char dir[PATH_MAX];
 	int fd;
 
-	fd = open(rec->log_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0640);
+	fd = open(rec->log_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0620);
 	if (fd < 0)
 		return err_set(err, -errno, "log file '%s': %s", rec->log_path, strerror(errno));
-	if (fchown(fd, rec->uid, rec->uid) || fchmod(fd, 0640)) {
+	if (fchown(fd, 0, rec->uid) || fchmod(fd, 0620)) {
 		int e = errno;
 
 		close(fd);
