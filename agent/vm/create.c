@@ -31,6 +31,7 @@
 #include "agent/vm/ids.h"
 #include "agent/vm/iso.h"
 #include "agent/vm/jail.h"
+#include "agent/vm/logfile.h"
 #include "agent/vm/proc.h"
 #include "agent/vm/reason.h"
 #include "agent/vm/record.h"
@@ -456,15 +457,43 @@ static int check_request(const struct vm_request *req, struct err *err)
 			       req->id ? req->id : "", VM_ID_MAX);
 	if (!req->image || !req->image_dir)
 		return err_set(err, -EINVAL, "container %s: no image", req->id);
-	if (req->log_path && *req->log_path &&
-	    (req->log_path[0] != '/' || strlen(req->log_path) >= PATH_MAX - 64 ||
-	     !strrchr(req->log_path, '/')[1]))
-		return err_set(err, -EINVAL, "log_path '%.100s': expected an absolute file path",
-			       req->log_path);
 	if (req->netns_path && *req->netns_path && req->netns_path[0] != '/')
 		return err_set(err, -EINVAL, "network namespace '%.100s': not an absolute path",
 			       req->netns_path);
 	return 0;
+}
+
+/*
+ * The log's directory and relative path, from log_directory + log_relpath,
+ * or from an absolute log_path alone (split at its last '/').
+ */
+static int fill_log(struct vm_record *rec, const struct vm_request *req, struct err *err)
+{
+	const char *dir = req->log_directory, *rel = req->log_relpath;
+	const char *path = req->log_path ? req->log_path : "";
+	int r;
+
+	if (!dir || !*dir) {
+		const char *slash = strrchr(path, '/');
+
+		if (!*path)
+			return 0;
+		if (path[0] != '/' || !slash || slash == path)
+			return err_set(err, -EINVAL,
+				       "log_path '%.100s': expected an absolute file path below /",
+				       path);
+		snprintf(rec->log_directory, sizeof(rec->log_directory), "%.*s",
+			 (int)(slash - path), path);
+		rel = slash + 1;
+	} else {
+		if (!rel || !*rel)
+			return 0;
+		snprintf(rec->log_directory, sizeof(rec->log_directory), "%s", dir);
+	}
+	r = vm_log_check(rec->log_directory, rel, err);
+	if (!r && vm_pathf(rec->log_path, sizeof(rec->log_path), "%s/%s", rec->log_directory, rel))
+		r = err_set(err, -EINVAL, "log_path '%.100s': too long", rel);
+	return r;
 }
 
 static void build_undo(struct build *b)
@@ -493,7 +522,11 @@ int host_create(void *ctx, const struct vm_request *req, struct err *err)
 	snprintf(b.rec.id, sizeof(b.rec.id), "%s", req->id);
 	snprintf(b.rec.sandbox_id, sizeof(b.rec.sandbox_id), "%.*s", VM_ID_MAX,
 		 req->sandbox_id ? req->sandbox_id : "");
-	snprintf(b.rec.log_path, sizeof(b.rec.log_path), "%s", req->log_path ? req->log_path : "");
+	r = fill_log(&b.rec, req, err);
+	if (r) {
+		vm_spec_free(&b.spec);
+		return r;
+	}
 	b.rec.vcpus = b.spec.vcpus;
 	b.rec.memory_mib = b.spec.memory_mib;
 	b.rec.cgroup_version = b.h->cgroup_version;

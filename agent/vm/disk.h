@@ -21,8 +21,7 @@
  * cannot chmod it (setuid bits on a file it wrote). *reflinked says which
  * way it went. On failure dst is gone.
  */
-int vm_disk_clone(const char *src, const char *dst, gid_t gid, bool *reflinked,
-		  struct err *err);
+int vm_disk_clone(const char *src, const char *dst, gid_t gid, bool *reflinked, struct err *err);
 /* The sparse copy alone (for tests on file systems that reflink). */
 int vm_disk_copy_sparse(int in, int out, struct err *err);
 

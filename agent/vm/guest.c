@@ -30,6 +30,7 @@
 #include "agent/vm/ids.h"
 #include "agent/vm/iso.h"
 #include "agent/vm/jail.h"
+#include "agent/vm/logfile.h"
 #include "agent/vm/proc.h"
 #include "agent/vm/reason.h"
 #include "agent/vm/record.h"
@@ -50,7 +51,7 @@ int host_reopen_log(void *ctx, const char *id, struct err *err)
 	struct vm_exit e;
 	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX];
 	long status;
-	int fd, r = host_load(h, id, state, sizeof(state), &rec, err);
+	int r = host_load(h, id, state, sizeof(state), &rec, err);
 
 	if (r)
 		return r;
@@ -63,11 +64,7 @@ int host_reopen_log(void *ctx, const char *id, struct err *err)
 		return 0;
 	}
 	/* kubelet renamed the file away: a new one, the VM's own, at the same path. */
-	fd = open(rec.log_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0620);
-	if (fd < 0 || fchown(fd, 0, rec.uid) || fchmod(fd, 0620))
-		r = err_set(err, -errno, "log file '%s': %s", rec.log_path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	r = vm_log_prepare(rec.log_directory, vm_record_log_relpath(&rec), rec.uid, NULL, err);
 	host_jail_paths(h, id, jail_dir, root, sizeof(root));
 	if (!r)
 		r = host_api_call(root, "PUT", "/kvmlet/console/reopen", "{}", 5000, &status, NULL,

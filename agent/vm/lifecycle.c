@@ -31,6 +31,7 @@
 #include "agent/vm/ids.h"
 #include "agent/vm/iso.h"
 #include "agent/vm/jail.h"
+#include "agent/vm/logfile.h"
 #include "agent/vm/proc.h"
 #include "agent/vm/reason.h"
 #include "agent/vm/record.h"
@@ -85,22 +86,17 @@ static void vmm_last_line(const char *state, char *buf, size_t size)
  */
 static int prepare_log(const struct vm_record *rec, const char *root, struct err *err)
 {
-	char dir[PATH_MAX];
-	int fd;
+	char src[64];
+	int dfd, r;
 
-	fd = open(rec->log_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0620);
-	if (fd < 0)
-		return err_set(err, -errno, "log file '%s': %s", rec->log_path, strerror(errno));
-	if (fchown(fd, 0, rec->uid) || fchmod(fd, 0620)) {
-		int e = errno;
-
-		close(fd);
-		return err_set(err, -e, "log file '%s': %s", rec->log_path, strerror(e));
-	}
-	close(fd);
-	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(rec->log_path, '/') - rec->log_path),
-		 rec->log_path);
-	return vm_jail_mount_log(root, *dir ? dir : "/", err);
+	r = vm_log_prepare(rec->log_directory, vm_record_log_relpath(rec), rec->uid, &dfd, err);
+	if (r)
+		return r;
+	/* The very directory checked, not whatever its path names by now. */
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", dfd);
+	r = vm_jail_mount_log(root, src, err);
+	close(dfd);
+	return r;
 }
 
 /* Ends the VM through its shim and waits until the shim has recorded it. */

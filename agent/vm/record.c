@@ -155,6 +155,7 @@ int vm_record_write(const char *dir, const struct vm_record *rec, struct err *er
 		  add_uint(o, "cgroup_version", (uint64_t)rec->cgroup_version) &&
 		  cJSON_AddStringToObject(o, "cgroup", rec->cgroup) &&
 		  cJSON_AddStringToObject(o, "log_path", rec->log_path) &&
+		  cJSON_AddStringToObject(o, "log_directory", rec->log_directory) &&
 		  cJSON_AddBoolToObject(o, "log_mounted", rec->log_mounted) &&
 		  add_int(o, "created_at", rec->created_at) &&
 		  add_int(o, "started_at", rec->started_at) &&
@@ -200,23 +201,47 @@ static int get_strv(const char *what, const cJSON *o, const char *name, char ***
 	return 0;
 }
 
+/*
+ * log_directory, absent from records written before it was: then the log
+ * file's own directory. log_path must lie beneath it.
+ */
+static int get_log_directory(const char *what, const cJSON *o, struct vm_record *rec,
+			     struct err *err)
+{
+	const char *d = NULL, *slash = strrchr(rec->log_path, '/');
+	size_t n;
+	int r = json_get_string(what, o, "log_directory", false, &d, err);
+
+	if (r)
+		return r;
+	if (!*rec->log_path) {
+		rec->log_directory[0] = '\0';
+		return 0;
+	}
+	if (!d && slash)
+		snprintf(rec->log_directory, sizeof(rec->log_directory), "%.*s",
+			 (int)(slash - rec->log_path), rec->log_path);
+	else if (d)
+		snprintf(rec->log_directory, sizeof(rec->log_directory), "%s", d);
+	n = strlen(rec->log_directory);
+	if (!n || strncmp(rec->log_path, rec->log_directory, n) || rec->log_path[n] != '/' ||
+	    !rec->log_path[n + 1])
+		return err_set(err, -EINVAL, "%s: log_path is not beneath log_directory", what);
+	return 0;
+}
+
+const char *vm_record_log_relpath(const struct vm_record *rec)
+{
+	size_t n = strlen(rec->log_directory);
+
+	return *rec->log_path && n ? rec->log_path + n + 1 : "";
+}
+
 static const char *const record_fields[] = {
-	"id",
-	"sandbox_id",
-	"uid",
-	"cid",
-	"vcpus",
-	"memory_mib",
-	"cgroup_version",
-	"cgroup",
-	"log_path",
-	"log_mounted",
-	"created_at",
-	"started_at",
-	"shim_pid",
-	"shim_start_ticks",
-	"argv",
-	"disks",
+	"id",	       "sandbox_id",	 "uid",	       "cid",	   "vcpus",
+	"memory_mib",  "cgroup_version", "cgroup",     "log_path", "log_directory",
+	"log_mounted", "created_at",	 "started_at", "shim_pid", "shim_start_ticks",
+	"argv",	       "disks",
 };
 
 int vm_record_parse(const char *json, size_t len, struct vm_record *rec, struct err *err)
@@ -250,6 +275,8 @@ int vm_record_parse(const char *json, size_t len, struct vm_record *rec, struct 
 		r = copy_str(what, o, "cgroup", rec->cgroup, sizeof(rec->cgroup), err);
 	if (!r)
 		r = copy_str(what, o, "log_path", rec->log_path, sizeof(rec->log_path), err);
+	if (!r)
+		r = get_log_directory(what, o, rec, err);
 	if (!r)
 		r = json_get_bool(what, o, "log_mounted", true, &rec->log_mounted, err);
 	if (!r)

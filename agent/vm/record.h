@@ -32,9 +32,11 @@ struct vm_record {
 	uint32_t cid;
 	uint32_t vcpus;
 	uint64_t memory_mib;
-	int cgroup_version;	   /* 1 or 2, as the jailer was told */
-	char cgroup[PATH_MAX];	   /* <parent>/<id>, relative to each hierarchy's root */
-	char log_path[PATH_MAX];   /* the CRI log on the host, "" for none */
+	int cgroup_version;	 /* 1 or 2, as the jailer was told */
+	char cgroup[PATH_MAX];	 /* <parent>/<id>, relative to each hierarchy's root */
+	char log_path[PATH_MAX]; /* the CRI log on the host, "" for none */
+	/* kubelet's log_directory: log_path is log_directory/<relative CRI log_path> */
+	char log_directory[PATH_MAX];
 	bool log_mounted;	   /* its directory is bind-mounted at <jail root>/log */
 	int64_t created_at;	   /* ns since the epoch */
 	int64_t started_at;	   /* 0 until start */
@@ -63,6 +65,9 @@ int vm_exit_write(const char *dir, const struct vm_exit *e, struct err *err);
 /* -ENOENT (no text) when the VMM has not ended or nobody saw it end. */
 int vm_exit_read(const char *dir, struct vm_exit *e, struct err *err);
 int vm_exit_parse(const char *json, size_t len, struct vm_exit *e, struct err *err);
+
+/* The CRI log path relative to rec->log_directory, "" for none. */
+const char *vm_record_log_relpath(const struct vm_record *rec);
 
 /* Appends a copy of s to a NULL-terminated list; -ENOMEM. */
 int vm_strv_push(char ***v, size_t *n, const char *s);

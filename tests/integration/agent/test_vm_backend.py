@@ -110,8 +110,10 @@ def mounted(path):
 
 
 def create(i, cmdline, log, *extra):
+    # As kubelet gives it: its log_directory, and the CRI log_path beneath it.
+    logdir = os.path.dirname(os.path.dirname(log))
     return tool("create", i, IMAGE, "kernel", cmdline, "--netns", f"/var/run/netns/{NETNS}",
-                "--log", log, "--cgroup-parent", CGPARENT, "--memory", str(64 << 20),
+                "--log-dir", logdir, "--log-rel", os.path.relpath(log, logdir), "--cgroup-parent", CGPARENT, "--memory", str(64 << 20),
                 "--cpu", "50000/100000", "--disk", "disk.img", *extra)
 
 
@@ -325,6 +327,11 @@ def test_bad_requests():
     check(p.returncode == 1 and "error 22" in p.stderr, f"bad id: {p.stderr}")
     p = tool("create", vm_id(3), IMAGE, "../../etc/passwd", "", ok=False)
     check(p.returncode == 1 and "error 22" in p.stderr, f"kernel outside the image: {p.stderr}")
+    p = tool("create", vm_id(3), IMAGE, "kernel", "", "--log-dir", LOGDIR, "--log-rel",
+             "../../x.log", ok=False)
+    check(p.returncode == 1 and "error 22" in p.stderr, f"log path with '..': {p.stderr}")
+    p = tool("create", vm_id(3), IMAGE, "kernel", "", "--log", "/0.log", ok=False)
+    check(p.returncode == 1 and "error 22" in p.stderr, f"log path '/0.log': {p.stderr}")
     check(tool("list")["ids"] == [], "a refused create left a VM behind")
     # A create cut short by a crash (no vm.json yet) is cleaned up when the backend opens.
     i = vm_id(3)
