@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -218,21 +219,117 @@ bool vm_cgroup_oom(int v, const char *rel)
 	return read_key(path, "oom_kill", &n) == 0 && n > 0;
 }
 
-void vm_cgroup_kill(int v, const char *rel)
+bool vm_cgroup_populated(int v, const char *rel)
+{
+	char path[PATH_MAX], buf[4096];
+	uint64_t n = 0;
+
+	if (v == 2) {
+		if (group_file(v, NULL, rel, "cgroup.events", path, sizeof(path)))
+			return false;
+		return read_key(path, "populated", &n) == 0 && n > 0;
+	}
+	for (size_t i = 0; i < sizeof(v1_controllers) / sizeof(v1_controllers[0]); i++) {
+		if (!group_file(v, v1_controllers[i], rel, "cgroup.procs", path, sizeof(path)) &&
+		    !read_small(path, buf, sizeof(buf)) && buf[0])
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether /proc/<pid>/cgroup puts the process in rel (in the memory
+ * hierarchy on v1, the unified one on v2). Read after a pidfd pinned the
+ * process: if the pid was reused before, the new owner's groups are read,
+ * and it is spared unless it is ours too.
+ */
+static bool proc_in_group(int v, pid_t pid, const char *rel)
+{
+	char path[64], buf[4096];
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (read_small(path, buf, sizeof(buf)))
+		return false;
+	for (char *line = buf; line && *line;) {
+		char *nl = strchr(line, '\n');
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+
+		if (nl)
+			*nl = '\0';
+		if (c2) {
+			bool match;
+
+			*c2 = '\0';
+			if (v == 2) {
+				match = !strcmp(c1 + 1, "");
+			} else {
+				char *tok, *save = NULL;
+
+				match = false;
+				for (tok = strtok_r(c1 + 1, ",", &save); tok && !match;
+				     tok = strtok_r(NULL, ",", &save))
+					match = !strcmp(tok, "memory");
+			}
+			if (match)
+				return c2[1] == '/' && !strcmp(c2 + 2, rel);
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+/* One SIGKILL to each listed task, through a pidfd and only if it is ours. */
+static void kill_listed(int v, const char *rel)
 {
 	char path[PATH_MAX];
 	FILE *f;
 	long pid;
 
-	if (group_file(v, "memory", rel, "cgroup.procs", path, sizeof(path)))
+	if (group_file(v, v == 2 ? NULL : "memory", rel, "cgroup.procs", path, sizeof(path)))
 		return;
 	f = fopen(path, "re");
 	if (!f)
 		return;
-	while (fscanf(f, "%ld", &pid) == 1)
-		if (pid > 1)
-			kill((pid_t)pid, SIGKILL);
+	while (fscanf(f, "%ld", &pid) == 1) {
+		int pfd = pid > 1 ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
+
+		if (pfd < 0)
+			continue;
+		if (proc_in_group(v, (pid_t)pid, rel))
+			syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+		close(pfd);
+	}
 	fclose(f);
+}
+
+int vm_cgroup_kill(int v, const char *rel, unsigned int timeout_ms)
+{
+	uint64_t deadline = clock_mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	char path[PATH_MAX];
+	bool kill_file = false;
+
+	/* v2 (5.14+): the kernel kills the whole group, no pid ever read. */
+	if (v == 2 && !group_file(v, NULL, rel, "cgroup.kill", path, sizeof(path)))
+		kill_file = access(path, W_OK) == 0;
+	for (;;) {
+		if (!vm_cgroup_populated(v, rel))
+			return 0;
+		if (kill_file) {
+			FILE *f = fopen(path, "we");
+
+			if (f) {
+				fputs("1", f);
+				fclose(f);
+			}
+		} else {
+			kill_listed(v, rel);
+		}
+		if (clock_mono_ns() >= deadline)
+			return -EBUSY;
+		/* A killed task leaves its group a moment after it is reaped. */
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
 }
 
 bool vm_cgroup_exists(int v, const char *rel)
@@ -259,10 +356,9 @@ int vm_cgroup_remove(int v, const char *rel, struct err *err)
 		if (group_file(v, v1_controllers[i], rel, "", path, sizeof(path)))
 			return err_set(err, -ENAMETOOLONG, "cgroup '%s': path too long", rel);
 		while (rmdir(path) && errno == EBUSY && clock_mono_ns() < deadline) {
-			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			uint64_t left = (deadline - clock_mono_ns()) / 1000000ULL;
 
-			vm_cgroup_kill(v, rel);
-			nanosleep(&ts, NULL);
+			vm_cgroup_kill(v, rel, (unsigned int)left + 1);
 		}
 		if (access(path, F_OK) == 0)
 			return err_set(err, -EBUSY, "cgroup '%s': still has tasks", path);

@@ -43,8 +43,16 @@ int vm_cgroup_jailer_args(int v, uint64_t memory_bytes, int64_t quota_us, int64_
 int vm_cgroup_stats(int v, const char *rel, struct vm_cgroup_stats *out, struct err *err);
 /* Whether the group has seen an OOM kill (v1 memory.oom_control, v2 memory.events). */
 bool vm_cgroup_oom(int v, const char *rel);
-/* SIGKILL to every process in the group: nothing of a VM outlives its removal. */
-void vm_cgroup_kill(int v, const char *rel);
+/* Whether any task is in the group (v2 cgroup.events, v1 any cgroup.procs). */
+bool vm_cgroup_populated(int v, const char *rel);
+/*
+ * SIGKILL to every process in the group, until it is empty or timeout_ms
+ * has passed (-EBUSY): nothing of a VM outlives its removal. v2 writes
+ * cgroup.kill (Linux 5.14+); otherwise each listed pid is pinned with a
+ * pidfd and signalled only if /proc/<pid>/cgroup still puts it in the
+ * group, so a pid reused by a host process is never killed.
+ */
+int vm_cgroup_kill(int v, const char *rel, unsigned int timeout_ms);
 /* Removes the group from each hierarchy; absent is fine. Bounded wait for its tasks to go. */
 int vm_cgroup_remove(int v, const char *rel, struct err *err);
 /* Whether the group exists (for tests and checks). */

@@ -199,6 +199,36 @@ int host_argv_push(void *ctx, const char *s)
 	return a->failed;
 }
 
+/*
+ * The shim is gone without a record (killed, or a host crash): its VMM may
+ * still run in the cgroup, on the same disks kubelet's next attempt would
+ * get. It is killed, and only once the group is empty is the VM exited,
+ * recorded as lost at the time that was seen, so that every later look
+ * agrees. A group that cannot be emptied stays LIVE_LOST.
+ */
+static enum host_liveness settle_lost(const char *dir, const struct vm_record *rec,
+				      struct vm_exit *e)
+{
+	struct err err = { 0 };
+
+	if (vm_cgroup_kill(rec->cgroup_version, rec->cgroup, CGROUP_KILL_MS)) {
+		log_fields(LOG_WARN, "VM lost its shim and its cgroup cannot be emptied", "id",
+			   rec->id, "cgroup", rec->cgroup, NULL);
+		return LIVE_LOST;
+	}
+	*e = (struct vm_exit){ .exit_status = VM_EXIT_UNKNOWN,
+			       .finished_at = (int64_t)clock_ns(CLOCK_REALTIME),
+			       .lost = true };
+	/* Another caller may have settled it meanwhile: its record stands. */
+	if (vm_exit_read(dir, e, &err) == 0)
+		return LIVE_EXITED;
+	if (vm_exit_write(dir, e, &err))
+		log_warn("VM %s: recording its loss: %s", rec->id, err.msg);
+	else
+		log_fields(LOG_WARN, "VM lost its shim: recorded as exited", "id", rec->id, NULL);
+	return LIVE_EXITED;
+}
+
 /* Where the VM is, and its exit record when it has one. */
 enum host_liveness host_liveness(const char *dir, const struct vm_record *rec, struct vm_exit *e)
 {
@@ -214,7 +244,7 @@ enum host_liveness host_liveness(const char *dir, const struct vm_record *rec, s
 	memset(&err, 0, sizeof(err));
 	if (vm_exit_read(dir, e, &err) == 0)
 		return LIVE_EXITED;
-	return LIVE_LOST;
+	return settle_lost(dir, rec, e);
 }
 
 /* ---- status ------------------------------------------------------------- */
@@ -248,10 +278,10 @@ static int host_status(void *ctx, const char *id, struct vm_status *out, struct 
 				  out->message, sizeof(out->message));
 		break;
 	case LIVE_LOST:
-		out->state = VM_EXITED;
-		out->finished_at = rec.started_at;
-		vm_reason_explain(NULL, &out->exit_code, out->reason, sizeof(out->reason),
-				  out->message, sizeof(out->message));
+		/* Its VMM is still there: not exited, or kubelet starts another on its disks. */
+		out->state = VM_RUNNING;
+		snprintf(out->message, sizeof(out->message),
+			 "the VM's monitor is gone and its cgroup could not be emptied");
 		break;
 	}
 	vm_record_free(&rec);

@@ -106,7 +106,7 @@ static void kill_via_shim(const struct vm_record *rec, int pidfd)
 	syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
 	if (vm_proc_wait(pidfd, SHIM_EXIT_TIMEOUT_MS) != 1) {
 		/* A stuck shim: end the VM's processes ourselves. */
-		vm_cgroup_kill(rec->cgroup_version, rec->cgroup);
+		vm_cgroup_kill(rec->cgroup_version, rec->cgroup, CGROUP_KILL_MS);
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		vm_proc_wait(pidfd, SHIM_EXIT_TIMEOUT_MS);
 	}
@@ -280,7 +280,7 @@ int host_stop(void *ctx, const char *id, int64_t timeout_s, struct err *err)
 	if (pidfd < 0) {
 		/* Never started, or ended; a VMM whose shim was killed goes now. */
 		if (rec.shim_pid)
-			vm_cgroup_kill(rec.cgroup_version, rec.cgroup);
+			vm_cgroup_kill(rec.cgroup_version, rec.cgroup, CGROUP_KILL_MS);
 		vm_record_free(&rec);
 		return 0;
 	}
@@ -334,8 +334,13 @@ int host_remove(void *ctx, const char *id, struct err *err)
 		return r;
 	r = host_stop(ctx, id, 0, err);
 	host_jail_paths(h, id, jail_dir, root, sizeof(root));
-	/* Anything of the VM that outlived its shim (a killed shim) goes now. */
-	vm_cgroup_kill(rec.cgroup_version, rec.cgroup);
+	/*
+	 * Anything of the VM that outlived its shim (a killed shim) goes now,
+	 * and the jail only once nothing of the VM can still change it.
+	 */
+	if (!r && vm_cgroup_kill(rec.cgroup_version, rec.cgroup, CGROUP_KILL_MS))
+		r = err_set(err, -EBUSY, "VM '%s': its cgroup '%s' cannot be emptied", id,
+			    rec.cgroup);
 	if (!r)
 		r = vm_jail_remove(jail_dir, err);
 	if (!r)

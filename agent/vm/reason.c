@@ -22,7 +22,7 @@ void vm_reason_explain(const struct vm_exit *e, int32_t *code, char *reason, siz
 {
 	const char *r = "Error";
 
-	if (!e) {
+	if (!e || e->lost) {
 		*code = VM_EXIT_UNKNOWN;
 		r = "Unknown";
 		snprintf(msg, msg_size,

@@ -329,7 +329,8 @@ int vm_exit_write(const char *dir, const struct vm_exit *e, struct err *err)
 	bool ok = o && add_int(o, "exit_status", e->exit_status) &&
 		  add_int(o, "signal", e->signal) && add_int(o, "finished_at", e->finished_at) &&
 		  cJSON_AddBoolToObject(o, "oom", e->oom) &&
-		  cJSON_AddBoolToObject(o, "killed", e->killed);
+		  cJSON_AddBoolToObject(o, "killed", e->killed) &&
+		  cJSON_AddBoolToObject(o, "lost", e->lost);
 	int r = ok ? write_json(dir, "exit.json", o, err) : err_set(err, -ENOMEM, "out of memory");
 
 	cJSON_Delete(o);
@@ -338,7 +339,7 @@ int vm_exit_write(const char *dir, const struct vm_exit *e, struct err *err)
 
 struct exit_json {
 	int64_t exit_status, signal, finished_at;
-	bool oom, killed;
+	bool oom, killed, lost;
 };
 
 static const struct json_field exit_fields[] = {
@@ -347,6 +348,7 @@ static const struct json_field exit_fields[] = {
 	JSON_FIELD_INT("finished_at", true, struct exit_json, finished_at, 0, INT64_MAX),
 	JSON_FIELD("oom", JSON_BOOL, true, struct exit_json, oom),
 	JSON_FIELD("killed", JSON_BOOL, true, struct exit_json, killed),
+	JSON_FIELD("lost", JSON_BOOL, false, struct exit_json, lost),
 };
 
 int vm_exit_parse(const char *json, size_t len, struct vm_exit *e, struct err *err)
@@ -371,6 +373,7 @@ int vm_exit_parse(const char *json, size_t len, struct vm_exit *e, struct err *e
 	e->finished_at = x.finished_at;
 	e->oom = x.oom;
 	e->killed = x.killed;
+	e->lost = x.lost;
 	return 0;
 }
 

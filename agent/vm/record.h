@@ -54,6 +54,12 @@ struct vm_exit {
 	int64_t finished_at; /* ns since the epoch */
 	bool oom;	     /* the VM's memory cgroup saw an OOM kill */
 	bool killed;	     /* kvmlet-shim killed it (a stop's grace ran out) */
+	/*
+	 * Written by the agent, not the shim: the shim was gone without a
+	 * record; the VM's cgroup was emptied, finished_at is when that was
+	 * seen. exit_status is then 255.
+	 */
+	bool lost;
 };
 
 int vm_record_write(const char *dir, const struct vm_record *rec, struct err *err);

@@ -288,12 +288,16 @@ def test_shim_killed():
     os.kill(shim, 9)
     wait_for("the shim to go", lambda: not os.path.exists(f"/proc/{shim}") or
              read(f"/proc/{shim}/stat").rsplit(")", 1)[1].split()[0] == "Z")
+    check(read(procs).strip() != "", "the VMM died with its shim")
+    t_lost = time.time_ns()
     st = tool("status", i)
     check(st["state"] == "EXITED" and st["exit_code"] == 255 and st["reason"] == "Unknown",
           f"after the shim was killed: {st}")
-    check(read(procs).strip() != "", "the VMM died with its shim")
+    # EXITED only once the orphan VMM is gone: kubelet's next attempt gets its disks.
+    check(read(procs).strip() == "", "EXITED while the orphan VMM still runs in its cgroup")
+    check(st["finished_at"] >= t_lost, f"finished_at {st['finished_at']} before the loss {t_lost}")
+    check(tool("status", i)["finished_at"] == st["finished_at"], "finished_at moves")
     tool("stop", i, "0")
-    wait_for("the orphan VMM to go", lambda: read(procs).strip() == "", timeout=10)
     tool("remove", i)
 
 
