@@ -49,7 +49,12 @@ int vm_jail_mount_log(const char *root, const char *dir, struct err *err);
 int vm_jail_umount_log(const char *root, struct err *err);
 /* Removes the whole jail directory, never crossing a mount point or following links. */
 int vm_jail_remove(const char *jail_dir, struct err *err);
-/* rm -r without crossing mounts or following links (also for state directories). */
+/*
+ * rm -r through descriptors (also for state directories): every directory
+ * is entered with openat2(RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS), so a mount
+ * left inside, even a same-file-system bind mount, is -EBUSY and nothing
+ * beyond it is touched; links are removed, never followed.
+ */
 int vm_jail_remove_tree(const char *path, struct err *err);
 
 #endif
