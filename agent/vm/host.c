@@ -274,7 +274,7 @@ static int host_status(void *ctx, const char *id, struct vm_status *out, struct 
 	case LIVE_EXITED:
 		out->state = VM_EXITED;
 		out->finished_at = e.finished_at;
-		vm_reason_explain(&e, &out->exit_code, out->reason, sizeof(out->reason),
+		vm_reason_explain(&e, rec.stop_requested_at != 0, &out->exit_code, out->reason, sizeof(out->reason),
 				  out->message, sizeof(out->message));
 		break;
 	case LIVE_LOST:

@@ -291,6 +291,14 @@ int host_stop(void *ctx, const char *id, int64_t timeout_s, struct err *err)
 		long status;
 		int left;
 
+		/*
+		 * On record before the guest hears of it: the reset a Linux guest
+		 * answers with is then this stop, not a crash (reason.h).
+		 */
+		rec.stop_requested_at = (int64_t)clock_ns(CLOCK_REALTIME);
+		if (vm_record_write(state, &rec, &e))
+			log_warn("VM %s: recording the stop request: %s", id, e.msg);
+		memset(&e, 0, sizeof(e));
 		/* The firmware powers off on it; a Linux guest reboots unless told otherwise. */
 		host_api_call(root, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}",
 			      2000, &status, NULL, &e);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The exit status table (reason.h). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,10 +16,17 @@ static const struct {
 	[2] = { "Error", "the VMM refused its options, images or host set-up" },
 	[3] = { "Error", "the guest reported a self-test failure" },
 	[4] = { "GuestCrashed", "the guest crashed (triple fault or emulation failure)" },
+	[5] = { "GuestReset", "the guest reset the machine (a reboot, or a panic with panic=N)" },
 };
 
-void vm_reason_explain(const struct vm_exit *e, int32_t *code, char *reason, size_t reason_size,
-		       char *msg, size_t msg_size)
+/* After StopContainer asked the guest to shut down, these are how it obeys. */
+static bool asked_end(int exit_status)
+{
+	return exit_status == 0 || exit_status == 5;
+}
+
+void vm_reason_explain(const struct vm_exit *e, bool stop_requested, int32_t *code, char *reason,
+		       size_t reason_size, char *msg, size_t msg_size)
 {
 	const char *r = "Error";
 
@@ -45,6 +53,12 @@ void vm_reason_explain(const struct vm_exit *e, int32_t *code, char *reason, siz
 		} else {
 			snprintf(msg, msg_size, "the VMM was killed by signal %d", e->signal);
 		}
+	} else if (stop_requested && asked_end(e->exit_status)) {
+		/* Ctrl+Alt+Del: the firmware powers off, Linux reboots; both are the stop. */
+		*code = 0;
+		r = "Completed";
+		snprintf(msg, msg_size, "the guest %s after StopContainer asked it to shut down",
+			 e->exit_status ? "reset the machine" : "powered off");
 	} else if ((size_t)e->exit_status < sizeof(vmm_statuses) / sizeof(vmm_statuses[0])) {
 		*code = e->exit_status;
 		r = vmm_statuses[e->exit_status].reason;

@@ -161,6 +161,7 @@ int vm_record_write(const char *dir, const struct vm_record *rec, struct err *er
 		  add_int(o, "started_at", rec->started_at) &&
 		  add_int(o, "shim_pid", rec->shim_pid) &&
 		  add_uint(o, "shim_start_ticks", rec->shim_start_ticks) &&
+		  add_int(o, "stop_requested_at", rec->stop_requested_at) &&
 		  add_strv(o, "argv", rec->argv, rec->argc) &&
 		  add_strv(o, "disks", rec->disks, rec->nr_disks);
 	int r = ok ? write_json(dir, "vm.json", o, err) : err_set(err, -ENOMEM, "out of memory");
@@ -238,10 +239,24 @@ const char *vm_record_log_relpath(const struct vm_record *rec)
 }
 
 static const char *const record_fields[] = {
-	"id",	       "sandbox_id",	 "uid",	       "cid",	   "vcpus",
-	"memory_mib",  "cgroup_version", "cgroup",     "log_path", "log_directory",
-	"log_mounted", "created_at",	 "started_at", "shim_pid", "shim_start_ticks",
-	"argv",	       "disks",
+	"id",
+	"sandbox_id",
+	"uid",
+	"cid",
+	"vcpus",
+	"memory_mib",
+	"cgroup_version",
+	"cgroup",
+	"log_path",
+	"log_directory",
+	"log_mounted",
+	"created_at",
+	"started_at",
+	"shim_pid",
+	"shim_start_ticks",
+	"stop_requested_at",
+	"argv",
+	"disks",
 };
 
 int vm_record_parse(const char *json, size_t len, struct vm_record *rec, struct err *err)
@@ -288,6 +303,9 @@ int vm_record_parse(const char *json, size_t len, struct vm_record *rec, struct 
 	if (!r)
 		r = json_get_uint(what, o, "shim_start_ticks", true, 0, UINT64_MAX,
 				  &rec->shim_start_ticks, err);
+	if (!r) /* absent from records written before it was */
+		r = json_get_int(what, o, "stop_requested_at", false, 0, INT64_MAX,
+				 &rec->stop_requested_at, err);
 	if (!r)
 		r = get_strv(what, o, "argv", &rec->argv, &rec->argc, err);
 	if (!r)

@@ -42,6 +42,7 @@ struct vm_record {
 	int64_t started_at;	   /* 0 until start */
 	int64_t shim_pid;	   /* 0 until start */
 	uint64_t shim_start_ticks; /* /proc/<pid>/stat field 22: tells a reused pid apart */
+	int64_t stop_requested_at; /* ns since the epoch: StopContainer asked the guest; 0 if not */
 	size_t argc;
 	char **argv; /* kvmlet-jailer's whole command line */
 	size_t nr_disks;

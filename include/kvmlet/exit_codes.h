@@ -7,11 +7,12 @@
 #ifndef KVMLET_EXIT_CODES_H
 #define KVMLET_EXIT_CODES_H
 
-#define KVMLET_EXIT_OK		0 /* guest powered off, reset, or wrote 0 */
+#define KVMLET_EXIT_OK		0 /* guest powered off, or wrote 0 */
 #define KVMLET_EXIT_VMM_ERROR	1 /* KVM or host failure while running */
 #define KVMLET_EXIT_BAD_INPUT	2 /* invalid options, images or host setup */
 #define KVMLET_EXIT_GUEST_FAIL	3 /* firmware self-test failure */
 #define KVMLET_EXIT_GUEST_CRASH 4 /* triple fault, emulation failure */
+#define KVMLET_EXIT_GUEST_RESET 5 /* guest reset the machine (reboot, panic=N) */
 /* Termination by signal N after a clean shutdown: 128 + N. */
 
 #endif

@@ -310,6 +310,23 @@ def test_guest_ends():
     check(st["exit_code"] == 4 and st["reason"] == "GuestCrashed", f"a triple fault: {st}")
     tool("remove", i)
 
+    # A reset nobody asked for (Linux's panic=N reboot) is no success.
+    create(i, "kvmlet.end=reset", os.path.join(LOGDIR, "reset.log"))
+    tool("start", i)
+    st = wait_for("the reset guest", lambda: (s := tool("status", i))["state"] == "EXITED" and s)
+    check(st["exit_code"] == 5 and st["reason"] == "GuestReset", f"a guest reset: {st}")
+    tool("remove", i)
+    # ... but when StopContainer sent Ctrl+Alt+Del, a reset (as Linux answers it) is the stop.
+    log = os.path.join(LOGDIR, "kbd.log")
+    create(i, "kvmlet.test=kbd kvmlet.end=reset", log)
+    tool("start", i)
+    wait_for("the guest waiting for Ctrl+Alt+Del", lambda: "kbd: waiting" in read(log))
+    tool("stop", i, "20")
+    st = tool("status", i)
+    check(st["state"] == "EXITED" and st["exit_code"] == 0 and st["reason"] == "Completed",
+          f"a reset after StopContainer: {st}")
+    tool("remove", i)
+
     # Touching all of its 128 MiB with 1 MiB for the VMM itself: the cgroup's OOM killer.
     i = vm_id(7)
     tight = CONFIG + ",1"
