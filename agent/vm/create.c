@@ -66,6 +66,8 @@ static void argv_pushf(struct argv_buf *a, const char *fmt, ...)
 }
 
 /* What create builds up, undone as a whole on failure. */
+#define VM_LOG_FSIZE_SLACK ((uint64_t)1 << 30) /* the CRI log between two of kubelet's rotations */
+
 struct build {
 	struct vm_host *h;
 	const struct vm_request *req;
@@ -76,6 +78,7 @@ struct build {
 	char root[PATH_MAX];
 	struct argv_buf vmm; /* the VMM's arguments, inside the jail */
 	unsigned int drives;
+	uint64_t largest_disk; /* bytes: the biggest file the VMM may rightly write */
 	bool ids_taken, state_made, jail_made;
 };
 
@@ -166,6 +169,9 @@ static int add_disks(struct build *b, struct err *err)
 			r = err_set(err, -ENAMETOOLONG, "disk path too long");
 		if (!r)
 			r = vm_disk_clone(src, dst, b->rec.uid, &reflinked, err);
+		struct stat st;
+		if (!r && !stat(dst, &st) && (uint64_t)st.st_size > b->largest_disk)
+			b->largest_disk = (uint64_t)st.st_size;
 		if (!r && vm_strv_push(&b->rec.disks, &b->rec.nr_disks, name))
 			r = err_set(err, -ENOMEM, "out of memory");
 		if (!r)
@@ -436,6 +442,16 @@ static int build_jailer_args(struct build *b, struct err *err)
 	host_argv_push(&a, parent);
 	vm_cgroup_jailer_args(h->cgroup_version, limit, b->spec.cpu_quota_us, b->spec.cpu_period_us,
 			      host_argv_push, &a);
+	/*
+	 * No file the VMM writes grows past its largest disk (or a snapshot of
+	 * its RAM) and the log's slack: past that, writes fail with EFBIG
+	 * (the VMM ignores SIGXFSZ) instead of filling the host.
+	 */
+	host_argv_push(&a, "--resource-limit");
+	argv_pushf(&a, "fsize=%" PRIu64,
+		   (b->largest_disk > (b->spec.memory_mib << 20) ? b->largest_disk
+								 : b->spec.memory_mib << 20) +
+			   VM_LOG_FSIZE_SLACK);
 	host_argv_push(&a, "--");
 	for (size_t i = 0; i < b->vmm.n; i++)
 		host_argv_push(&a, b->vmm.v[i]);

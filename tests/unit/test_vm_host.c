@@ -194,6 +194,8 @@ static void create_and_remove(void **st)
 	assert_true(has_arg(&rec, "--gid", "910000"));
 	assert_true(has_arg(&rec, "--netns", "/var/run/netns/x"));
 	assert_true(has_arg(&rec, "--chroot-base-dir", jail));
+	/* Guest RAM (bigger than the disk) + 1 GiB of log: nothing grows past it. */
+	assert_true(has_arg(&rec, "--resource-limit", "fsize=1610612736"));
 	assert_true(has_arg(&rec, "--parent-cgroup", "kubepods/pod1"));
 	assert_true(has_arg(&rec, "--cgroup-version", ver));
 	/* Guest RAM plus the overhead. */

@@ -178,8 +178,12 @@ def test_lifecycle():
     # Double fork: its parent is gone (init or a subreaper adopted it), its session is new.
     check(int(fields[1]) != os.getpid() and int(fields[3]) != os.getsid(0),
           f"kvmlet-shim {shim} is not detached in a session of its own: {fields[:4]}")
-    fds = sorted(os.listdir(f"/proc/{shim}/fd"))
-    check(fds == ["0", "1", "2"], f"kvmlet-shim holds descriptors beyond stdio: {fds}")
+    # Beyond stdio only its own: the signalfd and the read end of the VMM's output pipe.
+    fds = {fd: os.readlink(f"/proc/{shim}/fd/{fd}") for fd in os.listdir(f"/proc/{shim}/fd")}
+    extra = sorted(t.split(":")[0] + (":signalfd" if "signalfd" in t else "")
+                   for fd, t in fds.items() if fd not in ("0", "1", "2"))
+    check(extra == ["anon_inode:signalfd", "pipe"],
+          f"kvmlet-shim holds descriptors beyond stdio, signalfd and pipe: {fds}")
     check(os.stat(log).st_uid == 0 and os.stat(log).st_gid == 900000 and
           (os.stat(log).st_mode & 0o7777) == 0o620,
           "the CRI log is not root:<VM gid> 0620")
@@ -338,6 +342,23 @@ def test_guest_ends():
     tool("remove", i)
 
 
+def test_shim_bounds_vmm_log():
+    """A VMM that floods its stderr: vmm.log keeps only the last 64 KiB, the end survives."""
+    state = os.path.join(BASE, "shim-flood")
+    os.makedirs(state)
+    flood = "head -c 5000000 /dev/zero | tr '\\0' x >&2; echo; echo the-last-line >&2; exit 3"
+    p = subprocess.run([SHIM, "--state-dir", state, "--cgroup-version", "1", "--cgroup",
+                        f"{CGTOP}-none", "--", "/bin/sh", "-c", flood],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(p.returncode == 0, f"kvmlet-shim: exit {p.returncode}: {p.stderr}")
+    size = os.path.getsize(os.path.join(state, "vmm.log"))
+    check(0 < size <= 64 << 10, f"vmm.log holds {size} bytes of a 5 MB flood")
+    check(read(os.path.join(state, "vmm.log")).endswith("the-last-line\n"),
+          "vmm.log lost the end of the output")
+    with open(os.path.join(state, "exit.json")) as f:
+        check(json.load(f)["exit_status"] == 3, "the exit status did not come through")
+
+
 def test_bad_requests():
     p = tool("create", vm_id(3), IMAGE, "kernel", "", "--annotation", "kvmlet.io/nope=1", ok=False)
     check(p.returncode == 1 and "kvmlet.io/nope" in p.stderr and "error 22" in p.stderr,
@@ -390,7 +411,7 @@ if __name__ == "__main__":
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     make_image()
     try:
-        main([test_bad_requests, test_lifecycle, test_no_agent, test_shim_killed,
+        main([test_shim_bounds_vmm_log, test_bad_requests, test_lifecycle, test_no_agent, test_shim_killed,
               test_guest_ends, test_failed_start])
     finally:
         cleanup()
