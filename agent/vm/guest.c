@@ -65,7 +65,8 @@ int host_reopen_log(void *ctx, const char *id, struct err *err)
 	}
 	/* kubelet renamed the file away: a new one, the VM's own, at the same path. */
 	r = vm_log_prepare(rec.log_directory, vm_record_log_relpath(&rec), rec.uid, NULL, err);
-	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	if (!r && host_jail_paths(h, id, jail_dir, root, sizeof(root)))
+		r = err_set(err, -ENAMETOOLONG, "VM '%s': jail path too long", id);
 	if (!r)
 		r = host_api_call(root, "PUT", "/kvmlet/console/reopen", "{}", 5000, &status, NULL,
 				  err);
@@ -121,7 +122,8 @@ int host_exec(void *ctx, const char *id, const char *const *argv, size_t argc, i
 	if (!argc || !argv[0] || !*argv[0])
 		return err_set(err, -EINVAL, "exec: no command");
 	timeout = timeout_ms <= 0 || timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms;
-	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	if (host_jail_paths(h, id, jail_dir, root, sizeof(root)))
+		return err_set(err, -ENAMETOOLONG, "VM '%s': jail path too long", id);
 	sockfd = host_jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
 	if (sockfd < 0)
 		return err_set(err, -ENOTCONN,

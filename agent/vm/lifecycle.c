@@ -174,12 +174,22 @@ int host_start(void *ctx, const char *id, struct err *err)
 		vm_record_free(&rec);
 		return err_set(err, -EINVAL, "VM '%s' was started already", id);
 	}
-	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	if (host_jail_paths(h, id, jail_dir, root, sizeof(root))) {
+		vm_record_free(&rec);
+		return err_set(err, -ENAMETOOLONG, "VM '%s': jail path too long", id);
+	}
 	if (*rec.log_path && !rec.log_mounted) {
 		r = prepare_log(&rec, root, err);
 		if (!r) {
 			rec.log_mounted = true;
 			r = vm_record_write(state, &rec, err);
+			/* Not on record: a retry would stack a second mount on this one. */
+			if (r) {
+				struct err e = { 0 };
+
+				vm_jail_umount_log(root, &e);
+				rec.log_mounted = false;
+			}
 		}
 	}
 	snprintf(vmv, sizeof(vmv), "%d", rec.cgroup_version);
@@ -284,7 +294,9 @@ int host_stop(void *ctx, const char *id, int64_t timeout_s, struct err *err)
 		vm_record_free(&rec);
 		return 0;
 	}
-	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	/* Without a jail path no graceful stop: the kill below still works. */
+	if (timeout_s > 0 && host_jail_paths(h, id, jail_dir, root, sizeof(root)))
+		timeout_s = 0;
 	if (timeout_s > 0) {
 		uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_s * 1000;
 		struct err e = { 0 };
@@ -341,7 +353,8 @@ int host_remove(void *ctx, const char *id, struct err *err)
 	if (r)
 		return r;
 	r = host_stop(ctx, id, 0, err);
-	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	if (!r && host_jail_paths(h, id, jail_dir, root, sizeof(root)))
+		r = err_set(err, -ENAMETOOLONG, "VM '%s': jail path too long", id);
 	/*
 	 * Anything of the VM that outlived its shim (a killed shim) goes now,
 	 * and the jail only once nothing of the VM can still change it.

@@ -60,8 +60,10 @@ int host_stats(void *ctx, const char *id, struct vm_stats *out, struct err *err)
 	} else {
 		memset(err, 0, sizeof(*err));
 	}
-	host_jail_paths(h, id, jail_dir, root, sizeof(root));
-	for (size_t i = 0; i < rec.nr_disks; i++) {
+	/* Without a jail path, no disk to count (create made sure it fits). */
+	size_t nr_disks = host_jail_paths(h, id, jail_dir, root, sizeof(root)) ? 0 : rec.nr_disks;
+
+	for (size_t i = 0; i < nr_disks; i++) {
 		char path[PATH_MAX];
 		struct stat st;
 
