@@ -30,6 +30,36 @@ int vm_cgroup_version(void)
 	return 1;
 }
 
+/*
+ * kubelet's systemd cgroup driver names the parent as a slice unit,
+ * "kubepods-burstable-pod<uid>.slice", whose directory is nested by its
+ * dashes: "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-
+ * pod<uid>.slice" (systemd.slice(5); runc's ExpandSlice does the same).
+ * "-.slice" is the root slice. name[0..n) has no '/' and ends in ".slice".
+ */
+static int expand_slice(const char *name, size_t n, char *buf, size_t size, struct err *err)
+{
+	size_t stem = n - strlen(".slice"), o = 0;
+
+	if (stem == 1 && name[0] == '-') {
+		snprintf(buf, size, "kvmlet");
+		return 0;
+	}
+	if (!stem || name[0] == '-' || name[stem - 1] == '-' || memmem(name, stem, "--", 2))
+		return err_set(err, -EINVAL,
+			       "cgroup_parent '%.100s': not a valid systemd slice name", name);
+	for (size_t i = 0; i <= stem; i++) {
+		if (i < stem && name[i] != '-')
+			continue;
+		int w = snprintf(buf + o, size - o, "%s%.*s.slice", o ? "/" : "", (int)i, name);
+
+		if (w < 0 || (size_t)w >= size - o)
+			return err_set(err, -EINVAL, "cgroup_parent: too long");
+		o += (size_t)w;
+	}
+	return 0;
+}
+
 int vm_cgroup_parent(const char *cgroup_parent, char *buf, size_t size, struct err *err)
 {
 	const char *p = cgroup_parent ? cgroup_parent : "";
@@ -60,6 +90,9 @@ int vm_cgroup_parent(const char *cgroup_parent, char *buf, size_t size, struct e
 				       cgroup_parent);
 		i = j + 1;
 	}
+	if (n >= strlen(".slice") && !memchr(p, '/', n) &&
+	    !memcmp(p + n - strlen(".slice"), ".slice", strlen(".slice")))
+		return expand_slice(p, n, buf, size, err);
 	memcpy(buf, p, n);
 	buf[n] = '\0';
 	return 0;

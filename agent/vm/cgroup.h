@@ -30,6 +30,9 @@ int vm_cgroup_version(void);
  * The parent for the jailer's --parent-cgroup from CRI's cgroup_parent
  * ("/kubepods/pod..." or ""): without its leading '/', "kvmlet" if empty.
  * -EINVAL for "..", "." or empty components, or anything but printable ASCII.
+ * A systemd slice name (kubelet's systemd cgroup driver) is expanded by its
+ * dashes: "kubepods-burstable-pod1.slice" is "kubepods.slice/kubepods-
+ * burstable.slice/kubepods-burstable-pod1.slice"; "-.slice" is the root.
  */
 int vm_cgroup_parent(const char *cgroup_parent, char *buf, size_t size, struct err *err);
 /*

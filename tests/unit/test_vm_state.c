@@ -248,6 +248,24 @@ static void cgroup_names(void **state)
 
 	assert_int_equal(vm_cgroup_parent("", b, sizeof(b), &err), 0);
 	assert_string_equal(b, "kvmlet");
+	/* kubelet's systemd driver: slices nest by their dashes. */
+	assert_int_equal(vm_cgroup_parent("kubepods-burstable-pod12_34.slice", b, sizeof(b), &err),
+			 0);
+	assert_string_equal(
+		b, "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12_34.slice");
+	assert_int_equal(vm_cgroup_parent("kubepods.slice", b, sizeof(b), &err), 0);
+	assert_string_equal(b, "kubepods.slice");
+	assert_int_equal(vm_cgroup_parent("/kubepods-besteffort.slice", b, sizeof(b), &err), 0);
+	assert_string_equal(b, "kubepods.slice/kubepods-besteffort.slice");
+	assert_int_equal(vm_cgroup_parent("-.slice", b, sizeof(b), &err), 0);
+	assert_string_equal(b, "kvmlet");
+	assert_int_equal(vm_cgroup_parent("a--b.slice", b, sizeof(b), &err), -EINVAL);
+	assert_int_equal(vm_cgroup_parent("-a.slice", b, sizeof(b), &err), -EINVAL);
+	assert_int_equal(vm_cgroup_parent("a-.slice", b, sizeof(b), &err), -EINVAL);
+	assert_int_equal(vm_cgroup_parent(".slice", b, sizeof(b), &err), -EINVAL);
+	/* A path is a path, slices or not. */
+	assert_int_equal(vm_cgroup_parent("/a.slice/a-b.slice", b, sizeof(b), &err), 0);
+	assert_string_equal(b, "a.slice/a-b.slice");
 	assert_int_equal(vm_cgroup_parent("/kubepods/burstable/pod1234/", b, sizeof(b), &err), 0);
 	assert_string_equal(b, "kubepods/burstable/pod1234");
 	static const char *const bad[] = {
