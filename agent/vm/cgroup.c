@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The VM's cgroup: version, jailer values, stats, OOM, removal (cgroup.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -363,6 +364,113 @@ int vm_cgroup_kill(int v, const char *rel, unsigned int timeout_ms)
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
+}
+
+/*
+ * The shims' own groups: <hierarchy>/kvmlet-shims/<id> in every mounted
+ * hierarchy (v1: each controller's, name=systemd's, the hybrid "unified";
+ * v2: the one tree). fn runs on each such directory path.
+ */
+static int each_shim_group(const char *id, int (*fn)(const char *dir, const char *top))
+{
+	DIR *d = opendir(VM_CGROUP_ROOT);
+	struct dirent *de;
+	struct statfs sf;
+	int r = 0;
+
+	if (statfs(VM_CGROUP_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) {
+		char dir[PATH_MAX];
+
+		if (d)
+			closedir(d);
+		if (snprintf(dir, sizeof(dir), "%s/" VM_SHIM_CGROUP "/%s", VM_CGROUP_ROOT, id) >=
+		    (int)sizeof(dir))
+			return -ENAMETOOLONG;
+		return fn(dir, VM_CGROUP_ROOT);
+	}
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char top[PATH_MAX], dir[PATH_MAX];
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(top, sizeof(top), "%s/%s", VM_CGROUP_ROOT, de->d_name);
+		/* "cpu,cpuacct" has its links "cpu" and "cpuacct": each hierarchy once. */
+		if (lstat(top, &st) || !S_ISDIR(st.st_mode) || statfs(top, &sf) ||
+		    (sf.f_type != CGROUP_SUPER_MAGIC && sf.f_type != CGROUP2_SUPER_MAGIC))
+			continue;
+		int e = snprintf(dir, sizeof(dir), "%s/" VM_SHIM_CGROUP "/%s", top, id) >=
+					(int)sizeof(dir)
+				? -ENAMETOOLONG
+				: fn(dir, top);
+
+		if (e && !r)
+			r = e;
+	}
+	closedir(d);
+	return r;
+}
+
+/* A new v1 cpuset group has no CPUs or memory nodes, and no task may join it. */
+static void cpuset_inherit(const char *dir, const char *from)
+{
+	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+
+	for (size_t i = 0; i < 2; i++) {
+		char src[PATH_MAX], dst[PATH_MAX], val[4096];
+		FILE *f;
+
+		snprintf(src, sizeof(src), "%s/%s", from, files[i]);
+		snprintf(dst, sizeof(dst), "%s/%s", dir, files[i]);
+		if (access(dst, F_OK) || read_small(src, val, sizeof(val)))
+			continue;
+		f = fopen(dst, "we");
+		if (f) {
+			fputs(val, f);
+			fclose(f);
+		}
+	}
+}
+
+static int enter_group(const char *dir, const char *top)
+{
+	char mid[PATH_MAX], procs[PATH_MAX];
+	FILE *f;
+	int r = 0;
+
+	snprintf(mid, sizeof(mid), "%s/" VM_SHIM_CGROUP, top);
+	if ((mkdir(mid, 0755) && errno != EEXIST) || (mkdir(dir, 0755) && errno != EEXIST))
+		return -errno;
+	cpuset_inherit(mid, top);
+	cpuset_inherit(dir, mid);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	f = fopen(procs, "we");
+	if (!f)
+		return -errno;
+	/* "0": the writer itself. */
+	if (fputs("0", f) < 0)
+		r = -EIO;
+	if (fclose(f) && !r)
+		r = -errno;
+	return r;
+}
+
+static int remove_group(const char *dir, const char *top)
+{
+	(void)top;
+	return rmdir(dir) && errno != ENOENT ? -errno : 0;
+}
+
+int vm_cgroup_enter_shim(const char *id)
+{
+	return each_shim_group(id, enter_group);
+}
+
+int vm_cgroup_remove_shim(const char *id)
+{
+	return each_shim_group(id, remove_group);
 }
 
 bool vm_cgroup_exists(int v, const char *rel)

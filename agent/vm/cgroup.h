@@ -58,6 +58,18 @@ bool vm_cgroup_populated(int v, const char *rel);
 int vm_cgroup_kill(int v, const char *rel, unsigned int timeout_ms);
 /* Removes the group from each hierarchy; absent is fine. Bounded wait for its tasks to go. */
 int vm_cgroup_remove(int v, const char *rel, struct err *err);
+/*
+ * kvmlet-shim's own leaf group, kvmlet-shims/<id>, in every mounted
+ * hierarchy (v1: every controller's and name=systemd's; v2: the tree):
+ * the shim leaves the agent's groups (its systemd unit's, which a restart
+ * of the agent would kill) before it runs the jailer, which then moves the
+ * VMM on into the VM's group. Negative errno from the first that failed;
+ * the others are still tried.
+ */
+#define VM_SHIM_CGROUP "kvmlet-shims"
+int vm_cgroup_enter_shim(const char *id);
+/* Removes those groups once the shim has gone; absent is fine. */
+int vm_cgroup_remove_shim(const char *id);
 /* Whether the group exists (for tests and checks). */
 bool vm_cgroup_exists(int v, const char *rel);
 

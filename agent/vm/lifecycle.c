@@ -366,6 +366,9 @@ int host_remove(void *ctx, const char *id, struct err *err)
 		r = vm_jail_remove(jail_dir, err);
 	if (!r)
 		r = vm_cgroup_remove(rec.cgroup_version, rec.cgroup, err);
+	/* The shim has gone (stop waited for it): its own groups are empty. */
+	if (!r && vm_cgroup_remove_shim(id))
+		log_warn("VM %s: removing kvmlet-shim's cgroups failed", id);
 	/* The record goes last: a failure above can be retried. */
 	if (!r)
 		r = vm_jail_remove_tree(state, err);

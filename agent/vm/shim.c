@@ -12,6 +12,9 @@
  * cannot fill the host's disk through it), waits for it, and records how it
  * ended in DIR/exit.json (record.h): exit status or signal, when, whether
  * the VM's memory cgroup saw an OOM kill, and whether the shim killed it.
+ * Before it runs the jailer it moves itself into a leaf cgroup of its own,
+ * kvmlet-shims/<id>, in every mounted hierarchy (cgroup.h), so that
+ * stopping or restarting the agent's systemd unit never reaches it.
  * SIGTERM asks the shim to kill the VMM (SIGKILL) at once: that is how a
  * stop ends a VM whose grace period ran out. The shim then exits 0; it exits
  * 1 only when it could not record the end (the backend then reports
@@ -169,6 +172,13 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Out of the agent's cgroups (its systemd unit's, which a restart of the
+	 * agent kills) before anything runs: the jailer moves the VMM on.
+	 */
+	const char *id = strrchr(a.cgroup, '/');
+	int enter_err = vm_cgroup_enter_shim(id ? id + 1 : a.cgroup);
+
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0 || pipe2(pipefd, O_CLOEXEC))
 		return 1;
@@ -177,6 +187,15 @@ int main(int argc, char **argv)
 	if (pid < 0)
 		return 1;
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+	if (enter_err) {
+		char line[200];
+		int n = snprintf(line, sizeof(line),
+				 "kvmlet-shim: leaving the agent's cgroups: %s (a restart of the "
+				 "agent's unit may kill this VM)\n",
+				 strerror(-enter_err));
+
+		tail_add(&tail, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+	}
 	/* Until the VMM is reaped and every writer of the pipe is gone. */
 	while (!reaped || open_pipe) {
 		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { pipefd[0], POLLIN, 0 } };

@@ -178,6 +178,11 @@ def test_lifecycle():
     # Double fork: its parent is gone (init or a subreaper adopted it), its session is new.
     check(int(fields[1]) != os.getpid() and int(fields[3]) != os.getsid(0),
           f"kvmlet-shim {shim} is not detached in a session of its own: {fields[:4]}")
+    # Out of the agent's cgroups (a restart of its systemd unit kills those): its own leaf
+    # in every hierarchy, name=systemd and pids included; the VMM in the VM's group.
+    groups = dict(line.split(":", 2)[1:] for line in read(f"/proc/{shim}/cgroup").splitlines())
+    for h in ("name=systemd", "pids", "memory"):
+        check(groups.get(h) == f"/kvmlet-shims/{i}", f"kvmlet-shim's {h} cgroup: {groups}")
     # Beyond stdio only its own: the signalfd and the read end of the VMM's output pipe.
     fds = {fd: os.readlink(f"/proc/{shim}/fd/{fd}") for fd in os.listdir(f"/proc/{shim}/fd")}
     extra = sorted(t.split(":")[0] + (":signalfd" if "signalfd" in t else "")
@@ -246,6 +251,8 @@ def test_lifecycle():
         check(not os.path.exists(cgroup_dir(ctrl, i)), f"the {ctrl} cgroup is left behind")
     check(os.path.exists(log), "removal took kubelet's log file")
     tool("remove", i)  # idempotent
+    check(not os.path.exists(os.path.join(CGROOT, "systemd", "kvmlet-shims", i)),
+          "kvmlet-shim's own cgroup is left after remove")
     check(tool("status", i, ok=False).returncode == 1, "status of a removed VM")
 
 
@@ -357,6 +364,11 @@ def test_shim_bounds_vmm_log():
           "vmm.log lost the end of the output")
     with open(os.path.join(state, "exit.json")) as f:
         check(json.load(f)["exit_status"] == 3, "the exit status did not come through")
+    for h in os.listdir(CGROOT):
+        try:
+            os.rmdir(os.path.join(CGROOT, h, "kvmlet-shims", f"{CGTOP}-none"))
+        except OSError:
+            pass
 
 
 def test_bad_requests():
@@ -393,6 +405,11 @@ def cleanup():
                 os.rmdir(os.path.join(CGROOT, ctrl, d))
             except OSError:
                 pass
+    for h in os.listdir(CGROOT):  # the shims' parent, if no other VM's shim is in it
+        try:
+            os.rmdir(os.path.join(CGROOT, h, "kvmlet-shims"))
+        except OSError:
+            pass
     subprocess.run(["ip", "netns", "delete", NETNS], check=False, capture_output=True)
     for loop in LOOPS:
         subprocess.run(["losetup", "-d", loop], check=False)
