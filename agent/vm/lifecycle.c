@@ -45,6 +45,7 @@
 #define START_TIMEOUT_MS     10000 /* until the API socket answers */
 #define SHIM_EXIT_TIMEOUT_MS 10000 /* after SIGTERM, until the shim has recorded the end */
 #define SHUTDOWN_AGENT_MS    500   /* guest-shutdown: connect and call, each */
+#define CTRL_ALT_DEL_MS	     2000  /* the API call, at most (and never past the grace) */
 
 /* ---- start -------------------------------------------------------------- */
 
@@ -312,12 +313,18 @@ int host_stop(void *ctx, const char *id, int64_t timeout_s, struct err *err)
 			log_warn("VM %s: recording the stop request: %s", id, e.msg);
 		memset(&e, 0, sizeof(e));
 		/* The firmware powers off on it; a Linux guest reboots unless told otherwise. */
+		/* A hung API never takes more than the grace period. */
 		host_api_call(root, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}",
-			      2000, &status, NULL, &e);
+			      timeout_s * 1000 < CTRL_ALT_DEL_MS ? (unsigned int)timeout_s * 1000
+								 : CTRL_ALT_DEL_MS,
+			      &status, NULL, &e);
 		left = (int)(deadline > clock_mono_ms() ? deadline - clock_mono_ms() : 0);
 		graceful = vm_proc_wait(pidfd, left < 1000 ? left : 1000) == 1;
-		if (!graceful) {
+		left = (int)(deadline > clock_mono_ms() ? deadline - clock_mono_ms() : 0);
+		/* guest-shutdown only when its connect and call fit in what is left. */
+		if (!graceful && left >= 2 * SHUTDOWN_AGENT_MS)
 			guest_shutdown(root);
+		if (!graceful) {
 			left = (int)(deadline > clock_mono_ms() ? deadline - clock_mono_ms() : 0);
 			graceful = vm_proc_wait(pidfd, left) == 1;
 		}
