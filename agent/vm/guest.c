@@ -3,43 +3,17 @@
  * What goes into a running guest (vm.h): the console's log reopened after
  * rotation, and ExecSync through the guest agent.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "agent/ga_client.h"
-#include "agent/image/store.h"
-#include "agent/vm/cgroup.h"
-#include "agent/vm/disk.h"
 #include "agent/vm/host_priv.h"
-#include "agent/vm/ids.h"
-#include "agent/vm/iso.h"
-#include "agent/vm/jail.h"
 #include "agent/vm/logfile.h"
-#include "agent/vm/proc.h"
-#include "agent/vm/reason.h"
-#include "agent/vm/record.h"
-#include "agent/vm/spec.h"
 #include "agent/vm/vm.h"
-#include "lib/clock.h"
-#include "lib/http_client.h"
 #include "lib/log.h"
-#include "lib/mkdir_p.h"
 
 /* Reaching the agent: apart from the command's own timeout, which starts after. */
 #define EXEC_CONNECT_MS 2000

@@ -7,34 +7,22 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
-#include "agent/ga_client.h"
-#include "agent/image/store.h"
 #include "agent/vm/cgroup.h"
-#include "agent/vm/disk.h"
 #include "agent/vm/host_priv.h"
-#include "agent/vm/ids.h"
-#include "agent/vm/iso.h"
 #include "agent/vm/jail.h"
 #include "agent/vm/proc.h"
 #include "agent/vm/reason.h"
-#include "agent/vm/record.h"
 #include "agent/vm/spec.h"
 #include "agent/vm/vm.h"
 #include "lib/clock.h"
@@ -274,8 +262,8 @@ static int host_status(void *ctx, const char *id, struct vm_status *out, struct 
 	case LIVE_EXITED:
 		out->state = VM_EXITED;
 		out->finished_at = e.finished_at;
-		vm_reason_explain(&e, rec.stop_requested_at != 0, &out->exit_code, out->reason, sizeof(out->reason),
-				  out->message, sizeof(out->message));
+		vm_reason_explain(&e, rec.stop_requested_at != 0, &out->exit_code, out->reason,
+				  sizeof(out->reason), out->message, sizeof(out->message));
 		break;
 	case LIVE_LOST:
 		/* Its VMM is still there: not exited, or kubelet starts another on its disks. */
