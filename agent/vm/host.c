@@ -176,7 +176,7 @@ int host_api_call(const char *root, const char *method, const char *path, const 
 	return r;
 }
 
-/* ---- liveness ----------------------------------------------------------- */
+/* ---- argument lists ------------------------------------------------------ */
 
 int host_argv_push(void *ctx, const char *s)
 {
@@ -186,6 +186,8 @@ int host_argv_push(void *ctx, const char *s)
 		a->failed = -ENOMEM;
 	return a->failed;
 }
+
+/* ---- liveness ----------------------------------------------------------- */
 
 /*
  * The shim is gone without a record (killed, or a host crash): its VMM may
