@@ -146,82 +146,115 @@ static bool guest_ran(const char *state)
 	       e.exit_status != 2;
 }
 
-int host_start(void *ctx, const char *id, struct err *err)
+/* The log's directory in the jail, once, and on record before anything runs. */
+static int start_prepare(const char *state, const char *root, struct vm_record *rec,
+			 struct err *err)
 {
-	struct vm_host *h = ctx;
-	struct vm_record rec;
-	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX], vmv[16];
-	struct argv_buf a = { 0 };
-	pid_t pid;
-	int pidfd, go, r;
+	int r;
 
-	r = host_load(h, id, state, sizeof(state), &rec, err);
+	if (!*rec->log_path || rec->log_mounted)
+		return 0;
+	r = prepare_log(rec, root, err);
 	if (r)
 		return r;
-	if (rec.shim_pid) {
-		vm_record_free(&rec);
-		return err_set(err, -EINVAL, "VM '%s' was started already", id);
-	}
-	if (host_jail_paths(h, id, jail_dir, root, sizeof(root))) {
-		vm_record_free(&rec);
-		return err_set(err, -ENAMETOOLONG, "VM '%s': jail path too long", id);
-	}
-	if (*rec.log_path && !rec.log_mounted) {
-		r = prepare_log(&rec, root, err);
-		if (!r) {
-			rec.log_mounted = true;
-			r = vm_record_write(state, &rec, err);
-			/* Not on record: a retry would stack a second mount on this one. */
-			if (r) {
-				struct err e = { 0 };
+	rec->log_mounted = true;
+	r = vm_record_write(state, rec, err);
+	/* Not on record: a retry would stack a second mount on this one. */
+	if (r) {
+		struct err e = { 0 };
 
-				vm_jail_umount_log(root, &e);
-				rec.log_mounted = false;
-			}
-		}
+		vm_jail_umount_log(root, &e);
+		rec->log_mounted = false;
 	}
-	snprintf(vmv, sizeof(vmv), "%d", rec.cgroup_version);
+	return r;
+}
+
+/*
+ * kvmlet-shim started detached and held before it runs anything, then put
+ * on record, then let go: a crash in between never leaves a VM the state
+ * does not know. Returns a pidfd of the shim (-1 if it is gone already).
+ */
+static int start_spawn(const struct vm_host *h, const char *state, struct vm_record *rec,
+		       int *pidfd, struct err *err)
+{
+	struct argv_buf a = { 0 };
+	char vmv[16];
+	pid_t pid;
+	int go, r;
+
+	snprintf(vmv, sizeof(vmv), "%d", rec->cgroup_version);
 	host_argv_push(&a, h->shim_path);
 	host_argv_push(&a, "--state-dir");
 	host_argv_push(&a, state);
 	host_argv_push(&a, "--cgroup-version");
 	host_argv_push(&a, vmv);
 	host_argv_push(&a, "--cgroup");
-	host_argv_push(&a, rec.cgroup);
+	host_argv_push(&a, rec->cgroup);
 	host_argv_push(&a, "--");
-	for (size_t i = 0; i < rec.argc; i++)
-		host_argv_push(&a, rec.argv[i]);
-	if (!r && a.failed)
-		r = err_set(err, a.failed, "out of memory");
-	if (!r)
-		r = vm_proc_spawn_detached(a.v, &pid, &rec.shim_start_ticks, &go, err);
+	for (size_t i = 0; i < rec->argc; i++)
+		host_argv_push(&a, rec->argv[i]);
+	r = a.failed ? err_set(err, a.failed, "out of memory")
+		     : vm_proc_spawn_detached(a.v, &pid, &rec->shim_start_ticks, &go, err);
 	vm_strv_free(a.v, a.n);
-	if (r) {
-		vm_record_free(&rec);
+	if (r)
 		return r;
-	}
-	/* On record before it runs: a crash here never leaves a VM the state does not know. */
-	rec.shim_pid = pid;
-	rec.started_at = (int64_t)clock_ns(CLOCK_REALTIME);
-	r = vm_record_write(state, &rec, err);
+	rec->shim_pid = pid;
+	rec->started_at = (int64_t)clock_ns(CLOCK_REALTIME);
+	r = vm_record_write(state, rec, err);
 	if (r) {
 		vm_proc_go(go, false);
-		vm_record_free(&rec);
 		return r;
 	}
-	pidfd = vm_proc_open(pid, rec.shim_start_ticks);
-	if (vm_proc_go(go, true) || pidfd < 0)
-		r = err_set(err, -EIO, "kvmlet-shim ended at once");
-	if (!r)
-		r = wait_api(root, pidfd, err);
+	*pidfd = vm_proc_open(pid, rec->shim_start_ticks);
+	if (vm_proc_go(go, true) || *pidfd < 0)
+		return err_set(err, -EIO, "kvmlet-shim ended at once");
+	return 0;
+}
+
+/* Until the VMM runs the guest; a guest that ended by itself has started. */
+static int start_await(const char *state, const char *root, int pidfd, struct err *err)
+{
+	int r = wait_api(root, pidfd, err);
+
 	if (r == -ECHILD && guest_ran(state)) {
 		/* Like a container that exits at once: started, and ended already. */
 		memset(err, 0, sizeof(*err));
-		r = 0;
-	} else if (r == -ECHILD) {
-		err->code = -EIO;
-		r = -EIO;
+		return 0;
 	}
+	if (r == -ECHILD) {
+		err->code = -EIO;
+		return -EIO;
+	}
+	return r;
+}
+
+int host_start(void *ctx, const char *id, struct err *err)
+{
+	struct vm_host *h = ctx;
+	struct vm_record rec;
+	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX];
+	int pidfd = -1, r;
+
+	r = host_load(h, id, state, sizeof(state), &rec, err);
+	if (r)
+		return r;
+	bool was_started = rec.shim_pid != 0;
+
+	if (was_started)
+		r = err_set(err, -EINVAL, "VM '%s' was started already", id);
+	else if (host_jail_paths(h, id, jail_dir, root, sizeof(root)))
+		r = err_set(err, -ENAMETOOLONG, "VM '%s': jail path too long", id);
+	if (!r)
+		r = start_prepare(state, root, &rec, err);
+	if (!r)
+		r = start_spawn(h, state, &rec, &pidfd, err);
+	/* Nothing ran: nothing to kill or explain. */
+	if (r && (was_started || !rec.shim_pid)) {
+		vm_record_free(&rec);
+		return r;
+	}
+	if (!r)
+		r = start_await(state, root, pidfd, err);
 	if (r) {
 		char last[200];
 
