@@ -20,7 +20,7 @@
 #include "lib/clock.h"
 
 /* The v1 hierarchies a VM's group lives in: the jailer writes one value into each. */
-static const char *const v1_controllers[] = { "memory", "cpu", "cpuacct" };
+static const char *const v1_controllers[] = { "memory", "cpu", "cpuacct", "pids" };
 
 int vm_cgroup_version(void)
 {
@@ -138,6 +138,12 @@ int vm_cgroup_jailer_args(int v, uint64_t memory_bytes, int64_t quota_us, int64_
 	/* cpuacct is its own hierarchy on hybrid hosts: a write creates the group there. */
 	if (!r)
 		r = push_value(push, ctx, "cpuacct.usage=0");
+	/*
+	 * The pod's pids group counts and bounds the VMM's threads too: a write
+	 * that changes nothing puts the VMM there, not in the shim's own group.
+	 */
+	if (!r)
+		r = push_value(push, ctx, "pids.max=max");
 	return r;
 }
 

@@ -280,7 +280,7 @@ static void cgroup_names(void **state)
 	assert_int_equal(vm_cgroup_jailer_args(1, 128 << 20, 50000, 100000, push, b), 0);
 	assert_string_equal(b, "--cgroup memory.limit_in_bytes=134217728 --cgroup "
 			       "cpu.cfs_period_us=100000 --cgroup cpu.cfs_quota_us=50000 "
-			       "--cgroup cpuacct.usage=0 ");
+			       "--cgroup cpuacct.usage=0 --cgroup pids.max=max ");
 	b[0] = '\0';
 	assert_int_equal(vm_cgroup_jailer_args(2, 128 << 20, 50000, 100000, push, b), 0);
 	assert_string_equal(b, "--cgroup memory.max=134217728 --cgroup cpu.max=50000 100000 ");

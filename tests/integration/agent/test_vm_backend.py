@@ -183,6 +183,11 @@ def test_lifecycle():
     groups = dict(line.split(":", 2)[1:] for line in read(f"/proc/{shim}/cgroup").splitlines())
     for h in ("name=systemd", "pids", "memory"):
         check(groups.get(h) == f"/kvmlet-shims/{i}", f"kvmlet-shim's {h} cgroup: {groups}")
+    # The VMM (the shim's child) counts in the pod's pids group, not in the shim's.
+    vmm = read(f"/proc/{shim}/task/{shim}/children").split()
+    check(len(vmm) == 1, f"kvmlet-shim's children: {vmm}")
+    vgroups = dict(line.split(":", 2)[1:] for line in read(f"/proc/{vmm[0]}/cgroup").splitlines())
+    check(vgroups.get("pids") == f"{CGPARENT}/{i}", f"the VMM's pids cgroup: {vgroups}")
     # Beyond stdio only its own: the signalfd and the read end of the VMM's output pipe.
     fds = {fd: os.readlink(f"/proc/{shim}/fd/{fd}") for fd in os.listdir(f"/proc/{shim}/fd")}
     extra = sorted(t.split(":")[0] + (":signalfd" if "signalfd" in t else "")
@@ -247,7 +252,7 @@ def test_lifecycle():
     check(not os.path.exists(os.path.dirname(root)), "the jail is left behind")
     check(not os.path.exists(os.path.join(STATE, i)), "the state is left behind")
     check(not mounted(os.path.join(root, "log")), "the log mount is left behind")
-    for ctrl in ("memory", "cpu", "cpuacct"):
+    for ctrl in ("memory", "cpu", "cpuacct", "pids"):
         check(not os.path.exists(cgroup_dir(ctrl, i)), f"the {ctrl} cgroup is left behind")
     check(os.path.exists(log), "removal took kubelet's log file")
     tool("remove", i)  # idempotent
@@ -399,7 +404,7 @@ def test_bad_requests():
 def cleanup():
     for n in (1, 2, 3, 4, 5, 6, 7):
         tool("remove", vm_id(n), ok=False)
-    for ctrl in ("memory", "cpu", "cpuacct"):
+    for ctrl in ("memory", "cpu", "cpuacct", "pids"):
         for d in (CGPARENT.lstrip("/"), f"{CGTOP}/besteffort", CGTOP):
             try:
                 os.rmdir(os.path.join(CGROOT, ctrl, d))
