@@ -141,8 +141,10 @@ int vm_cgroup_jailer_args(int v, uint64_t memory_bytes, int64_t quota_us, int64_
 	/*
 	 * The pod's pids group counts and bounds the VMM's threads too: a write
 	 * that changes nothing puts the VMM there, not in the shim's own group.
+	 * Only where that hierarchy is mounted: the jailer refuses a controller
+	 * it cannot find.
 	 */
-	if (!r)
+	if (!r && access(VM_CGROUP_ROOT "/pids/cgroup.procs", F_OK) == 0)
 		r = push_value(push, ctx, "pids.max=max");
 	return r;
 }
