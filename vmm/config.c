@@ -51,7 +51,7 @@ static const char usage[] =
 	"                         2 system calls and arguments (default)\n"
 	"  --help, --version\n"
 	"\n"
-	"Exit status: the guest's debug-exit status; 0 after power-off or reset;\n"
+	"Exit status: the guest's debug-exit status; 0 after power-off, 6 after reset;\n"
 	"1 VMM failure; 2 bad options or images; 4 guest crash; 5 migrated away;\n"
 	"128+N on signal N.\n";
 

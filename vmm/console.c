@@ -37,6 +37,7 @@ struct console {
 	char *cri_path;
 	int cri_fd;
 	bool cri_failing; /* logged once until a write succeeds again */
+	bool cri_torn;	  /* a record without its newline ends the file */
 	struct cri_log *log;
 	uint64_t hold_since_ms; /* CLOCK_MONOTONIC when the held part line began; 0: none */
 	struct event_timer partial_timer;
@@ -79,12 +80,32 @@ static int console_open_log(const char *path, struct err *err)
 	return fd;
 }
 
+/*
+ * A short write (ENOSPC, EFBIG mid-record) leaves a record without its
+ * '\n', and kubelet would read the next one glued to it: cut the file back
+ * to where the record began, or, if that fails, end the torn record with a
+ * '\n' before the next one (one garbled line rather than two).
+ */
+static void console_log_untear(struct console *c, size_t written)
+{
+	off_t end = lseek(c->cri_fd, 0, SEEK_END);
+
+	if (end >= (off_t)written && ftruncate(c->cri_fd, end - (off_t)written) == 0)
+		return;
+	c->cri_torn = true;
+}
+
 static void console_log_write(void *ctx, const char *rec, size_t len)
 {
 	struct console *c = ctx;
-	ssize_t n = write(c->cri_fd, rec, len);
+	ssize_t n;
 
+	if (c->cri_torn && write(c->cri_fd, "\n", 1) == 1)
+		c->cri_torn = false;
+	n = c->cri_torn ? -1 : write(c->cri_fd, rec, len);
 	c->hold_since_ms = 0;
+	if (n > 0 && n < (ssize_t)len)
+		console_log_untear(c, (size_t)n);
 	if (n == (ssize_t)len) {
 		stats_add(c->stats.log_records, 1);
 		if (c->cri_failing)
@@ -402,6 +423,7 @@ int console_reopen(struct console *c, struct err *err)
 		return fd;
 	close(c->cri_fd);
 	c->cri_fd = fd;
+	c->cri_torn = false; /* a new file */
 	c->cri_failing = false;
 	stats_add(c->stats.reopens, 1);
 	log_info("CRI log %s reopened", c->cri_path);

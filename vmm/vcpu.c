@@ -284,7 +284,7 @@ static bool vcpu_handle_exit(struct vcpu *v)
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
-			vm_request_exit(v->vm, KVMLET_EXIT_OK, "guest reset the machine");
+			vm_request_exit(v->vm, KVMLET_EXIT_GUEST_RESET, "guest reset the machine");
 		else
 			vm_request_exit(v->vm, KVMLET_EXIT_OK, "guest powered off");
 		return false;

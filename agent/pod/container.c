@@ -108,6 +108,9 @@ static int create_claimed(struct pods *p, struct pod_sandbox *sb,
 						 ? sb->cfg->linux->cgroup_parent
 						 : "",
 			.log_path = c->st.log_path,
+			/* The backend opens the log beneath the directory itself (no TOCTOU). */
+			.log_directory = c->st.log_path[0] ? sb->cfg->log_directory : NULL,
+			.log_relpath = c->st.log_path[0] ? cfg->log_path : NULL,
 			.sandbox = sb->cfg,
 			.config = c->cfg,
 			.image = &img,

@@ -4,52 +4,34 @@
  * fill the jail (kernel, disk copies, devices, ISO disks), and record the
  * jailer's whole command line in vm.json. Nothing runs yet.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
-#include "agent/ga_client.h"
 #include "agent/image/store.h"
 #include "agent/net/vmnet.h"
+#include "agent/vm/build.h"
 #include "agent/vm/cgroup.h"
 #include "agent/vm/disk.h"
 #include "agent/vm/host_priv.h"
-#include "agent/vm/ids.h"
-#include "agent/vm/iso.h"
 #include "agent/vm/jail.h"
-#include "agent/vm/proc.h"
-#include "agent/vm/reason.h"
-#include "agent/vm/record.h"
-#include "agent/vm/spec.h"
+#include "agent/vm/logfile.h"
 #include "agent/vm/vm.h"
 #include "lib/clock.h"
-#include "lib/http_client.h"
 #include "lib/log.h"
 #include "lib/mkdir_p.h"
 
-#define VMM_MAX_DRIVES 8 /* kvmlet-vmm's CONFIG_MAX_DRIVES */
-
 /* ---- create ------------------------------------------------------------- */
 
-static void argv_pushf(struct argv_buf *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void argv_pushf(struct argv_buf *a, const char *fmt, ...)
+void build_pushf(struct argv_buf *a, const char *fmt, ...)
 {
 	char buf[PATH_MAX + 128];
 	va_list ap;
@@ -64,20 +46,6 @@ static void argv_pushf(struct argv_buf *a, const char *fmt, ...)
 	}
 	host_argv_push(a, buf);
 }
-
-/* What create builds up, undone as a whole on failure. */
-struct build {
-	struct vm_host *h;
-	const struct vm_request *req;
-	struct vm_spec spec;
-	struct vm_record rec;
-	char state[PATH_MAX];
-	char jail_dir[PATH_MAX];
-	char root[PATH_MAX];
-	struct argv_buf vmm; /* the VMM's arguments, inside the jail */
-	unsigned int drives;
-	bool ids_taken, state_made, jail_made, tap_made;
-};
 
 static bool relative_safe(const char *p)
 {
@@ -132,8 +100,8 @@ static int add_boot(struct build *b, struct err *err)
 	}
 	host_argv_push(&b->vmm, "--cmdline");
 	if (b->req->kernel_ip_arg && *b->req->kernel_ip_arg)
-		argv_pushf(&b->vmm, "%s%s%s", b->spec.cmdline, *b->spec.cmdline ? " " : "",
-			   b->req->kernel_ip_arg);
+		build_pushf(&b->vmm, "%s%s%s", b->spec.cmdline, *b->spec.cmdline ? " " : "",
+			    b->req->kernel_ip_arg);
 	else
 		host_argv_push(&b->vmm, b->spec.cmdline);
 	return 0;
@@ -171,12 +139,12 @@ static int add_net(struct build *b, struct err *err)
 		return r;
 	b->tap_made = true;
 	host_argv_push(&b->vmm, "--net");
-	argv_pushf(&b->vmm, "id=eth0,tap=%s,mac=%s", q->tap_name, info.mac);
+	build_pushf(&b->vmm, "id=eth0,tap=%s,mac=%s", q->tap_name, info.mac);
 	return 0;
 }
 
-static int add_drive(struct build *b, const char *id, const char *file, bool readonly,
-		     const char *serial, struct err *err)
+int build_add_drive(struct build *b, const char *id, const char *file, bool readonly,
+		    const char *serial, struct err *err)
 {
 	if (b->drives >= VMM_MAX_DRIVES)
 		return err_set(err, -EINVAL,
@@ -185,8 +153,8 @@ static int add_drive(struct build *b, const char *id, const char *file, bool rea
 			       VMM_MAX_DRIVES);
 	b->drives++;
 	host_argv_push(&b->vmm, "--drive");
-	argv_pushf(&b->vmm, "id=%s,path=/%s%s%s%s", id, file, readonly ? ",readonly=on" : "",
-		   serial ? ",serial=" : "", serial ? serial : "");
+	build_pushf(&b->vmm, "id=%s,path=/%s%s%s%s", id, file, readonly ? ",readonly=on" : "",
+		    serial ? ",serial=" : "", serial ? serial : "");
 	return 0;
 }
 
@@ -205,11 +173,14 @@ static int add_disks(struct build *b, struct err *err)
 		if (!r && snprintf(dst, sizeof(dst), "%s/%s", b->root, name) >= (int)sizeof(dst))
 			r = err_set(err, -ENAMETOOLONG, "disk path too long");
 		if (!r)
-			r = vm_disk_clone(src, dst, b->rec.uid, b->rec.uid, &reflinked, err);
+			r = vm_disk_clone(src, dst, b->rec.uid, &reflinked, err);
+		struct stat st;
+		if (!r && !stat(dst, &st) && (uint64_t)st.st_size > b->largest_disk)
+			b->largest_disk = (uint64_t)st.st_size;
 		if (!r && vm_strv_push(&b->rec.disks, &b->rec.nr_disks, name))
 			r = err_set(err, -ENOMEM, "out of memory");
 		if (!r)
-			r = add_drive(b, id, name, false, NULL, err);
+			r = build_add_drive(b, id, name, false, NULL, err);
 		if (r)
 			return r;
 		log_debug("VM %s: disk %s %s", b->rec.id, name, reflinked ? "reflinked" : "copied");
@@ -245,7 +216,7 @@ static int add_devices(struct build *b, struct err *err)
 		snprintf(id, sizeof(id), "dev%zu", i);
 		r = vm_jail_mknod(host, b->root, name, b->rec.uid, ro, err);
 		if (!r)
-			r = add_drive(b, id, name, ro, NULL, err);
+			r = build_add_drive(b, id, name, ro, NULL, err);
 		if (r)
 			return r;
 	}
@@ -253,7 +224,7 @@ static int add_devices(struct build *b, struct err *err)
 }
 
 /* A new image file in the jail: root-owned, readable by the VM. */
-static int iso_create(struct build *b, const char *name, struct err *err)
+int build_iso_create(struct build *b, const char *name, struct err *err)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -266,160 +237,16 @@ static int iso_create(struct build *b, const char *name, struct err *err)
 	return fd;
 }
 
-/* One mount's disk: mount<n>.iso, serial and volume id vol. */
-static int add_mount_iso(struct build *b, const struct vm_iso_source *src, size_t nr,
-			 unsigned int n, const char *vol, const char *what, struct err *err)
-{
-	char file[32], id[32];
-	struct vm_iso_report rep;
-	int fd, r;
-
-	snprintf(file, sizeof(file), "mount%u.iso", n);
-	snprintf(id, sizeof(id), "mount%u", n);
-	fd = iso_create(b, file, err);
-	if (fd < 0)
-		return fd;
-	r = vm_iso_from_sources(src, nr, vol, VM_ISO_DEFAULT_MAX, fd, &rep, err);
-	close(fd);
-	if (r == -EFBIG)
-		return err_prefix(err, -EINVAL, "%s: ", what);
-	if (r)
-		return r;
-	if (rep.skipped)
-		log_fields(LOG_WARN,
-			   "VM mount: entries left out (links leaving the mount, special files)",
-			   "id", b->rec.id, "mount", what, NULL);
-	return add_drive(b, id, file, true, vol, err);
-}
-
-/*
- * Mounts never fail the pod for what they point at: a missing path or one
- * that is no file or directory is skipped with a warning. Each gets a disk
- * of its own while the VMM has disks left; when they run short, the last
- * disk holds all the remaining mounts, each in a directory named by its
- * volume name. Only a mount too large for a disk image is an error.
- */
-static int add_mounts(struct build *b, struct err *err)
-{
-	const Runtime__V1__ContainerConfig *c = b->req->config;
-	struct vm_iso_source *src = calloc(c->n_mounts + 1, sizeof(*src));
-	char(*vols)[21] = calloc(c->n_mounts + 1, sizeof(*vols));
-	size_t nr = 0, own;
-	unsigned int left = VMM_MAX_DRIVES - b->drives;
-	int r = 0;
-
-	if (!src || !vols) {
-		free(src);
-		free(vols);
-		return err_set(err, -ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < c->n_mounts; i++) {
-		const Runtime__V1__Mount *m = c->mounts[i];
-		const char *host = m->host_path ? m->host_path : "";
-		const char *cpath = m->container_path ? m->container_path : "";
-		struct stat st;
-
-		if (host[0] != '/' || stat(host, &st) ||
-		    !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-			log_fields(LOG_WARN, "VM mount skipped: not a file or directory", "id",
-				   b->rec.id, "host_path", host, "container_path", cpath, NULL);
-			continue;
-		}
-		vm_iso_volume_name(cpath, (unsigned int)nr, vols[nr], sizeof(vols[nr]));
-		src[nr].host_path = host;
-		src[nr].dir = "";
-		nr++;
-	}
-	if (nr && !left) {
-		log_fields(LOG_WARN, "VM mounts skipped: no disk left", "id", b->rec.id, NULL);
-		nr = 0;
-	}
-	own = nr <= left ? nr : left - 1;
-	for (size_t i = 0; !r && i < own; i++)
-		r = add_mount_iso(b, &src[i], 1, (unsigned int)i, vols[i], vols[i], err);
-	if (!r && own < nr) {
-		for (size_t i = own; i < nr; i++)
-			src[i].dir = vols[i];
-		log_fields(LOG_WARN, "VM mounts share one disk: more mounts than disks", "id",
-			   b->rec.id, NULL);
-		r = add_mount_iso(b, &src[own], nr - own, (unsigned int)own, "KVMLET_MOUNTS",
-				  "the mounts sharing a disk", err);
-	}
-	free(src);
-	free(vols);
-	return r;
-}
-
-/* A YAML scalar that says exactly s, whatever s holds: a JSON string is one. */
-static char *yaml_quote(const char *s)
-{
-	cJSON *j = cJSON_CreateString(s);
-	char *q = j ? cJSON_PrintUnformatted(j) : NULL;
-
-	cJSON_Delete(j);
-	return q;
-}
-
-static int add_cidata(struct build *b, struct err *err)
-{
-	const struct vm_spec *s = &b->spec;
-	const Runtime__V1__PodSandboxConfig *sb = b->req->sandbox;
-	const char *pod = sb && sb->metadata && sb->metadata->name && *sb->metadata->name
-				  ? sb->metadata->name
-				  : b->rec.id;
-	static const char empty_user_data[] = "#cloud-config\n";
-	struct vm_iso_file files[3];
-	size_t nr = 0;
-	char *meta = NULL, *qid = NULL, *qhost = NULL;
-	int fd, r;
-
-	if (!vm_spec_wants_cidata(s))
-		return 0;
-	if (!s->meta_data) {
-		size_t len;
-
-		qid = yaml_quote(b->rec.id);
-		qhost = yaml_quote(pod);
-		len = (qid ? strlen(qid) : 0) + (qhost ? strlen(qhost) : 0) + 64;
-		meta = qid && qhost ? malloc(len) : NULL;
-		if (!meta) {
-			free(qid);
-			free(qhost);
-			return err_set(err, -ENOMEM, "out of memory");
-		}
-		snprintf(meta, len, "instance-id: %s\nlocal-hostname: %s\n", qid, qhost);
-	}
-	files[nr++] =
-		(struct vm_iso_file){ "user-data", s->user_data ? s->user_data : empty_user_data,
-				      strlen(s->user_data ? s->user_data : empty_user_data), 0644 };
-	files[nr++] = (struct vm_iso_file){ "meta-data", s->meta_data ? s->meta_data : meta,
-					    strlen(s->meta_data ? s->meta_data : meta), 0644 };
-	/* The pod's annotation wins over the network-config rendered from the CNI result. */
-	const char *netcfg = s->network_config ? s->network_config : b->req->network_config;
-
-	if (netcfg)
-		files[nr++] =
-			(struct vm_iso_file){ "network-config", netcfg, strlen(netcfg), 0644 };
-	fd = iso_create(b, "cidata.iso", err);
-	r = fd < 0 ? fd : vm_iso_from_files(files, nr, "CIDATA", fd, err);
-	if (fd >= 0)
-		close(fd);
-	free(meta);
-	free(qid);
-	free(qhost);
-	return r ? r : add_drive(b, "cidata", "cidata.iso", true, "CIDATA", err);
-}
-
 static int build_vmm_args(struct build *b, struct err *err)
 {
 	int r;
 
-	argv_pushf(&b->vmm, "--vcpus=%u", b->spec.vcpus);
-	argv_pushf(&b->vmm, "--memory=%" PRIu64, b->spec.memory_mib);
+	build_pushf(&b->vmm, "--vcpus=%u", b->spec.vcpus);
+	build_pushf(&b->vmm, "--memory=%" PRIu64, b->spec.memory_mib);
 	host_argv_push(&b->vmm, "--api-sock");
 	host_argv_push(&b->vmm, "/api.sock");
 	host_argv_push(&b->vmm, "--vsock");
-	argv_pushf(&b->vmm, "cid=%u,uds=/vsock.sock", b->rec.cid);
+	build_pushf(&b->vmm, "cid=%u,uds=/vsock.sock", b->rec.cid);
 	if (b->spec.rng)
 		host_argv_push(&b->vmm, "--rng");
 	/* Console input, for attach (the streaming issue). */
@@ -429,7 +256,7 @@ static int build_vmm_args(struct build *b, struct err *err)
 		const char *name = strrchr(b->rec.log_path, '/') + 1;
 
 		host_argv_push(&b->vmm, "--serial");
-		argv_pushf(&b->vmm, "cri:/log/%s", name);
+		build_pushf(&b->vmm, "cri:/log/%s", name);
 	} else {
 		host_argv_push(&b->vmm, "--serial");
 		host_argv_push(&b->vmm, "none");
@@ -442,9 +269,9 @@ static int build_vmm_args(struct build *b, struct err *err)
 	if (!r)
 		r = add_devices(b, err);
 	if (!r)
-		r = add_cidata(b, err);
+		r = build_add_cidata(b, err);
 	if (!r)
-		r = add_mounts(b, err);
+		r = build_add_mounts(b, err);
 	if (!r && b->vmm.failed)
 		r = err_set(err, b->vmm.failed, "VMM arguments: %s", strerror(-b->vmm.failed));
 	return r;
@@ -466,9 +293,9 @@ static int build_jailer_args(struct build *b, struct err *err)
 	host_argv_push(&a, "--exec-file");
 	host_argv_push(&a, h->vmm_path);
 	host_argv_push(&a, "--uid");
-	argv_pushf(&a, "%u", b->rec.uid);
+	build_pushf(&a, "%u", b->rec.uid);
 	host_argv_push(&a, "--gid");
-	argv_pushf(&a, "%u", b->rec.uid);
+	build_pushf(&a, "%u", b->rec.uid);
 	host_argv_push(&a, "--chroot-base-dir");
 	host_argv_push(&a, h->jail_base);
 	if (b->req->netns_path && *b->req->netns_path) {
@@ -476,11 +303,21 @@ static int build_jailer_args(struct build *b, struct err *err)
 		host_argv_push(&a, b->req->netns_path);
 	}
 	host_argv_push(&a, "--cgroup-version");
-	argv_pushf(&a, "%d", h->cgroup_version);
+	build_pushf(&a, "%d", h->cgroup_version);
 	host_argv_push(&a, "--parent-cgroup");
 	host_argv_push(&a, parent);
 	vm_cgroup_jailer_args(h->cgroup_version, limit, b->spec.cpu_quota_us, b->spec.cpu_period_us,
 			      host_argv_push, &a);
+	/*
+	 * No file the VMM writes grows past its largest disk (or a snapshot of
+	 * its RAM) and the log's slack: past that, writes fail with EFBIG
+	 * (the VMM ignores SIGXFSZ) instead of filling the host.
+	 */
+	host_argv_push(&a, "--resource-limit");
+	build_pushf(&a, "fsize=%" PRIu64,
+		    (b->largest_disk > (b->spec.memory_mib << 20) ? b->largest_disk
+								  : b->spec.memory_mib << 20) +
+			    VM_LOG_FSIZE_SLACK);
 	host_argv_push(&a, "--");
 	for (size_t i = 0; i < b->vmm.n; i++)
 		host_argv_push(&a, b->vmm.v[i]);
@@ -502,15 +339,43 @@ static int check_request(const struct vm_request *req, struct err *err)
 			       req->id ? req->id : "", VM_ID_MAX);
 	if (!req->image || !req->image_dir)
 		return err_set(err, -EINVAL, "container %s: no image", req->id);
-	if (req->log_path && *req->log_path &&
-	    (req->log_path[0] != '/' || strlen(req->log_path) >= PATH_MAX - 64 ||
-	     !strrchr(req->log_path, '/')[1]))
-		return err_set(err, -EINVAL, "log_path '%.100s': expected an absolute file path",
-			       req->log_path);
 	if (req->netns_path && *req->netns_path && req->netns_path[0] != '/')
 		return err_set(err, -EINVAL, "network namespace '%.100s': not an absolute path",
 			       req->netns_path);
 	return 0;
+}
+
+/*
+ * The log's directory and relative path, from log_directory + log_relpath,
+ * or from an absolute log_path alone (split at its last '/').
+ */
+static int fill_log(struct vm_record *rec, const struct vm_request *req, struct err *err)
+{
+	const char *dir = req->log_directory, *rel = req->log_relpath;
+	const char *path = req->log_path ? req->log_path : "";
+	int r;
+
+	if (!dir || !*dir) {
+		const char *slash = strrchr(path, '/');
+
+		if (!*path)
+			return 0;
+		if (path[0] != '/' || !slash || slash == path)
+			return err_set(err, -EINVAL,
+				       "log_path '%.100s': expected an absolute file path below /",
+				       path);
+		snprintf(rec->log_directory, sizeof(rec->log_directory), "%.*s",
+			 (int)(slash - path), path);
+		rel = slash + 1;
+	} else {
+		if (!rel || !*rel)
+			return 0;
+		snprintf(rec->log_directory, sizeof(rec->log_directory), "%s", dir);
+	}
+	r = vm_log_check(rec->log_directory, rel, err);
+	if (!r && vm_pathf(rec->log_path, sizeof(rec->log_path), "%s/%s", rec->log_directory, rel))
+		r = err_set(err, -EINVAL, "log_path '%.100s': too long", rel);
+	return r;
 }
 
 static void build_undo(struct build *b)
@@ -541,7 +406,11 @@ int host_create(void *ctx, const struct vm_request *req, struct err *err)
 	snprintf(b.rec.id, sizeof(b.rec.id), "%s", req->id);
 	snprintf(b.rec.sandbox_id, sizeof(b.rec.sandbox_id), "%.*s", VM_ID_MAX,
 		 req->sandbox_id ? req->sandbox_id : "");
-	snprintf(b.rec.log_path, sizeof(b.rec.log_path), "%s", req->log_path ? req->log_path : "");
+	r = fill_log(&b.rec, req, err);
+	if (r) {
+		vm_spec_free(&b.spec);
+		return r;
+	}
 	b.rec.vcpus = b.spec.vcpus;
 	b.rec.memory_mib = b.spec.memory_mib;
 	b.rec.cgroup_version = b.h->cgroup_version;

@@ -59,8 +59,7 @@ int vm_disk_copy_sparse(int in, int out, struct err *err)
 	return 0;
 }
 
-int vm_disk_clone(const char *src, const char *dst, uid_t uid, gid_t gid, bool *reflinked,
-		  struct err *err)
+int vm_disk_clone(const char *src, const char *dst, gid_t gid, bool *reflinked, struct err *err)
 {
 	int in, out, r = 0;
 
@@ -82,7 +81,7 @@ int vm_disk_clone(const char *src, const char *dst, uid_t uid, gid_t gid, bool *
 	 * No fsync: after a host crash the container is created anew, with a
 	 * fresh copy, so this one never needs to survive one.
 	 */
-	if (!r && fchown(out, uid, gid))
+	if (!r && (fchown(out, 0, gid) || fchmod(out, 0660)))
 		r = err_set(err, -errno, "disk copy '%s': chown: %s", dst, strerror(errno));
 	close(out);
 	close(in);

@@ -16,11 +16,12 @@
 #include "lib/err.h"
 
 /*
- * Creates dst (which must not exist) as a copy of src with owner uid:gid and
- * mode 0600. *reflinked says which way it went. On failure dst is gone.
+ * Creates dst (which must not exist) as a copy of src owned by root, group
+ * gid, mode 0660: the VM writes it through its group and, not owning it,
+ * cannot chmod it (setuid bits on a file it wrote). *reflinked says which
+ * way it went. On failure dst is gone.
  */
-int vm_disk_clone(const char *src, const char *dst, uid_t uid, gid_t gid, bool *reflinked,
-		  struct err *err);
+int vm_disk_clone(const char *src, const char *dst, gid_t gid, bool *reflinked, struct err *err);
 /* The sparse copy alone (for tests on file systems that reflink). */
 int vm_disk_copy_sparse(int in, int out, struct err *err);
 

@@ -3,42 +3,17 @@
  * What goes into a running guest (vm.h): the console's log reopened after
  * rotation, and ExecSync through the guest agent.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "agent/ga_client.h"
-#include "agent/image/store.h"
-#include "agent/vm/cgroup.h"
-#include "agent/vm/disk.h"
 #include "agent/vm/host_priv.h"
-#include "agent/vm/ids.h"
-#include "agent/vm/iso.h"
-#include "agent/vm/jail.h"
-#include "agent/vm/proc.h"
-#include "agent/vm/reason.h"
-#include "agent/vm/record.h"
-#include "agent/vm/spec.h"
+#include "agent/vm/logfile.h"
 #include "agent/vm/vm.h"
-#include "lib/clock.h"
-#include "lib/http_client.h"
 #include "lib/log.h"
-#include "lib/mkdir_p.h"
 
 /* Reaching the agent: apart from the command's own timeout, which starts after. */
 #define EXEC_CONNECT_MS 2000
@@ -50,7 +25,7 @@ int host_reopen_log(void *ctx, const char *id, struct err *err)
 	struct vm_exit e;
 	char state[PATH_MAX], jail_dir[PATH_MAX], root[PATH_MAX];
 	long status;
-	int fd, r = host_load(h, id, state, sizeof(state), &rec, err);
+	int r = host_load(h, id, state, sizeof(state), &rec, err);
 
 	if (r)
 		return r;
@@ -63,12 +38,9 @@ int host_reopen_log(void *ctx, const char *id, struct err *err)
 		return 0;
 	}
 	/* kubelet renamed the file away: a new one, the VM's own, at the same path. */
-	fd = open(rec.log_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0640);
-	if (fd < 0 || fchown(fd, rec.uid, rec.uid) || fchmod(fd, 0640))
-		r = err_set(err, -errno, "log file '%s': %s", rec.log_path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	r = vm_log_prepare(rec.log_directory, vm_record_log_relpath(&rec), rec.uid, NULL, err);
+	if (!r && host_jail_paths(h, id, jail_dir, root, sizeof(root)))
+		r = err_set(err, -ENAMETOOLONG, "VM '%s': jail path too long", id);
 	if (!r)
 		r = host_api_call(root, "PUT", "/kvmlet/console/reopen", "{}", 5000, &status, NULL,
 				  err);
@@ -124,7 +96,8 @@ int host_exec(void *ctx, const char *id, const char *const *argv, size_t argc, i
 	if (!argc || !argv[0] || !*argv[0])
 		return err_set(err, -EINVAL, "exec: no command");
 	timeout = timeout_ms <= 0 || timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms;
-	host_jail_paths(h, id, jail_dir, root, sizeof(root));
+	if (host_jail_paths(h, id, jail_dir, root, sizeof(root)))
+		return err_set(err, -ENAMETOOLONG, "VM '%s': jail path too long", id);
 	sockfd = host_jail_socket(root, "vsock.sock", addr.path, sizeof(addr.path));
 	if (sockfd < 0)
 		return err_set(err, -ENOTCONN,

@@ -7,34 +7,22 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
-#include "agent/ga_client.h"
-#include "agent/image/store.h"
 #include "agent/vm/cgroup.h"
-#include "agent/vm/disk.h"
 #include "agent/vm/host_priv.h"
-#include "agent/vm/ids.h"
-#include "agent/vm/iso.h"
 #include "agent/vm/jail.h"
 #include "agent/vm/proc.h"
 #include "agent/vm/reason.h"
-#include "agent/vm/record.h"
 #include "agent/vm/spec.h"
 #include "agent/vm/vm.h"
 #include "lib/clock.h"
@@ -67,6 +55,31 @@ int host_jail_paths(const struct vm_host *h, const char *id, char *dir, char *ro
 	if (vm_jail_dir(h->jail_base, h->vmm_path, id, dir, size))
 		return -ENAMETOOLONG;
 	return vm_pathf(root, size, "%s/root", dir);
+}
+
+/*
+ * jail_base and jail_base/<vmm>: 0711, whatever they were before. A VM's
+ * files need no listing from outside its jail, and a VM never needs to
+ * see another's names.
+ */
+static int jail_base_prepare(const struct vm_host *h)
+{
+	char dir[PATH_MAX], vmm[PATH_MAX];
+	const char *slash;
+	int r = mkdir_p(h->jail_base, 0711);
+
+	if (r)
+		return r;
+	if (chmod(h->jail_base, 0711))
+		return -errno;
+	if (vm_jail_dir(h->jail_base, h->vmm_path, "x", dir, sizeof(dir)))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	snprintf(vmm, sizeof(vmm), "%.*s", (int)(slash - dir), dir);
+	r = mkdir_p(vmm, 0711);
+	if (!r && chmod(vmm, 0711))
+		r = -errno;
+	return r;
 }
 
 /* The record of id; -ENOENT (with text) when there is none. */
@@ -163,7 +176,7 @@ int host_api_call(const char *root, const char *method, const char *path, const 
 	return r;
 }
 
-/* ---- liveness ----------------------------------------------------------- */
+/* ---- argument lists ------------------------------------------------------ */
 
 int host_argv_push(void *ctx, const char *s)
 {
@@ -172,6 +185,38 @@ int host_argv_push(void *ctx, const char *s)
 	if (!a->failed && vm_strv_push(&a->v, &a->n, s))
 		a->failed = -ENOMEM;
 	return a->failed;
+}
+
+/* ---- liveness ----------------------------------------------------------- */
+
+/*
+ * The shim is gone without a record (killed, or a host crash): its VMM may
+ * still run in the cgroup, on the same disks kubelet's next attempt would
+ * get. It is killed, and only once the group is empty is the VM exited,
+ * recorded as lost at the time that was seen, so that every later look
+ * agrees. A group that cannot be emptied stays LIVE_LOST.
+ */
+static enum host_liveness settle_lost(const char *dir, const struct vm_record *rec,
+				      struct vm_exit *e)
+{
+	struct err err = { 0 };
+
+	if (vm_cgroup_kill(rec->cgroup_version, rec->cgroup, CGROUP_KILL_MS)) {
+		log_fields(LOG_WARN, "VM lost its shim and its cgroup cannot be emptied", "id",
+			   rec->id, "cgroup", rec->cgroup, NULL);
+		return LIVE_LOST;
+	}
+	*e = (struct vm_exit){ .exit_status = VM_EXIT_UNKNOWN,
+			       .finished_at = (int64_t)clock_ns(CLOCK_REALTIME),
+			       .lost = true };
+	/* Another caller may have settled it meanwhile: its record stands. */
+	if (vm_exit_read(dir, e, &err) == 0)
+		return LIVE_EXITED;
+	if (vm_exit_write(dir, e, &err))
+		log_warn("VM %s: recording its loss: %s", rec->id, err.msg);
+	else
+		log_fields(LOG_WARN, "VM lost its shim: recorded as exited", "id", rec->id, NULL);
+	return LIVE_EXITED;
 }
 
 /* Where the VM is, and its exit record when it has one. */
@@ -189,7 +234,7 @@ enum host_liveness host_liveness(const char *dir, const struct vm_record *rec, s
 	memset(&err, 0, sizeof(err));
 	if (vm_exit_read(dir, e, &err) == 0)
 		return LIVE_EXITED;
-	return LIVE_LOST;
+	return settle_lost(dir, rec, e);
 }
 
 /* ---- status ------------------------------------------------------------- */
@@ -219,14 +264,14 @@ static int host_status(void *ctx, const char *id, struct vm_status *out, struct 
 	case LIVE_EXITED:
 		out->state = VM_EXITED;
 		out->finished_at = e.finished_at;
-		vm_reason_explain(&e, &out->exit_code, out->reason, sizeof(out->reason),
-				  out->message, sizeof(out->message));
+		vm_reason_explain(&e, rec.stop_requested_at != 0, &out->exit_code, out->reason,
+				  sizeof(out->reason), out->message, sizeof(out->message));
 		break;
 	case LIVE_LOST:
-		out->state = VM_EXITED;
-		out->finished_at = rec.started_at;
-		vm_reason_explain(NULL, &out->exit_code, out->reason, sizeof(out->reason),
-				  out->message, sizeof(out->message));
+		/* Its VMM is still there: not exited, or kubelet starts another on its disks. */
+		out->state = VM_RUNNING;
+		snprintf(out->message, sizeof(out->message),
+			 "the VM's monitor is gone and its cgroup could not be emptied");
 		break;
 	}
 	vm_record_free(&rec);
@@ -443,7 +488,7 @@ int vm_host_open(const struct vm_host_config *cfg, struct vm_backend *out, struc
 	}
 	r = mkdir_p(h->state_dir, 0700);
 	if (!r)
-		r = mkdir_p(h->jail_base, 0755);
+		r = jail_base_prepare(h);
 	if (r) {
 		err_set(err, r, "VM directories: %s", strerror(-r));
 		host_free(h);

@@ -11,6 +11,9 @@
 #ifndef KVMLET_AGENT_VM_HOST_PRIV_H
 #define KVMLET_AGENT_VM_HOST_PRIV_H
 
+/* How long emptying a VM's cgroup (SIGKILL, then its tasks leave) may take. */
+#define CGROUP_KILL_MS 5000
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

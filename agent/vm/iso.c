@@ -7,11 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,14 +26,13 @@
 
 struct walk {
 	struct archive *a;
-	char root[PATH_MAX]; /* the real path of the mount */
-	size_t root_len;
+	int root_fd;	   /* the mount's root directory: every name resolves beneath it */
+	const char *label; /* the mount's host path, for messages */
 	uint64_t max;
 	uint64_t used;
 	struct vm_iso_report *rep;
 	struct err *err;
 };
-
 static struct archive *iso_open(const char *volume_id, int out_fd, struct err *err)
 {
 	struct archive *a = archive_write_new();
@@ -100,31 +101,57 @@ static int charge(struct walk *w, uint64_t bytes, const char *name)
 	uint64_t cost = bytes + ENTRY_OVERHEAD;
 
 	if (w->rep->files + w->rep->dirs >= MAX_ENTRIES)
-		return err_set(w->err, -EFBIG, "mount '%s': more than %u files", w->root,
+		return err_set(w->err, -EFBIG, "mount '%s': more than %u files", w->label,
 			       MAX_ENTRIES);
 	if (cost > w->max - w->used || w->used > w->max)
 		return err_set(w->err, -EFBIG,
 			       "mount '%s': its files exceed %llu MiB at '%s' (too big for a VM "
 			       "mount disk)",
-			       w->root, (unsigned long long)(w->max >> 20), name);
+			       w->label, (unsigned long long)(w->max >> 20), name);
 	w->used += cost;
 	return 0;
 }
 
-static int put_file(struct walk *w, const char *real, const char *name, const struct stat *st)
+/*
+ * A volume's writer (a shared PVC, a hostPath) may swap any name for a
+ * symlink or a FIFO while we walk: names are resolved only beneath the
+ * mount's root descriptor (a link may point within it, as the atomic
+ * writer's do, never out), and an entry is looked at as an O_PATH handle
+ * first, so that opening a FIFO or a device never happens.
+ */
+static int open_beneath(int root_fd, const char *rel)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Reads what an O_PATH handle names, the very inode that was checked. */
+static int reopen(int path_fd, int flags)
+{
+	char proc[64];
+	int fd;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+	fd = open(proc, flags | O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Exactly st->st_size bytes from fd, even if the file changes meanwhile. */
+static int put_file(struct walk *w, int fd, const char *name, const struct stat *st)
 {
 	char buf[65536];
-	int fd, r;
 	off_t left = st->st_size;
+	int r;
 
 	r = charge(w, (uint64_t)st->st_size, name);
-	if (r)
-		return r;
-	fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return err_set(w->err, -errno, "mount file '%s': %s", real, strerror(errno));
-	r = put_header(w->a, name, AE_IFREG, st->st_mode, st->st_size, st->st_mtime, w->err);
-	/* Exactly the size the header promised, even if the file changes meanwhile. */
+	if (!r)
+		r = put_header(w->a, name, AE_IFREG, st->st_mode, st->st_size, st->st_mtime,
+			       w->err);
 	while (!r && left > 0) {
 		ssize_t n = read(fd, buf, (size_t)left < sizeof(buf) ? (size_t)left : sizeof(buf));
 
@@ -137,7 +164,6 @@ static int put_file(struct walk *w, const char *real, const char *name, const st
 		r = put_data(w->a, name, buf, (size_t)n, w->err);
 		left -= n;
 	}
-	close(fd);
 	if (!r) {
 		w->rep->files++;
 		w->rep->bytes += (uint64_t)st->st_size;
@@ -145,46 +171,44 @@ static int put_file(struct walk *w, const char *real, const char *name, const st
 	return r;
 }
 
-static bool beneath(const struct walk *w, const char *real)
-{
-	return !strcmp(real, w->root) ||
-	       (!strncmp(real, w->root, w->root_len) &&
-		(w->root[w->root_len - 1] == '/' || real[w->root_len] == '/'));
-}
+static int walk_dir(struct walk *w, int dir_fd, const char *rel, const char *prefix,
+		    unsigned int depth);
 
-static int walk_dir(struct walk *w, const char *real_dir, const char *prefix, unsigned int depth);
-
-/* One directory entry: name in real_dir, stored as prefix/name. */
-static int walk_entry(struct walk *w, const char *real_dir, const char *name, const char *prefix,
-		      unsigned int depth)
+/* One directory entry: rel beneath the root, stored as iso_name. */
+static int walk_entry(struct walk *w, const char *rel, const char *iso_name, unsigned int depth)
 {
-	char path[PATH_MAX], real[PATH_MAX], iso_name[PATH_MAX];
 	struct stat st;
+	int pfd, fd, r;
 
-	if (snprintf(path, sizeof(path), "%s/%s", real_dir, name) >= (int)sizeof(path) ||
-	    snprintf(iso_name, sizeof(iso_name), "%s%s%s", prefix, *prefix ? "/" : "", name) >=
-		    (int)sizeof(iso_name)) {
+	pfd = open_beneath(w->root_fd, rel);
+	if (pfd < 0 || fstat(pfd, &st) ||
+	    !(S_ISREG(st.st_mode) || (S_ISDIR(st.st_mode) && depth + 1 < MAX_DEPTH))) {
+		/* escaping or dangling links, special files, too deep */
+		if (pfd >= 0)
+			close(pfd);
 		w->rep->skipped++;
 		return 0;
 	}
-	/* Links resolve here, and must land beneath the mount's root. */
-	if (!realpath(path, real) || !beneath(w, real) || lstat(real, &st)) {
+	fd = reopen(pfd, S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+	close(pfd);
+	if (fd < 0) {
 		w->rep->skipped++;
 		return 0;
 	}
-	if (S_ISREG(st.st_mode))
-		return put_file(w, real, iso_name, &st);
-	if (!S_ISDIR(st.st_mode) || depth + 1 >= MAX_DEPTH) {
-		w->rep->skipped++;
-		return 0;
+	if (S_ISREG(st.st_mode)) {
+		r = put_file(w, fd, iso_name, &st);
+		close(fd);
+		return r;
 	}
-	int r = charge(w, 0, iso_name);
+	r = charge(w, 0, iso_name);
 	if (!r)
 		r = put_header(w->a, iso_name, AE_IFDIR, st.st_mode, 0, st.st_mtime, w->err);
-	if (r)
-		return r;
-	w->rep->dirs++;
-	return walk_dir(w, real, iso_name, depth + 1);
+	if (!r) {
+		w->rep->dirs++;
+		r = walk_dir(w, fd, rel, iso_name, depth + 1);
+	}
+	close(fd);
+	return r;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -192,21 +216,32 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int walk_dir(struct walk *w, const char *real_dir, const char *prefix, unsigned int depth)
+/* The names in dir_fd (not closed), sorted: the same directory, the same image. */
+static int list_dir(struct walk *w, int dir_fd, const char *rel, char ***out, size_t *nr)
 {
-	DIR *d = opendir(real_dir);
+	int fd = dup(dir_fd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int r = 0;
 
-	if (!d)
-		return err_set(w->err, -errno, "mount directory '%s': %s", real_dir,
-			       strerror(errno));
-	while ((de = readdir(d))) {
+	if (!d) {
+		r = err_set(w->err, -errno, "mount '%s': directory '%s': %s", w->label,
+			    *rel ? rel : ".", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	while (!r && (de = readdir(d))) {
 		/* ".", "..", and the atomic writer's "..data", "..2026_..." */
 		if (!strncmp(de->d_name, "..", 2) || !strcmp(de->d_name, "."))
 			continue;
+		if (n >= MAX_ENTRIES) {
+			r = err_set(w->err, -EFBIG, "mount '%s': more than %u files", w->label,
+				    MAX_ENTRIES);
+			break;
+		}
 		if (n == cap) {
 			char **nn = realloc(names, (cap ? cap * 2 : 16) * sizeof(*names));
 			if (!nn) {
@@ -222,62 +257,93 @@ static int walk_dir(struct walk *w, const char *real_dir, const char *prefix, un
 			break;
 		}
 		n++;
-		if (n > MAX_ENTRIES) {
-			r = err_set(w->err, -EFBIG, "mount '%s': more than %u files", w->root,
-				    MAX_ENTRIES);
-			break;
-		}
 	}
 	closedir(d);
-	/* Sorted: the same directory always gives the same image. */
 	if (!r)
 		qsort(names, n, sizeof(*names), cmp_names);
-	for (size_t i = 0; !r && i < n; i++)
-		r = walk_entry(w, real_dir, names[i], prefix, depth);
+	*out = names;
+	*nr = n;
+	return r;
+}
+
+static int walk_dir(struct walk *w, int dir_fd, const char *rel, const char *prefix,
+		    unsigned int depth)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int r = list_dir(w, dir_fd, rel, &names, &n);
+
+	for (size_t i = 0; !r && i < n; i++) {
+		char sub[PATH_MAX], iso_name[PATH_MAX];
+
+		/* Resolved from the root again: links like "../..data/x" reach their files. */
+		if (snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", names[i]) >=
+			    (int)sizeof(sub) ||
+		    snprintf(iso_name, sizeof(iso_name), "%s%s%s", prefix, *prefix ? "/" : "",
+			     names[i]) >= (int)sizeof(iso_name)) {
+			w->rep->skipped++;
+			continue;
+		}
+		r = walk_entry(w, sub, iso_name, depth);
+	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	return r;
 }
 
-/* One source into the open image: its tree (or file) under dir ("" for the root). */
+/*
+ * One source into the open image: its tree (or file) under dir ("" for the
+ * root). host_path itself is kubelet's (trusted, and it may be a link);
+ * only what lies beneath it is the volume's.
+ */
 static int put_source(struct walk *w, const struct vm_iso_source *src)
 {
 	const char *dir = src->dir ? src->dir : "";
 	char name[PATH_MAX];
 	struct stat st;
-	int r;
+	int fd, r;
 
-	if (!realpath(src->host_path, w->root))
+	w->label = src->host_path;
+	fd = open(src->host_path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
 		return err_set(w->err, -errno, "mount '%s': %s", src->host_path, strerror(errno));
-	w->root_len = strlen(w->root);
-	if (stat(w->root, &st))
-		return err_set(w->err, -errno, "mount '%s': %s", src->host_path, strerror(errno));
-	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+	if (fstat(fd, &st) || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))) {
+		close(fd);
 		return err_set(w->err, -EINVAL,
 			       "mount '%s': neither a directory nor a regular file",
 			       src->host_path);
+	}
+	r = 0;
 	if (*dir) {
 		r = charge(w, 0, dir);
 		if (!r)
 			r = put_header(w->a, dir, AE_IFDIR, 0755, 0, st.st_mtime, w->err);
-		if (r)
-			return r;
-		w->rep->dirs++;
+		if (!r)
+			w->rep->dirs++;
 	}
-	if (S_ISDIR(st.st_mode))
-		return walk_dir(w, w->root, dir, *dir ? 1 : 0);
-	const char *base = strrchr(w->root, '/');
-	if (snprintf(name, sizeof(name), "%s%s%s", dir, *dir ? "/" : "",
-		     base ? base + 1 : w->root) >= (int)sizeof(name))
-		return err_set(w->err, -ENAMETOOLONG, "mount '%s': name too long", src->host_path);
-	return put_file(w, w->root, name, &st);
+	if (!r && S_ISDIR(st.st_mode)) {
+		w->root_fd = fd;
+		r = walk_dir(w, fd, "", dir, *dir ? 1 : 0);
+	} else if (!r) {
+		const char *base = strrchr(src->host_path, '/');
+
+		base = base ? base + 1 : src->host_path;
+		if (!*base || snprintf(name, sizeof(name), "%s%s%s", dir, *dir ? "/" : "", base) >=
+				      (int)sizeof(name))
+			r = err_set(w->err, -ENAMETOOLONG, "mount '%s': bad file name",
+				    src->host_path);
+		else
+			r = put_file(w, fd, name, &st);
+	}
+	close(fd);
+	return r;
 }
 
 int vm_iso_from_sources(const struct vm_iso_source *src, size_t nr, const char *volume_id,
 			uint64_t max_bytes, int out_fd, struct vm_iso_report *rep, struct err *err)
 {
-	struct walk w = { .max = max_bytes, .rep = rep, .err = err };
+	struct walk w = { .root_fd = -1, .max = max_bytes, .rep = rep, .err = err };
 	int r = 0;
 
 	memset(rep, 0, sizeof(*rep));

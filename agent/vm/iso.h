@@ -5,10 +5,14 @@
  * mount (ConfigMaps, Secrets, the service-account token), as KubeVirt does
  * with its ISO volumes, and the cloud-init NoCloud disk ("cidata").
  *
- * A directory is walked from its real path. A symbolic link is followed
- * only when its target resolves beneath that root (kubelet's atomic writer
- * points "token -> ..data/token -> ..2026_12_07.../token"); one that leaves
- * it is skipped and counted. Names beginning with ".." are the atomic
+ * A directory is walked through descriptors only: every name is resolved
+ * with openat2(RESOLVE_BENEATH) from the mount's root descriptor, so that a
+ * writer of the volume swapping a name for a link while we walk cannot lead
+ * us out. A symbolic link is followed only when it resolves beneath that
+ * root (kubelet's atomic writer points "token -> ..data/token ->
+ * ..2026_12_07.../token"); one that leaves it is skipped and counted. Type
+ * and size come from the opened inode (fstat), which is then read through
+ * that handle: a FIFO or a device is never opened. Names beginning with ".." are the atomic
  * writer's own and are left out (the links above reach their files). Other
  * file types (sockets, devices, FIFOs) are skipped and counted too.
  *

@@ -2,18 +2,22 @@
 /* Filling and emptying a VM's jail root (jail.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "agent/vm/disk.h"
 #include "agent/vm/jail.h"
+
+#define REMOVE_MAX_DEPTH 64 /* a jail holds a flat root; a VM's own deep tree is refused */
 
 int vm_pathf(char *buf, size_t size, const char *fmt, ...)
 {
@@ -70,12 +74,12 @@ int vm_jail_place_ro(const char *src, const char *root, const char *name, struct
 	return r;
 }
 
-int vm_jail_mknod(const char *host_path, const char *root, const char *name, uid_t uid,
+int vm_jail_mknod(const char *host_path, const char *root, const char *name, gid_t gid,
 		  bool readonly, struct err *err)
 {
 	char dst[PATH_MAX];
 	struct stat st;
-	mode_t mode = readonly ? 0400 : 0600;
+	mode_t mode = readonly ? 0440 : 0660;
 
 	if (join(dst, sizeof(dst), root, name))
 		return err_set(err, -ENAMETOOLONG, "%s/%s: path too long", root, name);
@@ -88,7 +92,8 @@ int vm_jail_mknod(const char *host_path, const char *root, const char *name, uid
 	if (mknod(dst, S_IFBLK | mode, st.st_rdev))
 		return err_set(err, -errno, "device node '%s' (%u:%u): %s", dst, major(st.st_rdev),
 			       minor(st.st_rdev), strerror(errno));
-	if (chown(dst, uid, uid) || chmod(dst, mode)) {
+	/* Root's node, the VM's by group: an owner could chmod a read-only node writable. */
+	if (chown(dst, 0, gid) || chmod(dst, mode)) {
 		int e = errno;
 
 		unlink(dst);
@@ -135,29 +140,82 @@ int vm_jail_umount_log(const char *root, struct err *err)
 	return 0;
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* A directory entry below dirfd, never through a link, never into another mount. */
+static int open_subdir(int dirfd, const char *name)
 {
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP ? rmdir(path) : unlink(path))
-		return errno == ENOENT ? 0 : -errno;
-	return 0;
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * Empties the directory dfd (closed here). A mount met on the way, even a
+ * bind mount of the same file system (which st_dev does not tell apart),
+ * is -EXDEV: nothing is deleted beyond it.
+ */
+static int empty_dir(int dfd, unsigned int depth)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	if (depth > REMOVE_MAX_DEPTH) {
+		closedir(d);
+		return -ELOOP;
+	}
+	while (!r && (errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!unlinkat(dirfd(d), de->d_name, 0) || errno == ENOENT)
+			continue;
+		if (errno != EISDIR) {
+			r = -errno;
+			break;
+		}
+		int sub = open_subdir(dirfd(d), de->d_name);
+
+		if (sub < 0) {
+			r = sub;
+			break;
+		}
+		r = empty_dir(sub, depth + 1);
+		if (!r && unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) && errno != ENOENT)
+			r = -errno;
+		/* Removing entries while reading: start over rather than trust the stream. */
+		if (!r)
+			rewinddir(d);
+	}
+	if (!r && errno)
+		r = -errno;
+	closedir(d);
+	return r;
 }
 
 int vm_jail_remove_tree(const char *path, struct err *err)
 {
-	int r;
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), r;
 
-	if (access(path, F_OK) && errno == ENOENT)
+	if (dfd < 0 && errno == ENOENT)
 		return 0;
-	/* FTW_MOUNT: a mount left inside (the log directory) is never entered. */
-	r = nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-	if (r < 0)
-		return err_set(err, -errno ? -errno : -EIO, "removing '%s': %s", path,
-			       strerror(errno ? errno : EIO));
-	if (r > 0 || access(path, F_OK) == 0)
-		return err_set(err, r > 0 ? -r : -EBUSY, "removing '%s': %s", path,
-			       strerror(r > 0 ? r : EBUSY));
+	if (dfd < 0)
+		return err_set(err, -errno, "removing '%s': %s", path, strerror(errno));
+	r = empty_dir(dfd, 0);
+	if (!r && rmdir(path) && errno != ENOENT)
+		r = -errno;
+	if (r == -EXDEV)
+		return err_set(err, -EBUSY, "removing '%s': a mount is still inside", path);
+	if (r)
+		return err_set(err, r, "removing '%s': %s", path, strerror(-r));
 	return 0;
 }
 

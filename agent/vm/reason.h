@@ -10,6 +10,7 @@
 #ifndef KVMLET_AGENT_VM_REASON_H
 #define KVMLET_AGENT_VM_REASON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,8 +19,14 @@
 /* The exit code of a VM whose end nobody saw (shim gone, host rebooted). */
 #define VM_EXIT_UNKNOWN 255
 
-/* e NULL: the shim is gone without recording the end. */
-void vm_reason_explain(const struct vm_exit *e, int32_t *code, char *reason, size_t reason_size,
-		       char *msg, size_t msg_size);
+/*
+ * e NULL: the shim is gone without recording the end. stop_requested: a
+ * StopContainer asked the guest to shut down, so a power-off or a reset
+ * (how Linux answers Ctrl+Alt+Del) is 0, "Completed"; otherwise a reset
+ * is 5, "GuestReset" (a crashed guest rebooting with panic=N has not
+ * succeeded).
+ */
+void vm_reason_explain(const struct vm_exit *e, bool stop_requested, int32_t *code, char *reason,
+		       size_t reason_size, char *msg, size_t msg_size);
 
 #endif

@@ -155,11 +155,13 @@ int vm_record_write(const char *dir, const struct vm_record *rec, struct err *er
 		  add_uint(o, "cgroup_version", (uint64_t)rec->cgroup_version) &&
 		  cJSON_AddStringToObject(o, "cgroup", rec->cgroup) &&
 		  cJSON_AddStringToObject(o, "log_path", rec->log_path) &&
+		  cJSON_AddStringToObject(o, "log_directory", rec->log_directory) &&
 		  cJSON_AddBoolToObject(o, "log_mounted", rec->log_mounted) &&
 		  add_int(o, "created_at", rec->created_at) &&
 		  add_int(o, "started_at", rec->started_at) &&
 		  add_int(o, "shim_pid", rec->shim_pid) &&
 		  add_uint(o, "shim_start_ticks", rec->shim_start_ticks) &&
+		  add_int(o, "stop_requested_at", rec->stop_requested_at) &&
 		  add_strv(o, "argv", rec->argv, rec->argc) &&
 		  add_strv(o, "disks", rec->disks, rec->nr_disks);
 	int r = ok ? write_json(dir, "vm.json", o, err) : err_set(err, -ENOMEM, "out of memory");
@@ -200,6 +202,42 @@ static int get_strv(const char *what, const cJSON *o, const char *name, char ***
 	return 0;
 }
 
+/*
+ * log_directory, absent from records written before it was: then the log
+ * file's own directory. log_path must lie beneath it.
+ */
+static int get_log_directory(const char *what, const cJSON *o, struct vm_record *rec,
+			     struct err *err)
+{
+	const char *d = NULL, *slash = strrchr(rec->log_path, '/');
+	size_t n;
+	int r = json_get_string(what, o, "log_directory", false, &d, err);
+
+	if (r)
+		return r;
+	if (!*rec->log_path) {
+		rec->log_directory[0] = '\0';
+		return 0;
+	}
+	if (!d && slash)
+		snprintf(rec->log_directory, sizeof(rec->log_directory), "%.*s",
+			 (int)(slash - rec->log_path), rec->log_path);
+	else if (d)
+		snprintf(rec->log_directory, sizeof(rec->log_directory), "%s", d);
+	n = strlen(rec->log_directory);
+	if (!n || strncmp(rec->log_path, rec->log_directory, n) || rec->log_path[n] != '/' ||
+	    !rec->log_path[n + 1])
+		return err_set(err, -EINVAL, "%s: log_path is not beneath log_directory", what);
+	return 0;
+}
+
+const char *vm_record_log_relpath(const struct vm_record *rec)
+{
+	size_t n = strlen(rec->log_directory);
+
+	return *rec->log_path && n ? rec->log_path + n + 1 : "";
+}
+
 static const char *const record_fields[] = {
 	"id",
 	"sandbox_id",
@@ -210,11 +248,13 @@ static const char *const record_fields[] = {
 	"cgroup_version",
 	"cgroup",
 	"log_path",
+	"log_directory",
 	"log_mounted",
 	"created_at",
 	"started_at",
 	"shim_pid",
 	"shim_start_ticks",
+	"stop_requested_at",
 	"argv",
 	"disks",
 };
@@ -251,6 +291,8 @@ int vm_record_parse(const char *json, size_t len, struct vm_record *rec, struct 
 	if (!r)
 		r = copy_str(what, o, "log_path", rec->log_path, sizeof(rec->log_path), err);
 	if (!r)
+		r = get_log_directory(what, o, rec, err);
+	if (!r)
 		r = json_get_bool(what, o, "log_mounted", true, &rec->log_mounted, err);
 	if (!r)
 		r = json_get_int(what, o, "created_at", true, 0, INT64_MAX, &rec->created_at, err);
@@ -261,6 +303,9 @@ int vm_record_parse(const char *json, size_t len, struct vm_record *rec, struct 
 	if (!r)
 		r = json_get_uint(what, o, "shim_start_ticks", true, 0, UINT64_MAX,
 				  &rec->shim_start_ticks, err);
+	if (!r) /* absent from records written before it was */
+		r = json_get_int(what, o, "stop_requested_at", false, 0, INT64_MAX,
+				 &rec->stop_requested_at, err);
 	if (!r)
 		r = get_strv(what, o, "argv", &rec->argv, &rec->argc, err);
 	if (!r)
@@ -302,7 +347,8 @@ int vm_exit_write(const char *dir, const struct vm_exit *e, struct err *err)
 	bool ok = o && add_int(o, "exit_status", e->exit_status) &&
 		  add_int(o, "signal", e->signal) && add_int(o, "finished_at", e->finished_at) &&
 		  cJSON_AddBoolToObject(o, "oom", e->oom) &&
-		  cJSON_AddBoolToObject(o, "killed", e->killed);
+		  cJSON_AddBoolToObject(o, "killed", e->killed) &&
+		  cJSON_AddBoolToObject(o, "lost", e->lost);
 	int r = ok ? write_json(dir, "exit.json", o, err) : err_set(err, -ENOMEM, "out of memory");
 
 	cJSON_Delete(o);
@@ -311,7 +357,7 @@ int vm_exit_write(const char *dir, const struct vm_exit *e, struct err *err)
 
 struct exit_json {
 	int64_t exit_status, signal, finished_at;
-	bool oom, killed;
+	bool oom, killed, lost;
 };
 
 static const struct json_field exit_fields[] = {
@@ -320,6 +366,7 @@ static const struct json_field exit_fields[] = {
 	JSON_FIELD_INT("finished_at", true, struct exit_json, finished_at, 0, INT64_MAX),
 	JSON_FIELD("oom", JSON_BOOL, true, struct exit_json, oom),
 	JSON_FIELD("killed", JSON_BOOL, true, struct exit_json, killed),
+	JSON_FIELD("lost", JSON_BOOL, false, struct exit_json, lost),
 };
 
 int vm_exit_parse(const char *json, size_t len, struct vm_exit *e, struct err *err)
@@ -344,6 +391,7 @@ int vm_exit_parse(const char *json, size_t len, struct vm_exit *e, struct err *e
 	e->finished_at = x.finished_at;
 	e->oom = x.oom;
 	e->killed = x.killed;
+	e->lost = x.lost;
 	return 0;
 }
 

@@ -32,14 +32,17 @@ struct vm_record {
 	uint32_t cid;
 	uint32_t vcpus;
 	uint64_t memory_mib;
-	int cgroup_version;	   /* 1 or 2, as the jailer was told */
-	char cgroup[PATH_MAX];	   /* <parent>/<id>, relative to each hierarchy's root */
-	char log_path[PATH_MAX];   /* the CRI log on the host, "" for none */
+	int cgroup_version;	 /* 1 or 2, as the jailer was told */
+	char cgroup[PATH_MAX];	 /* <parent>/<id>, relative to each hierarchy's root */
+	char log_path[PATH_MAX]; /* the CRI log on the host, "" for none */
+	/* kubelet's log_directory: log_path is log_directory/<relative CRI log_path> */
+	char log_directory[PATH_MAX];
 	bool log_mounted;	   /* its directory is bind-mounted at <jail root>/log */
 	int64_t created_at;	   /* ns since the epoch */
 	int64_t started_at;	   /* 0 until start */
 	int64_t shim_pid;	   /* 0 until start */
 	uint64_t shim_start_ticks; /* /proc/<pid>/stat field 22: tells a reused pid apart */
+	int64_t stop_requested_at; /* ns since the epoch: StopContainer asked the guest; 0 if not */
 	size_t argc;
 	char **argv; /* kvmlet-jailer's whole command line */
 	size_t nr_disks;
@@ -52,6 +55,12 @@ struct vm_exit {
 	int64_t finished_at; /* ns since the epoch */
 	bool oom;	     /* the VM's memory cgroup saw an OOM kill */
 	bool killed;	     /* kvmlet-shim killed it (a stop's grace ran out) */
+	/*
+	 * Written by the agent, not the shim: the shim was gone without a
+	 * record; the VM's cgroup was emptied, finished_at is when that was
+	 * seen. exit_status is then 255.
+	 */
+	bool lost;
 };
 
 int vm_record_write(const char *dir, const struct vm_record *rec, struct err *err);
@@ -63,6 +72,9 @@ int vm_exit_write(const char *dir, const struct vm_exit *e, struct err *err);
 /* -ENOENT (no text) when the VMM has not ended or nobody saw it end. */
 int vm_exit_read(const char *dir, struct vm_exit *e, struct err *err);
 int vm_exit_parse(const char *json, size_t len, struct vm_exit *e, struct err *err);
+
+/* The CRI log path relative to rec->log_directory, "" for none. */
+const char *vm_record_log_relpath(const struct vm_record *rec);
 
 /* Appends a copy of s to a NULL-terminated list; -ENOMEM. */
 int vm_strv_push(char ***v, size_t *n, const char *s);

@@ -3,42 +3,16 @@
  * ContainerStats and PodSandboxStats (vm.h): the cgroup's counters, and
  * the blocks the VM's disk copies take.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <cjson/cJSON.h>
-
-#include "agent/ga_client.h"
-#include "agent/image/store.h"
 #include "agent/vm/cgroup.h"
-#include "agent/vm/disk.h"
 #include "agent/vm/host_priv.h"
-#include "agent/vm/ids.h"
-#include "agent/vm/iso.h"
 #include "agent/vm/jail.h"
-#include "agent/vm/proc.h"
-#include "agent/vm/reason.h"
-#include "agent/vm/record.h"
-#include "agent/vm/spec.h"
 #include "agent/vm/vm.h"
 #include "lib/clock.h"
-#include "lib/http_client.h"
-#include "lib/log.h"
-#include "lib/mkdir_p.h"
 
 int host_stats(void *ctx, const char *id, struct vm_stats *out, struct err *err)
 {
@@ -60,8 +34,10 @@ int host_stats(void *ctx, const char *id, struct vm_stats *out, struct err *err)
 	} else {
 		memset(err, 0, sizeof(*err));
 	}
-	host_jail_paths(h, id, jail_dir, root, sizeof(root));
-	for (size_t i = 0; i < rec.nr_disks; i++) {
+	/* Without a jail path, no disk to count (create made sure it fits). */
+	size_t nr_disks = host_jail_paths(h, id, jail_dir, root, sizeof(root)) ? 0 : rec.nr_disks;
+
+	for (size_t i = 0; i < nr_disks; i++) {
 		char path[PATH_MAX];
 		struct stat st;
 

@@ -42,8 +42,8 @@ struct vm_request {
 	const char *netns_path;	 /* the sandbox's network namespace (a bind-mounted nsfs file) */
 	const char *cgroup_parent; /* PodSandboxConfig.linux.cgroup_parent, "" if none */
 	/*
-	 * The absolute CRI log path (log_directory/log_path), already checked by
-	 * the pod layer to lie beneath log_directory; "" when kubelet gave none.
+	 * Deprecated: the absolute log path, used only when log_directory is
+	 * not given (its directory part is then taken as log_directory).
 	 */
 	const char *log_path;
 	const Runtime__V1__PodSandboxConfig *sandbox;
@@ -65,6 +65,15 @@ struct vm_request {
 	 * it) and kvmlet.io/network-config gave none. NULL for none.
 	 */
 	const char *network_config;
+	/*
+	 * The CRI log: kubelet's log_directory (PodSandboxConfig.log_directory,
+	 * trusted, absolute) and ContainerConfig.log_path (relative, hostile:
+	 * the backend resolves it beneath log_directory through descriptors,
+	 * refusing "..", links and anything but a regular file with one link).
+	 * Both NULL or "" when kubelet gave none.
+	 */
+	const char *log_directory;
+	const char *log_relpath;
 };
 
 enum vm_run_state {

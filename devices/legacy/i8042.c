@@ -139,7 +139,7 @@ static uint8_t i8042_status(const struct i8042 *k)
 
 static void i8042_reset_machine(struct i8042 *k)
 {
-	k->exit->request(k->exit->ctx, KVMLET_EXIT_OK, "guest reset the machine (i8042)");
+	k->exit->request(k->exit->ctx, KVMLET_EXIT_GUEST_RESET, "guest reset the machine (i8042)");
 }
 
 static void i8042_command(struct i8042 *k, uint8_t cmd)

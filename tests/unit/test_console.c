@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -150,6 +151,30 @@ static void rotation_keeps_a_line_whole(void **state)
 	assert_int_equal(rmdir(f->log), 0);
 }
 
+/* A record cut by EFBIG (RLIMIT_FSIZE) mid-way never glues onto the next. */
+static void torn_record_is_cut(void **state)
+{
+	struct fx *f = *state;
+	struct rlimit old, lim;
+	struct console_stats st;
+	struct stat sb;
+
+	guest_says(f, "first\n");
+	settle(f);
+	assert_int_equal(stat(f->log, &sb), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = (struct rlimit){ .rlim_cur = (rlim_t)sb.st_size + 20, .rlim_max = old.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	guest_says(f, "second line\n");
+	settle(f);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	guest_says(f, "third\n");
+	settle(f);
+	assert_string_equal(tags(f->log), "F first\nF third\n");
+	console_stats(f->c, &st);
+	assert_int_equal(st.log_errors, 1);
+}
+
 static void part_line_after_a_second(void **state)
 {
 	struct fx *f = *state;
@@ -245,6 +270,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(rotation_keeps_a_line_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(torn_record_is_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(part_line_after_a_second, setup, teardown),
 		cmocka_unit_test_setup_teardown(clients, setup, teardown),
 	};

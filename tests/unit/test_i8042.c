@@ -258,7 +258,7 @@ static void reset_line(void **state)
 	assert_int_equal(f->exits, 0);
 	wr(f, CMD, 0xfe);
 	assert_int_equal(f->exits, 1);
-	assert_int_equal(f->exit_code, KVMLET_EXIT_OK);
+	assert_int_equal(f->exit_code, KVMLET_EXIT_GUEST_RESET);
 	wr(f, CMD, 0xd1);
 	wr(f, DATA, 0x02);
 	assert_int_equal(f->exits, 2);

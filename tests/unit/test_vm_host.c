@@ -164,6 +164,12 @@ static void create_and_remove(void **st)
 	snprintf(img.id, sizeof(img.id), "sha256:x");
 
 	assert_int_equal(vm_host_open(&cfg, &b, &err), 0);
+	/* No VM lists another's jail. */
+	assert_int_equal(stat(jail, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0711);
+	snprintf(p, sizeof(p), "%s/fake-vmm", jail);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0711);
 	/* One process per state directory. */
 	struct vm_backend b2;
 	assert_int_equal(vm_host_open(&cfg, &b2, &err), -EBUSY);
@@ -188,6 +194,8 @@ static void create_and_remove(void **st)
 	assert_true(has_arg(&rec, "--gid", "910000"));
 	assert_true(has_arg(&rec, "--netns", "/var/run/netns/x"));
 	assert_true(has_arg(&rec, "--chroot-base-dir", jail));
+	/* Guest RAM (bigger than the disk) + 1 GiB of log: nothing grows past it. */
+	assert_true(has_arg(&rec, "--resource-limit", "fsize=1610612736"));
 	assert_true(has_arg(&rec, "--parent-cgroup", "kubepods/pod1"));
 	assert_true(has_arg(&rec, "--cgroup-version", ver));
 	/* Guest RAM plus the overhead. */
@@ -216,8 +224,9 @@ static void create_and_remove(void **st)
 	assert_int_equal(sb.st_nlink, 2);
 	snprintf(p, sizeof(p), "%s/fake-vmm/%s/root/disk0.img", jail, ID);
 	assert_int_equal(stat(p, &sb), 0);
-	assert_int_equal(sb.st_uid, 910000);
-	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(sb.st_uid, 0);
+	assert_int_equal(sb.st_gid, 910000);
+	assert_int_equal(sb.st_mode & 07777, 0660);
 	snprintf(p, sizeof(p), "%s/fake-vmm/%s/root/mount0.iso", jail, ID);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_uid, 0);

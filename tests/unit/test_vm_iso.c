@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -238,6 +243,80 @@ static void several_sources(void **state)
 	close(fd);
 }
 
+struct swapper {
+	atomic_bool stop;
+	char a[PATH_MAX], b[PATH_MAX];
+};
+
+/* Exchanges two names as fast as it can: a volume's hostile writer. */
+static void *swap_names(void *arg)
+{
+	struct swapper *sw = arg;
+
+	while (!atomic_load(&sw->stop))
+		syscall(SYS_renameat2, AT_FDCWD, sw->a, AT_FDCWD, sw->b, 2 /* RENAME_EXCHANGE */);
+	return NULL;
+}
+
+/*
+ * A writer of the volume swaps a directory for a link out of it, and a
+ * file for a FIFO, while images are built: nothing from outside ever gets
+ * in, and no build blocks on the FIFO.
+ */
+static void swapped_while_walking(void **state)
+{
+	char outside[64], p[PATH_MAX];
+	struct swapper sw[2];
+	pthread_t t[2];
+	struct timespec t0, now;
+	int builds = 0;
+
+	snprintf(outside, sizeof(outside), "/tmp/kvmlet-iso-out-XXXXXX");
+	assert_non_null(mkdtemp(outside));
+	snprintf(p, sizeof(p), "%s/f", outside);
+	int ofd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(ofd >= 0);
+	assert_int_equal(write(ofd, "OUTSIDE", 7), 7);
+	close(ofd);
+	mkdir_("sub");
+	put("sub/f", "inside", 0644);
+	link_(outside, "alt");
+	put("file", "plain", 0644);
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	assert_int_equal(mkfifo(p, 0644), 0);
+
+	for (int i = 0; i < 2; i++) {
+		atomic_init(&sw[i].stop, false);
+		snprintf(sw[i].a, sizeof(sw[i].a), "%s/%s", dir, i ? "file" : "sub");
+		snprintf(sw[i].b, sizeof(sw[i].b), "%s/%s", dir, i ? "fifo" : "alt");
+		assert_int_equal(pthread_create(&t[i], NULL, swap_names, &sw[i]), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct vm_iso_report rep;
+		struct err err = { 0 };
+		struct seen s;
+		char volid[33];
+		int fd = new_image();
+
+		assert_int_equal(vm_iso_from_path(dir, "RACE", VM_ISO_DEFAULT_MAX, fd, &rep, &err),
+				 0);
+		read_back(fd, &s, volid);
+		for (int k = 0; k < s.n; k++)
+			assert_null(strstr(s.data[k], "OUTSIDE"));
+		close(fd);
+		builds++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < 3);
+	for (int i = 0; i < 2; i++) {
+		atomic_store(&sw[i].stop, true);
+		pthread_join(t[i], NULL);
+	}
+	assert_true(builds > 10);
+	snprintf(p, sizeof(p), "rm -rf '%s'", outside);
+	assert_int_equal(system(p), 0);
+}
+
 static void cidata_files(void **state)
 {
 	const struct vm_iso_file files[] = {
@@ -277,6 +356,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(atomic_writer_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_file_and_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(several_sources, setup, teardown),
+		cmocka_unit_test_setup_teardown(swapped_while_walking, setup, teardown),
 		cmocka_unit_test(cidata_files),
 		cmocka_unit_test(volume_names),
 	};

@@ -184,34 +184,48 @@ static void reason_table(void **state)
 		bool lost;
 		int32_t code;
 		const char *reason, *words;
+		bool stop;
 	} cases[] = {
-		{ { .exit_status = 0 }, false, 0, "Completed", "powered off" },
-		{ { .exit_status = 1 }, false, 1, "Error", "VMM failed" },
-		{ { .exit_status = 2 }, false, 2, "Error", "refused" },
-		{ { .exit_status = 3 }, false, 3, "Error", "self-test" },
-		{ { .exit_status = 4 }, false, 4, "GuestCrashed", "crashed" },
-		{ { .exit_status = 42 }, false, 42, "Error", "status 42" },
-		{ { .exit_status = -1, .signal = 9 }, false, 137, "Error", "signal 9" },
+		{ { .exit_status = 0 }, false, 0, "Completed", "powered off", false },
+		{ { .exit_status = 1 }, false, 1, "Error", "VMM failed", false },
+		{ { .exit_status = 2 }, false, 2, "Error", "refused", false },
+		{ { .exit_status = 3 }, false, 3, "Error", "self-test", false },
+		{ { .exit_status = 4 }, false, 4, "GuestCrashed", "crashed", false },
+		{ { .exit_status = 42 }, false, 42, "Error", "status 42", false },
+		{ { .exit_status = -1, .signal = 9 }, false, 137, "Error", "signal 9", false },
 		{ { .exit_status = -1, .signal = 9, .killed = true },
 		  false,
 		  137,
 		  "Error",
-		  "grace" },
+		  "grace",
+		  false },
 		{ { .exit_status = -1, .signal = 9, .killed = true, .oom = true },
 		  false,
 		  137,
 		  "OOMKilled",
-		  "memory" },
-		{ { .exit_status = -1, .signal = 15 }, false, 143, "Error", "signal 15" },
-		{ { 0 }, true, 255, "Unknown", "kvmlet-shim" },
+		  "memory",
+		  false },
+		{ { .exit_status = -1, .signal = 15 }, false, 143, "Error", "signal 15", false },
+		{ { 0 }, true, 255, "Unknown", "kvmlet-shim", false },
+		{ { .exit_status = 255, .lost = true },
+		  false,
+		  255,
+		  "Unknown",
+		  "kvmlet-shim",
+		  false },
+		/* A reset is no success (panic=N), unless StopContainer asked for it. */
+		{ { .exit_status = 6 }, false, 6, "GuestReset", "reset", false },
+		{ { .exit_status = 5 }, false, 0, "Completed", "StopContainer", true },
+		{ { .exit_status = 0 }, false, 0, "Completed", "StopContainer", true },
+		{ { .exit_status = 4 }, false, 4, "GuestCrashed", "crashed", true },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char reason[64], msg[256];
 		int32_t code;
 
-		vm_reason_explain(cases[i].lost ? NULL : &cases[i].e, &code, reason, sizeof(reason),
-				  msg, sizeof(msg));
+		vm_reason_explain(cases[i].lost ? NULL : &cases[i].e, cases[i].stop, &code, reason,
+				  sizeof(reason), msg, sizeof(msg));
 		assert_int_equal(code, cases[i].code);
 		assert_string_equal(reason, cases[i].reason);
 		assert_non_null(strstr(msg, cases[i].words));
@@ -234,6 +248,24 @@ static void cgroup_names(void **state)
 
 	assert_int_equal(vm_cgroup_parent("", b, sizeof(b), &err), 0);
 	assert_string_equal(b, "kvmlet");
+	/* kubelet's systemd driver: slices nest by their dashes. */
+	assert_int_equal(vm_cgroup_parent("kubepods-burstable-pod12_34.slice", b, sizeof(b), &err),
+			 0);
+	assert_string_equal(
+		b, "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12_34.slice");
+	assert_int_equal(vm_cgroup_parent("kubepods.slice", b, sizeof(b), &err), 0);
+	assert_string_equal(b, "kubepods.slice");
+	assert_int_equal(vm_cgroup_parent("/kubepods-besteffort.slice", b, sizeof(b), &err), 0);
+	assert_string_equal(b, "kubepods.slice/kubepods-besteffort.slice");
+	assert_int_equal(vm_cgroup_parent("-.slice", b, sizeof(b), &err), 0);
+	assert_string_equal(b, "kvmlet");
+	assert_int_equal(vm_cgroup_parent("a--b.slice", b, sizeof(b), &err), -EINVAL);
+	assert_int_equal(vm_cgroup_parent("-a.slice", b, sizeof(b), &err), -EINVAL);
+	assert_int_equal(vm_cgroup_parent("a-.slice", b, sizeof(b), &err), -EINVAL);
+	assert_int_equal(vm_cgroup_parent(".slice", b, sizeof(b), &err), -EINVAL);
+	/* A path is a path, slices or not. */
+	assert_int_equal(vm_cgroup_parent("/a.slice/a-b.slice", b, sizeof(b), &err), 0);
+	assert_string_equal(b, "a.slice/a-b.slice");
 	assert_int_equal(vm_cgroup_parent("/kubepods/burstable/pod1234/", b, sizeof(b), &err), 0);
 	assert_string_equal(b, "kubepods/burstable/pod1234");
 	static const char *const bad[] = {
@@ -246,9 +278,14 @@ static void cgroup_names(void **state)
 
 	b[0] = '\0';
 	assert_int_equal(vm_cgroup_jailer_args(1, 128 << 20, 50000, 100000, push, b), 0);
-	assert_string_equal(b, "--cgroup memory.limit_in_bytes=134217728 --cgroup "
-			       "cpu.cfs_period_us=100000 --cgroup cpu.cfs_quota_us=50000 "
-			       "--cgroup cpuacct.usage=0 ");
+	/* pids only where a v1 pids hierarchy is mounted (the jailer refuses others). */
+	bool pids = access(VM_CGROUP_ROOT "/pids/cgroup.procs", F_OK) == 0;
+	assert_string_equal(b, pids ? "--cgroup memory.limit_in_bytes=134217728 --cgroup "
+				      "cpu.cfs_period_us=100000 --cgroup cpu.cfs_quota_us=50000 "
+				      "--cgroup cpuacct.usage=0 --cgroup pids.max=max "
+				    : "--cgroup memory.limit_in_bytes=134217728 --cgroup "
+				      "cpu.cfs_period_us=100000 --cgroup cpu.cfs_quota_us=50000 "
+				      "--cgroup cpuacct.usage=0 ");
 	b[0] = '\0';
 	assert_int_equal(vm_cgroup_jailer_args(2, 128 << 20, 50000, 100000, push, b), 0);
 	assert_string_equal(b, "--cgroup memory.max=134217728 --cgroup cpu.max=50000 100000 ");

@@ -110,8 +110,10 @@ def mounted(path):
 
 
 def create(i, cmdline, log, *extra):
+    # As kubelet gives it: its log_directory, and the CRI log_path beneath it.
+    logdir = os.path.dirname(os.path.dirname(log))
     return tool("create", i, IMAGE, "kernel", cmdline, "--netns", f"/var/run/netns/{NETNS}",
-                "--log", log, "--cgroup-parent", CGPARENT, "--memory", str(64 << 20),
+                "--log-dir", logdir, "--log-rel", os.path.relpath(log, logdir), "--cgroup-parent", CGPARENT, "--memory", str(64 << 20),
                 "--cpu", "50000/100000", "--disk", "disk.img", *extra)
 
 
@@ -143,8 +145,9 @@ def test_lifecycle():
     if loop:
         # The device as a node of the VM's own in the jail, read-only as asked.
         node, host = os.stat(os.path.join(root, "dev0")), os.stat(loop)
-        check(node.st_rdev == host.st_rdev and node.st_uid == 900000 and
-              (node.st_mode & 0o777) == 0o400, "the device node in the jail")
+        # Root's node, the VM's by group: an owner could chmod it writable.
+        check(node.st_rdev == host.st_rdev and node.st_uid == 0 and node.st_gid == 900000 and
+              (node.st_mode & 0o7777) == 0o440, "the device node in the jail")
     else:
         print("note: no loop device here; the CRI device part is not exercised")
     st = tool("status", i)
@@ -152,7 +155,8 @@ def test_lifecycle():
           f"after create: {st}")
     # The disk copy is the VM's own, and sparse.
     disk = os.stat(os.path.join(root, "disk0.img"))
-    check(disk.st_uid == 900000 and disk.st_size == 64 << 20 and disk.st_blocks * 512 < 8 << 20,
+    check(disk.st_uid == 0 and disk.st_gid == 900000 and (disk.st_mode & 0o7777) == 0o660 and
+          disk.st_size == 64 << 20 and disk.st_blocks * 512 < 8 << 20,
           f"disk copy: uid {disk.st_uid} size {disk.st_size} blocks {disk.st_blocks}")
     # The mount as an ISO 9660 disk (its contents: unit.vm_iso); the volume id names it.
     with open(os.path.join(root, "mount0.iso"), "rb") as f:
@@ -174,10 +178,25 @@ def test_lifecycle():
     # Double fork: its parent is gone (init or a subreaper adopted it), its session is new.
     check(int(fields[1]) != os.getpid() and int(fields[3]) != os.getsid(0),
           f"kvmlet-shim {shim} is not detached in a session of its own: {fields[:4]}")
-    fds = sorted(os.listdir(f"/proc/{shim}/fd"))
-    check(fds == ["0", "1", "2"], f"kvmlet-shim holds descriptors beyond stdio: {fds}")
-    check(os.stat(log).st_uid == 900000 and (os.stat(log).st_mode & 0o777) == 0o640,
-          "the CRI log is not the VM's own 0640 file")
+    # Out of the agent's cgroups (a restart of its systemd unit kills those): its own leaf
+    # in every hierarchy, name=systemd and pids included; the VMM in the VM's group.
+    groups = dict(line.split(":", 2)[1:] for line in read(f"/proc/{shim}/cgroup").splitlines())
+    for h in ("name=systemd", "pids", "memory"):
+        check(groups.get(h) == f"/kvmlet-shims/{i}", f"kvmlet-shim's {h} cgroup: {groups}")
+    # The VMM (the shim's child) counts in the pod's pids group, not in the shim's.
+    vmm = read(f"/proc/{shim}/task/{shim}/children").split()
+    check(len(vmm) == 1, f"kvmlet-shim's children: {vmm}")
+    vgroups = dict(line.split(":", 2)[1:] for line in read(f"/proc/{vmm[0]}/cgroup").splitlines())
+    check(vgroups.get("pids") == f"{CGPARENT}/{i}", f"the VMM's pids cgroup: {vgroups}")
+    # Beyond stdio only its own: the signalfd and the read end of the VMM's output pipe.
+    fds = {fd: os.readlink(f"/proc/{shim}/fd/{fd}") for fd in os.listdir(f"/proc/{shim}/fd")}
+    extra = sorted(t.split(":")[0] + (":signalfd" if "signalfd" in t else "")
+                   for fd, t in fds.items() if fd not in ("0", "1", "2"))
+    check(extra == ["anon_inode:signalfd", "pipe"],
+          f"kvmlet-shim holds descriptors beyond stdio, signalfd and pipe: {fds}")
+    check(os.stat(log).st_uid == 0 and os.stat(log).st_gid == 900000 and
+          (os.stat(log).st_mode & 0o7777) == 0o620,
+          "the CRI log is not root:<VM gid> 0620")
     check(mounted(os.path.join(root, "log")), "the log directory is not mounted in the jail")
     wait_for("the guest's banner in the CRI log", lambda: "pod ready" in read(log))
     print(f"measured: start {t_start * 1000:.0f} ms (API answering), banner in the log after "
@@ -211,7 +230,8 @@ def test_lifecycle():
 
     os.rename(log, log + ".1")
     tool("reopen", i)
-    check(os.path.exists(log) and os.stat(log).st_uid == 900000, "no new log after reopen")
+    check(os.path.exists(log) and os.stat(log).st_gid == 900000 and os.stat(log).st_uid == 0,
+          "no new log after reopen")
     # The guest's ticks go on in the new file, as CRI log lines.
     line = wait_for("a tick in the reopened log",
                     lambda: next((l for l in read(log).splitlines() if " tick " in l), None))
@@ -232,10 +252,12 @@ def test_lifecycle():
     check(not os.path.exists(os.path.dirname(root)), "the jail is left behind")
     check(not os.path.exists(os.path.join(STATE, i)), "the state is left behind")
     check(not mounted(os.path.join(root, "log")), "the log mount is left behind")
-    for ctrl in ("memory", "cpu", "cpuacct"):
+    for ctrl in ("memory", "cpu", "cpuacct", "pids"):
         check(not os.path.exists(cgroup_dir(ctrl, i)), f"the {ctrl} cgroup is left behind")
     check(os.path.exists(log), "removal took kubelet's log file")
     tool("remove", i)  # idempotent
+    check(not os.path.exists(os.path.join(CGROOT, "systemd", "kvmlet-shims", i)),
+          "kvmlet-shim's own cgroup is left after remove")
     check(tool("status", i, ok=False).returncode == 1, "status of a removed VM")
 
 
@@ -282,12 +304,16 @@ def test_shim_killed():
     os.kill(shim, 9)
     wait_for("the shim to go", lambda: not os.path.exists(f"/proc/{shim}") or
              read(f"/proc/{shim}/stat").rsplit(")", 1)[1].split()[0] == "Z")
+    check(read(procs).strip() != "", "the VMM died with its shim")
+    t_lost = time.time_ns()
     st = tool("status", i)
     check(st["state"] == "EXITED" and st["exit_code"] == 255 and st["reason"] == "Unknown",
           f"after the shim was killed: {st}")
-    check(read(procs).strip() != "", "the VMM died with its shim")
+    # EXITED only once the orphan VMM is gone: kubelet's next attempt gets its disks.
+    check(read(procs).strip() == "", "EXITED while the orphan VMM still runs in its cgroup")
+    check(st["finished_at"] >= t_lost, f"finished_at {st['finished_at']} before the loss {t_lost}")
+    check(tool("status", i)["finished_at"] == st["finished_at"], "finished_at moves")
     tool("stop", i, "0")
-    wait_for("the orphan VMM to go", lambda: read(procs).strip() == "", timeout=10)
     tool("remove", i)
 
 
@@ -298,6 +324,23 @@ def test_guest_ends():
     tool("start", i)
     st = wait_for("the crashed guest", lambda: (s := tool("status", i))["state"] == "EXITED" and s)
     check(st["exit_code"] == 4 and st["reason"] == "GuestCrashed", f"a triple fault: {st}")
+    tool("remove", i)
+
+    # A reset nobody asked for (Linux's panic=N reboot) is no success.
+    create(i, "kvmlet.end=reset", os.path.join(LOGDIR, "reset.log"))
+    tool("start", i)
+    st = wait_for("the reset guest", lambda: (s := tool("status", i))["state"] == "EXITED" and s)
+    check(st["exit_code"] == 6 and st["reason"] == "GuestReset", f"a guest reset: {st}")
+    tool("remove", i)
+    # ... but when StopContainer sent Ctrl+Alt+Del, a reset (as Linux answers it) is the stop.
+    log = os.path.join(LOGDIR, "kbd.log")
+    create(i, "kvmlet.test=kbd kvmlet.end=reset", log)
+    tool("start", i)
+    wait_for("the guest waiting for Ctrl+Alt+Del", lambda: "kbd: waiting" in read(log))
+    tool("stop", i, "20")
+    st = tool("status", i)
+    check(st["state"] == "EXITED" and st["exit_code"] == 0 and st["reason"] == "Completed",
+          f"a reset after StopContainer: {st}")
     tool("remove", i)
 
     # Touching all of its 128 MiB with 1 MiB for the VMM itself: the cgroup's OOM killer.
@@ -311,6 +354,28 @@ def test_guest_ends():
     tool("remove", i)
 
 
+def test_shim_bounds_vmm_log():
+    """A VMM that floods its stderr: vmm.log keeps only the last 64 KiB, the end survives."""
+    state = os.path.join(BASE, "shim-flood")
+    os.makedirs(state)
+    flood = "head -c 5000000 /dev/zero | tr '\\0' x >&2; echo; echo the-last-line >&2; exit 3"
+    p = subprocess.run([SHIM, "--state-dir", state, "--cgroup-version", "1", "--cgroup",
+                        f"{CGTOP}-none", "--", "/bin/sh", "-c", flood],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(p.returncode == 0, f"kvmlet-shim: exit {p.returncode}: {p.stderr}")
+    size = os.path.getsize(os.path.join(state, "vmm.log"))
+    check(0 < size <= 64 << 10, f"vmm.log holds {size} bytes of a 5 MB flood")
+    check(read(os.path.join(state, "vmm.log")).endswith("the-last-line\n"),
+          "vmm.log lost the end of the output")
+    with open(os.path.join(state, "exit.json")) as f:
+        check(json.load(f)["exit_status"] == 3, "the exit status did not come through")
+    for h in os.listdir(CGROOT):
+        try:
+            os.rmdir(os.path.join(CGROOT, h, "kvmlet-shims", f"{CGTOP}-none"))
+        except OSError:
+            pass
+
+
 def test_bad_requests():
     p = tool("create", vm_id(3), IMAGE, "kernel", "", "--annotation", "kvmlet.io/nope=1", ok=False)
     check(p.returncode == 1 and "kvmlet.io/nope" in p.stderr and "error 22" in p.stderr,
@@ -321,6 +386,11 @@ def test_bad_requests():
     check(p.returncode == 1 and "error 22" in p.stderr, f"bad id: {p.stderr}")
     p = tool("create", vm_id(3), IMAGE, "../../etc/passwd", "", ok=False)
     check(p.returncode == 1 and "error 22" in p.stderr, f"kernel outside the image: {p.stderr}")
+    p = tool("create", vm_id(3), IMAGE, "kernel", "", "--log-dir", LOGDIR, "--log-rel",
+             "../../x.log", ok=False)
+    check(p.returncode == 1 and "error 22" in p.stderr, f"log path with '..': {p.stderr}")
+    p = tool("create", vm_id(3), IMAGE, "kernel", "", "--log", "/0.log", ok=False)
+    check(p.returncode == 1 and "error 22" in p.stderr, f"log path '/0.log': {p.stderr}")
     check(tool("list")["ids"] == [], "a refused create left a VM behind")
     # A create cut short by a crash (no vm.json yet) is cleaned up when the backend opens.
     i = vm_id(3)
@@ -334,12 +404,17 @@ def test_bad_requests():
 def cleanup():
     for n in (1, 2, 3, 4, 5, 6, 7):
         tool("remove", vm_id(n), ok=False)
-    for ctrl in ("memory", "cpu", "cpuacct"):
+    for ctrl in ("memory", "cpu", "cpuacct", "pids"):
         for d in (CGPARENT.lstrip("/"), f"{CGTOP}/besteffort", CGTOP):
             try:
                 os.rmdir(os.path.join(CGROOT, ctrl, d))
             except OSError:
                 pass
+    for h in os.listdir(CGROOT):  # the shims' parent, if no other VM's shim is in it
+        try:
+            os.rmdir(os.path.join(CGROOT, h, "kvmlet-shims"))
+        except OSError:
+            pass
     subprocess.run(["ip", "netns", "delete", NETNS], check=False, capture_output=True)
     for loop in LOOPS:
         subprocess.run(["losetup", "-d", loop], check=False)
@@ -358,7 +433,7 @@ if __name__ == "__main__":
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     make_image()
     try:
-        main([test_bad_requests, test_lifecycle, test_no_agent, test_shim_killed,
+        main([test_shim_bounds_vmm_log, test_bad_requests, test_lifecycle, test_no_agent, test_shim_killed,
               test_guest_ends, test_failed_start])
     finally:
         cleanup()

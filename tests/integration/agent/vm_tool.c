@@ -6,7 +6,8 @@
  * restart, so every step also checks that nothing lives only in memory.
  *
  *   kvmlet-vm-tool CONFIG create ID IMAGE_DIR KERNEL CMDLINE [options]
- *       --netns PATH --log PATH --cgroup-parent P --memory BYTES
+ *       --netns PATH --log PATH --log-dir DIR --log-rel REL
+ *       --cgroup-parent P --memory BYTES
  *       --cpu QUOTA/PERIOD --annotation K=V --mount HOST:CONTAINER
  *       --device HOST:PERMS --disk REL --pod NAME
  *   kvmlet-vm-tool CONFIG start|remove|reopen|status|stats|list ID
@@ -128,6 +129,10 @@ static int create(struct vm_backend *b, int argc, char **argv)
 			c.req.netns_path = v;
 		} else if (!strcmp(o, "--log")) {
 			c.req.log_path = v;
+		} else if (!strcmp(o, "--log-dir")) {
+			c.req.log_directory = v;
+		} else if (!strcmp(o, "--log-rel")) {
+			c.req.log_relpath = v;
 		} else if (!strcmp(o, "--cgroup-parent")) {
 			c.req.cgroup_parent = v;
 		} else if (!strcmp(o, "--pod")) {

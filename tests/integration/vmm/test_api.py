@@ -269,7 +269,7 @@ def test_guest_reset_ends_the_process():
                                         "boot_args": "console=ttyS0 kvmlet.end=reset"})
         ok(vmm, "PUT", "/actions", {"action_type": "InstanceStart"})
         code = vmm.wait(60)
-        check(code == 0, f"exit code {code} after a guest reset")
+        check(code == 6, f"exit code {code} after a guest reset, expected 6")
         check("guest reset" in vmm.stderr(), f"stderr: {vmm.stderr()}")
 
 
@@ -284,7 +284,7 @@ def test_send_ctrl_alt_del_reaches_the_guest():
         # The guest sees Ctrl, Alt, then Delete, and reboots as Linux would.
         vmm.wait_for(r"(?m)^kbd: ctrl-alt-del$")
         code = vmm.wait(60)
-        check(code == 0 and "guest reset" in vmm.stderr(), f"exit {code}: {vmm.stderr()}")
+        check(code == 6 and "guest reset" in vmm.stderr(), f"exit {code}: {vmm.stderr()}")
 
 
 def test_snapshot_of_a_guest_using_the_network():
