@@ -22,7 +22,7 @@ ALLOWED = {
     "vmm": {"lib", "include", "memory", "devices"},
     "jailer": {"lib", "include"},
     "guest-agent": {"lib"},
-    "agent": {"lib", "proto"},
+    "agent": {"lib", "proto", "include"},  # include: the VMM's exit codes
     "controller": {"lib", "proto"},
     "proto": set(),
     "firmware": {"include"},

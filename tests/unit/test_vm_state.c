@@ -215,7 +215,7 @@ static void reason_table(void **state)
 		  false },
 		/* A reset is no success (panic=N), unless StopContainer asked for it. */
 		{ { .exit_status = 6 }, false, 6, "GuestReset", "reset", false },
-		{ { .exit_status = 5 }, false, 0, "Completed", "StopContainer", true },
+		{ { .exit_status = 6 }, false, 0, "Completed", "StopContainer", true },
 		{ { .exit_status = 0 }, false, 0, "Completed", "StopContainer", true },
 		{ { .exit_status = 4 }, false, 4, "GuestCrashed", "crashed", true },
 	};
