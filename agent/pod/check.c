@@ -42,6 +42,25 @@ static int check_map(const char *what, const struct pod_kv *const *map, size_t n
 	return 0;
 }
 
+/* An absolute path with no ".." component: what the agent takes as a host path. */
+static int check_host_path(const char *what, const char *p, struct err *err)
+{
+	const char *c = p;
+
+	if (p[0] != '/')
+		return err_set(err, -EINVAL, "%s: '%.200s' is not absolute", what, p);
+	while (*c) {
+		size_t n = strcspn(c, "/");
+
+		if (n == 2 && !strncmp(c, "..", 2))
+			return err_set(err, -EINVAL, "%s: '%.200s' has a '..' component", what, p);
+		c += n;
+		while (*c == '/')
+			c++;
+	}
+	return 0;
+}
+
 int pod_check_sandbox_config(const Runtime__V1__PodSandboxConfig *cfg, struct err *err)
 {
 	const Runtime__V1__PodSandboxMetadata *m = cfg ? cfg->metadata : NULL;
@@ -58,9 +77,9 @@ int pod_check_sandbox_config(const Runtime__V1__PodSandboxConfig *cfg, struct er
 	    (r = check_string("config.hostname", cfg->hostname, POD_NAME_MAX, false, err)) ||
 	    (r = check_string("config.log_directory", cfg->log_directory, 3000, false, err)))
 		return r;
-	if (cfg->log_directory && *cfg->log_directory && cfg->log_directory[0] != '/')
-		return err_set(err, -EINVAL, "config.log_directory: '%s' is not absolute",
-			       cfg->log_directory);
+	if (cfg->log_directory && *cfg->log_directory &&
+	    (r = check_host_path("config.log_directory", cfg->log_directory, err)))
+		return r;
 	if ((r = check_map("config.labels", POD_KV(cfg->labels), cfg->n_labels, POD_LABEL_VALUE_MAX,
 			   POD_ANNOTATIONS_MAX, err)) ||
 	    (r = check_map("config.annotations", POD_KV(cfg->annotations), cfg->n_annotations,
@@ -92,5 +111,15 @@ int pod_check_container_config(const Runtime__V1__ContainerConfig *cfg, struct e
 	    (r = check_map("config.annotations", POD_KV(cfg->annotations), cfg->n_annotations,
 			   POD_ANNOTATIONS_MAX, POD_ANNOTATIONS_MAX, err)))
 		return r;
+	/* A mount's host path escaping kubelet's directories is refused, not walked. */
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		const char *hp = cfg->mounts[i] ? cfg->mounts[i]->host_path : NULL;
+
+		if (!hp || !*hp)
+			return err_set(err, -EINVAL, "config.mounts[%zu].host_path: missing", i);
+		if ((r = check_string("config.mounts.host_path", hp, 4096, true, err)) ||
+		    (r = check_host_path("config.mounts.host_path", hp, err)))
+			return r;
+	}
 	return 0;
 }

@@ -171,7 +171,7 @@ def test_log_directory_escapes():
     kubelet's root, so an absolute one is kubelet's to choose). Without
     one there is no CRI log, which is allowed."""
     p = pod("logdir")
-    for bad in ("var/log/pods/x", "./x", ""):
+    for bad in ("var/log/pods/x", "./x", "/var/log/pods/../../../etc", ""):
         cfg = KL.sandbox_config(p)
         cfg.log_directory = bad
         try:
@@ -257,6 +257,21 @@ def test_mount_escapes():
         else:
             check(code == SC.INVALID_ARGUMENT and "mount" in details.lower(),
                   f"CreateContainer with the mounts: {code} {details!r}")
+    finally:
+        cleanup(sid)
+
+
+def test_mount_dotdot():
+    """A mount whose host path climbs out with '..' is refused, never walked."""
+    p = pod("dotdot")
+    sid, cfg = run_pod(p)
+    try:
+        for bad in (os.path.join(TMP, "node", "..", "..", "..", "etc"), "/var/lib/kubelet/../../etc"):
+            def mutate(c, bad=bad):
+                c.mounts.append(API.Mount(host_path=bad, container_path="/x", readonly=True))
+            refused("CreateContainer", create_req(p, sid, cfg, mutate), {SC.INVALID_ARGUMENT},
+                    ["host_path", ".."])
+        check(not C.runtime("ListContainers").containers, "a refused container was kept")
     finally:
         cleanup(sid)
 
@@ -353,6 +368,7 @@ def test_agent_exits_clean():
 
 if __name__ == "__main__":
     main([test_bad_ids, test_oversized_fields, test_log_directory_escapes,
-          test_log_path_escapes, test_mount_escapes, test_second_container,
+          test_log_path_escapes, test_mount_escapes, test_mount_dotdot,
+          test_second_container,
           test_unknown_handler, test_unknown_annotation, test_not_a_vm_image,
           test_still_runs_a_pod, test_agent_exits_clean])
