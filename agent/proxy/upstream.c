@@ -93,9 +93,14 @@ int upstream_open(struct upstream **out, const char *target, struct err *err)
 		{ .type = GRPC_ARG_INTEGER,
 		  .key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
 		  .value.integer = 100 },
+		/*
+		 * gRPC core takes this as the shortest time one connection
+		 * attempt (connect + HTTP/2 SETTINGS) may take, not as a
+		 * backoff: at 100 ms a loaded node timed out a healthy containerd.
+		 */
 		{ .type = GRPC_ARG_INTEGER,
 		  .key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-		  .value.integer = 100 },
+		  .value.integer = 5000 },
 		{ .type = GRPC_ARG_INTEGER,
 		  .key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
 		  .value.integer = 1000 },
