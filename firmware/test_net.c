@@ -6,14 +6,17 @@
  * that must all be answered; meanwhile ARP and echo requests for our
  * address are answered. Then "net: ready", and every interface serves ARP,
  * ICMP echo and UDP echo on port 7 until a datagram "quit" arrives there
- * (answered too), for at most 30 s.
+ * (answered too), for at most kvmlet.net_serve_s seconds (default 30; 0:
+ * until "quit", for pods that must stay reachable for a whole test).
  *
  * Receive buffers are 1 KiB when MRG_RXBUF is negotiated, so a full-size
  * datagram arrives in two buffers and exercises the merge; UDP echo
  * replies leave their checksum to the device when it offers CSUM.
  */
 #include <linux/virtio_ids.h>
+#include "bootinfo.h"
 #include "clock.h"
+#include "cmdline.h"
 #include "console.h"
 #include "cpu.h"
 #include "dma.h"
@@ -23,14 +26,14 @@
 #include "tests.h"
 #include "virtio_irq.h"
 
-#define MAX_NICS	 4
-#define RX_BUF_SIZE	 1024
-#define ARP_TIMEOUT_US	 5000000
-#define PING_COUNT	 3
-#define PING_TIMEOUT_US	 2000000
-#define PING_ID		 0x6b76 /* "kv" */
-#define SERVE_TIMEOUT_US 30000000
-#define ECHO_PORT	 7
+#define MAX_NICS	4
+#define RX_BUF_SIZE	1024
+#define ARP_TIMEOUT_US	5000000
+#define PING_COUNT	3
+#define PING_TIMEOUT_US 2000000
+#define PING_ID		0x6b76 /* "kv" */
+#define SERVE_TIMEOUT_S 30
+#define ECHO_PORT	7
 
 struct serve_state {
 	bool quit;
@@ -114,15 +117,20 @@ static bool bring_up(struct netif *nif, struct vnet *nic, struct virtio_dev *d, 
 static bool serve(struct netif *nifs, unsigned int n, struct serve_state *st, char *detail,
 		  size_t len)
 {
-	struct deadline d = deadline_in_us(SERVE_TIMEOUT_US);
+	uint64_t secs = cmdline_get_u64(bootinfo.cmdline, "kvmlet.net_serve_s", SERVE_TIMEOUT_S);
+	struct deadline d;
+
+	if (secs > 86400) /* so that the microsecond count cannot wrap */
+		secs = 86400;
+	d = deadline_in_us(secs * 1000000);
 
 	while (!st->quit) {
 		unsigned int got = 0;
 
-		if (deadline_passed(&d)) {
+		if (secs && deadline_passed(&d)) {
 			fmt_snprintf(detail, len,
-				     "no \"quit\" on UDP port %u within %u s (%lu echoed)",
-				     ECHO_PORT, SERVE_TIMEOUT_US / 1000000, st->echoed);
+				     "no \"quit\" on UDP port %u within %lu s (%lu echoed)",
+				     ECHO_PORT, secs, st->echoed);
 			return false;
 		}
 		for (unsigned int i = 0; i < n; i++)

@@ -14,11 +14,21 @@ stopped, its pod's calls fail UNAVAILABLE naming the upstream while
 kvmlet's calls (and Version) keep working, and after containerd is back
 they work again; Remove* forgets the ids; the proxy's metrics.
 
+Pod network: both runtimes use containerd's CNI bridge. A second VM pod
+runs the firmware's net test (kvmlet.net_serve_s=0: it answers ARP and ICMP
+echo for as long as it runs) against the busybox pod's IP, so the VM pings
+the busybox pod; the busybox container pings the VM's pod IP (ExecSync).
+With containerd stopped (its shim and bridge stay), the VM pod's calls
+work and the busybox pod's network namespace still reaches the VM; with
+kvmlet's VM side unavailable, the busybox pod still reaches the VM.
+
 Usage: test_cri_proxy.py PATH-TO-kvmlet-agent PATH-TO-kvmlet-image"""
 import atexit
+import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -137,11 +147,13 @@ def sandbox_config(name, uid):
         linux=API.LinuxPodSandboxConfig(cgroup_parent=f"kvmlet-criproxy-{TAG}"))
 
 
-def container_config(image, name, command=()):
+def container_config(image, name, command=(), caps=()):
     return API.ContainerConfig(
         metadata=API.ContainerMetadata(name=name, attempt=0),
         image=API.ImageSpec(image=image), command=list(command), log_path=f"{name}/0.log",
-        labels={"io.kubernetes.container.name": name})
+        labels={"io.kubernetes.container.name": name},
+        linux=API.LinuxContainerConfig(security_context=API.LinuxContainerSecurityContext(
+            capabilities=API.Capability(add_capabilities=list(caps)))))
 
 
 def ids(items):
@@ -185,7 +197,8 @@ def test_container_pod_upstream():
           "a pod with runtime_handler \"\" runs in containerd")
     ct = c().runtime("CreateContainer", API.CreateContainerRequest(
         pod_sandbox_id=sb, sandbox_config=cfg,
-        config=container_config(r.image_ref, "bb", ["sh", "-c", "echo hi; sleep 3600"])),
+        config=container_config(r.image_ref, "bb", ["sh", "-c", "echo hi; sleep 3600"],
+                                 caps=["NET_RAW"])),  # for ping
         timeout=TIMEOUT).container_id
     c().runtime("StartContainer", API.StartContainerRequest(container_id=ct), timeout=TIMEOUT)
     st = c().runtime("ContainerStatus", API.ContainerStatusRequest(container_id=ct)).status
@@ -237,6 +250,79 @@ def test_vm_side_local():
     STATE["vm_image"] = got.image.id
 
 
+def pod_ip(sb):
+    return c().runtime("PodSandboxStatus",
+                       API.PodSandboxStatusRequest(pod_sandbox_id=sb)).status.network.ip
+
+
+def busybox_pings(ip):
+    """The busybox container pings ip through containerd (ExecSync); the
+    output, or None if it was answered."""
+    out = c().runtime("ExecSync", API.ExecSyncRequest(
+        container_id=STATE["bb_ct"], cmd=["/bin/busybox", "ping", "-c", "1", "-W", "2", ip],
+        timeout=10), timeout=30)
+    return None if out.exit_code == 0 else f"{out.exit_code} {out.stdout} {out.stderr}"
+
+
+def netns_pings(pid, ip):
+    """ping from the network namespace of process pid, without containerd."""
+    p = subprocess.run(["nsenter", "-t", str(pid), "-n", "/bin/busybox", "ping", "-c", "1",
+                        "-W", "2", ip], capture_output=True, text=True, timeout=30)
+    return None if p.returncode == 0 else f"{p.returncode} {p.stdout} {p.stderr}"
+
+
+def vm_log_failed():
+    text = read_text(STATE["net_log"])
+    return text[-2000:] if "FAIL" in text else None
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def test_pod_network():
+    if not VM_PODS:
+        print("     (this agent runs no VM pods: no pod network to check)")
+        return
+    bb_ip = pod_ip(STATE["bb_sb"])
+    check(bb_ip, "the busybox pod has an IP on containerd's bridge")
+    cfg = sandbox_config(f"vmnet-{TAG}", str(uuid.uuid4()))
+    img = c().image("PullImage", API.PullImageRequest(image=API.ImageSpec(image=VM_REF),
+                                                      sandbox_config=cfg),
+                    timeout=TIMEOUT).image_ref
+    sb = c().runtime("RunPodSandbox", API.RunPodSandboxRequest(
+        config=cfg, runtime_handler="kvmlet"), timeout=TIMEOUT).pod_sandbox_id
+    STATE["net_sb"] = sb
+    vm_ip = pod_ip(sb)
+    check(vm_ip and vm_ip != bb_ip and vm_ip.rsplit(".", 1)[0] == bb_ip.rsplit(".", 1)[0],
+          f"the VM pod is on the same bridge: {vm_ip} vs {bb_ip}")
+    cc = container_config(img, "fw")
+    # The image's "kvmlet.test=pod" is overridden: the last word wins.
+    cc.annotations["kvmlet.io/kernel-args"] = \
+        f"kvmlet.test=net kvmlet.peer={bb_ip} kvmlet.net_serve_s=0"
+    ct = c().runtime("CreateContainer", API.CreateContainerRequest(
+        pod_sandbox_id=sb, sandbox_config=cfg, config=cc), timeout=TIMEOUT).container_id
+    STATE.update(net_ct=ct, net_log=os.path.join(cfg.log_directory, "fw", "0.log"),
+                 vm_ip=vm_ip)
+    c().runtime("StartContainer", API.StartContainerRequest(container_id=ct), timeout=TIMEOUT)
+    # "net: ready" comes after the firmware's three pings of the busybox pod were answered.
+    wait_for("the VM's net test", lambda: "net: ready" in read_text(STATE["net_log"]) or
+             "FAIL" in read_text(STATE["net_log"]), 120)
+    check("net: ready" in read_text(STATE["net_log"]),
+          f"the VM pod could not ping the busybox pod {bb_ip}: "
+          f"{read_text(STATE['net_log'])[-2000:]}")
+    why = busybox_pings(vm_ip)
+    check(why is None, f"the busybox pod could not ping the VM pod {vm_ip}: {why}")
+    info = DIRECT.runtime("ContainerStatus", API.ContainerStatusRequest(
+        container_id=STATE["bb_ct"], verbose=True)).info
+    STATE["bb_pid"] = json.loads(info["info"])["pid"]
+    check(STATE["bb_pid"] > 0, f"busybox's pid: {info}")
+
+
 def test_merged_lists():
     pods = ids(c().runtime("ListPodSandbox").items)
     check(STATE["bb_sb"] in pods, "ListPodSandbox has containerd's pod")
@@ -286,7 +372,7 @@ def test_restart_keeps_routes():
 
 
 def test_upstream_down():
-    CTRD.stop()
+    CTRD.stop(keep_bridge=True)
     code, details = c().code_of(c().runtime, "ContainerStatus",
                                 API.ContainerStatusRequest(container_id=STATE["bb_ct"]))
     check(code == SC.UNAVAILABLE and CTRD.sock in details,
@@ -300,6 +386,13 @@ def test_upstream_down():
         st = c().runtime("ContainerStatus",
                          API.ContainerStatusRequest(container_id=STATE["vm_ct"])).status
         check(st.state == API.CONTAINER_RUNNING, "the VM pod keeps working")
+    if "net_ct" in STATE:
+        st = c().runtime("ContainerStatus",
+                         API.ContainerStatusRequest(container_id=STATE["net_ct"])).status
+        check(st.state == API.CONTAINER_RUNNING, "the networked VM pod keeps working")
+        why = netns_pings(STATE["bb_pid"], STATE["vm_ip"])
+        check(why is None, f"without containerd, the busybox pod cannot reach the VM: {why}")
+        check(vm_log_failed() is None, f"the VM's net test failed: {vm_log_failed()}")
     got = c().image("ImageStatus", API.ImageStatusRequest(image=API.ImageSpec(image=VM_REF)))
     check(got.image.id == STATE["vm_image"], "kvmlet's images keep working")
     code, _ = c().code_of(c().runtime, "ListPodSandbox")
@@ -313,6 +406,9 @@ def test_upstream_down():
     wait_for("containerd's pod through the proxy again", lambda: c().code_of(
         c().runtime, "ContainerStatus",
         API.ContainerStatusRequest(container_id=STATE["bb_ct"]))[0] == SC.OK, 30)
+    if "net_ct" in STATE:
+        why = busybox_pings(STATE["vm_ip"])
+        check(why is None, f"containerd back: the busybox pod cannot ping the VM: {why}")
 
 
 def write_conf(vm_extra=""):
@@ -335,6 +431,9 @@ def test_vm_backend_down():
     check(st.state == API.CONTAINER_RUNNING, "containerd's pod keeps working")
     pods = ids(c().runtime("ListPodSandbox").items)
     check(STATE["bb_sb"] in pods, "ListPodSandbox: containerd's half, kvmlet's empty")
+    if "net_ct" in STATE:
+        why = busybox_pings(STATE["vm_ip"])
+        check(why is None, f"kvmlet's side down: the busybox pod cannot ping the VM: {why}")
     code, details = c().code_of(c().runtime, "RunPodSandbox", API.RunPodSandboxRequest(
         config=sandbox_config(f"vm2-{TAG}", str(uuid.uuid4())), runtime_handler="kvmlet"))
     check(code == SC.UNAVAILABLE, f"a VM pod cannot start: {code} {details}")
@@ -353,7 +452,8 @@ def test_vm_backend_down():
 
 def test_remove_forgets():
     for ct, sb in ((STATE["bb_ct"], STATE["bb_sb"]),
-                   (STATE.get("vm_ct"), STATE.get("vm_sb"))):
+                   (STATE.get("vm_ct"), STATE.get("vm_sb")),
+                   (STATE.get("net_ct"), STATE.get("net_sb"))):
         if not ct:
             continue
         c().runtime("StopContainer", API.StopContainerRequest(container_id=ct, timeout=0),
@@ -389,5 +489,5 @@ def test_clean_exit():
 
 if __name__ == "__main__":
     main([test_version_and_status, test_container_pod_upstream, test_vm_side_local,
-          test_merged_lists, test_restart_keeps_routes, test_upstream_down,
+          test_pod_network, test_merged_lists, test_restart_keeps_routes, test_upstream_down,
           test_vm_backend_down, test_remove_forgets, test_metrics, test_clean_exit])

@@ -141,7 +141,10 @@ class Containerd:
         self.stop()
         raise RuntimeError(f"containerd did not answer CRI Version:\n{self.log_text()}")
 
-    def stop(self):
+    def stop(self, keep_bridge=False):
+        """Stops containerd (its shims, and so its containers, run on).
+        keep_bridge: leave the CNI bridge, so that the pods on it stay
+        connected while containerd is down; a later stop() deletes it."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -150,7 +153,7 @@ class Containerd:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        if self.bridge:
+        if self.bridge and not keep_bridge:
             subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
             self.bridge = None
 
