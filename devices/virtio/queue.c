@@ -110,8 +110,10 @@ static enum vq_error chain_add(const struct virtqueue *vq, struct vq_chain *c,
 		/*
 		 * Marked when taken rather than when written: devices write
 		 * through many paths, and a page marked but left unwritten
-		 * only costs a copy. A device whose writes land later, after
-		 * the bitmap may have been harvested (io_uring), marks again.
+		 * only costs a copy. A harvest on another thread (migration)
+		 * may take the mark before the write lands, so devices mark
+		 * again once written: vq_chain_mark_written(), or blk's own
+		 * marks when an io_uring read completes.
 		 */
 		gm_mark_dirty(vq->mem, b->addr, d->len);
 		c->nr_in++;
@@ -304,4 +306,10 @@ size_t vq_chain_read(const struct vq_chain *c, size_t off, void *dst, size_t len
 size_t vq_chain_write(const struct vq_chain *c, size_t off, const void *src, size_t len)
 {
 	return chain_copy(c->buf + c->nr_out, c->nr_in, off, (uint8_t *)src, len, true);
+}
+
+void vq_chain_mark_written(const struct virtqueue *vq, const struct vq_chain *c)
+{
+	for (unsigned int i = c->nr_out; i < c->nr_out + c->nr_in; i++)
+		gm_mark_dirty(vq->mem, c->buf[i].addr, c->buf[i].len);
 }

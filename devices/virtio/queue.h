@@ -104,5 +104,12 @@ unsigned int vq_bufs_iov(const struct vq_buf *b, unsigned int n, uint64_t off, u
 /* Copies between a chain's buffers and flat memory; they return bytes copied. */
 size_t vq_chain_read(const struct vq_chain *c, size_t off, void *dst, size_t len);
 size_t vq_chain_write(const struct vq_chain *c, size_t off, const void *src, size_t len);
+/*
+ * Marks the chain's writable buffers dirty again, once the device has
+ * written them and before vq_push(): vq_pop() marked them when it took
+ * them, but a migration's harvest on another thread may have taken that
+ * mark and copied a page before the write landed.
+ */
+void vq_chain_mark_written(const struct virtqueue *vq, const struct vq_chain *c);
 
 #endif

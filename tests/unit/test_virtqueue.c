@@ -1090,6 +1090,16 @@ static void dirty_marks_from_pop_and_push(void **state)
 	assert_true(dirty(f, USED_GPA));
 	assert_int_equal(nr_dirty(f), 4);
 
+	/*
+	 * A harvest between the pop and the device's write took those marks:
+	 * the write marks the writable buffers again, not the readable one.
+	 */
+	dirty_clear(f);
+	vq_chain_write(&f->c, 0, "data", 4);
+	vq_chain_mark_written(&f->vq, &f->c);
+	assert_true(dirty(f, 0x20000) && dirty(f, 0x21000) && dirty(f, 0x30000));
+	assert_int_equal(nr_dirty(f), 3);
+
 	dirty_clear(f);
 	vq_push(&f->vq, 0, 10);
 	assert_true(dirty(f, USED_GPA));

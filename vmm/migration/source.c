@@ -14,6 +14,7 @@
 #include "memory/dirty.h"
 #include "vmm/config_file.h"
 #include "vmm/machine_state.h"
+#include "vmm/migration/pending.h"
 #include "vmm/migration/policy.h"
 #include "vmm/migration/source.h"
 #include "vmm/seccomp.h"
@@ -523,7 +524,10 @@ static void report_iteration(struct mig_source *s, const struct mig_measure *m, 
 	pthread_mutex_unlock(&s->prog->lock);
 }
 
-/* Pre-copy: passes until the rest fits the downtime budget. */
+/*
+ * Pre-copy: passes until the rest fits the downtime budget. Returns with
+ * s->bm holding the pages still to send, for stop_and_copy().
+ */
 static int precopy(struct mig_source *s, struct err *err)
 {
 	uint64_t words = gm_bitmap_words(&s->vm->mem);
@@ -546,8 +550,7 @@ static int precopy(struct mig_source *s, struct err *err)
 		if (r)
 			return r;
 		secs = (double)(clock_mono_ns() - t0) / 1e9;
-		memset(s->bm, 0, words * sizeof(uint64_t));
-		r = dirty_peek(&s->vm->mem, s->vm->fd, s->bm, err);
+		r = mig_pending_refill(&s->vm->mem, s->vm->fd, s->bm, err);
 		if (r)
 			return r;
 		pages = popcount_bm(s->bm, words);
@@ -574,7 +577,7 @@ static int precopy(struct mig_source *s, struct err *err)
 /* Stop-and-copy: pause, the last pages, the state, then wait for "running". */
 static int stop_and_copy(struct mig_source *s, struct err *err)
 {
-	uint64_t words = gm_bitmap_words(&s->vm->mem), t_pause;
+	uint64_t t_pause;
 	int r;
 
 	mig_progress_set_phase(s->prog, MIG_PHASE_STOP_AND_COPY);
@@ -584,8 +587,8 @@ static int stop_and_copy(struct mig_source *s, struct err *err)
 	if (r)
 		return err_set(err, r, "pausing the VM and saving its state failed: %s",
 			       s->err.msg[0] ? s->err.msg : strerror(-r));
-	memset(s->bm, 0, words * sizeof(uint64_t));
-	r = dirty_peek(&s->vm->mem, s->vm->fd, s->bm, err);
+	/* Onto what pre-copy left unsent: the last peek's device writes are only there. */
+	r = mig_pending_final(&s->vm->mem, s->vm->fd, s->bm, err);
 	if (!r)
 		r = run_pass(s, false, true, err);
 	if (!r)

@@ -317,6 +317,7 @@ static bool rx_deliver(struct virtio_net *net)
 		n = (uint32_t)vq_chain_write(
 			c, 0, rx_slot_buf(net, net->rx_fifo[net->rx_fifo_first]) + net->rx_done,
 			net->rx_len - net->rx_done);
+		vq_chain_mark_written(vq, c);
 		net->rx_head[net->rx_nheld] = c->head;
 		net->rx_used[net->rx_nheld++] = n;
 		net->rx_done += n;
@@ -336,6 +337,7 @@ static bool rx_deliver(struct virtio_net *net)
 
 		vq_chain_write(&net->rx_first, offsetof(struct virtio_net_hdr_v1, num_buffers), &nb,
 			       sizeof(nb));
+		vq_chain_mark_written(vq, &net->rx_first);
 	}
 	for (unsigned int i = 0; i < net->rx_nheld; i++)
 		vq_push(vq, net->rx_head[i], net->rx_used[i]);

@@ -52,6 +52,7 @@ static void rng_notify(struct virtio_dev *vdev, unsigned int q)
 	while (served < RNG_BUDGET && (r = vq_pop(vq, &rng->chain)) > 0) {
 		uint32_t n = rng_fill(&rng->chain);
 
+		vq_chain_mark_written(vq, &rng->chain);
 		vq_push(vq, rng->chain.head, n);
 		stats_add(rng->stats.requests, 1);
 		stats_add(rng->stats.bytes, n);

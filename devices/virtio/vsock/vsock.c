@@ -548,6 +548,7 @@ static void rx_push_hdr(struct virtio_vsock *vs, const struct vsock_pkt *p)
 
 	vsock_hdr_build(h, p);
 	vq_chain_write(&vs->rx_chain, 0, h, sizeof(h));
+	vq_chain_mark_written(&vs->vdev.vqs[VSOCK_RXQ], &vs->rx_chain);
 	vq_push(&vs->vdev.vqs[VSOCK_RXQ], vs->rx_chain.head, VSOCK_HDR_LEN);
 }
 
@@ -660,6 +661,7 @@ static void conn_read_host(struct virtio_vsock *vs, struct vsock_conn *c)
 		p.len = (uint32_t)n;
 		vsock_hdr_build(h, &p);
 		vq_chain_write(ch, 0, h, sizeof(h));
+		vq_chain_mark_written(&vs->vdev.vqs[VSOCK_RXQ], ch);
 		c->rx_cnt += (uint32_t)n;
 		stats_add(vs->stats.rx_bytes, n);
 		vq_push(&vs->vdev.vqs[VSOCK_RXQ], ch->head, VSOCK_HDR_LEN + (uint32_t)n);
@@ -1169,6 +1171,7 @@ static void vs_send_transport_reset(struct virtio_vsock *vs)
 		vq_push(vq, c->head, 0);
 	} else {
 		vq_chain_write(c, 0, &ev, sizeof(ev));
+		vq_chain_mark_written(vq, c);
 		vq_push(vq, c->head, sizeof(ev));
 		vs->transport_reset = false;
 	}
