@@ -174,6 +174,7 @@ static bool counter_blk_step(struct counter_blk *c, uint64_t n, char *detail, si
 #define NET_RX_BUF	    1024
 #define NET_ARP_TIMEOUT_US  5000000
 #define NET_ECHO_TIMEOUT_US 2000000
+#define NET_RESEND_US	    500000
 
 struct counter_net {
 	struct vnet nic;
@@ -194,7 +195,9 @@ static void counter_net_udp(struct netif *nif, const uint8_t *from_mac, uint32_t
 			return;
 		n = n * 10 + (data[i] - '0');
 	}
-	c->echoed = n;
+	/* A late copy of an earlier step's echo (it was sent again) changes nothing. */
+	if (n > c->echoed)
+		c->echoed = n;
 }
 
 static bool counter_net_open(struct counter_net *c, char *detail, size_t len)
@@ -220,20 +223,29 @@ static bool counter_net_open(struct counter_net *c, char *detail, size_t len)
 	return true;
 }
 
-/* Sends step n's datagram and waits for it to come back. */
+/*
+ * Sends step n's datagram and waits for it to come back, sending it again
+ * every NET_RESEND_US: UDP may lose one (a live migration drops what
+ * reaches the source's TAP after the pause), and the echo is idempotent.
+ */
 static bool counter_net_step(struct counter_net *c, uint64_t n, char *detail, size_t len)
 {
 	struct deadline d = deadline_in_us(NET_ECHO_TIMEOUT_US);
+	struct deadline resend = deadline_in_us(0);
 	char msg[32];
 	size_t mlen = fmt_snprintf(msg, sizeof(msg), "counter %lu", n);
-	bool sent;
+	bool sent = false;
 
-	vnet_tx_reclaim(&c->nic);
-	sent = net_udp_send(&c->nif, c->nif.peer_mac, c->nif.peer_ip, NET_PORT, NET_PORT, msg, mlen,
-			    false);
-	while (sent && c->echoed != n && !deadline_passed(&d))
+	while (c->echoed != n && !deadline_passed(&d)) {
+		if (deadline_passed(&resend)) {
+			vnet_tx_reclaim(&c->nic);
+			sent |= net_udp_send(&c->nif, c->nif.peer_mac, c->nif.peer_ip, NET_PORT,
+					     NET_PORT, msg, mlen, false);
+			resend = deadline_in_us(NET_RESEND_US);
+		}
 		if (!net_poll(&c->nif))
 			cpu_relax();
+	}
 	if (sent && c->echoed == n)
 		return true;
 	cons_printf("counter FAIL (net step %lu: %s)\n", n,
