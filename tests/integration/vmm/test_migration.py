@@ -88,13 +88,13 @@ def test_tcp_dirtying_2vcpu():
     tok, port = token(), free_port()
     addr = f"tcp:127.0.0.1:{port}"
     with Vmm() as src:
-        boot_source(src, vcpus=2, mib=256, args="kvmlet.counter_mib=32 kvmlet.counter_ms=5")
+        boot_source(src, vcpus=2, mib=256, args="kvmlet.counter_mib=8 kvmlet.counter_ms=10")
         with receiver(addr, tok) as dst:
             # Auto-converge too: a loaded host (sanitizers, parallel builds) may carry
             # less than the guest rewrites.
             d = migrate_and_check(src, dst, addr, tok, downtime_ms=BUDGET_MS, connections=2,
                                   auto_converge=True)
-            print(f"tcp dirtying 32 MiB every 5 ms: downtime {d} ms")
+            print(f"tcp dirtying 8 MiB every 10 ms: downtime {d} ms")
             check(d is not None and d <= BUDGET_MS + MARGIN_MS, f"downtime {d} ms")
 
 
